@@ -1,0 +1,206 @@
+// credstore/credential_store.h — the whole life of a service's customer credentials.
+//
+// A CredentialStore runs two credential families over one StorageBackend:
+//
+//  Customers (per service, identified by their API key):
+//    Register → admin key; RegenerateAdminKey (with the secret) revokes the old admin key at once
+//    or after a grace; UpdateSecret (with the old secret); VerifyAdminKey protects the host's
+//    admin routes; Get/PutSettings keep one opaque JSON document per customer.
+//
+//  Integrators (created by an operator, identified by a public "int_…" id):
+//    VerifySignedRequest checks an HMAC-signed request; RotateIntegratorSecret replaces the
+//    secret, optionally keeping the old one valid for a grace period. Only the current secret
+//    may authorize a rotation: a graced old secret verifies requests but cannot rotate.
+//
+// Rules it keeps (DESIGN.md §2): only Argon2id hashes of customer secrets, keyed BLAKE2b digests
+// of admin keys and API keys, and XChaCha20-Poly1305-sealed integrator secrets are stored; an
+// unknown customer and a wrong secret answer alike after the same work; failed attempts are
+// throttled per address and per customer, reserved before Argon2id runs; at most
+// Options::max_concurrent_hashes Argon2id computations run at once; every state change is one
+// compare-and-swap of one record, retried on conflict; every state change is audited.
+//
+// Errors: every call returns a Status or Result; the codes each call can return are listed
+// beside it. Any call may also return kUnavailable (storage unreachable, Argon2id budget spent —
+// retry after Status::retry_after()) and kInternal (corrupt data or broken invariant).
+// Validation happens before anything else, so a kInvalidArgument call changed nothing.
+//
+// Thread safety: all methods are safe to call from many threads at once.
+#ifndef CREDSTORE_CREDENTIAL_STORE_H_
+#define CREDSTORE_CREDENTIAL_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "credstore/clock.h"
+#include "credstore/keyring.h"
+#include "credstore/options.h"
+#include "credstore/request_context.h"
+#include "credstore/secret_string.h"
+#include "credstore/signed_request.h"
+#include "credstore/status.h"
+#include "credstore/storage_backend.h"
+
+namespace credstore {
+
+// A newly minted admin key. Shown once: credstore keeps only its digest.
+struct AdminKeyGrant {
+  SecretString admin_key;        // 48 characters of [A-Za-z0-9]
+  std::uint64_t generation = 0;  // increases with every regeneration of this customer's key
+};
+
+// A newly minted integrator secret. Shown once: credstore keeps it only sealed.
+struct IntegratorSecret {
+  std::string integrator_id;  // "int_…", public
+  SecretString secret;
+  std::uint64_t generation = 0;
+  // When the previous secret stops verifying; nullopt when it was dropped at once.
+  std::optional<Timestamp> old_secret_expires_at;
+};
+
+// What VerifySignedRequest established about a request.
+struct VerifiedRequest {
+  std::string integrator_id;
+  std::uint64_t generation = 0;     // generation of the secret that signed it
+  bool signed_with_current = true;  // false: signed with a graced old secret
+};
+
+struct IntegratorInfo {
+  std::string integrator_id;
+  std::string label;
+  bool enabled = true;
+  Timestamp created_at;
+  std::uint64_t generation = 0;                    // of the current secret
+  std::optional<Timestamp> old_secret_expires_at;  // set while an old secret is still valid
+};
+
+struct IntegratorPage {
+  std::vector<IntegratorInfo> integrators;
+  std::string next_cursor;  // empty when there are no more
+};
+
+// Counters since the store was opened; for metrics and tests.
+struct StoreStats {
+  std::uint64_t argon2_hashes = 0;         // new secret hashes computed
+  std::uint64_t argon2_verifications = 0;  // secret checks run (dummy checks included)
+  std::uint64_t argon2_budget_rejections = 0;
+  std::uint64_t throttled = 0;
+  std::uint64_t cas_retries = 0;
+};
+
+class CredentialStore {
+ public:
+  // Opens a store over `backend`. Checks the backend's `keycheck` record: on an empty backend it
+  // is written (create-if-absent) for these keys; on a backend written under another pepper or
+  // master key, Open fails with kUnauthorized and touches nothing else. Also fails with
+  // kInvalidArgument on options out of range.
+  static Result<std::unique_ptr<CredentialStore>> Open(std::shared_ptr<StorageBackend> backend,
+                                                       Keyring keyring, Options options = {});
+
+  ~CredentialStore();
+  CredentialStore(const CredentialStore&) = delete;
+  CredentialStore& operator=(const CredentialStore&) = delete;
+
+  // ---- Customers --------------------------------------------------------------------------
+
+  // Creates the customer's configuration with `secret`; returns its first admin key.
+  // kInvalidArgument (bad service, API key or secret) · kUnauthorized (validator refused the key)
+  // · kAlreadyRegistered · kThrottled (registrations per address).
+  Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
+                                 std::string_view api_key, std::string_view secret);
+
+  // Checks `secret` and issues a new admin key. The old key is revoked at once, or stays valid
+  // until now + `old_key_grace` (0..max_grace); an older graced key is dropped either way.
+  // kInvalidArgument · kUnauthorized (wrong secret, or no such customer: same answer, same work)
+  // · kThrottled.
+  Result<AdminKeyGrant> RegenerateAdminKey(
+      const RequestContext& context, std::string_view service, std::string_view api_key,
+      std::string_view secret,
+      std::chrono::milliseconds old_key_grace = std::chrono::milliseconds(0));
+
+  // Checks `secret` and replaces it with `new_secret`; the admin key is unchanged.
+  // kInvalidArgument · kUnauthorized · kThrottled.
+  Status UpdateSecret(const RequestContext& context, std::string_view service,
+                      std::string_view api_key, std::string_view secret,
+                      std::string_view new_secret);
+
+  // OK iff `admin_key` is the customer's current admin key (or its graced predecessor).
+  // kUnauthorized when missing, wrong, revoked, or the customer does not exist.
+  // Never runs Argon2id: two keyed BLAKE2b hashes and one backend read.
+  Status VerifyAdminKey(std::string_view service, std::string_view api_key,
+                        std::string_view admin_key);
+
+  // The customer's settings document ("{}" until set). kUnauthorized as VerifyAdminKey.
+  Result<std::string> GetSettings(std::string_view service, std::string_view api_key,
+                                  std::string_view admin_key);
+
+  // Stores `settings_json` (opaque to the core: the caller validates JSON) and returns it.
+  // kInvalidArgument (over max_settings_bytes, not UTF-8) · kUnauthorized.
+  Result<std::string> PutSettings(const RequestContext& context, std::string_view service,
+                                  std::string_view api_key, std::string_view admin_key,
+                                  std::string_view settings_json);
+
+  // Operator: sets a new secret and issues a new admin key (the old one is revoked at once);
+  // settings are kept. kInvalidArgument · kNotFound.
+  Result<AdminKeyGrant> ResetCustomer(const RequestContext& context, std::string_view service,
+                                      std::string_view api_key, std::string_view new_secret);
+
+  // Operator: removes the customer's configuration and settings; it may register again.
+  // kInvalidArgument · kNotFound.
+  Status DeleteCustomer(const RequestContext& context, std::string_view service,
+                        std::string_view api_key);
+
+  // ---- Integrators ------------------------------------------------------------------------
+
+  // Operator: creates an integrator (label: 0..200 bytes of UTF-8, for people) and its first
+  // secret. kInvalidArgument.
+  Result<IntegratorSecret> CreateIntegrator(const RequestContext& context, std::string_view label);
+
+  // Operator: integrators in id order, `limit` (1..1000) at a time, after `cursor`.
+  Result<IntegratorPage> ListIntegrators(std::string_view cursor, std::size_t limit);
+
+  // Operator: one integrator. kNotFound.
+  Result<IntegratorInfo> GetIntegrator(std::string_view integrator_id);
+
+  // Operator: a disabled integrator's requests no longer verify. kNotFound.
+  Status DisableIntegrator(const RequestContext& context, std::string_view integrator_id);
+
+  // Operator: issues a new secret and drops every other one at once — the way back when a
+  // rotation's response was lost. kNotFound.
+  Result<IntegratorSecret> ResetIntegratorSecret(const RequestContext& context,
+                                                 std::string_view integrator_id);
+
+  // Checks an integrator's signed request: timestamp within signature_tolerance, MAC by the
+  // current secret or a still-graced old one, and not seen before (the MAC is remembered until
+  // timestamp + tolerance). kUnauthorized (missing/malformed headers, stale or future
+  // timestamp, bad MAC, replay, disabled integrator) · kNotFound (unknown integrator).
+  Result<VerifiedRequest> VerifySignedRequest(const SignedRequest& request);
+
+  // Verifies `request` as above and requires that it was signed with the *current* secret
+  // (kUnauthorized otherwise), then makes a new secret current. The secret that was current
+  // stays valid until now + `old_secret_grace` (0..max_grace; 0 drops it at once); any earlier
+  // old secret is dropped. kInvalidArgument (grace out of range, checked first) · as above.
+  Result<IntegratorSecret> RotateIntegratorSecret(const RequestContext& context,
+                                                  const SignedRequest& request,
+                                                  std::chrono::milliseconds old_secret_grace);
+
+  // ---- Introspection ----------------------------------------------------------------------
+
+  // True iff `service` is one of Options::services.
+  bool HasService(std::string_view service) const;
+  StoreStats Stats() const;
+  const Options& options() const;
+
+ private:
+  class Impl;
+  explicit CredentialStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace credstore
+
+#endif  // CREDSTORE_CREDENTIAL_STORE_H_

@@ -1,0 +1,25 @@
+// credstore/request_context.h — who is asking.
+//
+// Passed by the caller (an HTTP adapter, a host server) to every call that verifies a secret or
+// changes state. The client address drives per-address throttling; the request id ties audit
+// events to the caller's log lines.
+#ifndef CREDSTORE_REQUEST_CONTEXT_H_
+#define CREDSTORE_REQUEST_CONTEXT_H_
+
+#include <string>
+
+namespace credstore {
+
+struct RequestContext {
+  // The client's IP address as text ("203.0.113.7", "2001:db8::1"). IPv4 addresses are
+  // throttled per /32, IPv6 per /64 (IPv4-mapped IPv6 counts as IPv4). Empty: unknown, and only
+  // the per-customer rate applies. Behind a proxy, the caller resolves X-Forwarded-For itself
+  // and passes the result here.
+  std::string client_address;
+  // An opaque id for correlation (audit events, logs). May be empty.
+  std::string request_id;
+};
+
+}  // namespace credstore
+
+#endif  // CREDSTORE_REQUEST_CONTEXT_H_

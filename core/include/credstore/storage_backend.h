@@ -1,0 +1,96 @@
+// credstore/storage_backend.h — the contract every storage backend implements.
+//
+// A backend is a small, dumb, versioned key-value store. All credential rules live in the core;
+// a backend only keeps bytes, versions and expiry. The conformance suite in tests/conformance/
+// is the executable form of this contract: a backend that passes it is a credstore backend.
+//
+// Keys are printable ASCII without spaces (the core builds them); values are arbitrary bytes.
+//
+// Versions: every successful Create or CompareAndSwap gives the record a new version, strictly
+// greater than any version that key ever had — also after Erase, so erase-and-recreate can never
+// bring back a version a caller still holds (no ABA). Versions start above zero.
+//
+// Time: the caller passes `now` (from the core's Clock) to every call. A record whose
+// `expires_at` is <= now reads as absent everywhere: Get, Scan, CompareAndSwap and Erase treat
+// it as missing, and Create replaces it atomically. Native TTLs or compaction filters may
+// collect expired records later; they never decide visibility.
+//
+// Durability: a call with `durable = true` returns only once the write would survive a crash of
+// the process and of the machine (per the backend's documented settings). `durable = false`
+// (replay nonces, throttle counters) may skip the sync.
+//
+// Thread safety: every method may be called from many threads at once; each call is atomic.
+#ifndef CREDSTORE_STORAGE_BACKEND_H_
+#define CREDSTORE_STORAGE_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "credstore/clock.h"
+#include "credstore/status.h"
+
+namespace credstore {
+
+using Version = std::uint64_t;
+
+struct VersionedValue {
+  std::string value;
+  Version version = 0;
+  std::optional<Timestamp> expires_at;  // as written; nullopt = never expires
+};
+
+struct WriteOptions {
+  std::optional<Timestamp> expires_at;  // default: never expires
+  bool durable = true;                  // default: synced before the call returns
+};
+
+struct ScanEntry {
+  std::string key;
+  VersionedValue record;
+};
+
+struct ScanPage {
+  std::vector<ScanEntry> entries;  // live records, keys in ascending byte order
+  std::string next_cursor;         // pass to the next Scan; empty when the scan is complete
+};
+
+class StorageBackend {
+ public:
+  virtual ~StorageBackend() = default;
+
+  // A short name for logs: "memory", "rocksdb", "redis".
+  virtual std::string_view Name() const = 0;
+
+  // The live record under `key`. kNotFound if absent or expired; kUnavailable if the store
+  // cannot be reached.
+  virtual Result<VersionedValue> Get(std::string_view key, Timestamp now) = 0;
+
+  // Stores `value` under `key` only if no live record exists there; returns the new version.
+  // kConflict if a live record exists (nothing is changed).
+  virtual Result<Version> Create(std::string_view key, std::string_view value,
+                                 const WriteOptions& options, Timestamp now) = 0;
+
+  // Replaces the live record under `key` if its version is `expected`; returns the new version.
+  // kConflict if the version differs; kNotFound if there is no live record.
+  virtual Result<Version> CompareAndSwap(std::string_view key, Version expected,
+                                         std::string_view value, const WriteOptions& options,
+                                         Timestamp now) = 0;
+
+  // Removes the live record under `key` if its version is `expected`. kConflict if the version
+  // differs; kNotFound if there is no live record. Erasing is durable.
+  virtual Status Erase(std::string_view key, Version expected, Timestamp now) = 0;
+
+  // Up to `limit` (>= 1) live records whose keys start with `prefix`, in ascending key order,
+  // starting after `cursor` (empty: from the start). Records written during a scan may or may
+  // not appear; every record live for the whole scan appears exactly once.
+  virtual Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
+                                Timestamp now) = 0;
+};
+
+}  // namespace credstore
+
+#endif  // CREDSTORE_STORAGE_BACKEND_H_
