@@ -1,0 +1,34 @@
+#include "client_address.h"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <cstring>
+
+#include "crypto.h"
+
+namespace credstore::internal {
+
+std::optional<std::string> AddressBucket(std::string_view address) {
+  // inet_pton needs a NUL-terminated string; addresses are short.
+  if (address.empty() || address.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  char text[INET6_ADDRSTRLEN] = {};
+  std::memcpy(text, address.data(), address.size());
+
+  std::array<unsigned char, 4> v4{};
+  if (inet_pton(AF_INET, text, v4.data()) == 1) {
+    return "4/" + ToHex(std::string_view(reinterpret_cast<const char*>(v4.data()), v4.size()));
+  }
+  std::array<unsigned char, 16> v6{};
+  if (inet_pton(AF_INET6, text, v6.data()) == 1) {
+    static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (std::memcmp(v6.data(), kMappedPrefix, sizeof kMappedPrefix) == 0) {
+      return "4/" + ToHex(std::string_view(reinterpret_cast<const char*>(v6.data()) + 12, 4));
+    }
+    // One customer network usually holds a whole /64: throttle the prefix, not the address.
+    return "6/" + ToHex(std::string_view(reinterpret_cast<const char*>(v6.data()), 8));
+  }
+  return std::nullopt;
+}
+
+}  // namespace credstore::internal

@@ -1,0 +1,238 @@
+// CredentialStore: opening a store, the plumbing every operation shares, and the public
+// methods, which forward to Impl (customer_operations.cc, integrator_operations.cc).
+#include "credstore/credential_store.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "keycheck.h"
+#include "store_impl.h"
+
+namespace credstore {
+namespace {
+
+bool IsValidServiceName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+  });
+}
+
+Status ValidateOptions(const Options& options) {
+  if (options.argon2.ops_limit < crypto_pwhash_OPSLIMIT_MIN ||
+      options.argon2.mem_limit_bytes < crypto_pwhash_MEMLIMIT_MIN) {
+    return Status::InvalidArgument("argon2 cost is below libsodium's minimum");
+  }
+  if (options.max_concurrent_hashes == 0) {
+    return Status::InvalidArgument("max_concurrent_hashes must be at least 1");
+  }
+  if (options.services.empty()) return Status::InvalidArgument("no services configured");
+  for (const auto& service : options.services) {
+    if (!IsValidServiceName(service)) {
+      return Status::InvalidArgument("service names are 1-64 characters of [A-Za-z0-9_-]");
+    }
+  }
+  if (options.max_grace < std::chrono::milliseconds(0) ||
+      options.signature_tolerance <= std::chrono::milliseconds(0) ||
+      options.max_secret_bytes == 0 || options.max_cas_attempts < 1) {
+    return Status::InvalidArgument("grace, tolerance, secret size and CAS attempts must be positive");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Argon2Cost Argon2Cost::Production() {
+  return Argon2Cost{crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+}
+
+Argon2Cost Argon2Cost::MinimumForTests() {
+  return Argon2Cost{crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN};
+}
+
+Result<std::unique_ptr<CredentialStore>> CredentialStore::Open(
+    std::shared_ptr<StorageBackend> backend, Keyring keyring, Options options) {
+  if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
+  if (!backend) return Status::InvalidArgument("no storage backend");
+  if (Status status = ValidateOptions(options); !status.ok()) return status;
+  if (!options.clock) options.clock = std::make_shared<SystemClock>();
+  if (!options.audit) options.audit = std::make_shared<JsonLinesAuditSink>(std::clog);
+  if (!options.api_key_validator) options.api_key_validator = std::make_shared<AnyWellFormedApiKey>();
+
+  if (Status status = internal::VerifyOrWriteKeycheck(*backend, keyring, options.clock->Now());
+      !status.ok()) {
+    return status;
+  }
+  // The dummy hash has the configured cost, so checking it costs what a real check costs.
+  SecretString dummy_secret = internal::RandomAlphanumeric(32);
+  auto dummy_hash = internal::HashSecret(dummy_secret.view(), options.argon2);
+  if (!dummy_hash.ok()) return dummy_hash.status();
+
+  auto impl = std::make_unique<Impl>(std::move(backend), std::move(keyring), std::move(options),
+                                     std::move(dummy_hash).value());
+  return std::unique_ptr<CredentialStore>(new CredentialStore(std::move(impl)));
+}
+
+CredentialStore::CredentialStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CredentialStore::~CredentialStore() = default;
+
+CredentialStore::Impl::Impl(std::shared_ptr<StorageBackend> backend, Keyring keyring,
+                            Options options, std::string dummy_hash)
+    : backend_(std::move(backend)),
+      keyring_(std::move(keyring)),
+      options_(std::move(options)),
+      dummy_hash_(std::move(dummy_hash)),
+      budget_(options_.max_concurrent_hashes),
+      throttle_(*backend_, options_.throttle, options_.max_cas_attempts) {}
+
+void CredentialStore::Impl::Audit(const RequestContext& context, std::string action,
+                                  const CustomerRef* customer, std::string_view integrator_id,
+                                  std::uint64_t generation) {
+  AuditEvent event;
+  event.at = Now();
+  event.action = std::move(action);
+  if (customer != nullptr) {
+    event.service = customer->service;
+    event.customer_id = customer->short_id;
+  }
+  event.integrator_id = std::string(integrator_id);
+  event.generation = generation;
+  event.request_id = context.request_id;
+  event.client_address = context.client_address;
+  options_.audit->Record(event);
+}
+
+Result<internal::Argon2Budget::Permit> CredentialStore::Impl::AcquireHashPermit() {
+  auto permit = budget_.TryAcquire();
+  if (!permit) {
+    stats_budget_rejections_.fetch_add(1, std::memory_order_relaxed);
+    return Status::Unavailable("too many secret checks in progress; try again shortly");
+  }
+  return std::move(*permit);
+}
+
+Result<std::string> CredentialStore::Impl::HashSecret(std::string_view secret) {
+  stats_hashes_.fetch_add(1, std::memory_order_relaxed);
+  return internal::HashSecret(secret, options_.argon2);
+}
+
+bool CredentialStore::Impl::VerifySecret(const std::string& hash, std::string_view secret) {
+  stats_verifications_.fetch_add(1, std::memory_order_relaxed);
+  return internal::VerifySecret(hash, secret);
+}
+
+StoreStats CredentialStore::Impl::Stats() const {
+  StoreStats stats;
+  stats.argon2_hashes = stats_hashes_.load(std::memory_order_relaxed);
+  stats.argon2_verifications = stats_verifications_.load(std::memory_order_relaxed);
+  stats.argon2_budget_rejections = stats_budget_rejections_.load(std::memory_order_relaxed);
+  stats.throttled = stats_throttled_.load(std::memory_order_relaxed);
+  stats.cas_retries = stats_cas_retries_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+bool CredentialStore::Impl::HasService(std::string_view service) const {
+  return std::find(options_.services.begin(), options_.services.end(), service) !=
+         options_.services.end();
+}
+
+// ---- Public methods: forwarding only ------------------------------------------------------
+
+Result<AdminKeyGrant> CredentialStore::Register(const RequestContext& context,
+                                                std::string_view service,
+                                                std::string_view api_key,
+                                                std::string_view secret) {
+  return impl_->Register(context, service, api_key, secret);
+}
+
+Result<AdminKeyGrant> CredentialStore::RegenerateAdminKey(const RequestContext& context,
+                                                          std::string_view service,
+                                                          std::string_view api_key,
+                                                          std::string_view secret,
+                                                          std::chrono::milliseconds grace) {
+  return impl_->RegenerateAdminKey(context, service, api_key, secret, grace);
+}
+
+Status CredentialStore::UpdateSecret(const RequestContext& context, std::string_view service,
+                                     std::string_view api_key, std::string_view secret,
+                                     std::string_view new_secret) {
+  return impl_->UpdateSecret(context, service, api_key, secret, new_secret);
+}
+
+Status CredentialStore::VerifyAdminKey(std::string_view service, std::string_view api_key,
+                                       std::string_view admin_key) {
+  return impl_->VerifyAdminKey(service, api_key, admin_key);
+}
+
+Result<std::string> CredentialStore::GetSettings(std::string_view service,
+                                                 std::string_view api_key,
+                                                 std::string_view admin_key) {
+  return impl_->GetSettings(service, api_key, admin_key);
+}
+
+Result<std::string> CredentialStore::PutSettings(const RequestContext& context,
+                                                 std::string_view service,
+                                                 std::string_view api_key,
+                                                 std::string_view admin_key,
+                                                 std::string_view settings_json) {
+  return impl_->PutSettings(context, service, api_key, admin_key, settings_json);
+}
+
+Result<AdminKeyGrant> CredentialStore::ResetCustomer(const RequestContext& context,
+                                                     std::string_view service,
+                                                     std::string_view api_key,
+                                                     std::string_view new_secret) {
+  return impl_->ResetCustomer(context, service, api_key, new_secret);
+}
+
+Status CredentialStore::DeleteCustomer(const RequestContext& context, std::string_view service,
+                                       std::string_view api_key) {
+  return impl_->DeleteCustomer(context, service, api_key);
+}
+
+Result<IntegratorSecret> CredentialStore::CreateIntegrator(const RequestContext& context,
+                                                           std::string_view label) {
+  return impl_->CreateIntegrator(context, label);
+}
+
+Result<IntegratorPage> CredentialStore::ListIntegrators(std::string_view cursor,
+                                                        std::size_t limit) {
+  return impl_->ListIntegrators(cursor, limit);
+}
+
+Result<IntegratorInfo> CredentialStore::GetIntegrator(std::string_view integrator_id) {
+  return impl_->GetIntegrator(integrator_id);
+}
+
+Status CredentialStore::DisableIntegrator(const RequestContext& context,
+                                          std::string_view integrator_id) {
+  return impl_->DisableIntegrator(context, integrator_id);
+}
+
+Result<IntegratorSecret> CredentialStore::ResetIntegratorSecret(const RequestContext& context,
+                                                                std::string_view integrator_id) {
+  return impl_->ResetIntegratorSecret(context, integrator_id);
+}
+
+Result<VerifiedRequest> CredentialStore::VerifySignedRequest(const SignedRequest& request) {
+  return impl_->VerifySignedRequest(request);
+}
+
+Result<IntegratorSecret> CredentialStore::RotateIntegratorSecret(
+    const RequestContext& context, const SignedRequest& request,
+    std::chrono::milliseconds old_secret_grace) {
+  return impl_->RotateIntegratorSecret(context, request, old_secret_grace);
+}
+
+bool CredentialStore::HasService(std::string_view service) const {
+  return impl_->HasService(service);
+}
+
+StoreStats CredentialStore::Stats() const { return impl_->Stats(); }
+
+const Options& CredentialStore::options() const { return impl_->options(); }
+
+}  // namespace credstore

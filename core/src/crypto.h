@@ -1,0 +1,56 @@
+// Internal: every cryptographic primitive credstore uses, each a thin wrapper over libsodium.
+#ifndef CREDSTORE_CORE_SRC_CRYPTO_H_
+#define CREDSTORE_CORE_SRC_CRYPTO_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "credstore/keyring.h"
+#include "credstore/options.h"
+#include "credstore/secret_string.h"
+#include "credstore/status.h"
+
+namespace credstore::internal {
+
+inline constexpr std::size_t kDigestBytes = 32;
+using Digest = std::array<unsigned char, kDigestBytes>;
+
+// BLAKE2b personalizations (16 bytes each): one per kind of thing digested, so a digest of one
+// kind can never be mistaken for another.
+enum class DigestKind { kApiKey, kAdminKey, kIntegratorId, kKeycheck };
+
+// Keyed BLAKE2b-256 of `data` under the pepper, personalized by `kind`.
+Digest KeyedDigest(const KeyBytes& pepper, DigestKind kind, std::string_view data);
+
+// Constant-time equality (sodium_memcmp).
+bool DigestsEqual(const Digest& a, const Digest& b);
+
+std::string ToHex(std::string_view bytes);
+std::string ToHex(const Digest& digest);
+// Strict: exactly 2*N lowercase hex digits. nullopt otherwise.
+std::optional<Digest> ParseLowerHexDigest(std::string_view hex);
+
+// `length` characters of [A-Za-z0-9], each uniform (randombytes_uniform rejects the biased tail).
+SecretString RandomAlphanumeric(std::size_t length);
+
+// Argon2id (crypto_pwhash_str). Hashing fails only when out of memory: kUnavailable.
+Result<std::string> HashSecret(std::string_view secret, const Argon2Cost& cost);
+bool VerifySecret(const std::string& hash, std::string_view secret);
+bool HashNeedsRehash(const std::string& hash, const Argon2Cost& cost);
+
+// XChaCha20-Poly1305 with a random nonce; returns nonce ‖ ciphertext ‖ tag.
+std::string Seal(const KeyBytes& key, std::string_view plaintext, std::string_view associated);
+// nullopt if the key, the associated data or the bytes are not the ones sealed.
+std::optional<SecretString> Open(const KeyBytes& key, std::string_view sealed,
+                                 std::string_view associated);
+
+// HMAC-SHA256 with an arbitrary-length key; SHA-256.
+Digest HmacSha256(std::string_view key, std::string_view message);
+Digest Sha256(std::string_view data);
+
+}  // namespace credstore::internal
+
+#endif  // CREDSTORE_CORE_SRC_CRYPTO_H_

@@ -1,0 +1,352 @@
+// Customer configurations: register, regenerate the admin key, update the secret, settings, and
+// the operator's reset/delete. Every state change is one compare-and-swap of the customer's one
+// record, retried on conflict.
+#include <sodium.h>
+
+#include "client_address.h"
+#include "store_impl.h"
+#include "validation.h"
+
+namespace credstore {
+namespace {
+
+using internal::CustomerRecord;
+using internal::Digest;
+using internal::DigestKind;
+
+constexpr std::size_t kAdminKeyLength = 48;  // ~285 bits over [A-Za-z0-9]
+
+Status SecretInvalid() { return Status::Unauthorized("secret invalid"); }
+Status AdminKeyInvalid() { return Status::Unauthorized("admin key missing or invalid"); }
+
+}  // namespace
+
+Result<CustomerRef> CredentialStore::Impl::ResolveCustomer(std::string_view service,
+                                                           std::string_view api_key) {
+  if (!HasService(service)) return Status::NotFound("unknown service");
+  if (Status status = internal::ValidateApiKey(api_key); !status.ok()) return status;
+  if (Status status = options_.api_key_validator->IsValid(service, api_key); !status.ok()) {
+    return status;
+  }
+  CustomerRef ref;
+  ref.service = std::string(service);
+  ref.api_key_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+  ref.storage_key = internal::CustomerKey(service, ref.api_key_digest);
+  ref.short_id = internal::ToHex(ref.api_key_digest).substr(0, 16);
+  return ref;
+}
+
+Result<LoadedCustomer> CredentialStore::Impl::LoadCustomer(const CustomerRef& customer) {
+  auto stored = backend_->Get(customer.storage_key, Now());
+  if (!stored.ok()) return stored.status();
+  auto record = internal::DecodeCustomer(stored->value);
+  if (!record.ok()) return record.status();
+  return LoadedCustomer{std::move(record).value(), stored->version};
+}
+
+// Reserve the attempt (429), take an Argon2id permit (503), then check the secret against the
+// customer's hash — or against the dummy hash when there is no such customer, so both answers
+// cost the same and read the same.
+Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
+    const RequestContext& context, const CustomerRef& customer, std::string_view secret) {
+  const auto address = internal::AddressBucket(context.client_address);
+  auto reservation = throttle_.ReserveSecretAttempt(
+      address, customer.service + "/" + internal::ToHex(customer.api_key_digest), Now());
+  if (!reservation.ok()) {
+    if (reservation.status().code() == StatusCode::kThrottled) {
+      stats_throttled_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return reservation.status();
+  }
+  auto permit = AcquireHashPermit();
+  if (!permit.ok()) {
+    throttle_.Refund(*reservation, Now());  // no attempt was made
+    return permit.status();
+  }
+  auto loaded = LoadCustomer(customer);
+  if (!loaded.ok() && loaded.status().code() != StatusCode::kNotFound) {
+    throttle_.Refund(*reservation, Now());
+    return loaded.status();
+  }
+  if (!loaded.ok()) {
+    (void)VerifySecret(dummy_hash_, secret);
+    return SecretInvalid();
+  }
+  if (!VerifySecret(loaded->record.secret_hash, secret)) return SecretInvalid();
+  throttle_.Refund(*reservation, Now());
+  return CheckedSecret{std::move(loaded).value(), std::move(permit).value()};
+}
+
+Status CredentialStore::Impl::CheckAdminKey(const CustomerRecord& record,
+                                            std::string_view admin_key) const {
+  if (admin_key.empty()) return AdminKeyInvalid();
+  const Digest digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
+                                              admin_key);
+  // Check both slots unconditionally so timing does not tell which one matched.
+  const bool current = internal::DigestsEqual(digest, record.admin_key_digest);
+  const bool graced = record.previous_admin_key &&
+                      Now() < record.previous_admin_key->expires_at &&
+                      internal::DigestsEqual(digest, record.previous_admin_key->digest);
+  return current || graced ? Status::Ok() : AdminKeyInvalid();
+}
+
+// Applies `mutate` (Status(CustomerRecord&)) to the record and writes it with compare-and-swap;
+// on a lost race, re-reads and applies `mutate` again to the fresh record, so every rule is
+// re-checked against what is actually stored.
+template <typename Mutate>
+Result<LoadedCustomer> CredentialStore::Impl::UpdateCustomer(const CustomerRef& customer,
+                                                             LoadedCustomer loaded,
+                                                             Mutate&& mutate) {
+  for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+    if (attempt > 0) {
+      CountCasRetry();
+      auto fresh = LoadCustomer(customer);
+      if (!fresh.ok()) return fresh.status();
+      loaded = std::move(fresh).value();
+    }
+    CustomerRecord updated = loaded.record;
+    if (Status status = mutate(updated); !status.ok()) return status;
+    auto version = backend_->CompareAndSwap(customer.storage_key, loaded.version,
+                                            internal::Encode(updated), WriteOptions{}, Now());
+    if (version.ok()) return LoadedCustomer{std::move(updated), *version};
+    if (version.status().code() != StatusCode::kConflict) return version.status();
+  }
+  return Status::Unavailable("the customer record is changing too fast; try again");
+}
+
+Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& context,
+                                                      std::string_view service,
+                                                      std::string_view api_key,
+                                                      std::string_view secret) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
+    return status;
+  }
+  if (Status status = throttle_.ReserveRegistration(
+          internal::AddressBucket(context.client_address), Now());
+      !status.ok()) {
+    if (status.code() == StatusCode::kThrottled) {
+      stats_throttled_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return status;
+  }
+  // Registration reveals existence by design (403); checking first saves an Argon2id hash.
+  if (auto existing = backend_->Get(customer->storage_key, Now()); existing.ok()) {
+    return Status::AlreadyRegistered("each customer can register only one configuration");
+  } else if (existing.status().code() != StatusCode::kNotFound) {
+    return existing.status();
+  }
+  auto permit = AcquireHashPermit();
+  if (!permit.ok()) return permit.status();
+  auto hash = HashSecret(secret);
+  if (!hash.ok()) return hash.status();
+
+  AdminKeyGrant grant{internal::RandomAlphanumeric(kAdminKeyLength), 1};
+  CustomerRecord record;
+  record.secret_hash = std::move(hash).value();
+  record.admin_key_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
+                                                  grant.admin_key.view());
+  record.admin_generation = grant.generation;
+  record.created_at = Now();
+  auto created =
+      backend_->Create(customer->storage_key, internal::Encode(record), WriteOptions{}, Now());
+  if (!created.ok()) {
+    if (created.status().code() == StatusCode::kConflict) {
+      return Status::AlreadyRegistered("each customer can register only one configuration");
+    }
+    return created.status();
+  }
+  Audit(context, "customer.register", &*customer, {}, grant.generation);
+  return grant;
+}
+
+Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestContext& context,
+                                                                std::string_view service,
+                                                                std::string_view api_key,
+                                                                std::string_view secret,
+                                                                std::chrono::milliseconds grace) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
+    return status;
+  }
+  if (Status status = internal::ValidateGrace(grace, options_); !status.ok()) return status;
+  auto checked = CheckSecret(context, *customer, secret);
+  if (!checked.ok()) return checked.status();
+
+  SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
+  const Digest new_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
+                                                  admin_key.view());
+  const std::string verified_hash = checked->customer.record.secret_hash;
+  // An upgrade of the stored hash to the configured cost, computed once outside the retry loop.
+  std::optional<std::string> rehashed;
+  if (internal::HashNeedsRehash(verified_hash, options_.argon2)) {
+    auto hash = HashSecret(secret);
+    if (hash.ok()) rehashed = std::move(hash).value();
+  }
+  auto updated = UpdateCustomer(
+      *customer, std::move(checked->customer), [&](CustomerRecord& record) -> Status {
+        // The secret changed since it was checked: the caller's secret is stale.
+        if (record.secret_hash != verified_hash) return SecretInvalid();
+        const Timestamp now = Now();
+        if (grace > std::chrono::milliseconds(0)) {
+          record.previous_admin_key = internal::GracedAdminKey{record.admin_key_digest, now + grace};
+        } else {
+          record.previous_admin_key.reset();
+        }
+        record.admin_key_digest = new_digest;
+        record.admin_generation += 1;
+        if (rehashed) record.secret_hash = *rehashed;
+        return Status::Ok();
+      });
+  if (!updated.ok()) return updated.status();
+  AdminKeyGrant grant{std::move(admin_key), updated->record.admin_generation};
+  Audit(context, "customer.regenerate_admin_key", &*customer, {}, grant.generation);
+  return grant;
+}
+
+Status CredentialStore::Impl::UpdateSecret(const RequestContext& context,
+                                           std::string_view service, std::string_view api_key,
+                                           std::string_view secret,
+                                           std::string_view new_secret) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
+    return status;
+  }
+  if (Status status = internal::ValidateSecret(new_secret, "newSecret", options_); !status.ok()) {
+    return status;
+  }
+  auto checked = CheckSecret(context, *customer, secret);
+  if (!checked.ok()) return checked.status();
+  auto new_hash = HashSecret(new_secret);  // under the permit CheckSecret holds
+  if (!new_hash.ok()) return new_hash.status();
+
+  const std::string verified_hash = checked->customer.record.secret_hash;
+  auto updated = UpdateCustomer(
+      *customer, std::move(checked->customer), [&](CustomerRecord& record) -> Status {
+        if (record.secret_hash != verified_hash) return SecretInvalid();
+        record.secret_hash = *new_hash;
+        record.secret_generation += 1;
+        return Status::Ok();
+      });
+  if (!updated.ok()) return updated.status();
+  Audit(context, "customer.update_secret", &*customer, {}, updated->record.secret_generation);
+  return Status::Ok();
+}
+
+Status CredentialStore::Impl::VerifyAdminKey(std::string_view service, std::string_view api_key,
+                                             std::string_view admin_key) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  if (admin_key.empty()) return AdminKeyInvalid();
+  auto loaded = LoadCustomer(*customer);
+  if (!loaded.ok()) {
+    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
+  }
+  return CheckAdminKey(loaded->record, admin_key);
+}
+
+Result<std::string> CredentialStore::Impl::GetSettings(std::string_view service,
+                                                       std::string_view api_key,
+                                                       std::string_view admin_key) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  if (admin_key.empty()) return AdminKeyInvalid();
+  auto loaded = LoadCustomer(*customer);
+  if (!loaded.ok()) {
+    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
+  }
+  if (Status status = CheckAdminKey(loaded->record, admin_key); !status.ok()) return status;
+  return std::move(loaded->record.settings_json);
+}
+
+Result<std::string> CredentialStore::Impl::PutSettings(const RequestContext& context,
+                                                       std::string_view service,
+                                                       std::string_view api_key,
+                                                       std::string_view admin_key,
+                                                       std::string_view settings_json) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  if (settings_json.size() > options_.max_settings_bytes) {
+    return Status::InvalidArgument("settings must be at most " +
+                                   std::to_string(options_.max_settings_bytes) + " bytes");
+  }
+  if (!internal::IsValidUtf8(settings_json)) {
+    return Status::InvalidArgument("settings must be valid UTF-8");
+  }
+  if (admin_key.empty()) return AdminKeyInvalid();
+  auto loaded = LoadCustomer(*customer);
+  if (!loaded.ok()) {
+    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
+  }
+  auto updated = UpdateCustomer(*customer, std::move(loaded).value(),
+                                [&](CustomerRecord& record) -> Status {
+                                  // Re-checked on every attempt: a key revoked meanwhile loses.
+                                  if (Status status = CheckAdminKey(record, admin_key);
+                                      !status.ok()) {
+                                    return status;
+                                  }
+                                  record.settings_json = std::string(settings_json);
+                                  return Status::Ok();
+                                });
+  if (!updated.ok()) return updated.status();
+  Audit(context, "customer.put_settings", &*customer, {}, 0);
+  return std::move(updated->record.settings_json);
+}
+
+Result<AdminKeyGrant> CredentialStore::Impl::ResetCustomer(const RequestContext& context,
+                                                           std::string_view service,
+                                                           std::string_view api_key,
+                                                           std::string_view new_secret) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  if (Status status = internal::ValidateSecret(new_secret, "secret", options_); !status.ok()) {
+    return status;
+  }
+  auto loaded = LoadCustomer(*customer);
+  if (!loaded.ok()) return loaded.status();
+  auto permit = AcquireHashPermit();
+  if (!permit.ok()) return permit.status();
+  auto hash = HashSecret(new_secret);
+  if (!hash.ok()) return hash.status();
+
+  SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
+  const Digest new_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
+                                                  admin_key.view());
+  auto updated = UpdateCustomer(*customer, std::move(loaded).value(),
+                                [&](CustomerRecord& record) -> Status {
+                                  record.secret_hash = *hash;
+                                  record.secret_generation += 1;
+                                  record.admin_key_digest = new_digest;
+                                  record.admin_generation += 1;
+                                  record.previous_admin_key.reset();
+                                  return Status::Ok();
+                                });
+  if (!updated.ok()) return updated.status();
+  AdminKeyGrant grant{std::move(admin_key), updated->record.admin_generation};
+  Audit(context, "customer.reset", &*customer, {}, grant.generation);
+  return grant;
+}
+
+Status CredentialStore::Impl::DeleteCustomer(const RequestContext& context,
+                                             std::string_view service,
+                                             std::string_view api_key) {
+  auto customer = ResolveCustomer(service, api_key);
+  if (!customer.ok()) return customer.status();
+  for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+    auto stored = backend_->Get(customer->storage_key, Now());
+    if (!stored.ok()) return stored.status();
+    Status erased = backend_->Erase(customer->storage_key, stored->version, Now());
+    if (erased.ok()) {
+      Audit(context, "customer.delete", &*customer, {}, 0);
+      return Status::Ok();
+    }
+    if (erased.code() != StatusCode::kConflict) return erased;
+    CountCasRetry();
+  }
+  return Status::Unavailable("the customer record is changing too fast; try again");
+}
+
+}  // namespace credstore

@@ -1,0 +1,67 @@
+#include "keycheck.h"
+
+#include <string>
+
+#include "crypto.h"
+#include "records.h"
+
+namespace credstore::internal {
+namespace {
+
+constexpr std::string_view kCheckText = "credstore keycheck v1";
+
+std::string MasterCheckContext(std::uint32_t master_key_id) {
+  return "credstore keycheck master " + std::to_string(master_key_id);
+}
+
+KeycheckRecord MakeKeycheck(const Keyring& keyring) {
+  KeycheckRecord record;
+  record.pepper_id = keyring.pepper().id;
+  record.pepper_check = KeyedDigest(keyring.pepper().bytes, DigestKind::kKeycheck, kCheckText);
+  record.master_key_id = keyring.current_master().id;
+  record.sealed_check = Seal(keyring.current_master().bytes, kCheckText,
+                             MasterCheckContext(record.master_key_id));
+  return record;
+}
+
+Status CheckAgainst(const KeycheckRecord& stored, const Keyring& keyring) {
+  const Digest pepper_check =
+      KeyedDigest(keyring.pepper().bytes, DigestKind::kKeycheck, kCheckText);
+  if (stored.pepper_id != keyring.pepper().id || !DigestsEqual(stored.pepper_check, pepper_check)) {
+    return Status::Unauthorized("the store was written under another pepper (stored pepper id " +
+                                std::to_string(stored.pepper_id) +
+                                "): refusing to run with this key file");
+  }
+  const KeyWithId* master = keyring.FindMaster(stored.master_key_id);
+  if (master == nullptr) {
+    return Status::Unauthorized("the store was written under master key id " +
+                                std::to_string(stored.master_key_id) +
+                                ", which this key file does not have");
+  }
+  if (!Open(master->bytes, stored.sealed_check, MasterCheckContext(stored.master_key_id))) {
+    return Status::Unauthorized("master key id " + std::to_string(stored.master_key_id) +
+                                " in this key file is not the one the store was written under");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto stored = backend.Get(kKeycheckKey, now);
+    if (stored.ok()) {
+      auto record = DecodeKeycheck(stored->value);
+      if (!record.ok()) return record.status();
+      return CheckAgainst(*record, keyring);
+    }
+    if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+    auto created = backend.Create(kKeycheckKey, Encode(MakeKeycheck(keyring)), WriteOptions{}, now);
+    if (created.ok()) return Status::Ok();
+    // Another server wrote it first: check against theirs.
+    if (created.status().code() != StatusCode::kConflict) return created.status();
+  }
+  return Status::Unavailable("the keycheck record changed while it was read");
+}
+
+}  // namespace credstore::internal

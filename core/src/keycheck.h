@@ -1,0 +1,19 @@
+// Internal: refuse to run on data written under other keys.
+#ifndef CREDSTORE_CORE_SRC_KEYCHECK_H_
+#define CREDSTORE_CORE_SRC_KEYCHECK_H_
+
+#include "credstore/keyring.h"
+#include "credstore/status.h"
+#include "credstore/storage_backend.h"
+
+namespace credstore::internal {
+
+// On a store without a keycheck record, writes one for `keyring` (create-if-absent, so two
+// servers starting at once on an empty store agree on one). On a store with one, OK iff the
+// pepper is the same and a master key of `keyring` opens the sealed check; kUnauthorized with an
+// operator-facing message otherwise.
+Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now);
+
+}  // namespace credstore::internal
+
+#endif  // CREDSTORE_CORE_SRC_KEYCHECK_H_

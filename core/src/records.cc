@@ -1,0 +1,248 @@
+#include "records.h"
+
+#include <cstring>
+
+namespace credstore::internal {
+namespace {
+
+enum class RecordType : std::uint8_t {
+  kCustomer = 'c',
+  kIntegrator = 'i',
+  kKeycheck = 'k',
+  kCounter = 'n',
+  kTimestamp = 't',
+};
+
+// Big-endian, length-prefixed fields; small enough that a hand-rolled codec is clearer than a
+// serialization library.
+class Writer {
+ public:
+  explicit Writer(RecordType type) {
+    U8(kRecordFormat);
+    U8(static_cast<std::uint8_t>(type));
+  }
+  void U8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void U32(std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) U8(static_cast<std::uint8_t>(v >> shift));
+  }
+  void U64(std::uint64_t v) {
+    for (int shift = 56; shift >= 0; shift -= 8) U8(static_cast<std::uint8_t>(v >> shift));
+  }
+  void Time(Timestamp t) { U64(static_cast<std::uint64_t>(t.time_since_epoch().count())); }
+  void Bytes(std::string_view s) {
+    U32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+  }
+  void Fixed(const Digest& d) { out_.append(reinterpret_cast<const char*>(d.data()), d.size()); }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  Reader(std::string_view in, RecordType type) : in_(in) {
+    if (U8() != kRecordFormat || U8() != static_cast<std::uint8_t>(type)) ok_ = false;
+  }
+  std::uint8_t U8() {
+    if (!Need(1)) return 0;
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  std::uint32_t U32() {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | U8();
+    return v;
+  }
+  std::uint64_t U64() {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | U8();
+    return v;
+  }
+  Timestamp Time() {
+    return Timestamp(std::chrono::milliseconds(static_cast<std::int64_t>(U64())));
+  }
+  std::string Bytes() {
+    const std::uint32_t size = U32();
+    if (!Need(size)) return {};
+    std::string s(in_.substr(pos_, size));
+    pos_ += size;
+    return s;
+  }
+  Digest Fixed() {
+    Digest d{};
+    if (!Need(d.size())) return d;
+    std::memcpy(d.data(), in_.data() + pos_, d.size());
+    pos_ += d.size();
+    return d;
+  }
+  // True iff every read was in bounds and the input was consumed exactly.
+  bool Done() const { return ok_ && pos_ == in_.size(); }
+
+ private:
+  bool Need(std::size_t n) {
+    if (!ok_ || in_.size() - pos_ < n) {
+      ok_ = false;
+      return false;
+    }
+    return true;
+  }
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+Status Corrupt(std::string_view what) {
+  return Status::Internal("corrupt " + std::string(what) + " record");
+}
+
+void WriteSealed(Writer& w, const SealedSecret& s) {
+  w.U64(s.generation);
+  w.U32(s.master_key_id);
+  w.Bytes(s.sealed);
+  w.U8(s.expires_at ? 1 : 0);
+  if (s.expires_at) w.Time(*s.expires_at);
+}
+
+SealedSecret ReadSealed(Reader& r) {
+  SealedSecret s;
+  s.generation = r.U64();
+  s.master_key_id = r.U32();
+  s.sealed = r.Bytes();
+  if (r.U8() == 1) s.expires_at = r.Time();
+  return s;
+}
+
+}  // namespace
+
+std::string CustomerKey(std::string_view service, const Digest& api_key_digest) {
+  return "c/" + std::string(service) + "/" + ToHex(api_key_digest);
+}
+
+std::string IntegratorKey(std::string_view integrator_id) {
+  return std::string(kIntegratorKeyPrefix) + std::string(integrator_id);
+}
+
+std::string ReplayKey(std::string_view integrator_id, const Digest& mac) {
+  return "n/" + std::string(integrator_id) + "/" + ToHex(mac);
+}
+
+std::string Encode(const CustomerRecord& record) {
+  Writer w(RecordType::kCustomer);
+  w.Bytes(record.secret_hash);
+  w.U64(record.secret_generation);
+  w.Fixed(record.admin_key_digest);
+  w.U64(record.admin_generation);
+  w.U8(record.previous_admin_key ? 1 : 0);
+  if (record.previous_admin_key) {
+    w.Fixed(record.previous_admin_key->digest);
+    w.Time(record.previous_admin_key->expires_at);
+  }
+  w.Bytes(record.settings_json);
+  w.Time(record.created_at);
+  return w.Take();
+}
+
+Result<CustomerRecord> DecodeCustomer(std::string_view bytes) {
+  Reader r(bytes, RecordType::kCustomer);
+  CustomerRecord record;
+  record.secret_hash = r.Bytes();
+  record.secret_generation = r.U64();
+  record.admin_key_digest = r.Fixed();
+  record.admin_generation = r.U64();
+  if (r.U8() == 1) {
+    GracedAdminKey previous;
+    previous.digest = r.Fixed();
+    previous.expires_at = r.Time();
+    record.previous_admin_key = previous;
+  }
+  record.settings_json = r.Bytes();
+  record.created_at = r.Time();
+  if (!r.Done()) return Corrupt("customer");
+  return record;
+}
+
+std::string Encode(const IntegratorRecord& record) {
+  Writer w(RecordType::kIntegrator);
+  w.Bytes(record.integrator_id);
+  w.Bytes(record.label);
+  w.U8(record.enabled ? 1 : 0);
+  w.Time(record.created_at);
+  w.U64(record.last_generation);
+  WriteSealed(w, record.current);
+  w.U8(record.old ? 1 : 0);
+  if (record.old) WriteSealed(w, *record.old);
+  return w.Take();
+}
+
+Result<IntegratorRecord> DecodeIntegrator(std::string_view bytes) {
+  Reader r(bytes, RecordType::kIntegrator);
+  IntegratorRecord record;
+  record.integrator_id = r.Bytes();
+  record.label = r.Bytes();
+  record.enabled = r.U8() == 1;
+  record.created_at = r.Time();
+  record.last_generation = r.U64();
+  record.current = ReadSealed(r);
+  if (r.U8() == 1) record.old = ReadSealed(r);
+  if (!r.Done()) return Corrupt("integrator");
+  return record;
+}
+
+std::string SealingContext(std::uint32_t master_key_id, const Digest& integrator_digest,
+                           SecretSlot slot, std::uint64_t generation) {
+  Writer w(RecordType::kIntegrator);  // format ‖ record type
+  w.U32(master_key_id);
+  w.Fixed(integrator_digest);
+  w.U8(static_cast<std::uint8_t>(slot));
+  w.U64(generation);
+  return w.Take();
+}
+
+std::string Encode(const KeycheckRecord& record) {
+  Writer w(RecordType::kKeycheck);
+  w.U32(record.pepper_id);
+  w.Fixed(record.pepper_check);
+  w.U32(record.master_key_id);
+  w.Bytes(record.sealed_check);
+  return w.Take();
+}
+
+Result<KeycheckRecord> DecodeKeycheck(std::string_view bytes) {
+  Reader r(bytes, RecordType::kKeycheck);
+  KeycheckRecord record;
+  record.pepper_id = r.U32();
+  record.pepper_check = r.Fixed();
+  record.master_key_id = r.U32();
+  record.sealed_check = r.Bytes();
+  if (!r.Done()) return Corrupt("keycheck");
+  return record;
+}
+
+std::string EncodeCounter(std::uint32_t count) {
+  Writer w(RecordType::kCounter);
+  w.U32(count);
+  return w.Take();
+}
+
+Result<std::uint32_t> DecodeCounter(std::string_view bytes) {
+  Reader r(bytes, RecordType::kCounter);
+  const std::uint32_t count = r.U32();
+  if (!r.Done()) return Corrupt("counter");
+  return count;
+}
+
+std::string EncodeTimestamp(Timestamp t) {
+  Writer w(RecordType::kTimestamp);
+  w.Time(t);
+  return w.Take();
+}
+
+Result<Timestamp> DecodeTimestamp(std::string_view bytes) {
+  Reader r(bytes, RecordType::kTimestamp);
+  const Timestamp t = r.Time();
+  if (!r.Done()) return Corrupt("rate");
+  return t;
+}
+
+}  // namespace credstore::internal

@@ -1,0 +1,36 @@
+// Internal: the parts of request signing that need no stored state.
+#ifndef CREDSTORE_CORE_SRC_SIGNATURE_H_
+#define CREDSTORE_CORE_SRC_SIGNATURE_H_
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "credstore/clock.h"
+#include "credstore/signed_request.h"
+#include "credstore/status.h"
+#include "crypto.h"
+
+namespace credstore::internal {
+
+struct ParsedSignature {
+  std::string_view integrator_id;
+  Timestamp timestamp;
+  Digest mac{};
+};
+
+// Checks the headers' form and the timestamp window: integrator id "int_" + [A-Za-z0-9]{8..64},
+// timestamp decimal digits, |now - timestamp| <= tolerance, signature "sha256=" + 64 lowercase
+// hex digits, origin-form target. kUnauthorized otherwise (never echoing header values).
+Result<ParsedSignature> ParseSignedRequest(const SignedRequest& request, Timestamp now,
+                                           std::chrono::milliseconds tolerance);
+
+// "{timestamp}.{METHOD}.{target}.{hex SHA-256 of body}"
+std::string SigningMessage(std::string_view timestamp, std::string_view method,
+                           std::string_view target, std::string_view body);
+
+bool IsWellFormedIntegratorId(std::string_view id);
+
+}  // namespace credstore::internal
+
+#endif  // CREDSTORE_CORE_SRC_SIGNATURE_H_

@@ -1,0 +1,59 @@
+// Internal: failed-attempt throttling, kept in the store so every instance shares it.
+//
+// Two limits guard each secret check, both *reserved before* Argon2id runs and refunded when the
+// secret turns out right, so N parallel guesses can never run more than the limit allows:
+//  - per client address: a counter of failures within a fixed window;
+//  - per customer (the API key's digest, registered or not): a GCRA token bucket — a rate that
+//    slows guessing without ever locking the owner out.
+// Registrations are counted per address too (every call, since each costs an Argon2id hash).
+#ifndef CREDSTORE_CORE_SRC_THROTTLE_H_
+#define CREDSTORE_CORE_SRC_THROTTLE_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "credstore/options.h"
+#include "credstore/status.h"
+#include "credstore/storage_backend.h"
+
+namespace credstore::internal {
+
+class Throttle {
+ public:
+  // A reserved failed attempt: the store keys it was counted under.
+  struct Reservation {
+    std::optional<std::string> address_key;
+    std::string customer_key;
+  };
+
+  Throttle(StorageBackend& backend, const ThrottlePolicy& policy, int max_cas_attempts)
+      : backend_(backend), policy_(policy), max_cas_attempts_(max_cas_attempts) {}
+
+  // Counts one attempt against the address bucket (when known) and the customer. kThrottled
+  // (with retry_after) when either limit is reached; nothing stays counted then.
+  Result<Reservation> ReserveSecretAttempt(const std::optional<std::string>& address_bucket,
+                                           std::string_view customer_bucket, Timestamp now);
+
+  // Gives a reservation back: the secret was right. Best effort: if the store cannot be
+  // reached, the attempt stays counted, which errs on the safe side.
+  void Refund(const Reservation& reservation, Timestamp now);
+
+  // Counts one registration from the address; kThrottled beyond the policy.
+  Status ReserveRegistration(const std::optional<std::string>& address_bucket, Timestamp now);
+
+ private:
+  Status IncrementWindowCounter(const std::string& key, std::uint32_t limit,
+                                std::chrono::milliseconds window, Timestamp now);
+  void DecrementWindowCounter(const std::string& key, Timestamp now);
+  Status SpendCustomerToken(const std::string& key, Timestamp now);
+  void ReturnCustomerToken(const std::string& key, Timestamp now);
+
+  StorageBackend& backend_;
+  const ThrottlePolicy policy_;
+  const int max_cas_attempts_;
+};
+
+}  // namespace credstore::internal
+
+#endif  // CREDSTORE_CORE_SRC_THROTTLE_H_
