@@ -90,7 +90,11 @@ class CredentialStore::Impl {
 
  private:
   // Customers.
-  Result<CustomerRef> ResolveCustomer(std::string_view service, std::string_view api_key);
+  // Checks the service and the API key's form, then asks the ApiKeyValidator — except for the
+  // operator's calls, which must reach customers whose key the host has since revoked.
+  enum class Caller { kCustomer, kOperator };
+  Result<CustomerRef> ResolveCustomer(std::string_view service, std::string_view api_key,
+                                      Caller caller = Caller::kCustomer);
   Result<LoadedCustomer> LoadCustomer(const CustomerRef& customer);
   struct CheckedSecret {
     LoadedCustomer customer;
