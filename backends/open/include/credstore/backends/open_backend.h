@@ -1,0 +1,34 @@
+// credstore/backends/open_backend.h — a StorageBackend from a URI.
+//
+// The one place that knows every backend, so hosts and credstored choose storage with a string:
+//   memory://                                 in this process only (MemoryBackend)
+//   rocksdb:///var/lib/credstore              an embedded RocksDB folder (absolute path), or
+//   rocksdb://./data                          a path relative to the working directory
+//   redis://[:password@]host:port[/db]        a Redis server over TCP
+//   redis+unix:///path/redis.sock[?db=N]      a Redis server over a unix socket (see redis.h)
+// Backends not built into this copy of credstore (CREDSTORE_WITH_ROCKSDB/REDIS=OFF, or AUTO with
+// the dependency missing) are reported by name.
+//
+// Thread safety: OpenBackend may be called from any thread.
+#ifndef CREDSTORE_BACKENDS_OPEN_BACKEND_H_
+#define CREDSTORE_BACKENDS_OPEN_BACKEND_H_
+
+#include <memory>
+#include <string_view>
+
+#include "credstore/status.h"
+#include "credstore/storage_backend.h"
+
+namespace credstore {
+
+// Opens the backend `uri` names. kInvalidArgument for an unknown scheme, a malformed URI or a
+// backend that was not built (the message names it and never echoes a password); whatever the
+// backend's own Open returns otherwise (e.g. kUnavailable when Redis cannot be reached).
+Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri);
+
+// True iff this build includes the backend of `scheme` ("memory", "rocksdb", "redis").
+bool IsBackendBuilt(std::string_view scheme);
+
+}  // namespace credstore
+
+#endif  // CREDSTORE_BACKENDS_OPEN_BACKEND_H_

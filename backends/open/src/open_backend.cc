@@ -1,0 +1,78 @@
+#include "credstore/backends/open_backend.h"
+
+#include <string>
+
+#include "credstore/backends/memory.h"
+#if CREDSTORE_HAVE_ROCKSDB
+#include "credstore/backends/rocksdb.h"
+#endif
+#if CREDSTORE_HAVE_REDIS
+#include "credstore/backends/redis.h"
+#endif
+
+namespace credstore {
+namespace {
+
+Status NotBuilt(std::string_view name, std::string_view option) {
+  return Status::InvalidArgument("the " + std::string(name) +
+                                 " backend is not built into this credstore (configure with " +
+                                 std::string(option) + "=ON)");
+}
+
+Result<std::shared_ptr<StorageBackend>> OpenRocksDb(std::string_view path) {
+  if (path.empty()) {
+    return Status::InvalidArgument("rocksdb URI needs a folder: rocksdb:///var/lib/credstore");
+  }
+#if CREDSTORE_HAVE_ROCKSDB
+  RocksDbOptions options;
+  options.path = std::string(path);
+  auto opened = RocksDbBackend::Open(options);
+  if (!opened.ok()) return opened.status();
+  return std::shared_ptr<StorageBackend>(std::move(opened).value());
+#else
+  return NotBuilt("rocksdb", "CREDSTORE_WITH_ROCKSDB");
+#endif
+}
+
+Result<std::shared_ptr<StorageBackend>> OpenRedis([[maybe_unused]] std::string_view uri) {
+#if CREDSTORE_HAVE_REDIS
+  auto options = RedisBackend::ParseUri(uri);
+  if (!options.ok()) return options.status();
+  auto opened = RedisBackend::Open(*options);
+  if (!opened.ok()) return opened.status();
+  return std::shared_ptr<StorageBackend>(std::move(opened).value());
+#else
+  return NotBuilt("redis", "CREDSTORE_WITH_REDIS");
+#endif
+}
+
+}  // namespace
+
+bool IsBackendBuilt(std::string_view scheme) {
+  if (scheme == "memory") return true;
+  if (scheme == "rocksdb") return CREDSTORE_HAVE_ROCKSDB != 0;
+  if (scheme == "redis" || scheme == "redis+unix") return CREDSTORE_HAVE_REDIS != 0;
+  return false;
+}
+
+Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri) {
+  const std::size_t separator = uri.find("://");
+  if (separator == std::string_view::npos || separator == 0) {
+    return Status::InvalidArgument(
+        "storage URI must look like memory://, rocksdb:///path, redis://host:port or "
+        "redis+unix:///path");
+  }
+  const std::string_view scheme = uri.substr(0, separator);
+  const std::string_view rest = uri.substr(separator + 3);
+  if (scheme == "memory") {
+    if (!rest.empty()) return Status::InvalidArgument("memory:// takes nothing after the scheme");
+    return std::shared_ptr<StorageBackend>(std::make_shared<MemoryBackend>());
+  }
+  if (scheme == "rocksdb") return OpenRocksDb(rest);
+  if (scheme == "redis" || scheme == "redis+unix") return OpenRedis(uri);
+  // Only the scheme is echoed: the rest of an unknown URI could hold a password.
+  return Status::InvalidArgument("unknown storage scheme '" + std::string(scheme) +
+                                 "' (expected memory, rocksdb, redis or redis+unix)");
+}
+
+}  // namespace credstore

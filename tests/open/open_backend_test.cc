@@ -1,0 +1,65 @@
+// OpenBackend: every scheme, the errors for unknown, malformed and not-built backends.
+#include "credstore/backends/open_backend.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include "support/test_helpers.h"
+
+namespace credstore {
+namespace {
+
+const Timestamp kNow{std::chrono::milliseconds(1'700'000'000'000)};
+
+BOOST_AUTO_TEST_SUITE(open_backend)
+
+BOOST_AUTO_TEST_CASE(memory_uri_opens_a_working_backend) {
+  auto backend = OpenBackend("memory://");
+  BOOST_REQUIRE_MESSAGE(backend.ok(), backend.status().ToString());
+  BOOST_TEST((*backend)->Name() == "memory");
+  BOOST_TEST((*backend)->Create("k", "v", {}, kNow).ok());
+  BOOST_TEST((*backend)->Get("k", kNow)->value == "v");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_and_unknown_uris_are_invalid_arguments) {
+  for (const char* uri : {"", "memory", "://x", "memory://extra", "rocksdb://", "postgres://h/db",
+                          "/var/lib/credstore"}) {
+    auto backend = OpenBackend(uri);
+    BOOST_TEST_CONTEXT("uri '" << uri << "'") {
+      BOOST_TEST(!backend.ok());
+      BOOST_TEST(backend.status().code() == StatusCode::kInvalidArgument);
+    }
+  }
+  BOOST_TEST(OpenBackend("postgres://h/db").status().message().find("postgres") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_scheme_error_never_echoes_credentials) {
+  auto backend = OpenBackend("mysql://admin:hunter2@db:3306/x");
+  BOOST_TEST(backend.status().message().find("hunter2") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(rocksdb_uri_opens_a_folder_or_names_the_missing_backend) {
+  testing::TempDir dir("credstore-uri");
+  auto backend = OpenBackend("rocksdb://" + (dir.path() / "db").string());
+  if (IsBackendBuilt("rocksdb")) {
+    BOOST_REQUIRE_MESSAGE(backend.ok(), backend.status().ToString());
+    BOOST_TEST((*backend)->Name() == "rocksdb");
+  } else {
+    BOOST_TEST(backend.status().message().find("rocksdb backend is not built") !=
+               std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(redis_uri_errors_name_the_backend_or_the_uri_problem) {
+  auto backend = OpenBackend("redis://:topsecret@");
+  BOOST_TEST(!backend.ok());
+  BOOST_TEST(backend.status().message().find("topsecret") == std::string::npos);
+  if (!IsBackendBuilt("redis")) {
+    BOOST_TEST(backend.status().message().find("redis backend is not built") != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace credstore
