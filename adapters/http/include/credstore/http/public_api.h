@@ -1,0 +1,63 @@
+// credstore/http/public_api.h — the public routes of DESIGN.md §1 as a plain function from an
+// HTTP request to an HTTP response (Boost.Beast message types).
+//
+//   POST /{service}/1/register?key=K              {"secret": S}                -> 200 {"adminKey"}
+//   POST /{service}/1/regenerateKey?key=K         {"secret": S[, "oldKeyValidForSeconds": n]}
+//   POST /{service}/1/updateSecret?key=K          {"secret": S, "newSecret": S2} -> 204
+//   GET  /{service}/1/settings?key=K&adminKey=A                               -> 200 settings
+//   POST /{service}/1/settings?key=K&adminKey=A   a JSON object (<= 16 KiB)    -> 200 stored
+//   POST /v1/integrator/regenerate-secret         signed; [{"oldSecretValidForSeconds": n}]
+//   GET  /healthz
+//
+// Every error is an RFC 9457 problem (application/problem+json). Checks run in one order, so
+// every bad request has one answer: 404/405 route -> 413 size -> 415 media type -> 400
+// malformed -> 429 throttled -> 401/404 credentials -> the operation (503 when unavailable).
+// The body-size check (413) is the server's: its parser enforces the limit before the body is
+// read. No response, header or problem ever carries a secret, an admin key or an API key.
+//
+// Embedding: a host Beast server calls Match() on its I/O thread (cheap, no I/O) and Handle()
+// on a worker thread (it may run Argon2id or wait on storage), or simply Handle() alone.
+//
+// Thread safety: Match() and Handle() may be called from many threads at once.
+#ifndef CREDSTORE_HTTP_PUBLIC_API_H_
+#define CREDSTORE_HTTP_PUBLIC_API_H_
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "credstore/credential_store.h"
+#include "credstore/http/http_api.h"
+#include "credstore/http/problem.h"
+
+namespace credstore::http {
+
+struct PublicApiOptions {
+  // Largest request body the server's parser admits (413 beyond); settings are 16 KiB, so a
+  // little more leaves room for whitespace. Used by the server, exposed here to keep one number.
+  std::size_t max_body_bytes = 32 * 1024;  // default: 32 KiB
+};
+
+class PublicApi final : public HttpApi {
+ public:
+  // `store` must outlive the PublicApi.
+  explicit PublicApi(CredentialStore& store, PublicApiOptions options = {});
+
+  // The route, its worker pool, and the early 404/405 (or /healthz) answer. No I/O.
+  RouteMatch Match(const Request& request, const RequestMeta& meta) const override;
+
+  // The complete answer, following the check order above.
+  Response Handle(const Request& request, const RequestMeta& meta) const override;
+
+  std::size_t max_body_bytes() const override { return options_.max_body_bytes; }
+
+ private:
+  CredentialStore& store_;
+  PublicApiOptions options_;
+};
+
+}  // namespace credstore::http
+
+#endif  // CREDSTORE_HTTP_PUBLIC_API_H_

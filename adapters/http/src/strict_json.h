@@ -1,0 +1,22 @@
+// Internal: JSON request bodies, parsed strictly.
+//
+// Boost.JSON accepts a duplicate member (keeping the last one) and turns 1e400 into infinity;
+// both are ambiguities an attacker can use against a proxy that reads the first member, so a
+// validating pass rejects them before the value is built.
+#ifndef CREDSTORE_ADAPTERS_HTTP_SRC_STRICT_JSON_H_
+#define CREDSTORE_ADAPTERS_HTTP_SRC_STRICT_JSON_H_
+
+#include <boost/json/object.hpp>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace credstore::http::internal {
+
+// The object, or a message for a 400 problem: malformed JSON or UTF-8, trailing data, a
+// duplicate member, a non-finite number, or a top level that is not an object.
+std::variant<boost::json::object, std::string> ParseStrictJsonObject(std::string_view text);
+
+}  // namespace credstore::http::internal
+
+#endif  // CREDSTORE_ADAPTERS_HTTP_SRC_STRICT_JSON_H_
