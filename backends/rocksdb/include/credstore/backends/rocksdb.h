@@ -1,0 +1,132 @@
+// credstore/backends/rocksdb.h — a StorageBackend kept in an embedded RocksDB database.
+//
+// One folder on local disk holds the whole store; it survives restarts and crashes of the
+// process and of the machine (see Durability). RocksDB lets one process at a time open a folder:
+// it takes the folder's LOCK file, so a second server, or an operator tool, must go through the
+// process that holds it (DESIGN.md §4).
+//
+// What is stored: each record is one RocksDB key (the credstore key, unchanged) whose value is a
+// small header — a format byte, flags, the version, the expiry if any — followed by the value
+// bytes exactly as the core handed them over. The backend adds no encryption: the core stores
+// only hashes, digests and sealed secrets, and that is what reaches the disk. Blocks are not
+// compressed (those values are high-entropy and would not shrink). Keys starting with a NUL
+// byte are reserved for the backend's own bookkeeping and are refused.
+//
+// Versions: one counter for the whole database. Every Create and CompareAndSwap writes the new
+// version into a bookkeeping key in the same atomic RocksDB write batch as the record, through a
+// "maximum" merge operator, so the stored counter is never below any version that reached the
+// disk — after Erase, after a restart, after a crash. A version is therefore never given twice.
+//
+// Durability: `durable = true` writes, and every Erase, are synced to the write-ahead log
+// (fdatasync) before the call returns; concurrent durable writers share one sync (RocksDB's
+// group commit). `durable = false` writes still go through the write-ahead log but are not
+// synced: they survive a crash of the process, and are lost in a crash of the machine only if no
+// later synced write followed them. Recovery replays the log up to its last intact entry.
+//
+// Expiry: visibility is decided by the `now` each call passes, never by this machine's clock. A
+// compaction filter only collects garbage: it drops records whose `expires_at` is older than both
+// the wall clock and the latest `now` this backend was given, by more than `expired_gc_grace`.
+//
+// Thread safety: every method is safe to call from many threads at once; each call is atomic.
+#ifndef CREDSTORE_BACKENDS_ROCKSDB_H_
+#define CREDSTORE_BACKENDS_ROCKSDB_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "credstore/storage_backend.h"
+
+namespace credstore {
+
+struct RocksDbOptions {
+  // The database folder, e.g. "/var/lib/credstore". Required; no default.
+  std::string path;
+
+  // Create an empty store when `path` holds none. Default: true. When false, opening a folder
+  // without a store fails with kNotFound.
+  bool create_if_missing = true;
+
+  // Shared LRU cache for uncompressed data blocks. Default: 64 MiB.
+  std::size_t block_cache_bytes = std::size_t{64} << 20;
+
+  // Size of one in-memory write buffer (memtable) before it is flushed to a table file.
+  // Default: 16 MiB.
+  std::size_t write_buffer_bytes = std::size_t{16} << 20;
+
+  // Number of mutexes that serialize the read-check-write of Create, CompareAndSwap and Erase;
+  // each key maps to one by hash. Default: 256. Values below 1 count as 1.
+  std::size_t lock_stripes = 256;
+
+  // How long past its expiry (by both clocks, see Expiry above) a record is kept before
+  // compaction may drop it; it covers callers whose `now` lags a little behind others'.
+  // Default: 1 minute.
+  std::chrono::milliseconds expired_gc_grace = std::chrono::minutes(1);
+
+  // Threads RocksDB may use for flushes and compactions. Default: 2.
+  int max_background_jobs = 2;
+};
+
+class RocksDbBackend final : public StorageBackend {
+ public:
+  // Opens (or, with `create_if_missing`, creates) the store in `options.path`.
+  //
+  // On success the backend holds the folder's lock until it is destroyed. Fails with:
+  // - kInvalidArgument: `path` is empty, or the folder holds a RocksDB database that is not a
+  //   credstore store, or a store of an unknown format;
+  // - kNotFound: no store there and `create_if_missing` is false;
+  // - kUnavailable: another process (or another open backend in this process) holds the
+  //   folder's lock — the message names the folder — or the disk cannot be read or written;
+  // - kInternal: the store is corrupt.
+  static Result<std::shared_ptr<RocksDbBackend>> Open(const RocksDbOptions& options);
+
+  // Closes the database and releases the folder's lock. Writes already acknowledged stay as
+  // durable as they were acknowledged (see Durability). Destroy the backend before `main`
+  // returns, not from the destructor of a static: RocksDB's own static objects may already be
+  // gone by then, and closing on them crashes.
+  ~RocksDbBackend() override;
+
+  RocksDbBackend(const RocksDbBackend&) = delete;
+  RocksDbBackend& operator=(const RocksDbBackend&) = delete;
+
+  // "rocksdb".
+  std::string_view Name() const override { return "rocksdb"; }
+
+  // See StorageBackend. Every method fails with kInvalidArgument for a key starting with a NUL
+  // byte (reserved), with kUnavailable when RocksDB reports an I/O error or is shutting down,
+  // and with kInternal when a stored record cannot be decoded.
+  Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
+  Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
+                         Timestamp now) override;
+  Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
+                                 const WriteOptions& options, Timestamp now) override;
+  Status Erase(std::string_view key, Version expected, Timestamp now) override;
+  Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
+                        Timestamp now) override;
+
+  // Flushes every in-memory write buffer and compacts the whole database now, so that the
+  // compaction filter drops the expired records it may drop (see Expiry). RocksDB does this in
+  // the background on its own; this is for operators and tests. Blocks until done. kUnavailable
+  // on an I/O error.
+  Status CollectExpired();
+
+  // How many expired records the compaction filter has dropped since Open (background and
+  // CollectExpired compactions alike).
+  std::uint64_t ExpiredRecordsCollected() const;
+
+  // The folder this backend was opened on.
+  const std::string& path() const;
+
+ private:
+  struct Impl;
+  explicit RocksDbBackend(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace credstore
+
+#endif  // CREDSTORE_BACKENDS_ROCKSDB_H_
