@@ -13,7 +13,12 @@
 // Time: the caller passes `now` (from the core's Clock) to every call. A record whose
 // `expires_at` is <= now reads as absent everywhere: Get, Scan, CompareAndSwap and Erase treat
 // it as missing, and Create replaces it atomically. Native TTLs or compaction filters may
-// collect expired records later; they never decide visibility.
+// collect expired records later; they never decide visibility. A caller's `now` does not go
+// backwards for one store (beyond the skew between servers' clocks): once a record has expired
+// for some caller, a backend may collect it.
+//
+// A Scan page may hold fewer than `limit` records, even none, while next_cursor is set; only an
+// empty next_cursor says the scan is complete.
 //
 // Durability: a call with `durable = true` returns only once the write would survive a crash of
 // the process and of the machine (per the backend's documented settings). `durable = false`
