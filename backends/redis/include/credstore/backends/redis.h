@@ -1,0 +1,170 @@
+// credstore/backends/redis.h — a StorageBackend over a Redis server.
+//
+// Many credstore processes can share one Redis primary: the backend keeps no state of its own
+// besides a small pool of connections, so any number of `credstored` instances (or embedders)
+// may run over the same database at once. Requires Redis 5.0 or later.
+//
+// Layout. Each credstore key K is ONE Redis hash named `<namespace>:{K}` — the braces are a
+// cluster hash tag, so every record sits in one hash slot — holding the value (`v`), its
+// version (`ver`), its expiry in milliseconds of the caller's clock (`exp`, absent = never) and
+// the id of the write that made it (`w`). Create, CompareAndSwap and Erase are Lua scripts that
+// each touch exactly that one key (EVALSHA; loaded again after a restart flushed the script
+// cache), so every call is atomic and the key space is cluster-ready.
+//
+// Versions are never reused: a new version is the larger of (stored version + 1) and the Redis
+// server's clock in microseconds. Erase keeps a tombstone (the version alone) so an immediate
+// re-create continues above it; tombstones and expired records are removed by Redis's own TTL
+// `gc_margin` after they stopped being visible, and a key recreated after that starts from the
+// server clock, which by then is far above every version the key had (as long as the Redis
+// host's clock is not stepped back by more than `gc_margin`).
+//
+// Time. Visibility is decided only by the `now` the caller passes against the stored `exp`,
+// never by Redis's clock. The native TTL is relative (`expires_at - now + gc_margin`), so the
+// caller's clock and the Redis host's clock need not agree, only run at the same rate.
+//
+// Durability. `durable = true` is met by the server's configuration, not per call: with
+// `appendonly yes` and `appendfsync always` Redis fsyncs every write to its AOF before it
+// acknowledges it; with `everysec` about the last second of acknowledged writes can be lost in a
+// crash, and with `appendonly no` everything since the last snapshot. The backend cannot make one
+// write more durable than the server's setting, so `WriteOptions::durable` is accepted and does
+// not change what is sent (and there is no WAIT: async replicas can still lose acknowledged
+// writes on failover).
+// `server_durability()` reports the server's settings as read at Open so a host can log them,
+// and `require_fsync_always` makes Open refuse a server that does not fsync every write.
+// Open refuses a server whose `maxmemory-policy` may evict keys (anything but `noeviction`):
+// an evicted record would silently lose an acknowledged write or bring back a revoked key.
+//
+// Failures. A call that cannot reach Redis (refused, reset, timed out, server loading or
+// read-only) returns kUnavailable and never hangs: within `connect_timeout + command_timeout`
+// for a read, twice that for a write whose reply was lost (see below), plus at most
+// `command_timeout` spent waiting for a free pooled connection. The connection involved is
+// closed, never reused, and a new one is made on the next call; idle pooled connections the
+// server closed are noticed (without a round trip) and replaced before use. So the backend
+// recovers by itself when Redis comes back. When a write's reply is lost, its outcome is
+// decided by re-reading the key on a fresh connection: if the record carries this write's id
+// the call succeeds with the stored version, otherwise it answers kUnavailable (the write may
+// or may not have happened, or may still happen) — it never guesses.
+//
+// Thread safety: every method is safe to call from many threads at once. A call holds one pooled
+// connection for its duration; callers beyond `pool_size` wait (at most `command_timeout`) for
+// one to be returned.
+#ifndef CREDSTORE_BACKENDS_REDIS_H_
+#define CREDSTORE_BACKENDS_REDIS_H_
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "credstore/storage_backend.h"
+
+namespace credstore {
+
+struct RedisOptions {
+  // Path of the server's unix socket. Default "": connect over TCP to `host`:`port` instead.
+  std::string unix_socket;
+  // TCP address of the server, used when `unix_socket` is empty. Default "127.0.0.1":6379.
+  // Resolving a host name is not bounded by `connect_timeout`; use an address where that matters.
+  std::string host = "127.0.0.1";
+  int port = 6379;
+
+  // Credentials sent with AUTH on every new connection. Default: no AUTH. A `username` (Redis 6
+  // ACL user) is only sent together with a password. Neither ever appears in a Status message.
+  std::string username;
+  std::string password;
+
+  // The logical database selected on every new connection (SELECT). Default 0.
+  int db = 0;
+
+  // Most connections open at once (>= 1). Default 8.
+  std::size_t pool_size = 8;
+
+  // Bound on establishing a connection, including AUTH and SELECT (> 0). Default 1 s.
+  std::chrono::milliseconds connect_timeout{1000};
+  // Bound on sending one command and on each wait for its reply, and on waiting for a free pooled
+  // connection (> 0). Default 2 s.
+  std::chrono::milliseconds command_timeout{2000};
+
+  // Every Redis key is `<key_namespace>:{<credstore key>}`; distinct namespaces let unrelated
+  // stores share one database. Non-empty, printable ASCII without spaces, braces or glob
+  // characters. Default "credstore".
+  std::string key_namespace = "credstore";
+
+  // How long after a record stopped being visible (expired, or erased) Redis keeps it before its
+  // native TTL removes it (1 s to 10 years). It must exceed any step back of the Redis host's clock
+  // and any difference in rate between the callers' clocks and it. Default 1 hour.
+  std::chrono::milliseconds gc_margin{std::chrono::hours(1)};
+
+  // Open reads `maxmemory-policy` with CONFIG GET and refuses any policy but `noeviction`. When
+  // the server refuses CONFIG (renamed, or denied by ACL), Open fails too, unless this is true:
+  // then the operator vouches for the policy. Default false.
+  bool allow_unverified_eviction_policy = false;
+
+  // When true, Open refuses a server unless it reports `appendonly yes` and
+  // `appendfsync always`, i.e. unless every acknowledged write is fsynced. Default false.
+  bool require_fsync_always = false;
+};
+
+// The server's persistence settings as read by Open (CONFIG GET); for the host's logs.
+struct RedisServerDurability {
+  bool known = false;            // false when the server refused CONFIG GET
+  std::string maxmemory_policy;  // e.g. "noeviction"; empty when unknown
+  bool appendonly = false;       // `appendonly yes`
+  std::string appendfsync;       // "always", "everysec" or "no"; empty when unknown
+
+  // True when every acknowledged write has been fsynced: appendonly with appendfsync always.
+  bool fsync_every_write() const { return known && appendonly && appendfsync == "always"; }
+};
+
+class RedisBackend final : public StorageBackend {
+ public:
+  // Connects to the server described by `options` and checks it: reachable, AUTH and SELECT
+  // accepted, version >= 5.0, an eviction policy that keeps every key, the scripts loaded. The
+  // first connection is kept in the pool.
+  // kInvalidArgument for bad options, a refused password or db, or an unsafe server
+  // configuration (the message says which and never carries the password); kUnavailable when
+  // the server cannot be reached within `connect_timeout`.
+  static Result<std::shared_ptr<RedisBackend>> Open(const RedisOptions& options);
+
+  // Parses a backend URI into options (every option not in the URI keeps its default):
+  //   redis://[[username]:password@]host[:port][/db]   (port default 6379, db default 0;
+  //                                                     an IPv6 host goes in brackets)
+  //   redis+unix://[[username]:password@]/path/redis.sock[?db=N]
+  // The username and password are percent-decoded. kInvalidArgument names what is wrong and never
+  // echoes the URI or the password.
+  static Result<RedisOptions> ParseUri(std::string_view uri);
+
+  // Closes every pooled connection. Calls still running on other threads must have returned.
+  ~RedisBackend() override;
+  RedisBackend(const RedisBackend&) = delete;
+  RedisBackend& operator=(const RedisBackend&) = delete;
+
+  // The persistence settings the server reported at Open.
+  const RedisServerDurability& server_durability() const;
+
+  // StorageBackend; see credstore/storage_backend.h. Every method answers kUnavailable when the
+  // server cannot be reached or answers "try later" (loading, read-only replica, out of memory
+  // under noeviction), and kInternal when a stored record is malformed.
+  std::string_view Name() const override { return "redis"; }
+  Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
+  Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
+                         Timestamp now) override;
+  Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
+                                 const WriteOptions& options, Timestamp now) override;
+  Status Erase(std::string_view key, Version expected, Timestamp now) override;
+  // Walks the whole namespace with SCAN for every page (O(records) per page), keeping the
+  // `limit` smallest live keys after `cursor`: meant for operator listings, not hot paths.
+  Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
+                        Timestamp now) override;
+
+ private:
+  class Impl;
+  explicit RedisBackend(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace credstore
+
+#endif  // CREDSTORE_BACKENDS_REDIS_H_

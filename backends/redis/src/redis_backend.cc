@@ -1,0 +1,527 @@
+#include <sys/un.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "connection.h"
+#include "credstore/backends/redis.h"
+#include "scripts.h"
+
+namespace credstore {
+
+using redis_internal::Command;
+using redis_internal::ConnectionPool;
+using redis_internal::Endpoint;
+using redis_internal::ErrorCode;
+using redis_internal::ReplyPtr;
+using redis_internal::ReplyText;
+
+namespace {
+
+enum class Script : std::size_t { kCreate = 0, kCompareAndSwap = 1, kErase = 2 };
+constexpr std::array<std::string_view, 3> kScriptSources = {redis_internal::kCreateScript,
+                                                            redis_internal::kCompareAndSwapScript,
+                                                            redis_internal::kEraseScript};
+
+// Records whose expiry is further away than this get no native TTL at all.
+constexpr std::chrono::milliseconds kLongestNativeTtl = std::chrono::hours(24 * 365 * 10);
+// Keys asked for per SCAN round trip.
+constexpr std::string_view kScanBatch = "512";
+
+std::string ToDecimal(std::int64_t number) { return std::to_string(number); }
+
+std::int64_t Millis(Timestamp t) { return t.time_since_epoch().count(); }
+
+template <typename Integer>
+bool ParseInteger(std::string_view text, Integer& out) {
+  if (text.empty()) return false;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// Escapes the characters Redis's glob matcher treats specially, for SCAN MATCH.
+std::string GlobEscape(std::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') escaped.push_back('\\');
+    escaped.push_back(c);
+  }
+  return escaped;
+}
+
+bool ValidNamespace(std::string_view name) {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return c > ' ' && c < 0x7f && c != '{' && c != '}' && c != '*' && c != '?' && c != '[' &&
+           c != ']' && c != '\\';
+  });
+}
+
+// The error reply of a command mapped to a Status. Only the reply's error code is kept: the
+// rest of a Redis error text is not ours to vouch for as safe to show a client.
+Status FromErrorReply(std::string_view operation, const redisReply& reply) {
+  const std::string code(ErrorCode(reply));
+  static constexpr std::array<std::string_view, 12> kTransient = {
+      "LOADING", "BUSY",   "READONLY", "MASTERDOWN", "OOM",        "TRYAGAIN",
+      "MISCONF", "NOAUTH", "NOPERM",   "WRONGPASS",  "NOREPLICAS", "CLUSTERDOWN"};
+  const std::string where = "redis: " + std::string(operation) + ": ";
+  if (std::find(kTransient.begin(), kTransient.end(), code) != kTransient.end()) {
+    return Status::Unavailable(where + "server answered " + code);
+  }
+  if (code == "WRONGTYPE") {
+    return Status::Internal(where + "a key in credstore's namespace is not a credstore record");
+  }
+  return Status::Internal(where + "server answered " + (code.empty() ? "an error" : code));
+}
+
+// The reply to `HMGET <key> v ver exp` as a record; nullopt if there is no live record.
+Result<std::optional<VersionedValue>> DecodeRecord(const redisReply& reply, Timestamp now) {
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements != 3) {
+    return Status::Internal("redis: unexpected reply shape");
+  }
+  const redisReply& value = *reply.element[0];
+  const redisReply& version = *reply.element[1];
+  const redisReply& expiry = *reply.element[2];
+  if (value.type == REDIS_REPLY_NIL) return std::optional<VersionedValue>();
+  VersionedValue record;
+  if (value.type != REDIS_REPLY_STRING || version.type != REDIS_REPLY_STRING ||
+      !ParseInteger(ReplyText(version), record.version) || record.version == 0) {
+    return Status::Internal("redis: malformed record");
+  }
+  if (expiry.type == REDIS_REPLY_STRING) {
+    std::int64_t ms = 0;
+    if (!ParseInteger(ReplyText(expiry), ms)) return Status::Internal("redis: malformed expiry");
+    record.expires_at = Timestamp(std::chrono::milliseconds(ms));
+    if (*record.expires_at <= now) return std::optional<VersionedValue>();
+  } else if (expiry.type != REDIS_REPLY_NIL) {
+    return Status::Internal("redis: malformed expiry");
+  }
+  record.value = ReplyText(value);
+  return std::optional<VersionedValue>(std::move(record));
+}
+
+// A failure while connecting is, once the backend is open, just "the store is unreachable".
+Status AsUnavailable(const Status& status) {
+  if (status.code() == StatusCode::kUnavailable) return status;
+  return Status::Unavailable(status.message());
+}
+
+}  // namespace
+
+class RedisBackend::Impl {
+ public:
+  Impl(const RedisOptions& options, Endpoint endpoint)
+      : options_(options), pool_(std::move(endpoint), options.pool_size) {
+    std::random_device entropy;
+    write_id_base_ = (std::uint64_t{entropy()} << 32) ^ entropy();
+  }
+
+  Status Load();  // the server checks and SCRIPT LOADs of Open
+
+  Result<VersionedValue> Get(std::string_view key, Timestamp now);
+  Result<Version> Write(Script script, std::string_view key, std::vector<std::string> arguments,
+                        const std::string& write_id);
+  Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
+                        Timestamp now);
+
+  std::string RedisKey(std::string_view key) const {
+    std::string redis_key;
+    redis_key.reserve(options_.key_namespace.size() + key.size() + 3);
+    redis_key.append(options_.key_namespace).append(":{").append(key).push_back('}');
+    return redis_key;
+  }
+
+  // A process-unique id for one write; random across processes.
+  std::string NewWriteId() {
+    char text[40];
+    const int length = std::snprintf(
+        text, sizeof text, "%016llx.%llx", static_cast<unsigned long long>(write_id_base_),
+        static_cast<unsigned long long>(write_counter_.fetch_add(1) + 1));
+    return std::string(text, static_cast<std::size_t>(length));
+  }
+
+  // The relative native TTL for a record expiring at `expires_at`: collected `gc_margin` after it
+  // stopped being visible. Empty: no native TTL.
+  std::string NativeTtl(std::optional<Timestamp> expires_at, Timestamp now) const {
+    if (!expires_at) return {};
+    std::int64_t remaining = 0;
+    if (*expires_at > now && __builtin_sub_overflow(Millis(*expires_at), Millis(now), &remaining)) {
+      return {};
+    }
+    if (remaining > kLongestNativeTtl.count()) return {};
+    return ToDecimal(remaining + options_.gc_margin.count());
+  }
+
+  std::string TombstoneTtl() const { return ToDecimal(options_.gc_margin.count()); }
+
+  RedisServerDurability durability;
+
+ private:
+  // Runs a script on `connection`; loads it again when the server lost its script cache.
+  // nullptr on a transport failure (see Connection::failure()).
+  ReplyPtr RunScript(redis_internal::Connection& connection, Script script,
+                     const std::vector<std::string_view>& arguments);
+  Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
+                                   const std::string& write_id, const std::string& failure);
+
+  const RedisOptions options_;
+  ConnectionPool pool_;
+  std::array<std::string, 3> script_sha_;  // set by Load, read-only afterwards
+  std::uint64_t write_id_base_ = 0;
+  std::atomic<std::uint64_t> write_counter_{0};
+};
+
+Status RedisBackend::Impl::Load() {
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  if (!acquired.ok()) return acquired.status();
+  ConnectionPool::Lease lease = std::move(acquired).value();
+  const auto unreachable = [&lease] {
+    return Status::Unavailable("redis: while opening: " + lease->failure());
+  };
+
+  ReplyPtr info = lease->Call({"INFO", "server"});
+  if (info == nullptr) return unreachable();
+  if (ErrorCode(*info) == "NOAUTH") {
+    return Status::InvalidArgument("redis requires a password (NOAUTH) and none was given");
+  }
+  if (info->type == REDIS_REPLY_ERROR) return FromErrorReply("INFO", *info);
+  const std::string_view text = ReplyText(*info);
+  const std::size_t at = text.find("redis_version:");
+  int major = 0;
+  if (at != std::string_view::npos) {
+    const std::string_view version = text.substr(at + 14, text.find('.', at) - (at + 14));
+    (void)ParseInteger(version, major);
+  }
+  if (major < 5) return Status::InvalidArgument("redis server is older than 5.0");
+
+  const auto config_get = [&lease](std::string_view name) -> Result<std::optional<std::string>> {
+    ReplyPtr reply = lease->Call({"CONFIG", "GET", name});
+    if (reply == nullptr) return Status::Unavailable("redis: while opening: " + lease->failure());
+    if (reply->type == REDIS_REPLY_ERROR) return std::optional<std::string>();
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+      return Status::Internal("redis: unexpected CONFIG GET reply");
+    }
+    return std::optional<std::string>(std::string(ReplyText(*reply->element[1])));
+  };
+  Result<std::optional<std::string>> policy = config_get("maxmemory-policy");
+  if (!policy.ok()) return policy.status();
+  if (policy->has_value()) {
+    Result<std::optional<std::string>> appendonly = config_get("appendonly");
+    Result<std::optional<std::string>> appendfsync = config_get("appendfsync");
+    if (!appendonly.ok()) return appendonly.status();
+    if (!appendfsync.ok()) return appendfsync.status();
+    durability.known = appendonly->has_value() && appendfsync->has_value();
+    durability.maxmemory_policy = **policy;
+    durability.appendonly = appendonly->value_or("") == "yes";
+    durability.appendfsync = appendfsync->value_or("");
+    if (durability.maxmemory_policy != "noeviction") {
+      return Status::InvalidArgument(
+          "redis maxmemory-policy is '" + durability.maxmemory_policy +
+          "', which may evict credstore records; set it to 'noeviction'");
+    }
+  } else if (!options_.allow_unverified_eviction_policy) {
+    return Status::InvalidArgument(
+        "redis refused CONFIG GET, so its maxmemory-policy cannot be checked; allow CONFIG for "
+        "this user, or set allow_unverified_eviction_policy after making sure the policy is "
+        "'noeviction'");
+  }
+  if (options_.require_fsync_always && !durability.fsync_every_write()) {
+    return Status::InvalidArgument(
+        "redis does not fsync every write (needs appendonly yes and appendfsync always, or "
+        "CONFIG GET allowed to check it) and require_fsync_always is set");
+  }
+
+  for (std::size_t i = 0; i < kScriptSources.size(); ++i) {
+    ReplyPtr reply = lease->Call({"SCRIPT", "LOAD", kScriptSources[i]});
+    if (reply == nullptr) return unreachable();
+    if (reply->type != REDIS_REPLY_STRING) {
+      return reply->type == REDIS_REPLY_ERROR ? FromErrorReply("SCRIPT LOAD", *reply)
+                                              : Status::Internal("redis: bad SCRIPT LOAD reply");
+    }
+    script_sha_[i] = ReplyText(*reply);
+  }
+  return Status::Ok();
+}
+
+ReplyPtr RedisBackend::Impl::RunScript(redis_internal::Connection& connection, Script script,
+                                       const std::vector<std::string_view>& arguments) {
+  const std::size_t index = static_cast<std::size_t>(script);
+  Command command = {"EVALSHA", script_sha_[index], "1"};
+  command.insert(command.end(), arguments.begin(), arguments.end());
+  ReplyPtr reply = connection.Call(command);
+  if (reply == nullptr || ErrorCode(*reply) != "NOSCRIPT") return reply;
+  // The server restarted or flushed its script cache; nothing ran, so running again is safe.
+  ReplyPtr loaded = connection.Call({"SCRIPT", "LOAD", kScriptSources[index]});
+  if (loaded == nullptr || loaded->type == REDIS_REPLY_ERROR) return loaded;
+  return connection.Call(command);
+}
+
+Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  if (!acquired.ok()) return AsUnavailable(acquired.status());
+  ConnectionPool::Lease lease = std::move(acquired).value();
+  ReplyPtr reply = lease->Call({"HMGET", RedisKey(key), "v", "ver", "exp"});
+  if (reply == nullptr) return Status::Unavailable("redis: get: " + lease->failure());
+  if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply("get", *reply);
+  Result<std::optional<VersionedValue>> record = DecodeRecord(*reply, now);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return Status::NotFound("no record");
+  return std::move(**record);
+}
+
+Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
+                                          std::vector<std::string> arguments,
+                                          const std::string& write_id) {
+  const std::string redis_key = RedisKey(key);
+  std::vector<std::string_view> views = {redis_key};
+  views.insert(views.end(), arguments.begin(), arguments.end());
+  const std::string_view operation = script == Script::kCreate  ? "create"
+                                     : script == Script::kErase ? "erase"
+                                                                : "cas";
+
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  if (!acquired.ok()) return AsUnavailable(acquired.status());
+  std::string failure;
+  {
+    ConnectionPool::Lease lease = std::move(acquired).value();
+    ReplyPtr reply = RunScript(*lease, script, views);
+    if (reply != nullptr) {
+      if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply(operation, *reply);
+      const auto element = [&reply](std::size_t i) {
+        return reply->type == REDIS_REPLY_ARRAY && reply->elements > i &&
+                       reply->element[i]->type == REDIS_REPLY_STRING
+                   ? ReplyText(*reply->element[i])
+                   : std::string_view();
+      };
+      const std::string_view outcome = element(0);
+      if (outcome == "conflict") {
+        return Status::Conflict(script == Script::kCreate ? "record exists" : "version changed");
+      }
+      if (outcome == "missing") return Status::NotFound("no record");
+      if (outcome != "ok") return Status::Internal("redis: unexpected script reply");
+      if (script == Script::kErase) return Version{0};
+      Version version = 0;
+      if (!ParseInteger(element(1), version)) return Status::Internal("redis: bad version");
+      return version;
+    }
+    if (!lease->maybe_sent()) {
+      return Status::Unavailable("redis: " + std::string(operation) + ": " + lease->failure());
+    }
+    failure = lease->failure();
+  }  // the broken connection is closed here, before the re-read
+  return ResolveLostWrite(script, redis_key, write_id, failure);
+}
+
+// The write may or may not have run. Only the record itself can tell: if it carries our write id,
+// our write is the last one that landed. Anything else — including "not yet" — is kUnavailable.
+Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::string& redis_key,
+                                                     const std::string& write_id,
+                                                     const std::string& failure) {
+  const std::string unknown =
+      "redis: the reply to a write was lost (" + failure + ") and its outcome is unknown";
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire(/*fresh=*/true);
+  if (!acquired.ok()) return Status::Unavailable(unknown);
+  ConnectionPool::Lease lease = std::move(acquired).value();
+  ReplyPtr reply = lease->Call({"HMGET", redis_key, "v", "ver", "w"});
+  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+    return Status::Unavailable(unknown);
+  }
+  const redisReply& value = *reply->element[0];
+  const redisReply& version = *reply->element[1];
+  const redisReply& last_write = *reply->element[2];
+  if (last_write.type != REDIS_REPLY_STRING || ReplyText(last_write) != write_id) {
+    return Status::Unavailable(unknown);
+  }
+  if (script == Script::kErase) {
+    if (value.type == REDIS_REPLY_NIL) return Version{0};
+    return Status::Unavailable(unknown);
+  }
+  Version landed = 0;
+  if (value.type != REDIS_REPLY_STRING || version.type != REDIS_REPLY_STRING ||
+      !ParseInteger(ReplyText(version), landed)) {
+    return Status::Unavailable(unknown);
+  }
+  return landed;
+}
+
+// SCAN walks the whole namespace on every page, so a page costs O(records in the namespace): the
+// contract's ascending order cannot be had from SCAN's hash order otherwise. Scan serves operator
+// listings only. Values are fetched only for keys that could still make the page, which in SCAN's
+// effectively random order is about limit * (1 + ln(records / limit)) keys.
+Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_view cursor,
+                                          std::size_t limit, Timestamp now) {
+  if (limit == 0) return Status::InvalidArgument("scan limit must be at least 1");
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  if (!acquired.ok()) return AsUnavailable(acquired.status());
+  ConnectionPool::Lease lease = std::move(acquired).value();
+
+  const std::string head = options_.key_namespace + ":{";
+  const std::string pattern = GlobEscape(head) + GlobEscape(prefix) + "*";
+  std::map<std::string, VersionedValue> best;  // at most `limit` smallest live keys so far
+  std::string scan_cursor = "0";
+  std::vector<Command> fetches;
+  std::vector<std::string> keys;
+  std::vector<ReplyPtr> replies;
+  do {
+    ReplyPtr page = lease->Call({"SCAN", scan_cursor, "MATCH", pattern, "COUNT", kScanBatch});
+    if (page == nullptr) return Status::Unavailable("redis: scan: " + lease->failure());
+    if (page->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *page);
+    if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
+        page->element[0]->type != REDIS_REPLY_STRING ||
+        page->element[1]->type != REDIS_REPLY_ARRAY) {
+      return Status::Internal("redis: unexpected SCAN reply");
+    }
+    scan_cursor = ReplyText(*page->element[0]);
+
+    keys.clear();
+    const redisReply& found = *page->element[1];
+    for (std::size_t i = 0; i < found.elements; ++i) {
+      const std::string_view redis_key = ReplyText(*found.element[i]);
+      if (!StartsWith(redis_key, head) || redis_key.size() < head.size() + 1 ||
+          redis_key.back() != '}') {
+        continue;
+      }
+      const std::string_view key =
+          redis_key.substr(head.size(), redis_key.size() - head.size() - 1);
+      if (!StartsWith(key, prefix) || (!cursor.empty() && key <= cursor)) continue;
+      if (best.size() >= limit && key >= best.rbegin()->first) continue;
+      keys.emplace_back(redis_key);
+    }
+    if (keys.empty()) continue;
+
+    fetches.clear();
+    for (const std::string& redis_key : keys) {
+      fetches.push_back(Command{"HMGET", redis_key, "v", "ver", "exp"});
+    }
+    if (!lease->Exchange(fetches, replies)) {
+      return Status::Unavailable("redis: scan: " + lease->failure());
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (replies[i]->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *replies[i]);
+      Result<std::optional<VersionedValue>> record = DecodeRecord(*replies[i], now);
+      if (!record.ok()) return record.status();
+      if (!record->has_value()) continue;
+      std::string key = keys[i].substr(head.size(), keys[i].size() - head.size() - 1);
+      best.insert_or_assign(std::move(key), std::move(**record));
+      if (best.size() > limit) best.erase(std::prev(best.end()));
+    }
+  } while (scan_cursor != "0");
+
+  ScanPage result;
+  result.entries.reserve(best.size());
+  for (auto& [key, record] : best) {
+    result.entries.push_back(ScanEntry{key, std::move(record)});
+  }
+  // A full page may have more after it; the next page answers empty if not.
+  if (result.entries.size() == limit) result.next_cursor = result.entries.back().key;
+  return result;
+}
+
+RedisBackend::RedisBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RedisBackend::~RedisBackend() = default;
+
+const RedisServerDurability& RedisBackend::server_durability() const { return impl_->durability; }
+
+Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& options) {
+  if (options.unix_socket.empty()) {
+    if (options.host.empty()) return Status::InvalidArgument("redis: no host and no unix socket");
+    if (options.port < 1 || options.port > 65535) {
+      return Status::InvalidArgument("redis: port must be in 1..65535");
+    }
+  } else if (options.unix_socket.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return Status::InvalidArgument("redis: unix socket path is too long");
+  }
+  if (!options.username.empty() && options.password.empty()) {
+    return Status::InvalidArgument("redis: a username needs a password");
+  }
+  if (options.db < 0) return Status::InvalidArgument("redis: db must not be negative");
+  if (options.pool_size < 1) return Status::InvalidArgument("redis: pool_size must be >= 1");
+  if (options.connect_timeout <= std::chrono::milliseconds(0) ||
+      options.command_timeout <= std::chrono::milliseconds(0)) {
+    return Status::InvalidArgument("redis: timeouts must be positive");
+  }
+  if (options.gc_margin < std::chrono::seconds(1) || options.gc_margin > kLongestNativeTtl) {
+    return Status::InvalidArgument("redis: gc_margin must be between 1 s and 10 years");
+  }
+  if (!ValidNamespace(options.key_namespace)) {
+    return Status::InvalidArgument(
+        "redis: key_namespace must be non-empty printable ASCII without spaces, braces or glob "
+        "characters");
+  }
+
+  Endpoint endpoint;
+  endpoint.unix_socket = options.unix_socket;
+  endpoint.host = options.host;
+  endpoint.port = options.port;
+  endpoint.username = options.username;
+  endpoint.password = options.password;
+  endpoint.db = options.db;
+  endpoint.connect_timeout = options.connect_timeout;
+  endpoint.command_timeout = options.command_timeout;
+
+  auto impl = std::make_unique<Impl>(options, std::move(endpoint));
+  const Status loaded = impl->Load();
+  if (!loaded.ok()) return loaded;
+  return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(impl)));
+}
+
+Result<VersionedValue> RedisBackend::Get(std::string_view key, Timestamp now) {
+  return impl_->Get(key, now);
+}
+
+Result<Version> RedisBackend::Create(std::string_view key, std::string_view value,
+                                     const WriteOptions& options, Timestamp now) {
+  std::string write_id = impl_->NewWriteId();
+  std::vector<std::string> arguments = {
+      ToDecimal(Millis(now)), std::string(value),
+      options.expires_at ? ToDecimal(Millis(*options.expires_at)) : std::string(),
+      impl_->NativeTtl(options.expires_at, now), write_id};
+  return impl_->Write(Script::kCreate, key, std::move(arguments), write_id);
+}
+
+Result<Version> RedisBackend::CompareAndSwap(std::string_view key, Version expected,
+                                             std::string_view value, const WriteOptions& options,
+                                             Timestamp now) {
+  std::string write_id = impl_->NewWriteId();
+  std::vector<std::string> arguments = {
+      ToDecimal(Millis(now)),
+      std::to_string(expected),
+      std::string(value),
+      options.expires_at ? ToDecimal(Millis(*options.expires_at)) : std::string(),
+      impl_->NativeTtl(options.expires_at, now),
+      write_id};
+  return impl_->Write(Script::kCompareAndSwap, key, std::move(arguments), write_id);
+}
+
+Status RedisBackend::Erase(std::string_view key, Version expected, Timestamp now) {
+  std::string write_id = impl_->NewWriteId();
+  std::vector<std::string> arguments = {ToDecimal(Millis(now)), std::to_string(expected),
+                                        impl_->TombstoneTtl(), write_id};
+  Result<Version> erased = impl_->Write(Script::kErase, key, std::move(arguments), write_id);
+  return erased.ok() ? Status::Ok() : erased.status();
+}
+
+Result<ScanPage> RedisBackend::Scan(std::string_view prefix, std::string_view cursor,
+                                    std::size_t limit, Timestamp now) {
+  return impl_->Scan(prefix, cursor, limit, now);
+}
+
+}  // namespace credstore

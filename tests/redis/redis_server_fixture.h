@@ -1,0 +1,91 @@
+// A private redis-server for tests.
+//
+// Each RedisServerFixture runs its own `redis-server` child (found on PATH, else
+// /usr/bin/redis-server) in a fresh temp folder, listening on a unix socket inside that folder —
+// and, only when asked, on one TCP port of 127.0.0.1. It never talks to a Redis the machine may
+// already run. The server is configured like a production credstore Redis: `appendonly yes`,
+// `appendfsync always`, `maxmemory-policy noeviction`, no RDB snapshots (`save ""`), and
+// `rdbcompression no` so that PersistedFilesContain() sees stored bytes as they are.
+//
+// Every wait is bounded: start-up waits until PING answers (at most ~10 s), stopping waits for
+// the child (SHUTDOWN NOSAVE, then SIGTERM, then SIGKILL). The child gets SIGKILL if the thread
+// that started it dies first (PR_SET_PDEATHSIG), so no server outlives a crashed test: start and
+// restart fixtures from the test's own thread, not from a short-lived worker thread.
+//
+// Thread safety: none; drive one fixture from one thread. Errors throw std::runtime_error.
+#ifndef CREDSTORE_TESTS_REDIS_REDIS_SERVER_FIXTURE_H_
+#define CREDSTORE_TESTS_REDIS_REDIS_SERVER_FIXTURE_H_
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "credstore/backends/redis.h"
+#include "support/test_helpers.h"
+
+namespace credstore::testing {
+
+class RedisServerFixture {
+ public:
+  struct Settings {
+    // Also listen on 127.0.0.1:<a free port> (picked at start; retried on a clash). Default off.
+    bool listen_on_tcp = false;
+  };
+
+  // Starts the server; throws if it does not answer PING within ~10 s.
+  RedisServerFixture() : RedisServerFixture(Settings()) {}
+  explicit RedisServerFixture(Settings settings);
+  // Stops the server (see Stop) and removes its folder.
+  ~RedisServerFixture();
+  RedisServerFixture(const RedisServerFixture&) = delete;
+  RedisServerFixture& operator=(const RedisServerFixture&) = delete;
+
+  // Starts the server again on the same folder, socket and port (after Stop or Kill); the AOF
+  // brings the data back. Throws if it does not come up.
+  void Start();
+  // SHUTDOWN NOSAVE (the AOF is still flushed), then waits for the process; SIGTERM and finally
+  // SIGKILL if it lingers. No-op when not running.
+  void Stop();
+  // SIGKILL: a crash, with no chance to flush anything.
+  void Kill();
+  // SIGSTOP / SIGCONT: a server that accepts connections but never answers.
+  void Freeze();
+  void Thaw();
+  bool running() const { return pid_ > 0; }
+
+  const std::filesystem::path& folder() const { return folder_.path(); }
+  std::string socket_path() const { return (folder() / "redis.sock").string(); }
+  int tcp_port() const { return tcp_port_; }  // 0 unless Settings::listen_on_tcp
+  std::string unix_uri() const { return "redis+unix://" + socket_path(); }
+
+  // Backend options for this server over its unix socket; short timeouts fit a local server.
+  RedisOptions BackendOptions() const;
+
+  // Runs one command on a fresh connection and returns the reply as text: a status or string as
+  // is, an integer in decimal, "(nil)", an error as "-<message>", an array as its elements
+  // joined with '\n'. Throws if the server cannot be reached.
+  std::string Command(std::initializer_list<std::string_view> command) const;
+
+  // Runs SAVE, then reports whether `needle` occurs in the RDB file or in any AOF file, i.e. in
+  // what the server keeps on disk.
+  bool PersistedFilesContain(std::string_view needle) const;
+
+ private:
+  void Launch();
+  bool WaitUntilServing();
+  bool WaitForExit(int timeout_ms);
+
+  Settings settings_;
+  TempDir folder_;
+  std::string binary_;
+  int tcp_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace credstore::testing
+
+#endif  // CREDSTORE_TESTS_REDIS_REDIS_SERVER_FIXTURE_H_
