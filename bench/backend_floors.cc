@@ -1,0 +1,255 @@
+#include "backend_floors.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <unordered_map>
+#include <vector>
+
+#include "credstore/backends/memory.h"
+#include "crypto.h"
+#include "records.h"
+#include "support/test_helpers.h"
+#if CREDSTORE_BENCH_HAVE_ROCKSDB
+#include <rocksdb/db.h>
+
+#include "credstore/backends/rocksdb.h"
+#endif
+#if CREDSTORE_BENCH_HAVE_REDIS
+#include <hiredis/hiredis.h>
+
+#include "redis/redis_server_fixture.h"
+#endif
+
+namespace credstore::bench {
+namespace {
+
+using internal::Digest;
+using internal::DigestKind;
+
+[[noreturn]] void Die(const std::string& message) {
+  std::cerr << "benchmark setup failed: " << message << "\n";
+  std::exit(1);
+}
+
+std::size_t FolderBytes(const std::filesystem::path& folder) {
+  std::size_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(folder, ec)) {
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  }
+  return total;
+}
+
+// A value as large as the record the store keeps for a customer, starting with the admin key's
+// digest, so the floor reads as many bytes and compares the digest without decoding anything.
+std::string RecordFor(const Keyring& keyring, const std::string& admin_key) {
+  internal::CustomerRecord record;
+  record.secret_hash = std::string(97, 'h');  // the length of a minimum-cost Argon2id string
+  record.admin_key_digest =
+      internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kAdminKey, admin_key);
+  std::string value = internal::Encode(record);
+  value.replace(0, record.admin_key_digest.size(),
+                reinterpret_cast<const char*>(record.admin_key_digest.data()),
+                record.admin_key_digest.size());
+  return value;
+}
+
+bool StartsWithDigest(std::string_view value, const Digest& digest) {
+  if (value.size() < digest.size()) return false;
+  Digest stored;
+  std::copy_n(value.data(), stored.size(), reinterpret_cast<char*>(stored.data()));
+  return internal::DigestsEqual(stored, digest);
+}
+
+// Memory: the two hashes and one probe of a hash map from API-key digest to admin-key digest.
+class MemoryFloor final : public BackendFloor {
+ public:
+  MemoryFloor(const Keyring& keyring, const SeededCustomers& customers) : keyring_(keyring) {
+    for (std::size_t i = 0; i < customers.size(); ++i) {
+      const Digest api = internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey,
+                                               customers.api_keys[i]);
+      map_.emplace(std::string(reinterpret_cast<const char*>(api.data()), api.size()),
+                   internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kAdminKey,
+                                         customers.admin_keys[i]));
+    }
+  }
+  std::string Describe() const override { return "hash-map probe"; }
+  bool Verify(int, const std::string& api_key, const std::string& admin_key) override {
+    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    auto it = map_.find(std::string(reinterpret_cast<const char*>(api.data()), api.size()));
+    if (it == map_.end()) return false;
+    const Digest admin =
+        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
+    return internal::DigestsEqual(admin, it->second);
+  }
+
+ private:
+  const Keyring& keyring_;
+  std::unordered_map<std::string, Digest> map_;
+};
+
+#if CREDSTORE_BENCH_HAVE_ROCKSDB
+// RocksDB: the two hashes and a bare DB::Get of a same-size record in a plain database.
+class RocksDbFloor final : public BackendFloor {
+ public:
+  RocksDbFloor(const Keyring& keyring, const SeededCustomers& customers) : keyring_(keyring) {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    auto status = rocksdb::DB::Open(options, (folder_.path() / "floor").string(), &db);
+    if (!status.ok()) Die("bare RocksDB: " + status.ToString());
+    db_.reset(db);
+    for (std::size_t i = 0; i < customers.size(); ++i) {
+      const Digest api = internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey,
+                                               customers.api_keys[i]);
+      auto put = db_->Put(rocksdb::WriteOptions(), internal::CustomerKey(customers.service, api),
+                          RecordFor(keyring, customers.admin_keys[i]));
+      if (!put.ok()) Die("bare RocksDB put: " + put.ToString());
+    }
+    service_ = customers.service;
+  }
+  std::string Describe() const override { return "bare RocksDB Get"; }
+  bool Verify(int, const std::string& api_key, const std::string& admin_key) override {
+    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    std::string value;
+    if (!db_->Get(rocksdb::ReadOptions(), internal::CustomerKey(service_, api), &value).ok()) {
+      return false;
+    }
+    const Digest admin =
+        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
+    return StartsWithDigest(value, admin);
+  }
+
+ private:
+  const Keyring& keyring_;
+  testing::TempDir folder_{"credstore-bench-floor"};
+  std::unique_ptr<rocksdb::DB> db_;
+  std::string service_;
+};
+#endif
+
+#if CREDSTORE_BENCH_HAVE_REDIS
+// Redis: the two hashes and a bare hiredis GET of a same-size value, one connection per thread
+// (the backend's pool has as many connections as there are threads here).
+class RedisFloor final : public BackendFloor {
+ public:
+  RedisFloor(const Keyring& keyring, const SeededCustomers& customers, const std::string& socket)
+      : keyring_(keyring), service_(customers.service) {
+    for (int t = 0; t < 2; ++t) {
+      redisContext* context = redisConnectUnix(socket.c_str());
+      if (context == nullptr || context->err) Die("bare hiredis connect");
+      contexts_.push_back(context);
+    }
+    for (std::size_t i = 0; i < customers.size(); ++i) {
+      const Digest api = internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey,
+                                               customers.api_keys[i]);
+      const std::string key = "floor:" + internal::CustomerKey(service_, api);
+      const std::string value = RecordFor(keyring, customers.admin_keys[i]);
+      redisAppendCommand(contexts_[0], "SET %b %b", key.data(), key.size(), value.data(),
+                         value.size());
+    }
+    for (std::size_t i = 0; i < customers.size(); ++i) {
+      void* reply = nullptr;
+      if (redisGetReply(contexts_[0], &reply) != REDIS_OK) Die("bare hiredis SET");
+      freeReplyObject(reply);
+    }
+  }
+  ~RedisFloor() override {
+    for (auto* context : contexts_) redisFree(context);
+  }
+  std::string Describe() const override { return "bare hiredis GET"; }
+  bool Verify(int thread, const std::string& api_key, const std::string& admin_key) override {
+    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    const std::string key = "floor:" + internal::CustomerKey(service_, api);
+    auto* reply = static_cast<redisReply*>(
+        redisCommand(contexts_[thread % contexts_.size()], "GET %b", key.data(), key.size()));
+    if (reply == nullptr) return false;
+    const bool found = reply->type == REDIS_REPLY_STRING;
+    const std::string value = found ? std::string(reply->str, reply->len) : std::string();
+    freeReplyObject(reply);
+    const Digest admin =
+        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
+    return found && StartsWithDigest(value, admin);
+  }
+
+ private:
+  const Keyring& keyring_;
+  std::string service_;
+  std::vector<redisContext*> contexts_;
+};
+#endif
+
+}  // namespace
+
+bool IsBenchBackendBuilt(const std::string& name) {
+  if (name == "memory") return true;
+  if (name == "rocksdb") return CREDSTORE_BENCH_HAVE_ROCKSDB != 0;
+  if (name == "redis") return CREDSTORE_BENCH_HAVE_REDIS != 0;
+  return false;
+}
+
+BenchBackend OpenBenchBackend(const std::string& name) {
+  BenchBackend opened;
+  opened.name = name;
+  if (name == "memory") {
+    opened.backend = std::make_shared<MemoryBackend>();
+    return opened;
+  }
+#if CREDSTORE_BENCH_HAVE_ROCKSDB
+  if (name == "rocksdb") {
+    auto folder = std::make_shared<testing::TempDir>("credstore-bench");
+    RocksDbOptions options;
+    options.path = (folder->path() / "db").string();
+    auto backend = RocksDbBackend::Open(options);
+    if (!backend.ok()) Die(backend.status().ToString());
+    std::shared_ptr<RocksDbBackend> rocks = std::move(backend).value();
+    opened.backend = rocks;
+    opened.resources = folder;
+    opened.location = options.path;
+    // Flushed and compacted first, so the count reflects table files, not the write-ahead log.
+    opened.storage_bytes = [rocks, path = options.path] {
+      (void)rocks->CollectExpired();
+      return FolderBytes(path);
+    };
+    return opened;
+  }
+#endif
+#if CREDSTORE_BENCH_HAVE_REDIS
+  if (name == "redis") {
+    auto server = std::make_shared<testing::RedisServerFixture>();
+    auto backend = RedisBackend::Open(server->BackendOptions());
+    if (!backend.ok()) Die(backend.status().ToString());
+    opened.backend = std::move(backend).value();
+    opened.resources = server;
+    opened.location = server->socket_path();
+    opened.storage_bytes = [server] {
+      const std::string info = server->Command({"INFO", "memory"});
+      const std::string field = "used_memory:";
+      const auto at = info.find(field);
+      return at == std::string::npos ? std::size_t{0}
+                                     : static_cast<std::size_t>(
+                                           std::stoull(info.substr(at + field.size())));
+    };
+    return opened;
+  }
+#endif
+  Die("backend '" + name + "' is not built");
+}
+
+std::unique_ptr<BackendFloor> MakeFloor(const std::string& name,
+                                        [[maybe_unused]] BenchBackend& opened,
+                                        const Keyring& keyring,
+                                        const SeededCustomers& customers) {
+  if (name == "memory") return std::make_unique<MemoryFloor>(keyring, customers);
+#if CREDSTORE_BENCH_HAVE_ROCKSDB
+  if (name == "rocksdb") return std::make_unique<RocksDbFloor>(keyring, customers);
+#endif
+#if CREDSTORE_BENCH_HAVE_REDIS
+  if (name == "redis") return std::make_unique<RedisFloor>(keyring, customers, opened.location);
+#endif
+  Die("no floor for backend '" + name + "'");
+}
+
+}  // namespace credstore::bench

@@ -1,0 +1,343 @@
+// credstore's library benchmarks: every backend against the floor of what each call must cost,
+// measured in the same process, one right after the other (DESIGN.md §6).
+//
+//   VerifyAdminKey   vs two keyed BLAKE2b hashes + the bare storage read of that backend
+//                    (memory: a hash-map probe; RocksDB: DB::Get; Redis: hiredis GET)
+//   Argon2id calls   vs a bare crypto_pwhash_str / _verify at the same cost: share of time
+//   VerifySignedRequest, RotateIntegratorSecret: throughput and latency
+//   scale            verify p50/p99 with 10^3, 10^5, 10^6 customers, bytes per customer
+//
+// Output: a human table on stdout and, with --json FILE, the numbers for bench/run's report.
+#include <sodium.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend_floors.h"
+#include "credstore/backends/memory.h"
+#include "credstore/credential_store.h"
+#include "measure.h"
+#include "seed.h"
+
+namespace credstore::bench {
+namespace {
+
+namespace po = boost::program_options;
+using std::chrono::milliseconds;
+
+struct Settings {
+  std::vector<std::string> backends;
+  std::vector<std::size_t> scale_counts;
+  std::size_t customers = 1000;
+  milliseconds duration{1000};
+  milliseconds argon2_duration{3000};
+  std::string json_path;
+  bool smoke = false;
+};
+
+struct Report {
+  std::vector<std::string> entries;  // JSON objects
+  void Add(const std::string& backend, const std::string& kind, const Measurement& m,
+           double ratio = -1) {
+    std::ostringstream out;
+    out << "{\"backend\":\"" << backend << "\",\"kind\":\"" << kind << "\",\"measurement\":"
+        << ToJson(m);
+    if (ratio >= 0) out << ",\"ratio_to_floor\":" << ratio;
+    out << "}";
+    entries.push_back(out.str());
+  }
+  void AddValue(const std::string& backend, const std::string& kind, const std::string& name,
+                double value) {
+    std::ostringstream out;
+    out << "{\"backend\":\"" << backend << "\",\"kind\":\"" << kind << "\",\"name\":\"" << name
+        << "\",\"value\":" << value << "}";
+    entries.push_back(out.str());
+  }
+};
+
+std::unique_ptr<CredentialStore> OpenStore(std::shared_ptr<StorageBackend> backend,
+                                           const Keyring& keyring, Argon2Cost cost,
+                                           std::size_t hashes) {
+  Options options;
+  options.argon2 = cost;
+  options.max_concurrent_hashes = hashes;
+  options.audit = std::make_shared<NullAuditSink>();
+  // Benchmarks hammer one address and a few customers: the throttle is not what is measured.
+  options.throttle.failures_per_address = 1'000'000'000;
+  options.throttle.customer_burst = 1'000'000'000;
+  options.throttle.registrations_per_address = 1'000'000'000;
+  auto store = CredentialStore::Open(std::move(backend), keyring, options);
+  if (!store.ok()) {
+    std::cerr << "cannot open the store: " << store.status().ToString() << "\n";
+    std::exit(1);
+  }
+  return std::move(store).value();
+}
+
+// VerifyAdminKey against its floor at 1 and 2 threads.
+void BenchVerify(const std::string& backend_name, BackendFloor& floor, CredentialStore& store,
+                 const SeededCustomers& customers, const Settings& settings, Report& report) {
+  for (int threads : {1, 2}) {
+    auto pick = [&](int thread, std::uint64_t i) {
+      return (i * 2654435761u + static_cast<std::uint64_t>(thread) * 97) % customers.size();
+    };
+    const Measurement floor_m = Measure(
+        backend_name + " floor: 2 hashes + " + floor.Describe(), threads, settings.duration,
+        [&](int t, std::uint64_t i) {
+          const std::size_t c = pick(t, i);
+          return floor.Verify(t, customers.api_keys[c], customers.admin_keys[c]);
+        });
+    const Measurement verify_m =
+        Measure(backend_name + " VerifyAdminKey", threads, settings.duration,
+                [&](int t, std::uint64_t i) {
+                  const std::size_t c = pick(t, i);
+                  return store
+                      .VerifyAdminKey(customers.service, customers.api_keys[c],
+                                      customers.admin_keys[c])
+                      .ok();
+                });
+    const double ratio = verify_m.ops_per_second / floor_m.ops_per_second;
+    Print(floor_m);
+    Print(verify_m);
+    std::printf("  => %s VerifyAdminKey / floor at %d thread(s): %.2fx (target >= 0.80)\n",
+                backend_name.c_str(), threads, ratio);
+    report.Add(backend_name, "verify_floor", floor_m);
+    report.Add(backend_name, "verify", verify_m, ratio);
+  }
+}
+
+// VerifySignedRequest and RotateIntegratorSecret: unique requests are signed outside the timed
+// call, since each MAC verifies once (replay protection).
+void BenchIntegrators(const std::string& backend_name, CredentialStore& store,
+                      const Settings& settings, Report& report) {
+  auto integrator = store.CreateIntegrator({}, "bench");
+  if (!integrator.ok()) {
+    std::cerr << "CreateIntegrator: " << integrator.status().ToString() << "\n";
+    std::exit(1);
+  }
+  const std::string id = integrator->integrator_id;
+  const std::string secret(integrator->secret.view());
+  SystemClock clock;
+  struct Prepared {
+    std::string ts, target, signature;
+  };
+  std::vector<Prepared> prepared(1);
+  const Measurement verify_m = Measure(
+      backend_name + " VerifySignedRequest", 1, settings.duration,
+      [&](int, std::uint64_t) {
+        const Prepared& p = prepared[0];
+        return store.VerifySignedRequest({id, p.ts, p.signature, "GET", p.target, ""}).ok();
+      },
+      10,
+      [&](int, std::uint64_t i) {  // the client's work: a fresh request, since each MAC verifies once
+        Prepared& p = prepared[0];
+        p.ts = std::to_string(clock.Now().time_since_epoch().count());
+        p.target = "/v1/orders?n=" + std::to_string(i);
+        p.signature = SignRequest(secret, p.ts, "GET", p.target, "");
+      });
+  Print(verify_m);
+  report.Add(backend_name, "verify_signed", verify_m);
+
+  std::string current = secret;
+  Prepared next;
+  std::string body;
+  const Measurement rotate_m = Measure(
+      backend_name + " RotateIntegratorSecret", 1, settings.duration,
+      [&](int, std::uint64_t) {
+        auto rotated = store.RotateIntegratorSecret(
+            {}, {id, next.ts, next.signature, "POST", next.target, body}, std::chrono::seconds(60));
+        if (!rotated.ok()) return false;
+        current = std::string(rotated->secret.view());
+        return true;
+      },
+      10,
+      [&](int, std::uint64_t i) {  // each rotation is signed with the secret the last one returned
+        next.ts = std::to_string(clock.Now().time_since_epoch().count());
+        next.target = "/v1/integrator/regenerate-secret";
+        body = "{\"n\":" + std::to_string(i) + "}";
+        next.signature = SignRequest(current, next.ts, "POST", next.target, body);
+      });
+  Print(rotate_m);
+  report.Add(backend_name, "rotate", rotate_m);
+}
+
+// The Argon2id-bound calls at production cost, next to the bare libsodium calls they wrap.
+void BenchArgon2Share(const Keyring& keyring, const Settings& settings, Report& report) {
+  const Argon2Cost cost = settings.smoke ? Argon2Cost::MinimumForTests() : Argon2Cost::Production();
+  auto store = OpenStore(std::make_shared<MemoryBackend>(), keyring, cost, 2);
+  const std::string secret = "correct horse battery staple";
+  char hash[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str_alg(hash, secret.data(), secret.size(), cost.ops_limit,
+                            cost.mem_limit_bytes, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    std::exit(1);
+  }
+  const milliseconds d = settings.argon2_duration;
+  const Measurement bare_hash = Measure("bare crypto_pwhash_str", 1, d, [&](int, std::uint64_t) {
+    char out[crypto_pwhash_STRBYTES];
+    return crypto_pwhash_str_alg(out, secret.data(), secret.size(), cost.ops_limit,
+                                 cost.mem_limit_bytes, crypto_pwhash_ALG_ARGON2ID13) == 0;
+  }, 3);
+  const Measurement bare_verify =
+      Measure("bare crypto_pwhash_str_verify", 1, d, [&](int, std::uint64_t) {
+        return crypto_pwhash_str_verify(hash, secret.data(), secret.size()) == 0;
+      }, 3);
+  const Measurement reg = Measure("Register", 1, d, [&](int, std::uint64_t i) {
+    return store->Register({}, "geofencing", "bench_register_" + std::to_string(i), secret).ok();
+  }, 3);
+  (void)store->Register({}, "geofencing", "bench_owner_0001", secret);
+  const Measurement regen = Measure("RegenerateAdminKey", 1, d, [&](int, std::uint64_t) {
+    return store->RegenerateAdminKey({}, "geofencing", "bench_owner_0001", secret).ok();
+  }, 3);
+  const std::string other = "another secret entirely";
+  const Measurement update = Measure("UpdateSecret", 1, d, [&](int, std::uint64_t i) {
+    const bool even = i % 2 == 0;
+    return store->UpdateSecret({}, "geofencing", "bench_owner_0001", even ? secret : other,
+                               even ? other : secret)
+        .ok();
+  }, 4);
+  for (const Measurement* m : {&bare_hash, &bare_verify, &reg, &regen, &update}) Print(*m);
+  const double reg_share = bare_hash.mean_us / reg.mean_us;
+  const double regen_share = bare_verify.mean_us / regen.mean_us;
+  const double update_share = (bare_verify.mean_us + bare_hash.mean_us) / update.mean_us;
+  std::printf("  => Argon2id share: Register %.1f%%, RegenerateAdminKey %.1f%%, UpdateSecret "
+              "%.1f%% (target >= 95%%)\n",
+              100 * reg_share, 100 * regen_share, 100 * update_share);
+  report.Add("memory", "argon2_bare_hash", bare_hash);
+  report.Add("memory", "argon2_bare_verify", bare_verify);
+  report.Add("memory", "argon2_register", reg, reg_share);
+  report.Add("memory", "argon2_regenerate", regen, regen_share);
+  report.Add("memory", "argon2_update_secret", update, update_share);
+}
+
+// Verify latency as the customer count grows, and storage bytes per customer.
+void BenchScale(const std::string& backend_name, const Keyring& keyring,
+                const Settings& settings, Report& report) {
+  for (std::size_t count : settings.scale_counts) {
+    auto opened = OpenBenchBackend(backend_name);
+    auto store = OpenStore(opened.backend, keyring, Argon2Cost::MinimumForTests(), 2);
+    const std::size_t before = opened.StorageBytes();
+    const SeededCustomers customers = SeedCustomers(*opened.backend, keyring, count);
+    const std::size_t after = opened.StorageBytes();
+    const Measurement m = Measure(
+        backend_name + " VerifyAdminKey @" + std::to_string(count) + " customers", 1,
+        settings.duration, [&](int, std::uint64_t i) {
+          const std::size_t c = (i * 2654435761u) % customers.size();
+          return store->VerifyAdminKey(customers.service, customers.api_keys[c],
+                                       customers.admin_keys[c])
+              .ok();
+        });
+    Print(m);
+    const double bytes_per_customer =
+        after > before ? static_cast<double>(after - before) / count : 0.0;
+    std::printf("  => %s: %.0f bytes of storage per customer at %zu customers\n",
+                backend_name.c_str(), bytes_per_customer, count);
+    report.Add(backend_name, "scale_" + std::to_string(count), m);
+    report.AddValue(backend_name, "bytes_per_customer", std::to_string(count),
+                    bytes_per_customer);
+  }
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+Settings ParseArgs(int argc, char** argv) {
+  Settings settings;
+  std::string backends = "memory,rocksdb,redis";
+  std::string scale = "1000,100000,1000000";
+  int seconds_ms = 1000;
+  po::options_description description("credstore_bench options");
+  description.add_options()("help", "show this help")(
+      "backends", po::value(&backends)->default_value(backends),
+      "comma-separated: memory, rocksdb, redis (those not built are skipped)")(
+      "customers", po::value(&settings.customers)->default_value(1000),
+      "customers seeded for the verify-vs-floor comparison")(
+      "scale", po::value(&scale)->default_value(scale),
+      "customer counts for the scale run on rocksdb and redis; add 10000000 for 10^7")(
+      "millis", po::value(&seconds_ms)->default_value(1000), "time per measurement, ms")(
+      "json", po::value(&settings.json_path), "write the results to this JSON file")(
+      "smoke", po::bool_switch(&settings.smoke),
+      "a moment per benchmark, minimum Argon2id cost, 1000 customers: proves they run");
+  po::variables_map vars;
+  po::store(po::parse_command_line(argc, argv, description), vars);
+  po::notify(vars);
+  if (vars.count("help")) {
+    std::cout << description << "\n";
+    std::exit(0);
+  }
+  settings.backends = SplitList(backends);
+  for (const auto& count : SplitList(scale)) settings.scale_counts.push_back(std::stoul(count));
+  settings.duration = milliseconds(seconds_ms);
+  if (settings.smoke) {
+    settings.duration = milliseconds(50);
+    settings.argon2_duration = milliseconds(50);
+    settings.customers = std::min<std::size_t>(settings.customers, 1000);
+    settings.scale_counts = {1000};
+  }
+  return settings;
+}
+
+}  // namespace
+}  // namespace credstore::bench
+
+int main(int argc, char** argv) {
+  using namespace credstore;
+  using namespace credstore::bench;
+  if (sodium_init() < 0) return 1;
+  const Settings settings = ParseArgs(argc, argv);
+  const Keyring keyring = Keyring::Generate();
+  Report report;
+  std::printf("credstore library benchmarks (%u hardware threads)\n",
+              std::thread::hardware_concurrency());
+
+  for (const std::string& backend_name : settings.backends) {
+    if (!IsBenchBackendBuilt(backend_name)) {
+      std::printf("\n[%s] not built: skipped\n", backend_name.c_str());
+      continue;
+    }
+    std::printf("\n[%s] VerifyAdminKey vs floor, %zu customers\n", backend_name.c_str(),
+                settings.customers);
+    auto opened = OpenBenchBackend(backend_name);
+    auto store = OpenStore(opened.backend, keyring, Argon2Cost::MinimumForTests(), 2);
+    const SeededCustomers customers = SeedCustomers(*opened.backend, keyring, settings.customers);
+    auto floor = MakeFloor(backend_name, opened, keyring, customers);
+    BenchVerify(backend_name, *floor, *store, customers, settings, report);
+    std::printf("[%s] integrators\n", backend_name.c_str());
+    BenchIntegrators(backend_name, *store, settings, report);
+    if (backend_name != "memory") {
+      std::printf("[%s] scale\n", backend_name.c_str());
+      BenchScale(backend_name, keyring, settings, report);
+    }
+  }
+  std::printf("\n[argon2] share of Argon2id in the calls that use it (%s cost)\n",
+              settings.smoke ? "minimum" : "production");
+  BenchArgon2Share(keyring, settings, report);
+
+  if (!settings.json_path.empty()) {
+    std::ofstream out(settings.json_path);
+    out << "{\"results\":[";
+    for (std::size_t i = 0; i < report.entries.size(); ++i) {
+      out << (i ? ",\n" : "\n") << report.entries[i];
+    }
+    out << "\n]}\n";
+  }
+  std::printf("\nbenchmarks finished: %zu results\n", report.entries.size());
+  return 0;
+}
