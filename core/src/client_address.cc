@@ -11,7 +11,8 @@ namespace credstore::internal {
 
 std::optional<std::string> AddressBucket(std::string_view address) {
   // inet_pton needs a NUL-terminated string; addresses are short.
-  if (address.empty() || address.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  if (address.empty()) return std::nullopt;
+  if (address.size() >= INET6_ADDRSTRLEN) return "x/" + ToHex(address.substr(0, 64));
   char text[INET6_ADDRSTRLEN] = {};
   std::memcpy(text, address.data(), address.size());
 
@@ -28,7 +29,9 @@ std::optional<std::string> AddressBucket(std::string_view address) {
     // One customer network usually holds a whole /64: throttle the prefix, not the address.
     return "6/" + ToHex(std::string_view(reinterpret_cast<const char*>(v6.data()), 8));
   }
-  return std::nullopt;
+  // Not an IP address ("203.0.113.7:443", "[::1]"): an adapter bug, but never a reason to skip
+  // the per-address limit. The text itself is the bucket.
+  return "x/" + ToHex(address.substr(0, 64));
 }
 
 }  // namespace credstore::internal

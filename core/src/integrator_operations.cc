@@ -237,8 +237,11 @@ Result<CredentialStore::Impl::Verified> CredentialStore::Impl::Verify(
     return SignatureInvalid();
   }
 
+  // A timestamp exactly `tolerance` away is still accepted, so the MAC must still be remembered
+  // at that millisecond: records read as absent from their expires_at on.
   WriteOptions replay_window;
-  replay_window.expires_at = parsed->timestamp + options_.signature_tolerance;
+  replay_window.expires_at =
+      parsed->timestamp + options_.signature_tolerance + std::chrono::milliseconds(1);
   replay_window.durable = false;
   auto remembered = backend_->Create(internal::ReplayKey(record.integrator_id, parsed->mac), "",
                                      replay_window, now);

@@ -13,7 +13,7 @@
 namespace credstore {
 namespace {
 
-Status NotBuilt(std::string_view name, std::string_view option) {
+[[maybe_unused]] Status NotBuilt(std::string_view name, std::string_view option) {
   return Status::InvalidArgument("the " + std::string(name) +
                                  " backend is not built into this credstore (configure with " +
                                  std::string(option) + "=ON)");

@@ -108,8 +108,8 @@ class CredentialStore {
   // ---- Customers --------------------------------------------------------------------------
 
   // Creates the customer's configuration with `secret`; returns its first admin key.
-  // kInvalidArgument (bad service, API key or secret) · kUnauthorized (validator refused the key)
-  // · kAlreadyRegistered · kThrottled (registrations per address).
+  // kNotFound (unknown service) · kInvalidArgument (bad API key or secret) · kUnauthorized
+  // (validator refused the key) · kAlreadyRegistered · kThrottled (registrations per address).
   Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
                                  std::string_view api_key, std::string_view secret);
 
@@ -175,8 +175,8 @@ class CredentialStore {
                                                  std::string_view integrator_id);
 
   // Checks an integrator's signed request: timestamp within signature_tolerance, MAC by the
-  // current secret or a still-graced old one, and not seen before (the MAC is remembered until
-  // timestamp + tolerance). kUnauthorized (missing/malformed headers, stale or future
+  // current secret or a still-graced old one, and not seen before (the MAC is remembered for as
+  // long as its timestamp is accepted: through timestamp + tolerance, inclusive). kUnauthorized (missing/malformed headers, stale or future
   // timestamp, bad MAC, replay, disabled integrator) · kNotFound (unknown integrator).
   Result<VerifiedRequest> VerifySignedRequest(const SignedRequest& request);
 

@@ -12,7 +12,8 @@ namespace credstore {
 
 struct RequestContext {
   // The client's IP address as text ("203.0.113.7", "2001:db8::1"). IPv4 addresses are
-  // throttled per /32, IPv6 per /64 (IPv4-mapped IPv6 counts as IPv4). Empty: unknown, and only
+  // throttled per /32, IPv6 per /64 (IPv4-mapped IPv6 counts as IPv4); text that is not an IP
+  // address (with a port, in brackets) is throttled as its own bucket. Empty: unknown, and only
   // the per-customer rate applies. Behind a proxy, the caller resolves X-Forwarded-For itself
   // and passes the result here.
   std::string client_address;

@@ -1,0 +1,400 @@
+// CredentialStore, throttling and the Argon2id budget (DESIGN.md §2 "Throttling", "Argon2id is a
+// budget"): failed secret attempts are counted per client address (IPv4 /32, IPv6 /64) and per
+// customer (a token bucket: a rate, not a lockout), reserved before any Argon2id work; unknown
+// API keys are throttled exactly like known ones; registrations are rate-limited per address; at
+// most Options::max_concurrent_hashes Argon2id computations run at once.
+//
+// Every backend runs these tests unchanged, through Harness() only. Time moves only through the
+// fixture's ManualClock.
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "credstore/credential_store.h"
+#include "credstore/status.h"
+#include "store_fixture.h"
+#include "support/test_helpers.h"
+
+namespace credstore::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::string_view kApiKey = "throttled-customer-1";
+constexpr std::string_view kUnknownApiKey = "never-registered-key";
+constexpr std::string_view kSecret = "the right secret";
+constexpr std::string_view kWrongSecret = "a wrong secret";
+constexpr std::string_view kAttacker = "203.0.113.66";
+constexpr std::string_view kOwner = "198.51.100.20";
+
+Status Regenerate(StoreFixture& f, std::string_view address, std::string_view secret,
+                  std::string_view api_key = kApiKey) {
+  return f.store().RegenerateAdminKey(f.Context(address), kService, api_key, secret).status();
+}
+
+// A policy where only the limit under test can trigger.
+ThrottlePolicy Generous() {
+  ThrottlePolicy policy;
+  policy.failures_per_address = 1000;
+  policy.customer_burst = 1000;
+  policy.registrations_per_address = 1000;
+  return policy;
+}
+
+BOOST_AUTO_TEST_SUITE(credential_throttle)
+
+// ---- Per address ------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(AnAttackersAddressCannotStopTheOwnersAddress, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 3;
+  o.throttle.address_window = 15min;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+
+  // Failed attempts of both kinds of secret check count in one bucket.
+  BOOST_TEST(Regenerate(*this, kAttacker, kWrongSecret).code() == StatusCode::kUnauthorized);
+  BOOST_TEST(Regenerate(*this, kAttacker, kWrongSecret).code() == StatusCode::kUnauthorized);
+  BOOST_TEST(store()
+                 .UpdateSecret(Context(kAttacker), kService, kApiKey, kWrongSecret, "new secret")
+                 .code() == StatusCode::kUnauthorized);
+
+  const StoreStats before = store().Stats();
+  const Status right_but_throttled = Regenerate(*this, kAttacker, kSecret);
+  BOOST_TEST(right_but_throttled.code() == StatusCode::kThrottled,
+             "after failures_per_address failures even the right secret must be throttled; got "
+                 << Describe(right_but_throttled));
+  BOOST_TEST(right_but_throttled.retry_after() > 0ms);
+  BOOST_TEST(right_but_throttled.retry_after() <= 15min);
+  BOOST_TEST(store().Stats().argon2_verifications == before.argon2_verifications,
+             "a throttled attempt must be refused before any Argon2id work");
+  BOOST_TEST(store().Stats().throttled > before.throttled);
+
+  // The owner, elsewhere, is not affected.
+  BOOST_TEST(Describe(Regenerate(*this, kOwner, kSecret)) == "ok",
+             "an attacker's address must not stop the owner's address");
+
+  // The window ends: the address may try again.
+  clock->Advance(15min);
+  BOOST_TEST(Describe(Regenerate(*this, kAttacker, kSecret)) == "ok");
+}
+
+BOOST_FIXTURE_TEST_CASE(RightSecretsDoNotUseUpTheAddressAllowance, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 2;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+  for (int i = 0; i < 6; ++i) {
+    BOOST_TEST_CONTEXT("successful attempt #" << i) {
+      BOOST_TEST(Describe(Regenerate(*this, kOwner, kSecret)) == "ok");
+    }
+  }
+  BOOST_TEST(Regenerate(*this, kOwner, kWrongSecret).code() == StatusCode::kUnauthorized);
+  BOOST_TEST(Describe(Regenerate(*this, kOwner, kSecret)) == "ok");
+}
+
+BOOST_FIXTURE_TEST_CASE(Ipv6AddressesShareABucketPerSlash64, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 2;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+
+  BOOST_TEST(Regenerate(*this, "2001:db8:1:2::1", kWrongSecret).code() ==
+             StatusCode::kUnauthorized);
+  BOOST_TEST(Regenerate(*this, "2001:DB8:1:2:ffff:ffff:ffff:ffff", kWrongSecret).code() ==
+             StatusCode::kUnauthorized);
+
+  for (const std::string_view same_64 :
+       {"2001:db8:1:2::abcd", "2001:0db8:0001:0002:0000:0000:0000:0001", "2001:db8:1:2:1:2:3:4"}) {
+    BOOST_TEST_CONTEXT("same /64: " << same_64) {
+      BOOST_TEST(Regenerate(*this, same_64, kSecret).code() == StatusCode::kThrottled);
+    }
+  }
+  for (const std::string_view other_64 :
+       {"2001:db8:1:3::1", "2001:db8:2:2::1", "2001:db9:1:2::1"}) {
+    BOOST_TEST_CONTEXT("another /64: " << other_64) {
+      BOOST_TEST(Describe(Regenerate(*this, other_64, kSecret)) == "ok");
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(Ipv4AddressesHaveABucketEachAndMappedIpv6CountsAsIpv4, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 2;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+
+  BOOST_TEST(Regenerate(*this, "203.0.113.7", kWrongSecret).code() == StatusCode::kUnauthorized);
+  BOOST_TEST(Regenerate(*this, "203.0.113.7", kWrongSecret).code() == StatusCode::kUnauthorized);
+  BOOST_TEST(Regenerate(*this, "203.0.113.7", kSecret).code() == StatusCode::kThrottled);
+  BOOST_TEST(Regenerate(*this, "::ffff:203.0.113.7", kSecret).code() == StatusCode::kThrottled,
+             "an IPv4-mapped IPv6 address is its IPv4 address");
+  BOOST_TEST(Describe(Regenerate(*this, "203.0.113.8", kSecret)) == "ok");
+  BOOST_TEST(Describe(Regenerate(*this, "::ffff:203.0.113.9", kSecret)) == "ok");
+}
+
+BOOST_FIXTURE_TEST_CASE(AnUnknownAddressIsLimitedOnlyByTheCustomerRate, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 2;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+  // Callers that cannot tell the client's address are not one shared bucket: five failures
+  // without an address throttle nobody else without one.
+  for (int i = 0; i < 5; ++i) {
+    BOOST_TEST_CONTEXT("failure #" << i) {
+      BOOST_TEST(Regenerate(*this, "", kWrongSecret).code() == StatusCode::kUnauthorized);
+    }
+  }
+  BOOST_TEST(Describe(Regenerate(*this, "", kSecret)) == "ok");
+}
+
+// ---- Per customer -----------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(CustomerTokenBucketIsARateNotALockout, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.customer_burst = 3;
+  o.throttle.customer_token_interval = 6s;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+
+  // A burst of failures from many addresses (as a botnet would) spends the customer's tokens.
+  const std::vector<std::string_view> addresses = {"203.0.113.1", "203.0.113.2", "203.0.113.3",
+                                                   "203.0.113.4", "203.0.113.5", "203.0.113.6"};
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(Regenerate(*this, addresses[i], kWrongSecret).code() == StatusCode::kUnauthorized);
+  }
+  const Status throttled = Regenerate(*this, kOwner, kSecret);
+  BOOST_TEST(throttled.code() == StatusCode::kThrottled, Describe(throttled));
+  BOOST_TEST(throttled.retry_after() > 0ms);
+  BOOST_TEST(throttled.retry_after() <= 6s);
+
+  // One token interval later, exactly one more attempt is allowed.
+  clock->Advance(6s);
+  BOOST_TEST(Regenerate(*this, addresses[3], kWrongSecret).code() == StatusCode::kUnauthorized);
+  BOOST_TEST(Regenerate(*this, kOwner, kSecret).code() == StatusCode::kThrottled);
+
+  // And again: the owner gets through at the rate, never locked out.
+  clock->Advance(6s);
+  BOOST_TEST(Describe(Regenerate(*this, kOwner, kSecret)) == "ok");
+
+  // Other customers are not affected by this customer's bucket.
+  MustRegister("another-customer-1", kSecret);
+  BOOST_TEST(Describe(Regenerate(*this, addresses[4], kSecret, "another-customer-1")) == "ok");
+}
+
+BOOST_FIXTURE_TEST_CASE(UnknownApiKeysAreThrottledExactlyLikeKnownOnes, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.customer_burst = 3;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+
+  // The same sequence on a known and an unknown key, at the same instant, from addresses of
+  // their own: every answer must be identical (a 429 must not reveal that a key exists).
+  std::vector<Status> known;
+  std::vector<Status> unknown;
+  for (int i = 0; i < 5; ++i) {
+    known.push_back(Regenerate(*this, "203.0.113.10", kWrongSecret, kApiKey));
+    unknown.push_back(Regenerate(*this, "203.0.113.11", kWrongSecret, kUnknownApiKey));
+  }
+  for (int i = 0; i < 5; ++i) {
+    BOOST_TEST_CONTEXT("attempt #" << i) {
+      BOOST_TEST(known[i].code() == (i < 3 ? StatusCode::kUnauthorized : StatusCode::kThrottled));
+      BOOST_TEST(unknown[i].code() == known[i].code());
+      BOOST_TEST(unknown[i].message() == known[i].message());
+      BOOST_TEST(unknown[i].retry_after() == known[i].retry_after());
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(UnknownApiKeyFailuresCountAgainstTheAddress, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 3;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+  for (int i = 0; i < 3; ++i) {
+    const std::string unknown = "unknown-key-" + std::to_string(i);
+    BOOST_TEST(Regenerate(*this, kAttacker, kWrongSecret, unknown).code() ==
+               StatusCode::kUnauthorized);
+  }
+  const Status known = Regenerate(*this, kAttacker, kSecret, kApiKey);
+  const Status unknown = Regenerate(*this, kAttacker, kWrongSecret, "unknown-key-9");
+  BOOST_TEST(known.code() == StatusCode::kThrottled);
+  BOOST_TEST(unknown.code() == StatusCode::kThrottled);
+  BOOST_TEST(unknown.message() == known.message());
+}
+
+// ---- Parallel guesses -------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(ParallelGuessesFromOneAddressCannotSlipPastTheLimit, StoreFixture) {
+  constexpr int kThreads = 32;
+  constexpr std::uint32_t kLimit = 5;
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = kLimit;
+  o.max_concurrent_hashes = 64;
+  ReopenGated(o);
+  MustRegister(kApiKey, kSecret);
+
+  const StoreStats before = store().Stats();
+  std::vector<Status> results(kThreads);
+  // Every guess reads the address's failure count before any of them writes it (white-box: the
+  // core keeps it under "t/a/"), so a core that checked the count and only counted after
+  // Argon2id would let every guess through, on every run.
+  gate->Arm("t/a/", kThreads);
+  RunConcurrently(kThreads, [&](int i) {
+    results[static_cast<std::size_t>(i)] =
+        Regenerate(*this, kAttacker, "guess-" + std::to_string(i));
+  });
+  const StoreStats after = store().Stats();
+  BOOST_TEST(gate->ReleasedTogether(), "the guesses did not all read the address counter");
+
+  std::uint64_t unauthorized = 0;
+  std::uint64_t throttled = 0;
+  for (const Status& status : results) {
+    if (status.code() == StatusCode::kUnauthorized) ++unauthorized;
+    if (status.code() == StatusCode::kThrottled) ++throttled;
+    BOOST_TEST(
+        (status.code() == StatusCode::kUnauthorized || status.code() == StatusCode::kThrottled),
+        "unexpected answer to a parallel guess: " << Describe(status));
+  }
+  const std::uint64_t hashed = after.argon2_verifications - before.argon2_verifications;
+  BOOST_TEST(hashed <= kLimit, "parallel guesses ran Argon2id " << hashed << " times");
+  BOOST_TEST(unauthorized <= kLimit);
+  BOOST_TEST(unauthorized >= 1u);
+  BOOST_TEST(unauthorized + throttled == static_cast<std::uint64_t>(kThreads));
+  BOOST_TEST(Regenerate(*this, kAttacker, kSecret).code() == StatusCode::kThrottled);
+}
+
+BOOST_FIXTURE_TEST_CASE(ParallelGuessesFromManyAddressesCannotSlipPastTheCustomerBucket,
+                        StoreFixture) {
+  constexpr int kThreads = 32;
+  constexpr std::uint32_t kBurst = 4;
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.customer_burst = kBurst;
+  ReopenGated(o);
+  MustRegister(kApiKey, kSecret);
+
+  const StoreStats before = store().Stats();
+  std::vector<Status> results(kThreads);
+  gate->Arm("t/c/", kThreads);  // as above, for the customer's bucket
+  RunConcurrently(kThreads, [&](int i) {
+    const std::string address = "203.0.113." + std::to_string(100 + i);
+    results[static_cast<std::size_t>(i)] = Regenerate(*this, address, "guess-" + std::to_string(i));
+  });
+  BOOST_TEST(gate->ReleasedTogether(), "the guesses did not all read the customer's bucket");
+  std::uint64_t unauthorized = 0;
+  for (const Status& status : results) {
+    if (status.code() == StatusCode::kUnauthorized) ++unauthorized;
+    BOOST_TEST(
+        (status.code() == StatusCode::kUnauthorized || status.code() == StatusCode::kThrottled),
+        Describe(status));
+  }
+  BOOST_TEST(unauthorized <= kBurst);
+  BOOST_TEST(unauthorized >= 1u);
+  BOOST_TEST(store().Stats().argon2_verifications - before.argon2_verifications <= kBurst);
+}
+
+// ---- Registrations ----------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(RegistrationsAreRateLimitedPerAddress, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.registrations_per_address = 3;
+  o.throttle.registration_window = 60min;
+  Reopen(o);
+
+  for (int i = 0; i < 3; ++i) {
+    Result<AdminKeyGrant> grant =
+        store().Register(Context(kAttacker), kService, "bulk-key-" + std::to_string(i), kSecret);
+    BOOST_TEST(Describe(grant.status()) == "ok");
+  }
+  const StoreStats before = store().Stats();
+  const std::size_t events_before = audit->Count();
+  Result<AdminKeyGrant> fourth =
+      store().Register(Context(kAttacker), kService, "bulk-key-3", kSecret);
+  BOOST_TEST(fourth.status().code() == StatusCode::kThrottled, Describe(fourth.status()));
+  BOOST_TEST(fourth.status().retry_after() > 0ms);
+  BOOST_TEST(fourth.status().retry_after() <= 60min);
+  BOOST_TEST(store().Stats().argon2_hashes == before.argon2_hashes,
+             "a throttled registration must not run Argon2id");
+  BOOST_TEST(audit->Count() == events_before);
+
+  // Another address may register, including the key the throttled call named (it was not
+  // created).
+  Result<AdminKeyGrant> elsewhere =
+      store().Register(Context(kOwner), kService, "bulk-key-3", kSecret);
+  BOOST_TEST(Describe(elsewhere.status()) == "ok");
+
+  clock->Advance(60min);
+  Result<AdminKeyGrant> later =
+      store().Register(Context(kAttacker), kService, "bulk-key-4", kSecret);
+  BOOST_TEST(Describe(later.status()) == "ok");
+}
+
+// ---- Argon2id budget --------------------------------------------------------------------------
+
+// With max_concurrent_hashes = 1 and a cost of 3 passes over 32 MiB, each hash takes tens of
+// milliseconds, while the latch releases the 8 threads within microseconds of each other: a
+// thread would have to be descheduled for the whole length of another thread's hash for the
+// calls not to overlap, so at least one call meets a held budget. The budget must answer
+// kUnavailable at once (never queue, never fail otherwise).
+BOOST_FIXTURE_TEST_CASE(Argon2BudgetAnswersUnavailableBeyondItsLimit, StoreFixture) {
+  constexpr int kThreads = 8;
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.max_concurrent_hashes = 1;
+  o.argon2.ops_limit = 3;
+  o.argon2.mem_limit_bytes = 32u * 1024u * 1024u;
+  Reopen(o);
+
+  std::vector<Status> results(kThreads);
+  RunConcurrently(kThreads, [&](int i) {
+    results[static_cast<std::size_t>(i)] =
+        store()
+            .Register(Context("203.0.113." + std::to_string(i + 1)), kService,
+                      "budget-key-" + std::to_string(i), kSecret)
+            .status();
+  });
+
+  int ok = 0;
+  int unavailable = 0;
+  int first_unavailable = -1;
+  for (int i = 0; i < kThreads; ++i) {
+    const Status& status = results[static_cast<std::size_t>(i)];
+    BOOST_TEST((status.ok() || status.code() == StatusCode::kUnavailable),
+               "thread " << i << ": " << Describe(status));
+    if (status.ok()) ++ok;
+    if (status.code() == StatusCode::kUnavailable) {
+      ++unavailable;
+      if (first_unavailable < 0) first_unavailable = i;
+      BOOST_TEST(status.retry_after() > 0ms);
+    }
+  }
+  BOOST_TEST(ok >= 1);
+  BOOST_TEST(unavailable >= 1, "8 simultaneous hashes with a budget of 1 all ran");
+  BOOST_TEST(store().Stats().argon2_budget_rejections == static_cast<std::uint64_t>(unavailable));
+
+  // A call turned away by the budget changed nothing: that customer can register now.
+  if (first_unavailable >= 0) {
+    Result<AdminKeyGrant> retry = store().Register(
+        Context(), kService, "budget-key-" + std::to_string(first_unavailable), kSecret);
+    BOOST_TEST(Describe(retry.status()) == "ok");
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace credstore::testing
