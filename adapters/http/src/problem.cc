@@ -22,6 +22,8 @@ std::string ProblemType(beast_http::status status) {
       return "urn:credstore:problem:not-found";
     case beast_http::status::method_not_allowed:
       return "urn:credstore:problem:method-not-allowed";
+    case beast_http::status::conflict:
+      return "urn:credstore:problem:conflict";
     case beast_http::status::payload_too_large:
       return "urn:credstore:problem:body-too-large";
     case beast_http::status::unsupported_media_type:
@@ -56,7 +58,7 @@ beast_http::response<beast_http::string_body> MakeProblem(beast_http::status sta
   response.set(beast_http::field::content_type, "application/problem+json");
   response.set(beast_http::field::cache_control, "no-store");
   if (status == beast_http::status::unauthorized) {
-    std::string challenge = "credstore realm=\"" + extras.realm + "\"";
+    std::string challenge = extras.auth_scheme + " realm=\"" + extras.realm + "\"";
     if (!extras.scope.empty()) challenge += ", scope=\"" + extras.scope + "\"";
     response.set(beast_http::field::www_authenticate, challenge);
   }

@@ -28,6 +28,7 @@ struct RequestMeta {
 };
 
 struct ProblemExtras {
+  std::string auth_scheme = "credstore";      // 401: the WWW-Authenticate scheme
   std::string realm;                          // 401: the authentication realm
   std::string scope;                          // 401: the scope required
   std::string resource_type;                  // 404: e.g. "integrator"

@@ -1,0 +1,93 @@
+// credstore/http/operator_api.h — the operator routes of DESIGN.md §4, served on the operator
+// listener (loopback or a unix socket), separate from the public one.
+//
+//   GET    /healthz                                   -> 200 {"status":"ok"}      (no token)
+//   GET    /metrics                                   -> 200 Prometheus text
+//   POST   /v1/integrators          {"label": L}      -> 201 {"integratorId","secret"}
+//   GET    /v1/integrators?cursor=C&limit=N           -> 200 {"integrators":[…],"nextCursor"}
+//   GET    /v1/integrators/{id}                       -> 200 the integrator
+//   POST   /v1/integrators/{id}/disable               -> 204
+//   POST   /v1/integrators/{id}/reset-secret          -> 200 {"secret"}
+//   POST   /v1/api-keys             {"service","apiKey"}           -> 204 (provision)
+//   POST   /v1/api-keys/revoke      {"service","apiKey"}           -> 204
+//   DELETE /v1/api-keys/{service}/{apiKey}                         -> 204 (revoke; prefer POST:
+//                                                                     URLs end up in proxy logs)
+//   POST   /v1/customers/reset      {"service","apiKey","secret"}  -> 200 {"adminKey"}
+//   POST   /v1/customers/delete     {"service","apiKey"}           -> 204
+//
+// Authentication: every route but /healthz requires `Authorization: Bearer <token>`; the token
+// is compared in constant time (keyed BLAKE2b digests of equal length, sodium_memcmp) and only
+// its digest is kept. A missing or wrong token is a 401 problem, answered already by Match(),
+// so an unauthenticated request never occupies a worker.
+//
+// Errors are RFC 9457 problems (problem.h), checked in this order: 404/405 route -> 401 token ->
+// 413 size -> 415 media type -> 400 malformed -> the operation (404 with resourceType and, for
+// integrators, resourceId; 409 when API key provisioning is off; 503 with Retry-After when
+// unavailable). Every response has `Cache-Control: no-store`. No response or problem carries the
+// token, an API key, a customer secret or an admin key other than the one being issued.
+//
+// Thread safety: Match() and Handle() may be called from many threads at once.
+#ifndef CREDSTORE_HTTP_OPERATOR_API_H_
+#define CREDSTORE_HTTP_OPERATOR_API_H_
+
+#include <array>
+#include <cstddef>
+#include <string>
+
+#include "credstore/credential_store.h"
+#include "credstore/http/http_api.h"
+#include "credstore/http/metrics.h"
+#include "credstore/http/problem.h"
+#include "credstore/provisioned_api_keys.h"
+
+namespace credstore::http {
+
+struct OperatorApiOptions {
+  // The bearer token every route but /healthz requires. Must not be empty: with an empty token
+  // nothing authenticates and every such route answers 401. The OperatorApi keeps only a keyed
+  // digest of it.
+  std::string token;  // default: empty (every authenticated route answers 401)
+
+  // Largest request body (413 beyond): operator bodies are a few short strings.
+  std::size_t max_body_bytes = 16 * 1024;  // default: 16 KiB
+};
+
+class OperatorApi final : public HttpApi {
+ public:
+  // `store`, `metrics` and `api_keys` must outlive the OperatorApi. `api_keys` is null when the
+  // server accepts any well-formed API key (`--api-keys any`): the provisioning routes then
+  // answer 409 saying so. The token in `options` is wiped once digested.
+  OperatorApi(CredentialStore& store, ProvisionedApiKeys* api_keys, Metrics& metrics,
+              OperatorApiOptions options);
+  ~OperatorApi() override;
+
+  OperatorApi(const OperatorApi&) = delete;
+  OperatorApi& operator=(const OperatorApi&) = delete;
+
+  // The route template, its worker pool (kInline for /healthz, kHashing for customers/reset,
+  // kStorage otherwise), and the early answer for /healthz, 404, 405 and 401. No I/O.
+  RouteMatch Match(const Request& request, const RequestMeta& meta) const override;
+
+  // The complete answer, following the check order above (routing and the token are checked
+  // again, for hosts that call Handle alone).
+  Response Handle(const Request& request, const RequestMeta& meta) const override;
+
+  std::size_t max_body_bytes() const override { return max_body_bytes_; }
+
+ private:
+  // True iff the request carries `Authorization: Bearer <the token>`.
+  bool IsAuthorized(const Request& request) const;
+
+  CredentialStore& store_;
+  ProvisionedApiKeys* api_keys_;
+  Metrics& metrics_;
+  std::size_t max_body_bytes_;
+  bool has_token_ = false;
+  // Per-instance random key for the token digests: a digest in memory says nothing on its own.
+  std::array<unsigned char, 32> digest_key_{};
+  std::array<unsigned char, 32> token_digest_{};
+};
+
+}  // namespace credstore::http
+
+#endif  // CREDSTORE_HTTP_OPERATOR_API_H_

@@ -1,0 +1,140 @@
+// credstore/http/server.h — an HTTP/1.1 server for HttpApi implementations (Boost.Beast).
+//
+// A Server owns sockets, parsing, timeouts and worker pools; the HttpApi it serves owns meaning.
+// credstored runs one Server with a public listener (PublicApi, TCP, TLS unless on loopback) and
+// an operator listener (OperatorApi, loopback TCP or a unix socket); a host may run its own.
+//
+// How a request is served:
+//  - N I/O threads run asynchronous accept, read and write; nothing that may block runs on them.
+//  - Each message gets a fresh parser with `header_limit` and the API's `max_body_bytes()`.
+//    A body over the limit is answered 413 and the connection is closed gracefully (the send
+//    side is shut down and the rest of the body drained briefly), so the client reads the
+//    answer instead of a reset. Other parse errors answer 400 (431 for oversized headers) and
+//    close.
+//  - Every request gets a request id (16 random hex digits, the problem's `instance` and the
+//    log line's id) and a client address (the peer, or X-Forwarded-For when the peer is a
+//    trusted proxy). HttpApi::Match runs on the I/O thread; an early response is sent at once;
+//    otherwise HttpApi::Handle runs inline (WorkPool::kInline) or on the hashing or storage
+//    pool. A full pool queue answers 503 with `Retry-After: 1` at once, never queues.
+//  - Keep-alive and pipelining: up to `max_pipelined` requests of one connection are in flight;
+//    responses go out in request order.
+//  - Each finished request is recorded in Metrics (by route template) and logged as one JSON
+//    line: time, request id, listener, method, route template, status, latency, client
+//    address. Never the raw target (it carries `?key=` and `adminKey=`), headers or bodies.
+//
+// Stopping: Stop() closes the listeners, closes idle keep-alive connections, lets requests in
+// flight finish (their responses carry `Connection: close`) for up to `shutdown_grace`, then
+// closes what is left; Run() returns once every connection is gone.
+//
+// Thread safety: configure (AddTcpListener, AddUnixListener) before Run(), from one thread.
+// Stop() may be called from any thread (not from a signal handler: use asio::signal_set), any
+// number of times, before or during Run().
+#ifndef CREDSTORE_HTTP_SERVER_H_
+#define CREDSTORE_HTTP_SERVER_H_
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "credstore/http/http_api.h"
+#include "credstore/http/metrics.h"
+#include "credstore/status.h"
+
+namespace credstore::http {
+
+// A TLS listener's certificate and key (PEM files, read once when the listener is added).
+struct TlsConfig {
+  std::string cert_file;  // the certificate chain, leaf first
+  std::string key_file;   // the private key of the leaf (unencrypted PEM)
+};
+
+struct ServerOptions {
+  // Threads running accept, read and write.
+  std::size_t io_threads = 2;  // default: 2
+
+  // Threads for WorkPool::kHashing (Argon2id). More than the store's
+  // Options::max_concurrent_hashes only turns into 503s from the store instead of from here.
+  std::size_t hashing_workers = 2;  // default: 2
+  // Hashing requests waiting for a thread; one more answers 503 at once.
+  std::size_t hashing_queue = 16;  // default: 16
+
+  // Threads for WorkPool::kStorage (backend reads and writes).
+  std::size_t storage_workers = 4;  // default: 4
+  // Storage requests waiting for a thread; one more answers 503 at once.
+  std::size_t storage_queue = 256;  // default: 256
+
+  // Largest request line plus header fields; larger answers 431 and closes.
+  std::size_t header_limit = 8 * 1024;  // default: 8 KiB
+
+  // Time for one request to arrive completely once its first byte did. When it runs out the
+  // connection is closed without an answer (the stream's timer has closed the socket, so no
+  // 408 can be sent): a slow client cannot hold a connection open forever.
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(10);  // default: 10 s
+  // Time a keep-alive connection may wait for its next request.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);  // default: 30 s
+  // Time for one response (and a TLS handshake) to be written.
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(10);  // default: 10 s
+
+  // Requests of one connection read ahead while earlier ones are still being answered.
+  std::size_t max_pipelined = 8;  // default: 8
+
+  // How long Stop() lets requests in flight finish before closing their connections.
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);  // default: 10 s
+
+  // Peers whose X-Forwarded-For is believed: addresses or CIDR networks ("10.0.0.0/8"). The
+  // client is the right-most X-Forwarded-For entry that is not a trusted proxy.
+  std::vector<std::string> trusted_proxies;  // default: none (the peer is the client)
+
+  // Where requests are counted and pool gauges are registered; must outlive the Server.
+  Metrics* metrics = nullptr;  // default: nullptr (no metrics)
+
+  // Receives each access-log line (one JSON object, no newline), from many threads at once.
+  std::function<void(std::string_view line)> access_log;  // default: empty = std::cerr
+};
+
+class Server {
+ public:
+  // A server with no listeners. kInvalidArgument for a zero thread count or pipelining depth,
+  // or a trusted proxy that is not an address or CIDR network.
+  static Result<std::unique_ptr<Server>> Create(ServerOptions options);
+
+  // Precondition: Run() is not running (it has returned, or was never called). Requests still
+  // queued on a worker pool are dropped; running ones are waited for.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Listens on `endpoint` (port 0: any free port) and serves `api` there, over TLS when `tls`
+  // is given. `name` labels the listener in logs and metrics ("public", "operator"). `api`
+  // must outlive the Server. Returns the bound port. kInvalidArgument when the certificate or
+  // key cannot be loaded; kUnavailable when the address cannot be bound.
+  Result<std::uint16_t> AddTcpListener(const boost::asio::ip::tcp::endpoint& endpoint, HttpApi& api,
+                                       std::optional<TlsConfig> tls, std::string name);
+
+  // Listens on a unix socket at `path`, created with mode 0600 (owner only), and serves `api`
+  // there. A stale socket file at `path` (nobody listening) is replaced; a live one is
+  // kUnavailable, as is any other file there. The file is removed when the listener closes.
+  Status AddUnixListener(const std::string& path, HttpApi& api, std::string name);
+
+  // Serves on `io_threads` threads (the calling one included) until Stop() has finished.
+  void Run();
+
+  // Begins the graceful stop described at the top of this file. Returns at once.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace credstore::http
+
+#endif  // CREDSTORE_HTTP_SERVER_H_

@@ -1,0 +1,89 @@
+// config.h — credstored's settings: what the flags and the JSON config file mean, and which
+// combinations are refused before anything is opened.
+//
+// The flag parser itself (Boost.Program_options) lives in credstored_main.cc; this file holds
+// the plain settings, their validation and the small parsers they need, so that the rules
+// (no plain HTTP on a public address without saying so, operator listener on loopback only,
+// never a secret on the command line) are in one place.
+//
+// Thread safety: plain values and pure functions.
+#ifndef CREDSTORE_HTTP_SRC_CONFIG_H_
+#define CREDSTORE_HTTP_SRC_CONFIG_H_
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "credstore/status.h"
+
+namespace credstore::http {
+
+struct DaemonConfig {
+  std::string listen = "127.0.0.1:8080";  // public listener, host:port (port 0: any)
+  std::string port_file;                  // where the bound public port is written; "" none
+  std::string storage = "rocksdb://./data";
+  std::string key_file = "./credstore.keys";
+  std::vector<std::string> services = {"geofencing", "locationHistory"};
+  std::string api_keys = "any";       // "any" | "provisioned"
+  std::string argon2 = "production";  // "production" | "minimum" (tests only)
+
+  std::size_t io_threads = 2;
+  std::size_t hashing_workers = 2;  // also the store's max_concurrent_hashes
+  std::size_t hashing_queue = 16;
+  std::size_t storage_workers = 4;
+  std::size_t storage_queue = 256;
+  double read_timeout_seconds = 10;
+  double idle_timeout_seconds = 30;
+  double shutdown_grace_seconds = 10;
+
+  std::string operator_listen;  // host:port on loopback; default 127.0.0.1:8081 (see below)
+  std::string operator_socket;  // unix socket path instead of operator_listen
+  std::string operator_port_file;
+  std::string operator_token_file;
+
+  std::string tls_cert;
+  std::string tls_key;
+  bool allow_plain_http_on_public_address = false;
+  std::vector<std::string> trusted_proxies;
+  std::string log_file;  // "" = stderr
+};
+
+// The operator listener's address when neither --operator-listen nor --operator-socket is set.
+inline constexpr std::string_view kDefaultOperatorListen = "127.0.0.1:8081";
+
+// Checks every rule that does not need a file or the network: addresses parse, the operator
+// listener is loopback or a unix socket (not both), plain HTTP on a non-loopback public address
+// needs allow_plain_http_on_public_address, TLS needs both files, enumerations are known, counts
+// and timeouts are positive. kInvalidArgument says which setting is wrong.
+Status ValidateConfig(const DaemonConfig& config);
+
+// "127.0.0.1:8080", "[::1]:8080", "localhost:8080" (= 127.0.0.1) -> an endpoint.
+// kInvalidArgument when the host is not an IP address (or localhost) or the port is not 0..65535.
+Result<boost::asio::ip::tcp::endpoint> ParseListenAddress(std::string_view text);
+
+// Seconds (> 0, finite) as milliseconds; kInvalidArgument naming `what` otherwise.
+Result<std::chrono::milliseconds> SecondsToMillis(double seconds, std::string_view what);
+
+// "a,b" -> {"a", "b"}; blanks around names are dropped; empty names are an error.
+Result<std::vector<std::string>> SplitServiceList(std::string_view text);
+
+// The storage URI with any password or user name replaced by "***", for logs and errors.
+std::string RedactStorageUri(std::string_view uri);
+
+// The folder of a rocksdb:// URI ("rocksdb://./data" -> "./data"), or "" for other schemes.
+std::string RocksDbFolder(std::string_view uri);
+
+// A JSON config file's text -> flag tokens ("--name=value"), for the flag parser to read after
+// the command line (so flags override the file). The top level must be an object whose members
+// are flag names: strings and numbers become one value, true a bare switch ("--name"), false
+// nothing, an array one token per element. kInvalidArgument for anything else, and for
+// "config" itself.
+Result<std::vector<std::string>> JsonConfigToArguments(std::string_view json_text);
+
+}  // namespace credstore::http
+
+#endif  // CREDSTORE_HTTP_SRC_CONFIG_H_

@@ -1,0 +1,180 @@
+#include "credstore/http/metrics.h"
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <iterator>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+namespace credstore::http {
+namespace {
+
+// Latency buckets, in seconds: from a cache-speed settings read (~1 ms) to an Argon2id call
+// queued behind others (~1 s), with room above for a slow backend.
+constexpr std::array<double, 14> kLatencyBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+
+// A label value in the exposition format: backslash, double quote and newline escaped.
+std::string EscapeLabel(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// HELP text: backslash and newline escaped.
+std::string EscapeHelp(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Numbers as Prometheus reads them: integers without a fraction, the rest with enough digits.
+std::string FormatNumber(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char buffer[64];
+  if (value == std::floor(value) && std::fabs(value) < 1e15) {
+    std::snprintf(buffer, sizeof(buffer), "%.0f", value);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%.9g", value);
+  }
+  return buffer;
+}
+
+struct Histogram {
+  std::array<std::uint64_t, kLatencyBuckets.size()> buckets{};  // non-cumulative counts
+  std::uint64_t count = 0;
+  double sum_seconds = 0;
+};
+
+struct Gauge {
+  std::string labels;
+  std::function<double()> read;
+};
+
+struct GaugeFamily {
+  std::string help;
+  std::vector<Gauge> gauges;
+};
+
+}  // namespace
+
+struct Metrics::State {
+  mutable std::mutex mutex;
+  // (listener, route template, status) -> requests
+  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests;
+  // (listener, route template) -> latency histogram
+  std::map<std::pair<std::string, std::string>, Histogram> latency;
+  // metric name -> gauges of that name, in the order they were added
+  std::map<std::string, GaugeFamily> gauges;
+};
+
+Metrics::Metrics() : state_(std::make_unique<State>()) {}
+Metrics::~Metrics() = default;
+
+void Metrics::RecordRequest(std::string_view listener, std::string_view route_template,
+                            unsigned status, std::chrono::microseconds latency) {
+  const double seconds = static_cast<double>(latency.count()) / 1e6;
+  std::size_t bucket = 0;
+  while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket]) ++bucket;
+
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  ++state_->requests[{std::string(listener), std::string(route_template), status}];
+  Histogram& histogram = state_->latency[{std::string(listener), std::string(route_template)}];
+  if (bucket < kLatencyBuckets.size()) ++histogram.buckets[bucket];
+  ++histogram.count;
+  histogram.sum_seconds += seconds;
+}
+
+void Metrics::AddGauge(std::string name, std::string labels, std::string help,
+                       std::function<double()> read) {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  GaugeFamily& family = state_->gauges[std::move(name)];
+  if (family.help.empty()) family.help = std::move(help);
+  family.gauges.push_back(Gauge{std::move(labels), std::move(read)});
+}
+
+std::string Metrics::RenderPrometheus() const {
+  // Copy under the lock, render outside it: gauge readers take their own locks (pool queues)
+  // and must not run while a request thread waits here to record its latency.
+  decltype(State::requests) requests;
+  decltype(State::latency) latency;
+  std::vector<std::pair<std::string, GaugeFamily>> gauges;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    requests = state_->requests;
+    latency = state_->latency;
+    gauges.assign(state_->gauges.begin(), state_->gauges.end());
+  }
+
+  std::ostringstream out;
+  out << "# HELP credstore_http_requests_total HTTP requests answered, by listener, route "
+         "template and status.\n"
+         "# TYPE credstore_http_requests_total counter\n";
+  for (const auto& [key, count] : requests) {
+    const auto& [listener, route, status] = key;
+    out << "credstore_http_requests_total{listener=\"" << EscapeLabel(listener) << "\",route=\""
+        << EscapeLabel(route) << "\",status=\"" << status << "\"} " << count << '\n';
+  }
+
+  out << "# HELP credstore_http_request_duration_seconds Time from a request's first byte to "
+         "the end of its response, by listener and route template.\n"
+         "# TYPE credstore_http_request_duration_seconds histogram\n";
+  for (const auto& [key, histogram] : latency) {
+    const std::string labels =
+        "listener=\"" + EscapeLabel(key.first) + "\",route=\"" + EscapeLabel(key.second) + "\"";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      cumulative += histogram.buckets[i];
+      out << "credstore_http_request_duration_seconds_bucket{" << labels << ",le=\""
+          << FormatNumber(kLatencyBuckets[i]) << "\"} " << cumulative << '\n';
+    }
+    out << "credstore_http_request_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} "
+        << histogram.count << '\n';
+    out << "credstore_http_request_duration_seconds_sum{" << labels << "} "
+        << FormatNumber(histogram.sum_seconds) << '\n';
+    out << "credstore_http_request_duration_seconds_count{" << labels << "} " << histogram.count
+        << '\n';
+  }
+
+  for (const auto& [name, family] : gauges) {
+    // A name ending in _total reads a monotonic count (e.g. the store's Argon2id hashes): it is
+    // exposed as a counter so rate() applies; everything else is a gauge.
+    const bool is_counter = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+    out << "# HELP " << name << ' ' << EscapeHelp(family.help) << '\n';
+    out << "# TYPE " << name << (is_counter ? " counter\n" : " gauge\n");
+    for (const Gauge& gauge : family.gauges) {
+      out << name;
+      if (!gauge.labels.empty()) out << '{' << gauge.labels << '}';
+      out << ' ' << FormatNumber(gauge.read ? gauge.read() : 0.0) << '\n';
+    }
+  }
+  return out.str();
+}
+
+}  // namespace credstore::http

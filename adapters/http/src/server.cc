@@ -1,0 +1,432 @@
+#include "credstore/http/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "server_core.h"
+#include "server_session.h"
+
+namespace credstore::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using local = net::local::stream_protocol;
+using UnixStream = beast::basic_stream<local>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// How long an acceptor waits before accepting again after a failure such as EMFILE (too many
+// open files), so a full descriptor table does not turn into a busy loop.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+
+// Accepts connections on one acceptor (TCP or unix) and starts a session for each.
+template <class Protocol>
+class Listener final : public ListenerBase,
+                       public std::enable_shared_from_this<Listener<Protocol>> {
+ public:
+  using Acceptor = typename Protocol::acceptor;
+  using Socket = typename Protocol::socket;
+
+  Listener(ServerCore& core, std::shared_ptr<ListenerContext> context, Acceptor acceptor,
+           std::string unix_path)
+      : core_(core),
+        context_(std::move(context)),
+        acceptor_(std::move(acceptor)),
+        retry_timer_(acceptor_.get_executor()),
+        unix_path_(std::move(unix_path)) {}
+
+  ~Listener() override {
+    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  }
+
+  void Start() {
+    net::dispatch(acceptor_.get_executor(), [self = this->shared_from_this()] { self->Accept(); });
+  }
+
+  void Close() override {
+    net::post(acceptor_.get_executor(), [self = this->shared_from_this()] {
+      boost::system::error_code ignored;
+      self->acceptor_.close(ignored);
+      self->retry_timer_.cancel();
+      if (!self->unix_path_.empty()) {
+        ::unlink(self->unix_path_.c_str());
+        self->unix_path_.clear();
+      }
+    });
+  }
+
+ private:
+  void Accept() {
+    // Each connection gets its own strand: its handlers never run concurrently.
+    acceptor_.async_accept(
+        net::make_strand(core_.io_context()),
+        [self = this->shared_from_this()](boost::system::error_code error, Socket socket) {
+          self->OnAccept(error, std::move(socket));
+        });
+  }
+
+  void OnAccept(boost::system::error_code error, Socket socket) {
+    if (error == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (error) {
+      retry_timer_.expires_after(kAcceptRetryDelay);
+      retry_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code e) {
+        if (!e) self->Accept();
+      });
+      return;
+    }
+    StartSession(std::move(socket));
+    Accept();
+  }
+
+  void StartSession(Socket socket) {
+    std::shared_ptr<SessionBase> base;
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      boost::system::error_code error;
+      const tcp::endpoint peer = socket.remote_endpoint(error);
+      if (error) return;  // already gone
+      socket.set_option(tcp::no_delay(true), error);
+      if (context_->tls) {
+        auto session = std::make_shared<Session<TlsStream>>(
+            core_, context_, peer.address(), beast::tcp_stream(std::move(socket)), *context_->tls);
+        if (core_.Register(session)) session->Start();
+      } else {
+        auto session = std::make_shared<Session<beast::tcp_stream>>(core_, context_, peer.address(),
+                                                                    std::move(socket));
+        if (core_.Register(session)) session->Start();
+      }
+    } else {
+      auto session =
+          std::make_shared<Session<UnixStream>>(core_, context_, std::nullopt, std::move(socket));
+      if (core_.Register(session)) session->Start();
+    }
+  }
+
+  ServerCore& core_;
+  std::shared_ptr<ListenerContext> context_;
+  Acceptor acceptor_;
+  net::steady_timer retry_timer_;
+  std::string unix_path_;  // removed on Close
+};
+
+std::string Describe(const tcp::endpoint& endpoint) {
+  std::ostringstream out;
+  out << endpoint;
+  return out.str();
+}
+
+}  // namespace
+
+// ---- ServerCore ---------------------------------------------------------------------------
+
+ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
+    : options_(std::move(options)),
+      trusted_(std::move(trusted)),
+      hashing_pool_(std::make_shared<WorkerPool>("hashing", options_.hashing_workers,
+                                                 options_.hashing_queue)),
+      storage_pool_(std::make_shared<WorkerPool>("storage", options_.storage_workers,
+                                                 options_.storage_queue)),
+      open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)),
+      io_context_(static_cast<int>(options_.io_threads)),
+      control_(net::make_strand(io_context_)),
+      grace_timer_(control_),
+      keep_running_(net::make_work_guard(io_context_)) {
+  if (!options_.access_log) default_log_ = std::make_unique<LogWriter>(std::cerr);
+  if (Metrics* metrics = options_.metrics) {
+    for (const auto& pool : {hashing_pool_, storage_pool_}) {
+      const std::string labels = "pool=\"" + pool->name() + "\"";
+      metrics->AddGauge("credstore_http_pool_queue_depth", labels,
+                        "Requests waiting for a worker thread, by pool.",
+                        [pool] { return static_cast<double>(pool->queue_depth()); });
+      metrics->AddGauge("credstore_http_pool_queue_capacity", labels,
+                        "Most requests that may wait for a worker thread, by pool.",
+                        [pool] { return static_cast<double>(pool->queue_capacity()); });
+      metrics->AddGauge("credstore_http_pool_busy_workers", labels,
+                        "Worker threads running a request, by pool.",
+                        [pool] { return static_cast<double>(pool->busy()); });
+      metrics->AddGauge("credstore_http_pool_workers", labels, "Worker threads, by pool.",
+                        [pool] { return static_cast<double>(pool->workers()); });
+      metrics->AddGauge("credstore_http_pool_rejected_total", labels,
+                        "Requests answered 503 because the pool's queue was full.",
+                        [pool] { return static_cast<double>(pool->rejected()); });
+    }
+    metrics->AddGauge("credstore_http_open_connections", "", "Open client connections.",
+                      [count = open_sessions_] { return static_cast<double>(count->load()); });
+  }
+}
+
+ServerCore::~ServerCore() {
+  // Tasks still queued hold sessions and work guards on io_context_: drop them (and wait for
+  // running ones) while the io_context is alive. Then let the listeners go; io_context_ dies
+  // next (declared last), destroying whatever handlers are left.
+  hashing_pool_->Shutdown();
+  storage_pool_->Shutdown();
+  listeners_.clear();
+  keep_running_.reset();
+  std::lock_guard<std::mutex> lock(mutex_);
+  destroying_ = true;  // sessions dying with io_context_ must not post to it
+}
+
+std::string ServerCore::NewRequestId() {
+  thread_local std::mt19937_64 generator = [] {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device()};
+    return std::mt19937_64(seed);
+  }();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t value = generator();
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    id[static_cast<std::size_t>(i)] = kHex[value & 0xf];
+    value >>= 4;
+  }
+  return id;
+}
+
+void ServerCore::RecordFinished(const ListenerContext& listener, const FinishedRequest& request) {
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - request.started);
+  if (options_.metrics) {
+    options_.metrics->RecordRequest(listener.name, request.route_template, request.status, latency);
+  }
+  AccessLogEntry entry;
+  entry.time = std::chrono::system_clock::now();
+  entry.request_id = request.request_id;
+  entry.listener = listener.name;
+  entry.method = request.method;
+  entry.route_template = request.route_template;
+  entry.status = request.status;
+  entry.latency = latency;
+  entry.client_address = request.client_address.empty() ? "local" : request.client_address;
+  WriteAccessLine(FormatAccessLogLine(entry));
+}
+
+void ServerCore::WriteAccessLine(std::string_view line) {
+  try {
+    if (options_.access_log) {
+      options_.access_log(line);
+    } else {
+      default_log_->WriteLine(line);
+    }
+  } catch (...) {
+    // A log sink that fails must not take a connection down with it.
+  }
+}
+
+bool ServerCore::Register(const std::shared_ptr<SessionBase>& session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return false;
+  sessions_.emplace(session.get(), session);
+  open_sessions_->store(sessions_.size());
+  return true;
+}
+
+void ServerCore::Unregister(SessionBase* session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (sessions_.erase(session) == 0) return;
+  open_sessions_->store(sessions_.size());
+  if (stopping_ && sessions_.empty() && !destroying_) {
+    // The last connection is gone: the grace period need not run out.
+    net::post(control_, [this] { grace_timer_.cancel(); });
+  }
+}
+
+void ServerCore::AddListener(std::shared_ptr<ListenerBase> listener) {
+  listeners_.push_back(std::move(listener));
+}
+
+void ServerCore::Run() {
+  std::vector<std::thread> threads;
+  const std::size_t count = options_.io_threads == 0 ? 1 : options_.io_threads;
+  auto run = [this] {
+    for (;;) {
+      try {
+        io_context_.run();
+        return;
+      } catch (const std::exception&) {
+        // A handler threw (out of memory, most likely): keep serving the other connections.
+      }
+    }
+  };
+  threads.reserve(count - 1);
+  for (std::size_t i = 1; i < count; ++i) threads.emplace_back(run);
+  run();
+  for (std::thread& thread : threads) thread.join();
+  // Every connection is gone, so no task is waiting for a pool: stop the workers.
+  hashing_pool_->Shutdown();
+  storage_pool_->Shutdown();
+}
+
+void ServerCore::RequestStop() {
+  net::post(control_, [this] { DoStop(); });
+}
+
+void ServerCore::DoStop() {
+  std::vector<std::shared_ptr<SessionBase>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [raw, weak] : sessions_) {
+      if (auto session = weak.lock()) sessions.push_back(std::move(session));
+    }
+  }
+  for (const auto& listener : listeners_) listener->Close();
+  listeners_.clear();
+  keep_running_.reset();  // from now on, Run() returns when the last connection is gone
+  for (const auto& session : sessions) session->BeginShutdown();
+  if (sessions.empty()) return;
+  grace_timer_.expires_after(options_.shutdown_grace);
+  grace_timer_.async_wait([this](boost::system::error_code error) {
+    if (!error) OnGraceExpired();
+  });
+}
+
+void ServerCore::OnGraceExpired() {
+  std::vector<std::shared_ptr<SessionBase>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [raw, weak] : sessions_) {
+      if (auto session = weak.lock()) sessions.push_back(std::move(session));
+    }
+  }
+  // Requests still waiting for a worker will not be answered in time: drop them.
+  hashing_pool_->DropQueued();
+  storage_pool_->DropQueued();
+  for (const auto& session : sessions) session->ForceClose();
+}
+
+// ---- Server -------------------------------------------------------------------------------
+
+class Server::Impl final : public ServerCore {
+ public:
+  using ServerCore::ServerCore;
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+
+Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
+  if (options.io_threads == 0) return Status::InvalidArgument("io_threads must be at least 1");
+  if (options.hashing_workers == 0 || options.storage_workers == 0) {
+    return Status::InvalidArgument("each worker pool needs at least 1 thread");
+  }
+  if (options.max_pipelined == 0) {
+    return Status::InvalidArgument("max_pipelined must be at least 1");
+  }
+  if (options.header_limit == 0 || options.header_limit > 0xffffffffu) {
+    return Status::InvalidArgument("header_limit is out of range");
+  }
+  auto trusted = TrustedProxies::Parse(options.trusted_proxies);
+  if (!trusted.ok()) return trusted.status();
+  return std::unique_ptr<Server>(
+      new Server(std::make_unique<Impl>(std::move(options), std::move(trusted).value())));
+}
+
+Result<std::uint16_t> Server::AddTcpListener(const tcp::endpoint& endpoint, HttpApi& api,
+                                             std::optional<TlsConfig> tls, std::string name) {
+  auto context = std::make_shared<ListenerContext>();
+  context->name = std::move(name);
+  context->api = &api;
+  if (tls) {
+    auto ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    boost::system::error_code error;
+    ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                         net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+                     error);
+    if (!error) ssl->use_certificate_chain_file(tls->cert_file, error);
+    if (error) {
+      return Status::InvalidArgument("cannot load the TLS certificate chain from " +
+                                     tls->cert_file + ": " + error.message());
+    }
+    ssl->use_private_key_file(tls->key_file, net::ssl::context::pem, error);
+    if (error) {
+      return Status::InvalidArgument("cannot load the TLS private key from " + tls->key_file +
+                                     ": " + error.message());
+    }
+    context->tls = std::move(ssl);
+  }
+
+  tcp::acceptor acceptor(net::make_strand(impl_->io_context()));
+  boost::system::error_code error;
+  const std::string where = Describe(endpoint);
+  acceptor.open(endpoint.protocol(), error);
+  if (!error) acceptor.set_option(net::socket_base::reuse_address(true), error);
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(net::socket_base::max_listen_connections, error);
+  if (error) return Status::Unavailable("cannot listen on " + where + ": " + error.message());
+  const std::uint16_t port = acceptor.local_endpoint(error).port();
+  if (error) return Status::Unavailable("cannot listen on " + where + ": " + error.message());
+
+  auto listener =
+      std::make_shared<Listener<tcp>>(*impl_, std::move(context), std::move(acceptor), "");
+  listener->Start();
+  impl_->AddListener(std::move(listener));
+  return port;
+}
+
+Status Server::AddUnixListener(const std::string& path, HttpApi& api, std::string name) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return Status::InvalidArgument("unix socket path is empty or too long");
+  }
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode)) {
+      return Status::Unavailable("cannot listen on " + path +
+                                 ": a file that is not a socket "
+                                 "is in the way");
+    }
+    // Somebody listening there is another server; nobody listening is a stale socket file.
+    local::socket probe(impl_->io_context());
+    boost::system::error_code probe_error;
+    probe.connect(local::endpoint(path), probe_error);
+    if (!probe_error) {
+      return Status::Unavailable("cannot listen on " + path + ": another server is using it");
+    }
+    ::unlink(path.c_str());
+  }
+
+  local::acceptor acceptor(net::make_strand(impl_->io_context()));
+  boost::system::error_code error;
+  acceptor.open(local(), error);
+  if (!error) {
+    // Owner only, from the first moment the socket exists: the operator token is not the only
+    // lock on the operator door.
+    const mode_t previous = ::umask(0177);
+    acceptor.bind(local::endpoint(path), error);
+    ::umask(previous);
+  }
+  if (!error && ::chmod(path.c_str(), 0600) != 0) {
+    error = boost::system::error_code(errno, boost::system::system_category());
+  }
+  if (!error) acceptor.listen(net::socket_base::max_listen_connections, error);
+  if (error) return Status::Unavailable("cannot listen on " + path + ": " + error.message());
+
+  auto context = std::make_shared<ListenerContext>();
+  context->name = std::move(name);
+  context->api = &api;
+  auto listener =
+      std::make_shared<Listener<local>>(*impl_, std::move(context), std::move(acceptor), path);
+  listener->Start();
+  impl_->AddListener(std::move(listener));
+  return Status::Ok();
+}
+
+void Server::Run() { impl_->Run(); }
+
+void Server::Stop() { impl_->RequestStop(); }
+
+}  // namespace credstore::http

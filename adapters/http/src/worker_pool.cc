@@ -1,0 +1,75 @@
+#include "worker_pool.h"
+
+#include <utility>
+
+namespace credstore::http {
+
+WorkerPool::WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity)
+    : name_(std::move(name)),
+      workers_(workers == 0 ? 1 : workers),
+      queue_capacity_(queue_capacity) {
+  threads_.reserve(workers_);
+  for (std::size_t i = 0; i < workers_; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+}
+
+WorkerPool::~WorkerPool() { Shutdown(); }
+
+bool WorkerPool::TryPost(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shut_down_ || queue_.size() >= queue_capacity_) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    queue_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void WorkerPool::DropQueued() {
+  std::deque<std::function<void()>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dropped.swap(queue_);
+  }
+  // The tasks die here, outside the lock: their captures may run arbitrary destructors.
+}
+
+void WorkerPool::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shut_down_ = true;
+  }
+  DropQueued();
+  wake_.notify_all();
+  std::call_once(join_once_, [this] {
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  });
+}
+
+std::size_t WorkerPool::queue_depth() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.size();
+}
+
+void WorkerPool::WorkerLoop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return shut_down_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // shut down and nothing left to run
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      busy_.fetch_add(1, std::memory_order_relaxed);
+    }
+    task();
+    task = nullptr;  // release captures before the thread counts as idle again
+    busy_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace credstore::http

@@ -1,0 +1,77 @@
+// worker_pool.h — a fixed set of threads behind a bounded queue.
+//
+// The HTTP server runs blocking work (Argon2id, storage calls) on two of these, never on an I/O
+// thread. The queue is bounded and TryPost never waits: a full queue is the caller's cue to
+// answer 503 at once, because a queued request that waits longer than its client does is wasted
+// work and memory.
+//
+// Thread safety: every method may be called from many threads at once.
+#ifndef CREDSTORE_HTTP_SRC_WORKER_POOL_H_
+#define CREDSTORE_HTTP_SRC_WORKER_POOL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace credstore::http {
+
+class WorkerPool {
+ public:
+  // Starts `workers` (>= 1) threads. At most `queue_capacity` tasks wait for a thread; tasks
+  // already running do not count against it.
+  WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity);
+  // Drops waiting tasks and joins the threads (see Shutdown).
+  ~WorkerPool();
+
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Queues `task` and returns true, or returns false at once (the task is not kept) when the
+  // queue is full or the pool is shut down. A task must not throw; it runs on a pool thread.
+  [[nodiscard]] bool TryPost(std::function<void()> task);
+
+  // Destroys the tasks still waiting (they never run); running tasks are not interrupted.
+  void DropQueued();
+
+  // Refuses new tasks, drops waiting ones, waits for running ones, joins the threads.
+  // Idempotent.
+  void Shutdown();
+
+  const std::string& name() const { return name_; }
+  std::size_t workers() const { return workers_; }
+  std::size_t queue_capacity() const { return queue_capacity_; }
+  // Tasks waiting for a thread.
+  std::size_t queue_depth() const;
+  // Threads running a task.
+  std::size_t busy() const { return busy_.load(std::memory_order_relaxed); }
+  // Tasks refused because the queue was full, since the pool started.
+  std::uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
+
+ private:
+  void WorkerLoop();
+
+  const std::string name_;
+  const std::size_t workers_;
+  const std::size_t queue_capacity_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> queue_;  // guarded by mutex_
+  bool shut_down_ = false;                   // guarded by mutex_
+
+  std::atomic<std::size_t> busy_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::vector<std::thread> threads_;
+  std::once_flag join_once_;
+};
+
+}  // namespace credstore::http
+
+#endif  // CREDSTORE_HTTP_SRC_WORKER_POOL_H_
