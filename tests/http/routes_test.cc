@@ -1,0 +1,492 @@
+// Every public route and status code of DESIGN.md §1, over HTTP, against a real credstored.
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/test/unit_test.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "http/http_test_env.h"
+
+namespace credstore::http_tests {
+namespace {
+
+namespace json = boost::json;
+
+bool HasNoStore(const HttpResponse& response) {
+  return response.Header("Cache-Control").value_or("").find("no-store") != std::string::npos;
+}
+
+std::string AdminKeyOf(const json::object& body) {
+  const json::value* key = body.if_contains("adminKey");
+  return key != nullptr && key->is_string() ? std::string(key->as_string()) : std::string();
+}
+
+// A problem without its per-request `instance`, for comparing two answers.
+json::object WithoutInstance(json::object problem) {
+  problem.erase("instance");
+  return problem;
+}
+
+// "2026-11-23T08:00:00.000Z" as Unix milliseconds, or -1 when it is not in that form.
+std::int64_t ParseIsoMillis(std::string_view text) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0;
+  char tail = 0;
+  if (text.size() != 24 ||
+      std::sscanf(std::string(text).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &year, &month, &day,
+                  &hour, &minute, &second, &millis, &tail) != 8 ||
+      tail != 'Z') {
+    return -1;
+  }
+  // Days from civil (Howard Hinnant's algorithm).
+  year -= month <= 2 ? 1 : 0;
+  const int era = (year >= 0 ? year : year - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(year - era * 400);
+  const unsigned doy = (153 * static_cast<unsigned>(month + (month > 2 ? -3 : 9)) + 2) / 5 +
+                       static_cast<unsigned>(day) - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+  return ((days * 24 + hour) * 60 + minute) * 60000 + second * 1000 + millis;
+}
+
+// Rotates and checks oldSecretExpiresAt: absent when `expected_grace_ms` is 0, otherwise about
+// now + grace. Returns the rotated integrator.
+Integrator RotateExpecting(Server& server, const Integrator& integrator, std::string_view body,
+                           std::int64_t expected_grace_ms) {
+  const std::int64_t before = NowMillis();
+  const HttpResponse response = server.Rotate(integrator.id, integrator.secret, body);
+  const std::int64_t after = NowMillis();
+  const json::object reply = ExpectJson(response, 200, "regenerate-secret " + std::string(body));
+  BOOST_TEST_REQUIRE(response.status == 200u);
+  BOOST_TEST(HasNoStore(response), "regenerate-secret without Cache-Control: no-store");
+  const json::value* secret = reply.if_contains("secret");
+  BOOST_TEST_REQUIRE((secret != nullptr && secret->is_string() && !secret->as_string().empty()));
+  const json::value* expires = reply.if_contains("oldSecretExpiresAt");
+  if (expected_grace_ms == 0) {
+    BOOST_TEST(expires == nullptr,
+               "body " << body << ": oldSecretExpiresAt must be absent: " << response.body);
+    BOOST_TEST(reply.size() == 1u, response.body);
+  } else {
+    BOOST_TEST_REQUIRE((expires != nullptr && expires->is_string()),
+                       "body " << body << ": oldSecretExpiresAt missing: " << response.body);
+    const std::int64_t at = ParseIsoMillis(expires->as_string());
+    BOOST_TEST(at >= 0, "not an ISO 8601 UTC timestamp with milliseconds: " << *expires);
+    // Generous margins: the server's clock is ours, but the request takes time under load.
+    BOOST_TEST(at >= before + expected_grace_ms - 1000, "expires too early: " << *expires);
+    BOOST_TEST(at <= after + expected_grace_ms + 1000, "expires too late: " << *expires);
+    BOOST_TEST(reply.size() == 2u, response.body);
+  }
+  Integrator rotated{integrator.id, std::string(secret->as_string())};
+  server.AddSensitive(rotated.secret);
+  return rotated;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(routes)
+
+BOOST_FIXTURE_TEST_CASE(healthz_answers_on_both_listeners, ServerFixture) {
+  const HttpResponse response = server.Get("/healthz");
+  BOOST_TEST(response.status == 200u, response.Describe());
+  const HttpResponse operator_response = server.SendOperator(BuildRequest("GET", "/healthz"));
+  BOOST_TEST(operator_response.status == 200u, operator_response.Describe());
+}
+
+BOOST_FIXTURE_TEST_CASE(register_answers_200_once_then_403, ServerFixture) {
+  for (const std::string service : {"geofencing", "locationHistory"}) {
+    BOOST_TEST_CONTEXT("service " << service) {
+      const std::string key = NewApiKey();
+      const std::string secret = NewSecret();
+      server.AddSensitive(key);
+      server.AddSensitive(secret);
+      const HttpResponse first = server.Register(service, key, secret);
+      const json::object body = ExpectJson(first, 200, "first register");
+      BOOST_TEST(HasNoStore(first), "register without Cache-Control: no-store");
+      BOOST_TEST(body.size() == 1u, first.body);
+      const std::string admin_key = AdminKeyOf(body);
+      BOOST_TEST(IsAdminKey(admin_key), "not 48 characters of [A-Za-z0-9]: " << admin_key);
+      server.AddSensitive(admin_key);
+
+      ExpectProblem(server.Register(service, key, secret), 403, "second register, same secret");
+      ExpectProblem(server.Register(service, key, NewSecret()), 403,
+                    "second register, other secret");
+      // The refused registrations changed nothing.
+      server.ExpectSettings(Customer{service, key, secret, admin_key}, "{}",
+                            "settings after the refused registrations");
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(services_hold_separate_configurations, ServerFixture) {
+  const Customer geofencing = server.NewCustomer("geofencing");
+  const HttpResponse other = server.Register("locationHistory", geofencing.key, NewSecret());
+  const json::object body = ExpectJson(other, 200, "same key, other service");
+  const std::string other_admin_key = AdminKeyOf(body);
+  server.AddSensitive(other_admin_key);
+  BOOST_TEST(other_admin_key != geofencing.admin_key);
+  ExpectProblem(server.GetSettings("locationHistory", geofencing.key, geofencing.admin_key), 401,
+                "one service's admin key on another service");
+  server.ExpectSettings(geofencing, "{}", "geofencing settings");
+}
+
+BOOST_FIXTURE_TEST_CASE(register_answers_400_and_keeps_the_key_free, ServerFixture) {
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  ExpectProblem(server.Register("geofencing", key, ""), 400, "empty secret");
+  ExpectProblem(server.Post("/geofencing/1/register?key=" + key, R"({"secret":42})"), 400,
+                "secret not a string");
+  ExpectProblem(server.Post("/geofencing/1/register", R"({"secret":"long-enough-secret"})"), 400,
+                "no key");
+  const std::string secret = NewSecret();
+  server.AddSensitive(secret);
+  ExpectJson(server.Register("geofencing", key, secret), 200, "register after the 400s");
+}
+
+BOOST_FIXTURE_TEST_CASE(regenerate_key_replaces_the_admin_key, ServerFixture) {
+  Customer customer = server.NewCustomer();
+  const HttpResponse response = server.RegenerateKey(customer, customer.secret);
+  const json::object body = ExpectJson(response, 200, "regenerateKey");
+  BOOST_TEST(HasNoStore(response), "regenerateKey without Cache-Control: no-store");
+  BOOST_TEST(body.size() == 1u, response.body);
+  const std::string new_key = AdminKeyOf(body);
+  BOOST_TEST(IsAdminKey(new_key), new_key);
+  BOOST_TEST(new_key != customer.admin_key);
+  server.AddSensitive(new_key);
+  // The old key is revoked at once (default grace 0).
+  ExpectProblem(server.GetSettings(customer), 401, "old admin key after regenerateKey");
+  customer.admin_key = new_key;
+  server.ExpectSettings(customer, "{}", "new admin key");
+  // Explicit 0 is the same.
+  const HttpResponse again =
+      server.RegenerateKey(customer, customer.secret, R"("oldKeyValidForSeconds":0)");
+  const std::string third_key = AdminKeyOf(ExpectJson(again, 200, "regenerateKey with 0"));
+  server.AddSensitive(third_key);
+  ExpectProblem(server.GetSettings(customer), 401, "old admin key after a 0 s grace");
+}
+
+BOOST_FIXTURE_TEST_CASE(regenerate_key_grace_keeps_one_old_key, ServerFixture) {
+  Customer customer = server.NewCustomer();
+  const std::string key1 = customer.admin_key;
+  auto rotate = [&](std::string_view grace) {
+    const HttpResponse response = server.RegenerateKey(customer, customer.secret, grace);
+    const std::string key = AdminKeyOf(ExpectJson(response, 200, "regenerateKey"));
+    BOOST_TEST_REQUIRE(IsAdminKey(key));
+    server.AddSensitive(key);
+    return key;
+  };
+  auto opens = [&](const std::string& admin_key) {
+    return server.GetSettings(customer.service, customer.key, admin_key).status;
+  };
+  const std::string key2 = rotate(R"("oldKeyValidForSeconds":3600)");
+  BOOST_TEST(opens(key1) == 200u, "graced old key");
+  BOOST_TEST(opens(key2) == 200u, "new key");
+  const std::string key3 = rotate(R"("oldKeyValidForSeconds":3600)");
+  BOOST_TEST(opens(key1) == 401u, "an older graced key is dropped");
+  BOOST_TEST(opens(key2) == 200u, "the key just replaced is graced");
+  BOOST_TEST(opens(key3) == 200u);
+  const std::string key4 = rotate(R"("oldKeyValidForSeconds":0)");
+  BOOST_TEST(opens(key2) == 401u);
+  BOOST_TEST(opens(key3) == 401u, "grace 0 revokes at once");
+  BOOST_TEST(opens(key4) == 200u);
+}
+
+BOOST_FIXTURE_TEST_CASE(regenerate_key_401_alike_for_wrong_secret_and_unknown_key, ServerFixture) {
+  const Customer customer = server.NewCustomer();
+  const std::string wrong = NewSecret();
+  server.AddSensitive(wrong);
+  const HttpResponse wrong_secret = server.RegenerateKey(customer, wrong);
+  const json::object wrong_problem = ExpectProblem(wrong_secret, 401, "wrong secret");
+  Customer unknown{customer.service, NewApiKey(), customer.secret, {}};
+  server.AddSensitive(unknown.key);
+  const HttpResponse unknown_key = server.RegenerateKey(unknown, customer.secret);
+  const json::object unknown_problem = ExpectProblem(unknown_key, 401, "unregistered key");
+  BOOST_TEST((WithoutInstance(wrong_problem) == WithoutInstance(unknown_problem)),
+             "the two 401s differ:\n"
+                 << wrong_secret.body << "\n"
+                 << unknown_key.body);
+  BOOST_TEST((wrong_secret.Header("WWW-Authenticate") == unknown_key.Header("WWW-Authenticate")));
+  BOOST_TEST((wrong_secret.Header("Content-Type") == unknown_key.Header("Content-Type")));
+  server.ExpectSettings(customer, "{}", "admin key after the failed regenerateKey");
+}
+
+BOOST_FIXTURE_TEST_CASE(update_secret_answers_204_and_keeps_the_admin_key, ServerFixture) {
+  Customer customer = server.NewCustomer();
+  const std::string new_secret = NewSecret();
+  server.AddSensitive(new_secret);
+  const HttpResponse response = server.UpdateSecret(customer, customer.secret, new_secret);
+  BOOST_TEST(response.status == 204u, response.Describe());
+  BOOST_TEST(response.body.empty(), response.Describe());
+  server.ExpectSettings(customer, "{}", "admin key after updateSecret");
+  ExpectProblem(server.RegenerateKey(customer, customer.secret), 401, "old secret");
+  ExpectProblem(server.UpdateSecret(customer, customer.secret, NewSecret()), 401,
+                "updateSecret with the old secret");
+  server.ExpectSettings(customer, "{}", "admin key after the 401s");
+  customer.secret = new_secret;
+  const HttpResponse regenerated = server.RegenerateKey(customer, customer.secret);
+  server.AddSensitive(AdminKeyOf(ExpectJson(regenerated, 200, "regenerateKey with new secret")));
+}
+
+BOOST_FIXTURE_TEST_CASE(update_secret_answers_400_and_401, ServerFixture) {
+  const Customer customer = server.NewCustomer();
+  ExpectProblem(server.Post("/geofencing/1/updateSecret?key=" + customer.key,
+                            R"({"secret":")" + customer.secret + R"("})"),
+                400, "no newSecret");
+  ExpectProblem(server.UpdateSecret(customer, customer.secret, ""), 400, "empty newSecret");
+  const Customer unknown{"geofencing", NewApiKey(), NewSecret(), {}};
+  server.AddSensitive(unknown.key);
+  server.AddSensitive(unknown.secret);
+  ExpectProblem(server.UpdateSecret(unknown, unknown.secret, NewSecret()), 401, "unknown key");
+  // The secret is unchanged: it still updates.
+  BOOST_TEST(server.UpdateSecret(customer, customer.secret, customer.secret).status == 204u);
+}
+
+BOOST_FIXTURE_TEST_CASE(settings_round_trip, ServerFixture) {
+  Customer customer = server.NewCustomer("locationHistory");
+  const HttpResponse empty = server.GetSettings(customer);
+  const json::object initial = ExpectJson(empty, 200, "settings before any POST");
+  BOOST_TEST(initial.empty(), empty.body);
+
+  const std::string document =
+      R"({"zones":[1,2.5,"three"],"name":"Z\u00fcrich \u2615","nested":{"a":null,"b":true}})";
+  const HttpResponse stored = server.PostSettings(customer, document);
+  const json::object echoed = ExpectJson(stored, 200, "POST settings");
+  BOOST_TEST((json::value(echoed) == json::parse(document)), stored.body);
+  server.ExpectSettings(customer, document, "GET after POST");
+
+  const HttpResponse replaced = server.PostSettings(customer, R"({"only":1})");
+  ExpectJson(replaced, 200, "second POST");
+  server.ExpectSettings(customer, R"({"only":1})", "a POST replaces the document");
+}
+
+BOOST_FIXTURE_TEST_CASE(settings_size_limit_is_16_kib, ServerFixture) {
+  const Customer customer = server.NewCustomer();
+  auto document_of_size = [](std::size_t size) {
+    const std::string frame = R"({"p":""})";
+    return R"({"p":")" + std::string(size - frame.size(), 'x') + R"("})";
+  };
+  const std::string largest = document_of_size(16 * 1024);
+  BOOST_TEST_REQUIRE(largest.size() == 16384u);
+  const HttpResponse at_limit = server.PostSettings(customer, largest);
+  ExpectJson(at_limit, 200, "settings of exactly 16 KiB");
+  ExpectProblem(server.PostSettings(customer, document_of_size(16 * 1024 + 1)), 400,
+                "settings of 16 KiB + 1");
+  server.ExpectSettings(customer, largest, "settings after the refused POST");
+}
+
+BOOST_FIXTURE_TEST_CASE(settings_answer_401_without_a_valid_admin_key, ServerFixture) {
+  const Customer customer = server.NewCustomer();
+  const Customer other = server.NewCustomer();
+  ExpectJson(server.PostSettings(customer, R"({"mine":true})"), 200, "POST settings");
+  const std::string base = "/geofencing/1/settings?key=" + customer.key;
+  ExpectProblem(server.Get(base), 401, "GET without adminKey");
+  ExpectProblem(server.Get(base + "&adminKey="), 401, "GET with empty adminKey");
+  ExpectProblem(server.Get(base + "&adminKey=" + RandomAlnum(48)), 401, "GET with a random key");
+  ExpectProblem(server.Get(base + "&adminKey=" + other.admin_key), 401,
+                "GET with another customer's admin key");
+  ExpectProblem(server.Post(base, R"({"mine":false})"), 401, "POST without adminKey");
+  ExpectProblem(server.Post(base + "&adminKey=" + other.admin_key, R"({"mine":false})"), 401,
+                "POST with another customer's admin key");
+  ExpectProblem(server.GetSettings("geofencing", NewApiKey(), customer.admin_key), 401,
+                "GET for an unregistered key");
+  server.ExpectSettings(customer, R"({"mine":true})", "settings after the 401s");
+  server.ExpectSettings(other, "{}", "the other customer's settings");
+}
+
+BOOST_FIXTURE_TEST_CASE(regenerate_secret_rotates_with_and_without_grace, ServerFixture) {
+  Integrator integrator = server.NewIntegrator();
+  // Empty body: grace 0, no oldSecretExpiresAt, the old secret is gone at once.
+  Integrator rotated = RotateExpecting(server, integrator, "", 0);
+  ExpectProblem(server.Rotate(integrator.id, integrator.secret), 401,
+                "the secret dropped by a grace-0 rotation");
+  // A grace: oldSecretExpiresAt is now + grace; the graced old secret cannot rotate.
+  Integrator graced =
+      RotateExpecting(server, rotated, R"({"oldSecretValidForSeconds":60})", 60'000);
+  ExpectProblem(server.Rotate(rotated.id, rotated.secret), 401,
+                "a graced old secret may not rotate");
+  // Fractions are fine: 1.5 s is 1500 ms.
+  Integrator fractional =
+      RotateExpecting(server, graced, R"({"oldSecretValidForSeconds":1.5})", 1500);
+  Integrator zero = RotateExpecting(server, fractional, R"({"oldSecretValidForSeconds":0})", 0);
+  // round(0.0004 * 1000) = 0 ms: no grace, so no oldSecretExpiresAt.
+  Integrator tiny = RotateExpecting(server, zero, R"({"oldSecretValidForSeconds":0.0004})", 0);
+  Integrator empty_object = RotateExpecting(server, tiny, "{}", 0);
+  RotateExpecting(server, empty_object, R"({"oldSecretValidForSeconds":3600})", 3'600'000);
+}
+
+BOOST_FIXTURE_TEST_CASE(regenerate_secret_404_names_the_unknown_integrator, ServerFixture) {
+  const Integrator known = server.NewIntegrator();
+  // Same form as a real id, different value.
+  std::string suffix = known.id.substr(4);
+  std::reverse(suffix.begin(), suffix.end());
+  std::string unknown_id = "int_" + suffix;
+  if (unknown_id == known.id) unknown_id = "int_" + RandomAlnum(suffix.size());
+  const HttpResponse response = server.Rotate(unknown_id, NewSecret());
+  const json::object problem = ExpectProblem(response, 404, "unknown integrator");
+  const json::value* type = problem.if_contains("resourceType");
+  const json::value* id = problem.if_contains("resourceId");
+  BOOST_TEST((type != nullptr && type->is_string() && !type->as_string().empty()), response.body);
+  BOOST_TEST((id != nullptr && id->is_string() && id->as_string() == unknown_id), response.body);
+  RotateExpecting(server, known, "", 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(regenerate_secret_401_without_a_signature, ServerFixture) {
+  const Integrator integrator = server.NewIntegrator();
+  const HttpResponse response =
+      server.Send(BuildRequest("POST", "/v1/integrator/regenerate-secret", {}, {}, true));
+  ExpectProblem(response, 401, "unsigned regenerate-secret");
+  RotateExpecting(server, integrator, "", 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(unknown_routes_404_and_wrong_methods_405, ServerFixture) {
+  const std::string key = NewApiKey();
+  const std::string json_headers = "Content-Type: application/json\r\n";
+  const std::string body = R"({"secret":"long-enough-secret"})";
+  const std::vector<std::string> unknown_targets = {"/",
+                                                    "/nope",
+                                                    "/geofencing/1/unknown?key=" + key,
+                                                    "/geofencing/2/register?key=" + key,
+                                                    "/geofencing/1/register/extra?key=" + key,
+                                                    "/noSuchService/1/register?key=" + key,
+                                                    "/geofencing/register?key=" + key,
+                                                    "/v1/integrator/other",
+                                                    "/v1/integrator/regenerate-secret/x",
+                                                    "/GEOFENCING/1/register?key=" + key};
+  for (const std::string& target : unknown_targets) {
+    ExpectProblem(server.Send(BuildRequest("POST", target, json_headers, body)), 404,
+                  "POST " + target);
+  }
+  ExpectProblem(server.Get("/nope"), 404, "GET /nope");
+
+  struct WrongMethod {
+    std::string method;
+    std::string target;
+    std::vector<std::string> allowed;
+  };
+  const std::vector<WrongMethod> cases = {
+      {"GET", "/geofencing/1/register?key=" + key, {"POST"}},
+      {"PUT", "/geofencing/1/regenerateKey?key=" + key, {"POST"}},
+      {"DELETE", "/locationHistory/1/updateSecret?key=" + key, {"POST"}},
+      {"PUT", "/geofencing/1/settings?key=" + key, {"GET", "POST"}},
+      {"DELETE", "/geofencing/1/settings?key=" + key, {"GET", "POST"}},
+      {"GET", "/v1/integrator/regenerate-secret", {"POST"}},
+      {"POST", "/healthz", {"GET"}},
+  };
+  for (const WrongMethod& wrong : cases) {
+    const std::string what = wrong.method + " " + wrong.target;
+    const HttpResponse response = server.Send(BuildRequest(wrong.method, wrong.target), what);
+    ExpectProblem(response, 405, what);
+    const std::string allow = response.Header("Allow").value_or("");
+    for (const std::string& method : wrong.allowed) {
+      BOOST_TEST(allow.find(method) != std::string::npos,
+                 what << ": Allow '" << allow << "' lacks " << method);
+    }
+  }
+  // Nothing was registered on the way.
+  server.AddSensitive(key);
+  const std::string secret = NewSecret();
+  server.AddSensitive(secret);
+  ExpectJson(server.Register("geofencing", key, secret), 200, "register after the 404/405s");
+}
+
+BOOST_FIXTURE_TEST_CASE(problem_instance_is_in_the_log_line, ServerFixture) {
+  const json::object problem = ExpectProblem(server.Get("/nope"), 404, "GET /nope");
+  const json::value* instance = problem.if_contains("instance");
+  BOOST_TEST_REQUIRE((instance != nullptr && instance->is_string()));
+  const std::string id(instance->as_string());
+  server.Stop();  // flushes the log
+  // The instance may wrap the id (e.g. "urn:credstore:request:<id>"): the id must be logged.
+  const std::string bare_id = id.substr(id.rfind(':') + 1);
+  const std::string log = server.process().Log();
+  const std::size_t at = log.find(bare_id);
+  BOOST_TEST((!bare_id.empty() && at != std::string::npos),
+             "the request id " << id << " is not in credstored's log");
+  if (at != std::string::npos) {
+    const std::size_t begin = log.rfind('\n', at) == std::string::npos ? 0 : log.rfind('\n', at);
+    const std::string line = log.substr(begin, log.find('\n', at) - begin);
+    BOOST_TEST(line.find("404") != std::string::npos, "the log line lacks the status: " << line);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(keep_alive_serves_several_requests_on_one_connection, ServerFixture) {
+  const Customer customer = server.NewCustomer();
+  Connection connection(server.port(), ClientOptions{NextClientAddress()});
+  BOOST_TEST_REQUIRE(connection.ok(), connection.error());
+  const std::string target =
+      "/geofencing/1/settings?key=" + customer.key + "&adminKey=" + customer.admin_key;
+  const std::string request =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";  // keep-alive by default
+  for (int i = 0; i < 3; ++i) {
+    connection.Send(request);
+    const HttpResponse response = connection.ReadResponse();
+    BOOST_TEST(response.status == 200u, "request " << i << ": " << response.Describe());
+  }
+  // Two pipelined requests, answered in order.
+  connection.Send(request + "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  BOOST_TEST(connection.ReadResponse().status == 200u);
+  BOOST_TEST(connection.ReadResponse().status == 404u);
+}
+
+BOOST_FIXTURE_TEST_CASE(failed_secrets_are_throttled_per_address, ServerFixture) {
+  const Customer customer = server.NewCustomer();
+  const ClientOptions attacker{NextClientAddress()};
+  const std::string wrong_body = R"({"secret":"not-the-secret"})";
+  const std::string target = "/geofencing/1/regenerateKey?key=" + customer.key;
+  auto attempt = [&](const std::string& body, const ClientOptions& from) {
+    return server.Send(BuildRequest("POST", target, "Content-Type: application/json\r\n", body),
+                       from, "regenerateKey");
+  };
+  // Every failure is a 401 until the per-address limit; then 429 with Retry-After.
+  int failures = 0;
+  HttpResponse last;
+  for (; failures < 50; ++failures) {
+    last = attempt(wrong_body, attacker);
+    if (last.status != 401) break;
+  }
+  BOOST_TEST_MESSAGE("429 after " << failures << " failed attempts from one address");
+  BOOST_TEST(failures >= 1);
+  ExpectProblem(last, 429, "throttled attempt");
+  // The right secret from that address is throttled too (the attempt is reserved first), and so
+  // is an unregistered key: a 429 tells nothing about whether a key exists.
+  ExpectProblem(attempt(R"({"secret":")" + customer.secret + R"("})", attacker), 429,
+                "right secret from the throttled address");
+  ExpectProblem(server.Send(BuildRequest("POST", "/geofencing/1/regenerateKey?key=" + NewApiKey(),
+                                         "Content-Type: application/json\r\n", wrong_body),
+                            attacker, "unregistered key"),
+                429, "unregistered key from the throttled address");
+  // Checks that come before throttling still answer first (400 and 415 before 429).
+  ExpectProblem(attempt(R"({"secret":)", attacker), 400, "bad JSON from the throttled address");
+  ExpectProblem(
+      server.Send(BuildRequest("POST", target, "Content-Type: text/plain\r\n", wrong_body),
+                  attacker, "text/plain"),
+      415, "text/plain from the throttled address");
+  // Another address is not affected, and the customer is not locked out.
+  const HttpResponse other =
+      attempt(R"({"secret":")" + customer.secret + R"("})", ClientOptions{NextClientAddress()});
+  server.AddSensitive(AdminKeyOf(ExpectJson(other, 200, "right secret from another address")));
+}
+
+BOOST_FIXTURE_TEST_CASE(registrations_are_rate_limited_per_address, ServerFixture) {
+  const ClientOptions client{NextClientAddress()};
+  HttpResponse last;
+  int accepted = 0;
+  for (; accepted < 60; ++accepted) {
+    const std::string key = NewApiKey();
+    server.AddSensitive(key);
+    last = server.Send(
+        BuildRequest("POST", "/locationHistory/1/register?key=" + key,
+                     "Content-Type: application/json\r\n", R"({"secret":"registration-secret"})"),
+        client, "register");
+    if (last.status != 200) break;
+  }
+  BOOST_TEST_MESSAGE("registration limited after " << accepted << " registrations");
+  BOOST_TEST(accepted >= 1);
+  ExpectProblem(last, 429, "register over the per-address limit");
+  // Another address still registers.
+  server.NewCustomer("locationHistory");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace credstore::http_tests
