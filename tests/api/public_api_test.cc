@@ -115,6 +115,15 @@ BOOST_AUTO_TEST_CASE(media_types_curl_sends_are_accepted) {
                  .result_int() == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(malformed_settings_body_is_400_before_the_admin_key_is_checked) {
+  RegisterCustomer();
+  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/settings?key=" + std::string(kKey), "{"),
+                 400);
+  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/settings?key=" + std::string(kKey),
+                      R"({"a":1})"),
+                 401);
+}
+
 BOOST_AUTO_TEST_CASE(query_rules) {
   RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register", R"({"secret":"s"})"), 400);
   RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register?key=short", R"({"secret":"s"})"), 400);

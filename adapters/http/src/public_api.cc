@@ -357,16 +357,21 @@ Response UpdateSecret(const CustomerCall& call, std::string_view api_key) {
 Response Settings(const CustomerCall& call, std::string_view api_key,
                   const std::optional<std::string>& admin_key) {
   const std::string scope = call.service + ":settings";
+  const bool is_get = call.request.method() == beast_http::verb::get;
+  // A malformed body is 400 before any credential is looked at (the check order).
+  std::variant<json::object, std::string> parsed;
+  if (!is_get) {
+    parsed = internal::ParseStrictJsonObject(call.request.body());
+    if (auto* problem = std::get_if<std::string>(&parsed)) return BadRequest(*problem, call.meta);
+  }
   if (!admin_key || admin_key->empty()) {
     return ProblemFor(Status::Unauthorized("admin key missing or invalid"), call.meta, scope);
   }
-  if (call.request.method() == beast_http::verb::get) {
+  if (is_get) {
     auto settings = call.store.GetSettings(call.service, api_key, *admin_key);
     if (!settings.ok()) return ProblemFor(settings.status(), call.meta, scope);
     return RawJsonResponse(status::ok, std::move(settings).value(), call.meta);
   }
-  auto parsed = internal::ParseStrictJsonObject(call.request.body());
-  if (auto* problem = std::get_if<std::string>(&parsed)) return BadRequest(*problem, call.meta);
   auto stored = call.store.PutSettings(ContextOf(call.meta), call.service, api_key, *admin_key,
                                        json::serialize(std::get<json::object>(parsed)));
   if (!stored.ok()) return ProblemFor(stored.status(), call.meta, scope);
