@@ -68,8 +68,8 @@ class MemoryFloor final : public BackendFloor {
  public:
   MemoryFloor(const Keyring& keyring, const SeededCustomers& customers) : keyring_(keyring) {
     for (std::size_t i = 0; i < customers.size(); ++i) {
-      const Digest api = internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey,
-                                               customers.api_keys[i]);
+      const Digest api =
+          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
       map_.emplace(std::string(reinterpret_cast<const char*>(api.data()), api.size()),
                    internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kAdminKey,
                                          customers.admin_keys[i]));
@@ -102,8 +102,8 @@ class RocksDbFloor final : public BackendFloor {
     if (!status.ok()) Die("bare RocksDB: " + status.ToString());
     db_.reset(db);
     for (std::size_t i = 0; i < customers.size(); ++i) {
-      const Digest api = internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey,
-                                               customers.api_keys[i]);
+      const Digest api =
+          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
       auto put = db_->Put(rocksdb::WriteOptions(), internal::CustomerKey(customers.service, api),
                           RecordFor(keyring, customers.admin_keys[i]));
       if (!put.ok()) Die("bare RocksDB put: " + put.ToString());
@@ -143,8 +143,8 @@ class RedisFloor final : public BackendFloor {
       contexts_.push_back(context);
     }
     for (std::size_t i = 0; i < customers.size(); ++i) {
-      const Digest api = internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey,
-                                               customers.api_keys[i]);
+      const Digest api =
+          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
       const std::string key = "floor:" + internal::CustomerKey(service_, api);
       const std::string value = RecordFor(keyring, customers.admin_keys[i]);
       redisAppendCommand(contexts_[0], "SET %b %b", key.data(), key.size(), value.data(),
@@ -228,9 +228,9 @@ BenchBackend OpenBenchBackend(const std::string& name) {
       const std::string info = server->Command({"INFO", "memory"});
       const std::string field = "used_memory:";
       const auto at = info.find(field);
-      return at == std::string::npos ? std::size_t{0}
-                                     : static_cast<std::size_t>(
-                                           std::stoull(info.substr(at + field.size())));
+      return at == std::string::npos
+                 ? std::size_t{0}
+                 : static_cast<std::size_t>(std::stoull(info.substr(at + field.size())));
     };
     return opened;
   }
@@ -240,8 +240,7 @@ BenchBackend OpenBenchBackend(const std::string& name) {
 
 std::unique_ptr<BackendFloor> MakeFloor(const std::string& name,
                                         [[maybe_unused]] BenchBackend& opened,
-                                        const Keyring& keyring,
-                                        const SeededCustomers& customers) {
+                                        const Keyring& keyring, const SeededCustomers& customers) {
   if (name == "memory") return std::make_unique<MemoryFloor>(keyring, customers);
 #if CREDSTORE_BENCH_HAVE_ROCKSDB
   if (name == "rocksdb") return std::make_unique<RocksDbFloor>(keyring, customers);

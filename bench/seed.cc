@@ -4,13 +4,12 @@
 #include <iostream>
 
 #include "credstore/options.h"
-#include "crypto.h"   // core internals: the bench writes records as the core would
+#include "crypto.h"  // core internals: the bench writes records as the core would
 #include "records.h"
 
 namespace credstore::bench {
 
-SeededCustomers SeedCustomers(StorageBackend& backend, const Keyring& keyring,
-                              std::size_t count) {
+SeededCustomers SeedCustomers(StorageBackend& backend, const Keyring& keyring, std::size_t count) {
   SeededCustomers seeded;
   seeded.api_keys.reserve(count);
   seeded.admin_keys.reserve(count);

@@ -60,8 +60,8 @@ std::optional<Digest> ParseLowerHexDigest(std::string_view hex) {
   }
   Digest out{};
   std::size_t written = 0;
-  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &written,
-                     nullptr) != 0 ||
+  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &written, nullptr) !=
+          0 ||
       written != out.size()) {
     return std::nullopt;
   }
@@ -101,8 +101,8 @@ std::string Seal(const KeyBytes& key, std::string_view plaintext, std::string_vi
   randombytes_buf(nonce, kNonce);
   unsigned long long written = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kNonce, &written, Bytes(plaintext),
-                                             plaintext.size(), Bytes(associated),
-                                             associated.size(), nullptr, nonce, key.data());
+                                             plaintext.size(), Bytes(associated), associated.size(),
+                                             nullptr, nonce, key.data());
   out.resize(kNonce + written);
   return out;
 }

@@ -46,9 +46,9 @@ SealedSecret CredentialStore::Impl::SealSecret(std::string_view integrator_id,
   sealed.generation = generation;
   sealed.master_key_id = master.id;
   sealed.expires_at = expires_at;
-  sealed.sealed = internal::Seal(
-      master.bytes, secret,
-      internal::SealingContext(master.id, integrator_digest, slot, generation));
+  sealed.sealed =
+      internal::Seal(master.bytes, secret,
+                     internal::SealingContext(master.id, integrator_digest, slot, generation));
   return sealed;
 }
 
@@ -68,8 +68,7 @@ Result<LoadedIntegrator> CredentialStore::Impl::LoadIntegrator(std::string_view 
   if (!internal::IsWellFormedIntegratorId(integrator_id)) return IntegratorNotFound();
   auto stored = backend_->Get(internal::IntegratorKey(integrator_id), Now());
   if (!stored.ok()) {
-    return stored.status().code() == StatusCode::kNotFound ? IntegratorNotFound()
-                                                           : stored.status();
+    return stored.status().code() == StatusCode::kNotFound ? IntegratorNotFound() : stored.status();
   }
   auto record = internal::DecodeIntegrator(stored->value);
   if (!record.ok()) return record.status();
@@ -91,9 +90,8 @@ Result<LoadedIntegrator> CredentialStore::Impl::UpdateIntegrator(LoadedIntegrato
     }
     IntegratorRecord updated = loaded.record;
     if (Status status = mutate(updated); !status.ok()) return status;
-    auto version =
-        backend_->CompareAndSwap(key, loaded.version, internal::Encode(updated), WriteOptions{},
-                                 Now());
+    auto version = backend_->CompareAndSwap(key, loaded.version, internal::Encode(updated),
+                                            WriteOptions{}, Now());
     if (version.ok()) return LoadedIntegrator{std::move(updated), *version};
     if (version.status().code() != StatusCode::kConflict) return version.status();
   }
@@ -192,8 +190,8 @@ Result<IntegratorSecret> CredentialStore::Impl::ResetIntegratorSecret(
   result.secret = NewIntegratorSecret();
   auto updated = UpdateIntegrator(std::move(loaded).value(), [&](IntegratorRecord& record) {
     const std::uint64_t generation = record.last_generation + 1;
-    record.current =
-        SealSecret(record.integrator_id, result.secret.view(), SecretSlot::kCurrent, generation, {});
+    record.current = SealSecret(record.integrator_id, result.secret.view(), SecretSlot::kCurrent,
+                                generation, {});
     record.old.reset();
     record.last_generation = generation;
     return Status::Ok();
@@ -261,8 +259,7 @@ Result<VerifiedRequest> CredentialStore::Impl::VerifySignedRequest(const SignedR
 }
 
 Result<IntegratorSecret> CredentialStore::Impl::RotateIntegratorSecret(
-    const RequestContext& context, const SignedRequest& request,
-    std::chrono::milliseconds grace) {
+    const RequestContext& context, const SignedRequest& request, std::chrono::milliseconds grace) {
   if (Status status = internal::ValidateGrace(grace, options_); !status.ok()) return status;
   auto verified = Verify(request);
   if (!verified.ok()) return verified.status();
@@ -276,8 +273,8 @@ Result<IntegratorSecret> CredentialStore::Impl::RotateIntegratorSecret(
   IntegratorSecret result;
   result.integrator_id = verified->request.integrator_id;
   result.secret = NewIntegratorSecret();
-  auto updated = UpdateIntegrator(
-      std::move(verified->integrator), [&](IntegratorRecord& record) -> Status {
+  auto updated =
+      UpdateIntegrator(std::move(verified->integrator), [&](IntegratorRecord& record) -> Status {
         // Another rotation won meanwhile: the signing secret is no longer current.
         if (record.current.generation != signing_generation) {
           return Status::Unauthorized("only the current secret may rotate the secret");

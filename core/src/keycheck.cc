@@ -19,8 +19,8 @@ KeycheckRecord MakeKeycheck(const Keyring& keyring) {
   record.pepper_id = keyring.pepper().id;
   record.pepper_check = KeyedDigest(keyring.pepper().bytes, DigestKind::kKeycheck, kCheckText);
   record.master_key_id = keyring.current_master().id;
-  record.sealed_check = Seal(keyring.current_master().bytes, kCheckText,
-                             MasterCheckContext(record.master_key_id));
+  record.sealed_check =
+      Seal(keyring.current_master().bytes, kCheckText, MasterCheckContext(record.master_key_id));
   return record;
 }
 

@@ -49,8 +49,8 @@ Result<KeyWithId> ParseKeyLine(const std::vector<std::string_view>& words, int l
   }
   std::size_t written = 0;
   if (words[2].size() != kKeyBytes * 2 ||
-      sodium_hex2bin(key.bytes.data(), key.bytes.size(), words[2].data(), words[2].size(),
-                     nullptr, &written, nullptr) != 0 ||
+      sodium_hex2bin(key.bytes.data(), key.bytes.size(), words[2].data(), words[2].size(), nullptr,
+                     &written, nullptr) != 0 ||
       written != kKeyBytes) {
     sodium_memzero(key.bytes.data(), key.bytes.size());
     return Status::InvalidArgument(where + ": the key must be 64 hex digits (32 bytes)");

@@ -78,10 +78,9 @@ Result<ParsedSignature> ParseSignedRequest(const SignedRequest& request, Timesta
 }  // namespace internal
 
 std::string SignRequest(std::string_view secret, std::string_view timestamp,
-                        std::string_view method, std::string_view target,
-                        std::string_view body) {
-  const auto mac = internal::HmacSha256(
-      secret, internal::SigningMessage(timestamp, method, target, body));
+                        std::string_view method, std::string_view target, std::string_view body) {
+  const auto mac =
+      internal::HmacSha256(secret, internal::SigningMessage(timestamp, method, target, body));
   return "sha256=" + internal::ToHex(mac);
 }
 

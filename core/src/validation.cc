@@ -74,7 +74,8 @@ Status ValidateGrace(std::chrono::milliseconds grace, const Options& options) {
   if (grace < std::chrono::milliseconds(0) || grace > options.max_grace) {
     return Status::InvalidArgument(
         "grace must be between 0 and " +
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(options.max_grace).count()) +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(options.max_grace).count()) +
         " seconds");
   }
   return Status::Ok();

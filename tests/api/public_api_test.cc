@@ -21,8 +21,8 @@ struct ApiFixture {
     options.argon2 = Argon2Cost::MinimumForTests();
     options.clock = clock;
     options.audit = std::make_shared<NullAuditSink>();
-    store = std::move(CredentialStore::Open(std::make_shared<MemoryBackend>(),
-                                            Keyring::Generate(), options))
+    store = std::move(CredentialStore::Open(std::make_shared<MemoryBackend>(), Keyring::Generate(),
+                                            options))
                 .value();
     api = std::make_unique<PublicApi>(*store);
   }
@@ -40,8 +40,9 @@ struct ApiFixture {
   }
 
   std::string RegisterCustomer() {
-    Response response = Send(beast_http::verb::post, "/geofencing/1/register?key=" + std::string(kKey),
-                             R"({"secret":"s3cret"})");
+    Response response =
+        Send(beast_http::verb::post, "/geofencing/1/register?key=" + std::string(kKey),
+             R"({"secret":"s3cret"})");
     BOOST_REQUIRE_EQUAL(response.result_int(), 200u);
     return std::string(boost::json::parse(response.body()).at("adminKey").as_string());
   }
@@ -77,22 +78,28 @@ BOOST_AUTO_TEST_CASE(register_then_settings_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(key_carrying_responses_are_not_cached) {
-  Response response = Send(beast_http::verb::post, "/geofencing/1/register?key=" + std::string(kKey),
-                           R"({"secret":"s3cret"})");
+  Response response =
+      Send(beast_http::verb::post, "/geofencing/1/register?key=" + std::string(kKey),
+           R"({"secret":"s3cret"})");
   BOOST_TEST(response[beast_http::field::cache_control] == "no-store");
 }
 
 BOOST_AUTO_TEST_CASE(check_order_route_before_media_type_before_json) {
   // Unknown route with a bad media type and bad JSON: 404 wins.
-  RequireProblem(Send(beast_http::verb::post, "/nosuch/1/register?key=customer_key_1", "{", "text/plain"), 404);
+  RequireProblem(
+      Send(beast_http::verb::post, "/nosuch/1/register?key=customer_key_1", "{", "text/plain"),
+      404);
   // Wrong method: 405 with Allow.
   Response wrong = Send(beast_http::verb::get, "/geofencing/1/register?key=customer_key_1", {}, {});
   RequireProblem(wrong, 405);
   BOOST_TEST(wrong[beast_http::field::allow] == "POST");
   // Bad media type and bad JSON: 415 before 400.
-  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register?key=customer_key_1", "{", "text/plain"), 415);
+  RequireProblem(
+      Send(beast_http::verb::post, "/geofencing/1/register?key=customer_key_1", "{", "text/plain"),
+      415);
   // Good media type, bad JSON: 400.
-  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register?key=customer_key_1", "{"), 400);
+  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register?key=customer_key_1", "{"),
+                 400);
 }
 
 BOOST_AUTO_TEST_CASE(json_ambiguities_are_rejected) {
@@ -100,7 +107,9 @@ BOOST_AUTO_TEST_CASE(json_ambiguities_are_rejected) {
   for (const char* body : {R"({"secret":"a","secret":"b"})", R"({"secret":"a"} {})",
                            R"(["secret"])", R"({"secret":1e400})", R"({"secret":"a","x":1})",
                            R"({"secret":null})", "", "{\"secret\":\"\xff\"}"}) {
-    BOOST_TEST_CONTEXT("body " << body) { RequireProblem(Send(beast_http::verb::post, target, body), 400); }
+    BOOST_TEST_CONTEXT("body " << body) {
+      RequireProblem(Send(beast_http::verb::post, target, body), 400);
+    }
   }
   // Nothing was registered by any of them.
   RegisterCustomer();
@@ -117,28 +126,32 @@ BOOST_AUTO_TEST_CASE(media_types_curl_sends_are_accepted) {
 
 BOOST_AUTO_TEST_CASE(malformed_settings_body_is_400_before_the_admin_key_is_checked) {
   RegisterCustomer();
-  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/settings?key=" + std::string(kKey), "{"),
-                 400);
-  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/settings?key=" + std::string(kKey),
-                      R"({"a":1})"),
-                 401);
+  RequireProblem(
+      Send(beast_http::verb::post, "/geofencing/1/settings?key=" + std::string(kKey), "{"), 400);
+  RequireProblem(
+      Send(beast_http::verb::post, "/geofencing/1/settings?key=" + std::string(kKey), R"({"a":1})"),
+      401);
 }
 
 BOOST_AUTO_TEST_CASE(query_rules) {
   RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register", R"({"secret":"s"})"), 400);
-  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register?key=short", R"({"secret":"s"})"), 400);
-  RequireProblem(Send(beast_http::verb::post, "/geofencing/1/register?key=customer_key_1&key=customer_key_1",
-                      R"({"secret":"s"})"),
-                 400);
-  RequireProblem(Send(beast_http::verb::post, "http://127.0.0.1/geofencing/1/register?key=customer_key_1",
-                      R"({"secret":"s"})"),
-                 400);
+  RequireProblem(
+      Send(beast_http::verb::post, "/geofencing/1/register?key=short", R"({"secret":"s"})"), 400);
+  RequireProblem(
+      Send(beast_http::verb::post, "/geofencing/1/register?key=customer_key_1&key=customer_key_1",
+           R"({"secret":"s"})"),
+      400);
+  RequireProblem(
+      Send(beast_http::verb::post, "http://127.0.0.1/geofencing/1/register?key=customer_key_1",
+           R"({"secret":"s"})"),
+      400);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_customer_and_wrong_secret_answer_alike) {
   RegisterCustomer();
-  Response wrong = Send(beast_http::verb::post, "/geofencing/1/regenerateKey?key=" + std::string(kKey),
-                        R"({"secret":"nope"})");
+  Response wrong =
+      Send(beast_http::verb::post, "/geofencing/1/regenerateKey?key=" + std::string(kKey),
+           R"({"secret":"nope"})");
   Response unknown = Send(beast_http::verb::post, "/geofencing/1/regenerateKey?key=nobody_here",
                           R"({"secret":"nope"})");
   RequireProblem(wrong, 401);
@@ -157,13 +170,15 @@ BOOST_AUTO_TEST_CASE(grace_values) {
   const std::string target = "/geofencing/1/regenerateKey?key=" + std::string(kKey);
   for (const char* grace : {"-1", "3601", "\"60\"", "null", "true", "[]", "{}"}) {
     BOOST_TEST_CONTEXT("grace " << grace) {
-      RequireProblem(Send(beast_http::verb::post, target,
-                          std::string(R"({"secret":"s3cret","oldKeyValidForSeconds":)") + grace + "}"),
-                     400);
+      RequireProblem(
+          Send(beast_http::verb::post, target,
+               std::string(R"({"secret":"s3cret","oldKeyValidForSeconds":)") + grace + "}"),
+          400);
     }
   }
-  BOOST_TEST(Send(beast_http::verb::post, target, R"({"secret":"s3cret","oldKeyValidForSeconds":1.5})")
-                 .result_int() == 200u);
+  BOOST_TEST(
+      Send(beast_http::verb::post, target, R"({"secret":"s3cret","oldKeyValidForSeconds":1.5})")
+          .result_int() == 200u);
 }
 
 BOOST_AUTO_TEST_CASE(regenerate_secret_is_signed_and_reports_the_grace) {

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
   Options options;
   options.argon2 = Argon2Cost::MinimumForTests();
   options.audit = std::make_shared<NullAuditSink>();
-  auto store = CredentialStore::Open(std::move(backend).value(), std::move(keyring).value(),
-                                     options);
+  auto store =
+      CredentialStore::Open(std::move(backend).value(), std::move(keyring).value(), options);
   if (!store.ok()) return 4;
   CredentialStore& s = **store;
   const RequestContext context;  // no address: only the per-customer rate applies

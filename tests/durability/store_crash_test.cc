@@ -84,8 +84,8 @@ BOOST_AUTO_TEST_CASE(acknowledged_registrations_and_rotations_survive_sigkill) {
   auto backend = RocksDbBackend::Open(options);
   BOOST_TEST_REQUIRE(backend.ok(), backend.status().ToString());
   auto clock = std::make_shared<SystemClock>();
-  auto store = CredentialStore::Open(std::move(backend).value(), keyring,
-                                     DurabilityTestOptions(clock));
+  auto store =
+      CredentialStore::Open(std::move(backend).value(), keyring, DurabilityTestOptions(clock));
   BOOST_TEST_REQUIRE(store.ok(), store.status().ToString());
 
   int ahead = 0;  // records one unacknowledged step past their last acknowledged write

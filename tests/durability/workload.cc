@@ -23,8 +23,8 @@ std::vector<std::string> RunPlaintextWorkload(CredentialStore& store, const Cloc
     auto grant = store.Register(context, "geofencing", api_key, secret);
     BOOST_TEST_REQUIRE(grant.ok(), grant.status().ToString());
     plaintexts.emplace_back(grant->admin_key.view());
-    auto regenerated = store.RegenerateAdminKey(context, "geofencing", api_key, secret,
-                                                std::chrono::seconds(30));
+    auto regenerated =
+        store.RegenerateAdminKey(context, "geofencing", api_key, secret, std::chrono::seconds(30));
     BOOST_TEST_REQUIRE(regenerated.ok(), regenerated.status().ToString());
     plaintexts.emplace_back(regenerated->admin_key.view());
     BOOST_TEST_REQUIRE(store.UpdateSecret(context, "geofencing", api_key, secret, new_secret).ok());
@@ -42,9 +42,7 @@ std::vector<std::string> RunPlaintextWorkload(CredentialStore& store, const Cloc
       const std::string ts = std::to_string(clock.Now().time_since_epoch().count());
       const std::string target = "/v1/integrator/regenerate-secret";
       const std::string body = "{\"n\":" + std::to_string(rotation) + "}";
-      SignedRequest request{integrator->integrator_id, ts,
-                            "",                        "POST",
-                            target,                    body};
+      SignedRequest request{integrator->integrator_id, ts, "", "POST", target, body};
       const std::string signature = SignRequest(secret, ts, "POST", target, body);
       request.signature = signature;
       auto rotated = store.RotateIntegratorSecret(context, request, std::chrono::seconds(60));

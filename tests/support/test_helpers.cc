@@ -1,14 +1,13 @@
 #include "support/test_helpers.h"
 
+#include <stdlib.h>
+
+#include <boost/test/unit_test.hpp>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
 
-#include <boost/test/unit_test.hpp>
-
 #include "support/backend_harness.h"
-
-#include <stdlib.h>
 
 namespace credstore::testing {
 
@@ -18,8 +17,7 @@ BackendHarness& Harness() {
 }
 
 TempDir::TempDir(const std::string& tag) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / (tag + "-XXXXXX")).string();
+  std::string pattern = (std::filesystem::temp_directory_path() / (tag + "-XXXXXX")).string();
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = pattern;
 }

@@ -1,7 +1,7 @@
-#include "credstore/backends/memory.h"
-
 #include <algorithm>
 #include <functional>
+
+#include "credstore/backends/memory.h"
 
 namespace credstore {
 namespace {
@@ -63,8 +63,8 @@ Result<Version> MemoryBackend::Create(std::string_view key, std::string_view val
 }
 
 Result<Version> MemoryBackend::CompareAndSwap(std::string_view key, Version expected,
-                                              std::string_view value,
-                                              const WriteOptions& options, Timestamp now) {
+                                              std::string_view value, const WriteOptions& options,
+                                              Timestamp now) {
   Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mutex);
   auto it = shard.records.find(key);

@@ -176,8 +176,9 @@ class CredentialStore {
 
   // Checks an integrator's signed request: timestamp within signature_tolerance, MAC by the
   // current secret or a still-graced old one, and not seen before (the MAC is remembered for as
-  // long as its timestamp is accepted: through timestamp + tolerance, inclusive). kUnauthorized (missing/malformed headers, stale or future
-  // timestamp, bad MAC, replay, disabled integrator) · kNotFound (unknown integrator).
+  // long as its timestamp is accepted: through timestamp + tolerance, inclusive). kUnauthorized
+  // (missing/malformed headers, stale or future timestamp, bad MAC, replay, disabled integrator) ·
+  // kNotFound (unknown integrator).
   Result<VerifiedRequest> VerifySignedRequest(const SignedRequest& request);
 
   // Verifies `request` as above and requires that it was signed with the *current* secret

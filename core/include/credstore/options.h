@@ -40,11 +40,11 @@ struct ThrottlePolicy {
 
   // Per customer (API key, known or not): a token bucket. Each failed attempt spends a token;
   // tokens come back at a steady rate, so a customer is slowed, never locked out.
-  std::uint32_t customer_burst = 20;                                          // default: 20
+  std::uint32_t customer_burst = 20;                                            // default: 20
   std::chrono::milliseconds customer_token_interval = std::chrono::seconds(6);  // default: 6 s
 
   // Register calls per client address per window (each one costs an Argon2id hash).
-  std::uint32_t registrations_per_address = 20;                               // default: 20
+  std::uint32_t registrations_per_address = 20;                              // default: 20
   std::chrono::milliseconds registration_window = std::chrono::minutes(60);  // default: 60 min
 };
 
@@ -79,8 +79,8 @@ struct Options {
   ThrottlePolicy throttle;
 
   // Collaborators. nullptr selects the default shown.
-  std::shared_ptr<const Clock> clock;               // default: SystemClock
-  std::shared_ptr<AuditSink> audit;                 // default: JSON lines on std::clog
+  std::shared_ptr<const Clock> clock;                  // default: SystemClock
+  std::shared_ptr<AuditSink> audit;                    // default: JSON lines on std::clog
   std::shared_ptr<ApiKeyValidator> api_key_validator;  // default: AnyWellFormedApiKey
 };
 

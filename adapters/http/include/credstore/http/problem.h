@@ -28,13 +28,13 @@ struct RequestMeta {
 };
 
 struct ProblemExtras {
-  std::string auth_scheme = "credstore";      // 401: the WWW-Authenticate scheme
-  std::string realm;                          // 401: the authentication realm
-  std::string scope;                          // 401: the scope required
-  std::string resource_type;                  // 404: e.g. "integrator"
-  std::string resource_id;                    // 404: e.g. "int_…" (public ids only)
+  std::string auth_scheme = "credstore";            // 401: the WWW-Authenticate scheme
+  std::string realm;                                // 401: the authentication realm
+  std::string scope;                                // 401: the scope required
+  std::string resource_type;                        // 404: e.g. "integrator"
+  std::string resource_id;                          // 404: e.g. "int_…" (public ids only)
   std::optional<std::chrono::seconds> retry_after;  // 429/503
-  std::string allow;                          // 405: the Allow header
+  std::string allow;                                // 405: the Allow header
 };
 
 boost::beast::http::response<boost::beast::http::string_body> MakeProblem(

@@ -29,8 +29,8 @@ class MemoryBackend final : public StorageBackend {
 
   std::string_view Name() const override { return "memory"; }
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
-  Result<Version> Create(std::string_view key, std::string_view value,
-                         const WriteOptions& options, Timestamp now) override;
+  Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
+                         Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
                                  const WriteOptions& options, Timestamp now) override;
   Status Erase(std::string_view key, Version expected, Timestamp now) override;
