@@ -180,6 +180,13 @@ HttpResponse Connection::ReadResponse() {
     }
     if (parser.is_done()) break;
     if (eof) {
+      // Closed before a single byte of a response: put_eof would "complete" an empty parser
+      // into a default 200 with no fields, so this case is answered here.
+      if (!parser.got_some()) {
+        response.error = "connection closed without a response" +
+                         (send_error_.empty() ? std::string() : " (" + send_error_ + ")");
+        return response;
+      }
       parser.put_eof(ec);
       if (ec || !parser.is_done()) {
         response.error = "connection closed before a complete response" +

@@ -177,15 +177,18 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void OnIdleRead(boost::beast::error_code error, std::size_t bytes) {
     idle_wait_ = false;
-    if (error || stopping_) {
-      // The client closed, went quiet past the idle timeout, or the server is stopping
-      // between requests: no request is lost by closing now.
-      reading_ = false;
-      read_closed_ = true;
-      return MaybeFinish();
+    if (!error && bytes > 0) {
+      // A request has begun. It is served even when the server began stopping meanwhile (the
+      // cancel in OnBeginShutdown raced with its arrival): its client is waiting for an answer,
+      // and MaybeRead reads nothing after it, so the answer carries Connection: close.
+      buffer_.commit(bytes);
+      return StartMessage();
     }
-    buffer_.commit(bytes);
-    StartMessage();
+    // The client closed, went quiet past the idle timeout, or the server is stopping between
+    // requests: no request is lost by closing now.
+    reading_ = false;
+    read_closed_ = true;
+    MaybeFinish();
   }
 
   void StartMessage() {
