@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "responses.h"
 #include "strict_json.h"
 
 namespace credstore::http {
@@ -100,35 +101,7 @@ WorkPool PoolFor(Route route) {
   }
 }
 
-// ---- Small response builders ---------------------------------------------------------------
-
-Response WithBody(status code, std::string_view content_type, std::string body,
-                  const RequestMeta& meta) {
-  Response response(code, meta.http_version);
-  response.set(beast_http::field::content_type, content_type);
-  // Operator answers carry secrets, admin keys or an inventory: none belongs in a cache.
-  response.set(beast_http::field::cache_control, "no-store");
-  response.keep_alive(meta.keep_alive);
-  response.body() = std::move(body);
-  response.prepare_payload();
-  return response;
-}
-
-Response JsonResponse(status code, const json::object& body, const RequestMeta& meta) {
-  return WithBody(code, "application/json", json::serialize(body), meta);
-}
-
-Response NoContent(const RequestMeta& meta) {
-  Response response(status::no_content, meta.http_version);
-  response.set(beast_http::field::cache_control, "no-store");
-  response.keep_alive(meta.keep_alive);
-  response.prepare_payload();
-  return response;
-}
-
-Response BadRequest(std::string_view detail, const RequestMeta& meta) {
-  return MakeProblem(status::bad_request, detail, meta);
-}
+// ---- Problems ------------------------------------------------------------------------------
 
 Response Unauthorized(const RequestMeta& meta) {
   ProblemExtras extras;
@@ -138,13 +111,6 @@ Response Unauthorized(const RequestMeta& meta) {
   return MakeProblem(status::unauthorized,
                      "operator token missing or invalid (Authorization: Bearer <token>)", meta,
                      extras);
-}
-
-Response MethodNotAllowed(std::string_view allow, const RequestMeta& meta) {
-  ProblemExtras extras;
-  extras.allow = std::string(allow);
-  return MakeProblem(status::method_not_allowed,
-                     "this route accepts " + std::string(allow) + " only", meta, extras);
 }
 
 // Integrator ids are public and may be echoed; anything else in the id's place might be a
@@ -454,7 +420,7 @@ Response CreateIntegrator(const Call& call) {
   auto created =
       call.store.CreateIntegrator(ContextOf(call.meta), std::get<std::string_view>(label));
   if (!created.ok()) return ProblemFor(created.status(), call.meta);
-  Response response = JsonResponse(
+  Response response = NoStoreJson(
       status::created,
       {{"integratorId", created->integrator_id}, {"secret", created->secret.view()}}, call.meta);
   response.set(beast_http::field::location, "/v1/integrators/" + created->integrator_id);
@@ -477,14 +443,14 @@ Response ListIntegrators(const Call& call) {
   } else {
     body["nextCursor"] = page->next_cursor;
   }
-  return JsonResponse(status::ok, body, call.meta);
+  return NoStoreJson(status::ok, body, call.meta);
 }
 
 Response GetIntegrator(const Call& call) {
   const std::string& id = call.routed.first;
   auto info = call.store.GetIntegrator(id);
   if (!info.ok()) return ProblemFor(info.status(), call.meta, {"integrator", id});
-  return JsonResponse(status::ok, Describe(*info), call.meta);
+  return NoStoreJson(status::ok, Describe(*info), call.meta);
 }
 
 Response DisableIntegrator(const Call& call) {
@@ -498,7 +464,7 @@ Response ResetIntegratorSecret(const Call& call) {
   const std::string& id = call.routed.first;
   auto reset = call.store.ResetIntegratorSecret(ContextOf(call.meta), id);
   if (!reset.ok()) return ProblemFor(reset.status(), call.meta, {"integrator", id});
-  return JsonResponse(status::ok, {{"secret", reset->secret.view()}}, call.meta);
+  return NoStoreJson(status::ok, {{"secret", reset->secret.view()}}, call.meta);
 }
 
 Response ProvisioningOff(const RequestMeta& meta) {
@@ -563,7 +529,7 @@ Response ResetCustomer(const Call& call) {
                                         std::get<std::string_view>(api_key),
                                         std::get<std::string_view>(secret));
   if (!grant.ok()) return CustomerProblem(grant.status(), call.meta);
-  return JsonResponse(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+  return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
 }
 
 Response DeleteCustomer(const Call& call) {
@@ -666,7 +632,7 @@ RouteMatch OperatorApi::Match(const Request& request, const RequestMeta& meta) c
   match.route_template = std::string(RouteTemplate(routed.route));
   match.pool = PoolFor(routed.route);
   if (routed.route == Route::kHealth) {
-    match.early_response = JsonResponse(status::ok, {{"status", "ok"}}, meta);
+    match.early_response = NoStoreJson(status::ok, {{"status", "ok"}}, meta);
   } else if (!IsAuthorized(request)) {
     // One BLAKE2b hash: cheap enough for an I/O thread, and keeps strangers off the workers.
     match.early_response = Unauthorized(meta);
@@ -678,7 +644,7 @@ Response OperatorApi::Handle(const Request& request, const RequestMeta& meta) co
   auto classified = Classify(request, meta);
   if (auto* early = std::get_if<Response>(&classified)) return std::move(*early);
   const Routed& routed = std::get<Routed>(classified);
-  if (routed.route == Route::kHealth) return JsonResponse(status::ok, {{"status", "ok"}}, meta);
+  if (routed.route == Route::kHealth) return NoStoreJson(status::ok, {{"status", "ok"}}, meta);
   if (!IsAuthorized(request)) return Unauthorized(meta);
 
   // 413: the server's parser already enforces this; repeated for hosts that call Handle alone.
@@ -697,8 +663,8 @@ Response OperatorApi::Handle(const Request& request, const RequestMeta& meta) co
   const Call call{request, meta, routed, store_, api_keys_};
   switch (routed.route) {
     case Route::kMetrics:
-      return WithBody(status::ok, "text/plain; version=0.0.4; charset=utf-8",
-                      RenderMetrics(metrics_, store_.Stats()), meta);
+      return NoStoreBody(status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                         RenderMetrics(metrics_, store_.Stats()), meta);
     case Route::kCreateIntegrator:
       return CreateIntegrator(call);
     case Route::kListIntegrators:

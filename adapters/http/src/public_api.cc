@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <variant>
 
+#include "responses.h"
 #include "strict_json.h"
 
 namespace credstore::http {
@@ -25,47 +26,21 @@ using beast_http::status;
 constexpr std::string_view kRealm = "credstore";
 constexpr std::string_view kRegenerateSecretPath = "/v1/integrator/regenerate-secret";
 
-enum class Route { kRegister, kRegenerateKey, kUpdateSecret, kSettings, kRegenerateSecret, kHealth };
+enum class Route {
+  kRegister,
+  kRegenerateKey,
+  kUpdateSecret,
+  kSettings,
+  kRegenerateSecret,
+  kHealth
+};
 
 struct Routed {
   Route route;
   std::string service;  // customer routes only
 };
 
-// ---- Small response builders ---------------------------------------------------------------
-
-Response JsonResponse(status code, const json::object& body, const RequestMeta& meta) {
-  Response response(code, meta.http_version);
-  response.set(beast_http::field::content_type, "application/json");
-  // Responses may carry an admin key or a secret; none is worth a cache entry.
-  response.set(beast_http::field::cache_control, "no-store");
-  response.keep_alive(meta.keep_alive);
-  response.body() = json::serialize(body);
-  response.prepare_payload();
-  return response;
-}
-
-Response RawJsonResponse(status code, std::string body, const RequestMeta& meta) {
-  Response response(code, meta.http_version);
-  response.set(beast_http::field::content_type, "application/json");
-  response.set(beast_http::field::cache_control, "no-store");
-  response.keep_alive(meta.keep_alive);
-  response.body() = std::move(body);
-  response.prepare_payload();
-  return response;
-}
-
-Response NoContent(const RequestMeta& meta) {
-  Response response(status::no_content, meta.http_version);
-  response.set(beast_http::field::cache_control, "no-store");
-  response.keep_alive(meta.keep_alive);
-  response.prepare_payload();
-  return response;
-}
-
-Response BadRequest(std::string_view detail, const RequestMeta& meta) {
-  return MakeProblem(status::bad_request, detail, meta);
-}
+// ---- Problems ------------------------------------------------------------------------------
 
 // The problem for a failed core call; `scope` names what the credential would have unlocked.
 Response ProblemFor(const Status& failure, const RequestMeta& meta, std::string_view scope,
@@ -90,13 +65,6 @@ Response ProblemFor(const Status& failure, const RequestMeta& meta, std::string_
 }
 
 // ---- Routing --------------------------------------------------------------------------------
-
-Response MethodNotAllowed(std::string_view allow, const RequestMeta& meta) {
-  ProblemExtras extras;
-  extras.allow = std::string(allow);
-  return MakeProblem(status::method_not_allowed,
-                     "this route accepts " + std::string(allow) + " only", meta, extras);
-}
 
 // The route for a request, or the early answer (404, 405, 400 for a target that is not
 // origin-form). Only the path is read here; the query is the handler's.
@@ -177,7 +145,7 @@ WorkPool PoolFor(Route route) {
 }
 
 Response Health(const RequestMeta& meta) {
-  return JsonResponse(status::ok, json::object{{"status", "ok"}}, meta);
+  return NoStoreJson(status::ok, json::object{{"status", "ok"}}, meta);
 }
 
 // ---- Request parts -----------------------------------------------------------------------------
@@ -319,7 +287,7 @@ Response Register(const CustomerCall& call, std::string_view api_key) {
                                    std::get<std::string_view>(secret));
   WipeMembers(body, {"secret"});
   if (!grant.ok()) return ProblemFor(grant.status(), call.meta, call.service + ":register");
-  return JsonResponse(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+  return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
 }
 
 Response RegenerateKey(const CustomerCall& call, std::string_view api_key) {
@@ -335,7 +303,7 @@ Response RegenerateKey(const CustomerCall& call, std::string_view api_key) {
                                              std::get<std::chrono::milliseconds>(grace));
   WipeMembers(body, {"secret"});
   if (!grant.ok()) return ProblemFor(grant.status(), call.meta, call.service + ":configuration");
-  return JsonResponse(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+  return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
 }
 
 Response UpdateSecret(const CustomerCall& call, std::string_view api_key) {
@@ -370,16 +338,15 @@ Response Settings(const CustomerCall& call, std::string_view api_key,
   if (is_get) {
     auto settings = call.store.GetSettings(call.service, api_key, *admin_key);
     if (!settings.ok()) return ProblemFor(settings.status(), call.meta, scope);
-    return RawJsonResponse(status::ok, std::move(settings).value(), call.meta);
+    return NoStoreBody(status::ok, "application/json", std::move(settings).value(), call.meta);
   }
   auto stored = call.store.PutSettings(ContextOf(call.meta), call.service, api_key, *admin_key,
                                        json::serialize(std::get<json::object>(parsed)));
   if (!stored.ok()) return ProblemFor(stored.status(), call.meta, scope);
-  return RawJsonResponse(status::ok, std::move(stored).value(), call.meta);
+  return NoStoreBody(status::ok, "application/json", std::move(stored).value(), call.meta);
 }
 
-Response RegenerateSecret(const Request& request, const RequestMeta& meta,
-                          CredentialStore& store) {
+Response RegenerateSecret(const Request& request, const RequestMeta& meta, CredentialStore& store) {
   constexpr std::string_view kScope = "integrator:regenerate-secret";
   std::chrono::milliseconds grace(0);
   if (!request.body().empty()) {
@@ -401,16 +368,16 @@ Response RegenerateSecret(const Request& request, const RequestMeta& meta,
     }
   }
   const std::string_view integrator_key = request["X-Integrator-Key"];
-  SignedRequest signed_request{integrator_key,          request["X-Timestamp"],
-                               request["X-Signature"],  request.method_string(),
-                               request.target(),        request.body()};
+  SignedRequest signed_request{integrator_key,         request["X-Timestamp"],
+                               request["X-Signature"], request.method_string(),
+                               request.target(),       request.body()};
   auto rotated = store.RotateIntegratorSecret(ContextOf(meta), signed_request, grace);
   if (!rotated.ok()) return ProblemFor(rotated.status(), meta, kScope, integrator_key);
   json::object body{{"secret", rotated->secret.view()}};
   if (rotated->old_secret_expires_at) {
     body["oldSecretExpiresAt"] = Iso8601(*rotated->old_secret_expires_at);
   }
-  return JsonResponse(status::ok, body, meta);
+  return NoStoreJson(status::ok, body, meta);
 }
 
 }  // namespace
@@ -447,8 +414,8 @@ Response PublicApi::Handle(const Request& request, const RequestMeta& meta) cons
   const bool reads_body = request.method() == beast_http::verb::post;
   if (reads_body && !request.body().empty() &&
       !IsAcceptedMediaType(request[beast_http::field::content_type])) {
-    return MakeProblem(status::unsupported_media_type,
-                       "request body must be application/json", meta);
+    return MakeProblem(status::unsupported_media_type, "request body must be application/json",
+                       meta);
   }
   if (routed.route == Route::kRegenerateSecret) return RegenerateSecret(request, meta, store_);
 
