@@ -16,8 +16,8 @@ namespace {
 bool IsValidServiceName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -38,7 +38,8 @@ Status ValidateOptions(const Options& options) {
   if (options.max_grace < std::chrono::milliseconds(0) ||
       options.signature_tolerance <= std::chrono::milliseconds(0) ||
       options.max_secret_bytes == 0 || options.max_cas_attempts < 1) {
-    return Status::InvalidArgument("grace, tolerance, secret size and CAS attempts must be positive");
+    return Status::InvalidArgument(
+        "grace, tolerance, secret size and CAS attempts must be positive");
   }
   return Status::Ok();
 }
@@ -60,7 +61,8 @@ Result<std::unique_ptr<CredentialStore>> CredentialStore::Open(
   if (Status status = ValidateOptions(options); !status.ok()) return status;
   if (!options.clock) options.clock = std::make_shared<SystemClock>();
   if (!options.audit) options.audit = std::make_shared<JsonLinesAuditSink>(std::clog);
-  if (!options.api_key_validator) options.api_key_validator = std::make_shared<AnyWellFormedApiKey>();
+  if (!options.api_key_validator)
+    options.api_key_validator = std::make_shared<AnyWellFormedApiKey>();
 
   if (Status status = internal::VerifyOrWriteKeycheck(*backend, keyring, options.clock->Now());
       !status.ok()) {
@@ -96,7 +98,7 @@ void CredentialStore::Impl::Audit(const RequestContext& context, std::string act
   event.action = std::move(action);
   if (customer != nullptr) {
     event.service = customer->service;
-    event.customer_id = customer->short_id;
+    event.customer_id = customer->ShortId();
   }
   event.integrator_id = std::string(integrator_id);
   event.generation = generation;
@@ -142,8 +144,7 @@ bool CredentialStore::Impl::HasService(std::string_view service) const {
 // ---- Public methods: forwarding only ------------------------------------------------------
 
 Result<AdminKeyGrant> CredentialStore::Register(const RequestContext& context,
-                                                std::string_view service,
-                                                std::string_view api_key,
+                                                std::string_view service, std::string_view api_key,
                                                 std::string_view secret) {
   return impl_->Register(context, service, api_key, secret);
 }
@@ -167,15 +168,13 @@ Status CredentialStore::VerifyAdminKey(std::string_view service, std::string_vie
   return impl_->VerifyAdminKey(service, api_key, admin_key);
 }
 
-Result<std::string> CredentialStore::GetSettings(std::string_view service,
-                                                 std::string_view api_key,
+Result<std::string> CredentialStore::GetSettings(std::string_view service, std::string_view api_key,
                                                  std::string_view admin_key) {
   return impl_->GetSettings(service, api_key, admin_key);
 }
 
 Result<std::string> CredentialStore::PutSettings(const RequestContext& context,
-                                                 std::string_view service,
-                                                 std::string_view api_key,
+                                                 std::string_view service, std::string_view api_key,
                                                  std::string_view admin_key,
                                                  std::string_view settings_json) {
   return impl_->PutSettings(context, service, api_key, admin_key, settings_json);

@@ -35,7 +35,6 @@ Result<CustomerRef> CredentialStore::Impl::ResolveCustomer(std::string_view serv
   ref.service = std::string(service);
   ref.api_key_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
   ref.storage_key = internal::CustomerKey(service, ref.api_key_digest);
-  ref.short_id = internal::ToHex(ref.api_key_digest).substr(0, 16);
   return ref;
 }
 
@@ -80,17 +79,35 @@ Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
   return CheckedSecret{std::move(loaded).value(), std::move(permit).value()};
 }
 
-Status CredentialStore::Impl::CheckAdminKey(const CustomerRecord& record,
+Status CredentialStore::Impl::CheckAdminKey(const internal::CustomerAdminKeys& keys,
                                             std::string_view admin_key) const {
   if (admin_key.empty()) return AdminKeyInvalid();
-  const Digest digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
-                                              admin_key);
+  const Digest digest =
+      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
   // Check both slots unconditionally so timing does not tell which one matched.
-  const bool current = internal::DigestsEqual(digest, record.admin_key_digest);
-  const bool graced = record.previous_admin_key &&
-                      Now() < record.previous_admin_key->expires_at &&
-                      internal::DigestsEqual(digest, record.previous_admin_key->digest);
+  const bool current = internal::DigestsEqual(digest, keys.current);
+  const bool graced = keys.previous && Now() < keys.previous->expires_at &&
+                      internal::DigestsEqual(digest, keys.previous->digest);
   return current || graced ? Status::Ok() : AdminKeyInvalid();
+}
+
+Status CredentialStore::Impl::CheckAdminKey(const CustomerRecord& record,
+                                            std::string_view admin_key) const {
+  return CheckAdminKey(
+      internal::CustomerAdminKeys{record.admin_key_digest, record.previous_admin_key}, admin_key);
+}
+
+// The customer, once `admin_key` is one of its valid admin keys. An unknown customer reads the
+// same as a wrong key, so the answer does not tell which API keys are registered.
+Result<LoadedCustomer> CredentialStore::Impl::LoadWithAdminKey(const CustomerRef& customer,
+                                                               std::string_view admin_key) {
+  if (admin_key.empty()) return AdminKeyInvalid();
+  auto loaded = LoadCustomer(customer);
+  if (!loaded.ok()) {
+    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
+  }
+  if (Status status = CheckAdminKey(loaded->record, admin_key); !status.ok()) return status;
+  return loaded;
 }
 
 // Applies `mutate` (Status(CustomerRecord&)) to the record and writes it with compare-and-swap;
@@ -126,8 +143,8 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& cont
   if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
     return status;
   }
-  if (Status status = throttle_.ReserveRegistration(
-          internal::AddressBucket(context.client_address), Now());
+  if (Status status =
+          throttle_.ReserveRegistration(internal::AddressBucket(context.client_address), Now());
       !status.ok()) {
     if (status.code() == StatusCode::kThrottled) {
       stats_throttled_.fetch_add(1, std::memory_order_relaxed);
@@ -148,8 +165,8 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& cont
   AdminKeyGrant grant{internal::RandomAlphanumeric(kAdminKeyLength), 1};
   CustomerRecord record;
   record.secret_hash = std::move(hash).value();
-  record.admin_key_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
-                                                  grant.admin_key.view());
+  record.admin_key_digest =
+      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, grant.admin_key.view());
   record.admin_generation = grant.generation;
   record.created_at = Now();
   auto created =
@@ -179,8 +196,8 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
   if (!checked.ok()) return checked.status();
 
   SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
-  const Digest new_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
-                                                  admin_key.view());
+  const Digest new_digest =
+      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key.view());
   const std::string verified_hash = checked->customer.record.secret_hash;
   // An upgrade of the stored hash to the configured cost, computed once outside the retry loop.
   std::optional<std::string> rehashed;
@@ -194,7 +211,8 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
         if (record.secret_hash != verified_hash) return SecretInvalid();
         const Timestamp now = Now();
         if (grace > std::chrono::milliseconds(0)) {
-          record.previous_admin_key = internal::GracedAdminKey{record.admin_key_digest, now + grace};
+          record.previous_admin_key =
+              internal::GracedAdminKey{record.admin_key_digest, now + grace};
         } else {
           record.previous_admin_key.reset();
         }
@@ -209,9 +227,8 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
   return grant;
 }
 
-Status CredentialStore::Impl::UpdateSecret(const RequestContext& context,
-                                           std::string_view service, std::string_view api_key,
-                                           std::string_view secret,
+Status CredentialStore::Impl::UpdateSecret(const RequestContext& context, std::string_view service,
+                                           std::string_view api_key, std::string_view secret,
                                            std::string_view new_secret) {
   auto customer = ResolveCustomer(service, api_key);
   if (!customer.ok()) return customer.status();
@@ -227,13 +244,13 @@ Status CredentialStore::Impl::UpdateSecret(const RequestContext& context,
   if (!new_hash.ok()) return new_hash.status();
 
   const std::string verified_hash = checked->customer.record.secret_hash;
-  auto updated = UpdateCustomer(
-      *customer, std::move(checked->customer), [&](CustomerRecord& record) -> Status {
-        if (record.secret_hash != verified_hash) return SecretInvalid();
-        record.secret_hash = *new_hash;
-        record.secret_generation += 1;
-        return Status::Ok();
-      });
+  auto updated = UpdateCustomer(*customer, std::move(checked->customer),
+                                [&](CustomerRecord& record) -> Status {
+                                  if (record.secret_hash != verified_hash) return SecretInvalid();
+                                  record.secret_hash = *new_hash;
+                                  record.secret_generation += 1;
+                                  return Status::Ok();
+                                });
   if (!updated.ok()) return updated.status();
   Audit(context, "customer.update_secret", &*customer, {}, updated->record.secret_generation);
   return Status::Ok();
@@ -244,11 +261,14 @@ Status CredentialStore::Impl::VerifyAdminKey(std::string_view service, std::stri
   auto customer = ResolveCustomer(service, api_key);
   if (!customer.ok()) return customer.status();
   if (admin_key.empty()) return AdminKeyInvalid();
-  auto loaded = LoadCustomer(*customer);
-  if (!loaded.ok()) {
-    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
+  // The hot path of every authenticated call: one read, and only the admin-key digests decoded.
+  auto stored = backend_->Get(customer->storage_key, Now());
+  if (!stored.ok()) {
+    return stored.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : stored.status();
   }
-  return CheckAdminKey(loaded->record, admin_key);
+  auto keys = internal::DecodeCustomerAdminKeys(stored->value);
+  if (!keys.ok()) return keys.status();
+  return CheckAdminKey(*keys, admin_key);
 }
 
 Result<std::string> CredentialStore::Impl::GetSettings(std::string_view service,
@@ -256,12 +276,8 @@ Result<std::string> CredentialStore::Impl::GetSettings(std::string_view service,
                                                        std::string_view admin_key) {
   auto customer = ResolveCustomer(service, api_key);
   if (!customer.ok()) return customer.status();
-  if (admin_key.empty()) return AdminKeyInvalid();
-  auto loaded = LoadCustomer(*customer);
-  if (!loaded.ok()) {
-    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
-  }
-  if (Status status = CheckAdminKey(loaded->record, admin_key); !status.ok()) return status;
+  auto loaded = LoadWithAdminKey(*customer, admin_key);
+  if (!loaded.ok()) return loaded.status();
   return std::move(loaded->record.settings_json);
 }
 
@@ -279,21 +295,17 @@ Result<std::string> CredentialStore::Impl::PutSettings(const RequestContext& con
   if (!internal::IsValidUtf8(settings_json)) {
     return Status::InvalidArgument("settings must be valid UTF-8");
   }
-  if (admin_key.empty()) return AdminKeyInvalid();
-  auto loaded = LoadCustomer(*customer);
-  if (!loaded.ok()) {
-    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
-  }
-  auto updated = UpdateCustomer(*customer, std::move(loaded).value(),
-                                [&](CustomerRecord& record) -> Status {
-                                  // Re-checked on every attempt: a key revoked meanwhile loses.
-                                  if (Status status = CheckAdminKey(record, admin_key);
-                                      !status.ok()) {
-                                    return status;
-                                  }
-                                  record.settings_json = std::string(settings_json);
-                                  return Status::Ok();
-                                });
+  auto loaded = LoadWithAdminKey(*customer, admin_key);
+  if (!loaded.ok()) return loaded.status();
+  auto updated =
+      UpdateCustomer(*customer, std::move(loaded).value(), [&](CustomerRecord& record) -> Status {
+        // Re-checked on every attempt: a key revoked meanwhile loses.
+        if (Status status = CheckAdminKey(record, admin_key); !status.ok()) {
+          return status;
+        }
+        record.settings_json = std::string(settings_json);
+        return Status::Ok();
+      });
   if (!updated.ok()) return updated.status();
   Audit(context, "customer.put_settings", &*customer, {}, 0);
   return std::move(updated->record.settings_json);
@@ -316,17 +328,17 @@ Result<AdminKeyGrant> CredentialStore::Impl::ResetCustomer(const RequestContext&
   if (!hash.ok()) return hash.status();
 
   SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
-  const Digest new_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey,
-                                                  admin_key.view());
-  auto updated = UpdateCustomer(*customer, std::move(loaded).value(),
-                                [&](CustomerRecord& record) -> Status {
-                                  record.secret_hash = *hash;
-                                  record.secret_generation += 1;
-                                  record.admin_key_digest = new_digest;
-                                  record.admin_generation += 1;
-                                  record.previous_admin_key.reset();
-                                  return Status::Ok();
-                                });
+  const Digest new_digest =
+      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key.view());
+  auto updated =
+      UpdateCustomer(*customer, std::move(loaded).value(), [&](CustomerRecord& record) -> Status {
+        record.secret_hash = *hash;
+        record.secret_generation += 1;
+        record.admin_key_digest = new_digest;
+        record.admin_generation += 1;
+        record.previous_admin_key.reset();
+        return Status::Ok();
+      });
   if (!updated.ok()) return updated.status();
   AdminKeyGrant grant{std::move(admin_key), updated->record.admin_generation};
   Audit(context, "customer.reset", &*customer, {}, grant.generation);
@@ -334,8 +346,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::ResetCustomer(const RequestContext&
 }
 
 Status CredentialStore::Impl::DeleteCustomer(const RequestContext& context,
-                                             std::string_view service,
-                                             std::string_view api_key) {
+                                             std::string_view service, std::string_view api_key) {
   auto customer = ResolveCustomer(service, api_key, Caller::kOperator);
   if (!customer.ok()) return customer.status();
   for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {

@@ -62,12 +62,14 @@ class Reader {
   Timestamp Time() {
     return Timestamp(std::chrono::milliseconds(static_cast<std::int64_t>(U64())));
   }
-  std::string Bytes() {
+  std::string Bytes() { return std::string(View()); }
+  // The next length-prefixed field, without copying it.
+  std::string_view View() {
     const std::uint32_t size = U32();
     if (!Need(size)) return {};
-    std::string s(in_.substr(pos_, size));
+    const std::string_view field = in_.substr(pos_, size);
     pos_ += size;
-    return s;
+    return field;
   }
   Digest Fixed() {
     Digest d{};
@@ -160,6 +162,26 @@ Result<CustomerRecord> DecodeCustomer(std::string_view bytes) {
   record.created_at = r.Time();
   if (!r.Done()) return Corrupt("customer");
   return record;
+}
+
+Result<CustomerAdminKeys> DecodeCustomerAdminKeys(std::string_view bytes) {
+  // Reads the same layout as DecodeCustomer, skipping what an admin-key check does not need.
+  Reader r(bytes, RecordType::kCustomer);
+  CustomerAdminKeys keys;
+  (void)r.View();  // secret_hash
+  (void)r.U64();   // secret_generation
+  keys.current = r.Fixed();
+  (void)r.U64();  // admin_generation
+  if (r.U8() == 1) {
+    GracedAdminKey previous;
+    previous.digest = r.Fixed();
+    previous.expires_at = r.Time();
+    keys.previous = previous;
+  }
+  (void)r.View();  // settings_json
+  (void)r.Time();  // created_at
+  if (!r.Done()) return Corrupt("customer");
+  return keys;
 }
 
 std::string Encode(const IntegratorRecord& record) {

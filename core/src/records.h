@@ -44,6 +44,14 @@ struct CustomerRecord {
 std::string Encode(const CustomerRecord& record);
 Result<CustomerRecord> DecodeCustomer(std::string_view bytes);
 
+// Only the admin-key digests of a customer record: what VerifyAdminKey, the hot path, needs,
+// decoded without copying the secret hash or the settings. Same validation as DecodeCustomer.
+struct CustomerAdminKeys {
+  Digest current{};
+  std::optional<GracedAdminKey> previous;
+};
+Result<CustomerAdminKeys> DecodeCustomerAdminKeys(std::string_view bytes);
+
 // ---- Integrator -------------------------------------------------------------------------------
 enum class SecretSlot : std::uint8_t { kCurrent = 'C', kOld = 'O' };
 

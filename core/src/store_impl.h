@@ -21,7 +21,13 @@ struct CustomerRef {
   std::string service;
   internal::Digest api_key_digest{};
   std::string storage_key;
-  std::string short_id;  // for audit events: never the API key itself
+
+  // For audit events, never the API key itself: the digest's first 8 bytes in hex. Computed on
+  // demand, since the hot path (VerifyAdminKey) audits nothing.
+  std::string ShortId() const {
+    return internal::ToHex(
+        std::string_view(reinterpret_cast<const char*>(api_key_digest.data()), 8));
+  }
 };
 
 // A customer record as read, with the version to compare-and-swap against.
@@ -54,9 +60,8 @@ class CredentialStore::Impl {
   // ---- customers (customer_operations.cc) ----
   Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
                                  std::string_view api_key, std::string_view secret);
-  Result<AdminKeyGrant> RegenerateAdminKey(const RequestContext& context,
-                                           std::string_view service, std::string_view api_key,
-                                           std::string_view secret,
+  Result<AdminKeyGrant> RegenerateAdminKey(const RequestContext& context, std::string_view service,
+                                           std::string_view api_key, std::string_view secret,
                                            std::chrono::milliseconds grace);
   Status UpdateSecret(const RequestContext& context, std::string_view service,
                       std::string_view api_key, std::string_view secret,
@@ -102,7 +107,9 @@ class CredentialStore::Impl {
   };
   Result<CheckedSecret> CheckSecret(const RequestContext& context, const CustomerRef& customer,
                                     std::string_view secret);
+  Status CheckAdminKey(const internal::CustomerAdminKeys& keys, std::string_view admin_key) const;
   Status CheckAdminKey(const internal::CustomerRecord& record, std::string_view admin_key) const;
+  Result<LoadedCustomer> LoadWithAdminKey(const CustomerRef& customer, std::string_view admin_key);
   template <typename Mutate>
   Result<LoadedCustomer> UpdateCustomer(const CustomerRef& customer, LoadedCustomer loaded,
                                         Mutate&& mutate);
