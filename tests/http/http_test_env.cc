@@ -84,6 +84,7 @@ std::string Lower(std::string_view text) {
 TestArgs ParseArgs() {
   TestArgs args;
   if (const char* env = std::getenv("CREDSTORED")) args.credstored = env;
+  if (const char* env = std::getenv("CREDSTORE_CLI")) args.credstore_cli = env;
   const auto& suite = boost::unit_test::framework::master_test_suite();
   for (int i = 1; i < suite.argc; ++i) {
     const std::string_view arg = suite.argv[i];
@@ -94,6 +95,8 @@ TestArgs ParseArgs() {
       args.backend_name = suite.argv[++i];
     } else if (arg == "--reference-script" && has_value) {
       args.reference_script = suite.argv[++i];
+    } else if (arg == "--credstore-cli" && has_value) {
+      args.credstore_cli = suite.argv[++i];
     }
   }
   if (args.backend_name == "memory") {

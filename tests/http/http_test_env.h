@@ -6,6 +6,8 @@
 //   --credstored PATH        the server under test (else $CREDSTORED)
 //   --storage NAME           memory | rocksdb | redis (default memory)
 //   --reference-script PATH  tests/http/reference_curl.sh, for the reference_curl test
+//   --credstore-cli PATH     the `credstore` operator command (else $CREDSTORE_CLI), for the
+//                            operator tests that run it
 //
 // Every request goes out from its own client address (127.x.y.z), so credstore's per-address
 // throttling never carries over from one check to the next; a test that wants one address for
@@ -36,6 +38,7 @@ struct TestArgs {
   Backend backend = Backend::kMemory;
   std::string backend_name = "memory";
   std::string reference_script;
+  std::string credstore_cli;
 };
 const TestArgs& Args();
 

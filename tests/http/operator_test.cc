@@ -1,0 +1,1180 @@
+// The operator side of credstored (docs/operations.md, DESIGN.md §4), over loopback, against a
+// real credstored: the token, each operator route and its documented answers, /metrics after
+// public traffic, and the `credstore` command run as a subprocess.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/http_test_env.h"
+
+extern char** environ;
+
+namespace credstore::http_tests {
+namespace {
+
+namespace json = boost::json;
+namespace utf = boost::unit_test;
+using namespace std::chrono_literals;
+
+constexpr std::string_view kJson = "Content-Type: application/json\r\n";
+constexpr std::string_view kOperatorChallenge =
+    R"(Bearer realm="credstore-operator", scope="operator")";
+constexpr std::string_view kTokenProblemDetail =
+    "operator token missing or invalid (Authorization: Bearer <token>)";
+
+const std::string& TokenOf(Server& server) { return server.process().config().operator_token; }
+
+std::string Bearer(std::string_view token) {
+  return "Authorization: Bearer " + std::string(token) + "\r\n";
+}
+
+std::string JsonString(std::string_view text) { return json::serialize(json::string(text)); }
+
+std::string StringMember(const json::object& body, std::string_view name) {
+  const json::value* member = body.if_contains(name);
+  return member != nullptr && member->is_string() ? std::string(member->as_string())
+                                                  : std::string();
+}
+
+bool HasNoStore(const HttpResponse& response) {
+  return response.Header("Cache-Control").value_or("").find("no-store") != std::string::npos;
+}
+
+std::string ApiKeyBody(std::string_view service, std::string_view api_key) {
+  return R"({"service":)" + JsonString(service) + R"(,"apiKey":)" + JsonString(api_key) + "}";
+}
+
+// Calls the operator listener with the server's token. The token is registered as sensitive, so
+// no response of the public listener and no log line may ever carry it; every operator answer
+// is checked for it (and for every secret registered before the call).
+class OperatorCalls {
+ public:
+  explicit OperatorCalls(Server& server) : server_(server) { server_.AddSensitive(Token()); }
+
+  const std::string& Token() const { return TokenOf(server_); }
+
+  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = {},
+                    std::string_view content_type = "application/json") {
+    std::string headers = Bearer(Token());
+    if (!body.empty() && !content_type.empty()) {
+      headers += "Content-Type: " + std::string(content_type) + "\r\n";
+    }
+    return CallWithHeaders(method, target, headers, body);
+  }
+
+  // Sends exactly `headers` (no token unless they hold one).
+  HttpResponse CallWithHeaders(std::string_view method, std::string_view target,
+                               std::string_view headers, std::string_view body = {}) {
+    const bool has_body = method == "POST" || !body.empty();
+    HttpResponse response =
+        server_.SendOperator(BuildRequest(method, target, headers, body, has_body));
+    server_.CheckNoLeak(response, std::string(method) + " " + std::string(target));
+    return response;
+  }
+
+  // Creates an integrator; requires 201 and returns it (its secret registered as sensitive).
+  Integrator Create(std::string_view label = "operator test") {
+    const HttpResponse response =
+        Call("POST", "/v1/integrators", R"({"label":)" + JsonString(label) + "}");
+    const json::object body = ExpectJson(response, 201, "POST /v1/integrators");
+    BOOST_TEST_REQUIRE(response.status == 201u);
+    Integrator integrator{StringMember(body, "integratorId"), StringMember(body, "secret")};
+    BOOST_TEST_REQUIRE(!integrator.secret.empty(), response.body);
+    server_.AddSensitive(integrator.secret);
+    return integrator;
+  }
+
+  json::object Describe(std::string_view id) {
+    const HttpResponse response = Call("GET", "/v1/integrators/" + std::string(id));
+    return ExpectJson(response, 200, "GET /v1/integrators/" + std::string(id));
+  }
+
+  // GET /metrics until `ready` holds for its text (the server counts a request just after its
+  // response is written, so a count may trail the answer by a moment). Returns the last text.
+  std::string Metrics(const std::function<bool(const std::string&)>& ready = {}) {
+    std::string text;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const HttpResponse response = Call("GET", "/metrics");
+      BOOST_TEST_REQUIRE(response.status == 200u, response.Describe());
+      text = response.body;
+      if (!ready || ready(text)) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return text;
+  }
+
+ private:
+  Server& server_;
+};
+
+// The value of the sample `series` (a metric name and its labels, exactly as rendered), or -1
+// when the text has no such line (every value checked here is a count or a size).
+double Sample(const std::string& text, std::string_view series) {
+  const std::string prefix = std::string(series) + " ";
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with(prefix)) return std::stod(line.substr(prefix.size()));
+  }
+  return -1;
+}
+
+std::string RequestsSeries(std::string_view listener, std::string_view route, unsigned status) {
+  return "credstore_http_requests_total{listener=\"" + std::string(listener) + "\",route=\"" +
+         std::string(route) + "\",status=\"" + std::to_string(status) + "\"}";
+}
+
+// Checks the 401 every operator route but /healthz answers without the right token.
+void ExpectTokenProblem(const HttpResponse& response, std::string_view what) {
+  const json::object problem = ExpectProblem(response, 401, what);
+  if (response.status != 401) return;
+  BOOST_TEST(response.Header("WWW-Authenticate").value_or("") == kOperatorChallenge, what);
+  BOOST_TEST(StringMember(problem, "type") == "urn:credstore:problem:unauthorized", what);
+  BOOST_TEST(StringMember(problem, "title") == "Unauthorized", what);
+  BOOST_TEST(StringMember(problem, "detail") == kTokenProblemDetail, what);
+  BOOST_TEST(StringMember(problem, "realm") == "credstore-operator", what);
+  BOOST_TEST(StringMember(problem, "scope") == "operator", what);
+  BOOST_TEST(HasNoStore(response), what << ": 401 without Cache-Control: no-store");
+}
+
+// A 404 problem naming `resource_type`, and `resource_id` when given (else none).
+void ExpectNotFound(const HttpResponse& response, std::string_view resource_type,
+                    std::string_view resource_id, std::string_view what) {
+  const json::object problem = ExpectProblem(response, 404, what);
+  if (response.status != 404) return;
+  BOOST_TEST(StringMember(problem, "type") == "urn:credstore:problem:not-found", what);
+  BOOST_TEST(StringMember(problem, "resourceType") == resource_type, what << ": " << response.body);
+  if (resource_id.empty()) {
+    BOOST_TEST(!problem.contains("resourceId"), what << ": " << response.body);
+  } else {
+    BOOST_TEST(StringMember(problem, "resourceId") == resource_id, what << ": " << response.body);
+  }
+}
+
+void ExpectNoContent(const HttpResponse& response, std::string_view what) {
+  BOOST_TEST(response.status == 204u, what << ": " << response.Describe());
+  BOOST_TEST(response.body.empty(), what << ": " << response.Describe());
+  BOOST_TEST(HasNoStore(response), what << ": 204 without Cache-Control: no-store");
+}
+
+std::string Repeat(std::string_view text, int times) {
+  std::string out;
+  for (int i = 0; i < times; ++i) out += text;
+  return out;
+}
+
+// An id of the integrator form that no integrator has.
+std::string UnknownIntegratorId() { return "int_" + RandomAlnum(24); }
+
+// "2026-11-23T08:00:00.000Z".
+bool IsIsoMillis(std::string_view text) {
+  if (text.size() != 24 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != '.' || text[23] != 'Z') {
+    return false;
+  }
+  for (std::size_t i :
+       {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u, 11u, 12u, 14u, 15u, 17u, 18u, 20u, 21u, 22u}) {
+    if (text[i] < '0' || text[i] > '9') return false;
+  }
+  return true;
+}
+
+struct ProvisionedServerFixture {
+  Server server{ServerOptions{"minimum", {"--api-keys", "provisioned"}}};
+};
+
+// ---- The `credstore` command as a subprocess --------------------------------------------------
+
+struct CliRun {
+  bool exited = false;
+  int code = -1;
+  std::string out;
+  std::string err;
+  std::string Describe() const {
+    return "exit " + (exited ? std::to_string(code) : std::string("abnormal")) +
+           "; stdout: " + out + "; stderr: " + err;
+  }
+};
+
+std::string ReadWhole(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Runs the command with `args`, `stdin_text` on stdin and CREDSTORE_OPERATOR_TOKEN set to
+// `token` (unset when nullopt); kills it after 30 s.
+CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
+              const std::optional<std::string>& token) {
+  const credstore::testing::TempDir dir("credstore-cli");
+  const auto in_path = dir.path() / "stdin";
+  const auto out_path = dir.path() / "stdout";
+  const auto err_path = dir.path() / "stderr";
+  {
+    std::ofstream in(in_path, std::ios::binary);
+    in << stdin_text;
+  }
+  std::vector<std::string> argv_strings = {Args().credstore_cli};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!std::string_view(*entry).starts_with("CREDSTORE_OPERATOR_TOKEN=")) {
+      env_strings.emplace_back(*entry);
+    }
+  }
+  if (token) env_strings.push_back("CREDSTORE_OPERATOR_TOKEN=" + *token);
+  std::vector<char*> envp;
+  for (auto& entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  const int in_fd = open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  BOOST_TEST_REQUIRE((in_fd >= 0 && out_fd >= 0 && err_fd >= 0));
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in_fd, STDIN_FILENO);
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(in_fd);
+  close(out_fd);
+  close(err_fd);
+  BOOST_TEST_REQUIRE(pid > 0, "fork failed");
+  CliRun run;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      BOOST_TEST(false, "credstore did not finish within 30 s");
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  run.exited = WIFEXITED(status);
+  run.code = run.exited ? WEXITSTATUS(status) : -1;
+  run.out = ReadWhole(out_path);
+  run.err = ReadWhole(err_path);
+  return run;
+}
+
+std::vector<std::string> CliArgs(Server& server, std::vector<std::string> command) {
+  std::vector<std::string> args = {"--operator",
+                                   "127.0.0.1:" + std::to_string(server.operator_port())};
+  args.insert(args.end(), command.begin(), command.end());
+  return args;
+}
+
+// Runs the command with the server's token; checks that neither stream carries the token.
+CliRun RunCliWithToken(Server& server, std::vector<std::string> command,
+                       std::string_view stdin_text = {}) {
+  CliRun run = RunCli(CliArgs(server, std::move(command)), stdin_text, TokenOf(server));
+  BOOST_TEST(run.out.find(TokenOf(server)) == std::string::npos, "the token is on stdout");
+  BOOST_TEST(run.err.find(TokenOf(server)) == std::string::npos, "the token is on stderr");
+  return run;
+}
+
+json::object CliJson(const CliRun& run, std::string_view what) {
+  BOOST_TEST((run.exited && run.code == 0), what << ": " << run.Describe());
+  BOOST_TEST((!run.out.empty() && run.out.back() == '\n'), what << ": " << run.Describe());
+  const json::value value = ParseJson(run.out, what);
+  BOOST_TEST(value.is_object(), what << ": " << run.Describe());
+  return value.is_object() ? value.as_object() : json::object();
+}
+
+boost::test_tools::assertion_result HasCli(utf::test_unit_id) {
+  boost::test_tools::assertion_result result(!Args().credstore_cli.empty());
+  result.message() << "no --credstore-cli PATH given";
+  return result;
+}
+
+}  // namespace
+
+// (Not "operator": the suite macro opens a namespace of that name, and it is a keyword.)
+BOOST_AUTO_TEST_SUITE(operator_api)
+
+// ---- The token ---------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(healthz_needs_no_token, ServerFixture) {
+  OperatorCalls op(server);
+  const HttpResponse response = op.CallWithHeaders("GET", "/healthz", {});
+  const json::object body = ExpectJson(response, 200, "operator GET /healthz without a token");
+  BOOST_TEST((json::value(body) == json::parse(R"({"status":"ok"})")), response.body);
+  BOOST_TEST(HasNoStore(response));
+}
+
+BOOST_FIXTURE_TEST_CASE(every_route_but_healthz_answers_401_without_the_token, ServerFixture) {
+  OperatorCalls op(server);
+  const Customer customer = server.NewCustomer();
+  const Integrator integrator = op.Create();
+  const std::string wrong_token = "optok-" + RandomAlnum(40);
+  server.AddSensitive(wrong_token);
+  const std::string& token = op.Token();
+
+  struct Route {
+    std::string method;
+    std::string target;
+    std::string body;
+  };
+  const std::vector<Route> routes = {
+      {"GET", "/metrics", {}},
+      {"POST", "/v1/integrators", R"({"label":"refused"})"},
+      {"GET", "/v1/integrators", {}},
+      {"GET", "/v1/integrators/" + integrator.id, {}},
+      {"POST", "/v1/integrators/" + integrator.id + "/disable", {}},
+      {"POST", "/v1/integrators/" + integrator.id + "/reset-secret", {}},
+      {"POST", "/v1/api-keys", ApiKeyBody("geofencing", customer.key)},
+      {"POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", customer.key)},
+      {"DELETE", "/v1/api-keys/geofencing/" + customer.key, {}},
+      {"POST", "/v1/customers/reset",
+       R"({"service":"geofencing","apiKey":)" + JsonString(customer.key) +
+           R"(,"secret":"operator-refused-secret"})"},
+      {"POST", "/v1/customers/delete", ApiKeyBody("geofencing", customer.key)},
+  };
+  const std::vector<std::pair<std::string, std::string>> credentials = {
+      {"no Authorization", ""},
+      {"wrong token", Bearer(wrong_token)},
+      {"the token cut short", Bearer(token.substr(0, token.size() - 1))},
+      {"the token and one more character", Bearer(token + "x")},
+      {"empty bearer token", "Authorization: Bearer \r\n"},
+      {"Basic scheme", "Authorization: Basic " + token + "\r\n"},
+      {"Token scheme", "Authorization: Token " + token + "\r\n"},
+      {"no scheme", "Authorization: " + token + "\r\n"},
+      {"the token in another header", "X-Operator-Token: " + token + "\r\n"},
+      {"two Authorization headers", Bearer(token) + Bearer(token)},
+  };
+  for (const Route& route : routes) {
+    for (const auto& [name, headers] : credentials) {
+      const std::string what = route.method + " " + route.target + " with " + name;
+      std::string all_headers = headers;
+      if (!route.body.empty()) all_headers += kJson;
+      ExpectTokenProblem(op.CallWithHeaders(route.method, route.target, all_headers, route.body),
+                         what);
+    }
+  }
+  // The refused calls changed nothing.
+  BOOST_TEST(op.Describe(integrator.id).at("enabled").as_bool(), "disabled without the token");
+  server.RotateOk(integrator);
+  server.ExpectSettings(customer, "{}", "the customer after the refused reset and delete");
+}
+
+BOOST_FIXTURE_TEST_CASE(bearer_scheme_is_case_insensitive, ServerFixture) {
+  OperatorCalls op(server);
+  for (std::string_view scheme : {"bearer", "BEARER", "Bearer"}) {
+    const HttpResponse response = op.CallWithHeaders(
+        "GET", "/v1/integrators?limit=1",
+        std::string("Authorization: ") + std::string(scheme) + " " + op.Token() + "\r\n");
+    ExpectJson(response, 200, std::string(scheme) + " scheme");
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(the_token_never_reaches_the_log, ServerFixture) {
+  OperatorCalls op(server);
+  const std::string wrong_token = "optok-" + RandomAlnum(40);
+  server.AddSensitive(wrong_token);
+  op.Create();
+  ExpectTokenProblem(op.CallWithHeaders("GET", "/metrics", Bearer(wrong_token)), "wrong token");
+  ExpectJson(op.Call("GET", "/v1/integrators"), 200, "list");
+  server.Stop();  // flushes the log; checks it holds neither token (nor any secret)
+  const std::string log = server.process().Log();
+  // The operator requests were logged, by route template.
+  BOOST_TEST(log.find(R"("listener":"operator")") != std::string::npos, log);
+  BOOST_TEST(log.find(R"("route":"/v1/integrators")") != std::string::npos, log);
+  BOOST_TEST(log.find(R"("route":"/metrics","status":401)") != std::string::npos, log);
+}
+
+// ---- Integrators -------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(create_integrator_answers_201_with_location_and_secret, ServerFixture) {
+  OperatorCalls op(server);
+  const HttpResponse response = op.Call("POST", "/v1/integrators", R"({"label":"Acme fleet"})");
+  const json::object body = ExpectJson(response, 201, "create");
+  BOOST_TEST_REQUIRE(response.status == 201u);
+  BOOST_TEST(body.size() == 2u, response.body);
+  const std::string id = StringMember(body, "integratorId");
+  const std::string secret = StringMember(body, "secret");
+  server.AddSensitive(secret);
+  BOOST_TEST(id.starts_with("int_"), id);
+  BOOST_TEST(secret.starts_with("sk_"), "the secret is not sk_...");
+  BOOST_TEST(response.Header("Location").value_or("") == "/v1/integrators/" + id);
+  BOOST_TEST(HasNoStore(response));
+  BOOST_TEST(StringMember(op.Describe(id), "label") == "Acme fleet");
+  // The secret signs.
+  server.RotateOk(Integrator{id, secret});
+  // No label: the label is empty.
+  const HttpResponse unlabelled = op.Call("POST", "/v1/integrators", "{}");
+  const json::object created = ExpectJson(unlabelled, 201, "create with {}");
+  server.AddSensitive(StringMember(created, "secret"));
+  BOOST_TEST(StringMember(op.Describe(StringMember(created, "integratorId")), "label") == "");
+}
+
+BOOST_FIXTURE_TEST_CASE(create_integrator_validates_label_and_body, ServerFixture) {
+  OperatorCalls op(server);
+  const std::string longest(200, 'L');
+  const HttpResponse at_limit =
+      op.Call("POST", "/v1/integrators", R"({"label":")" + longest + "\"}");
+  const json::object created = ExpectJson(at_limit, 201, "a 200-byte label");
+  server.AddSensitive(StringMember(created, "secret"));
+  BOOST_TEST(StringMember(op.Describe(StringMember(created, "integratorId")), "label") == longest);
+
+  const std::vector<std::pair<std::string, std::string>> bad_bodies = {
+      {"a 201-byte label", R"({"label":")" + std::string(201, 'L') + "\"}"},
+      {"a label of 67 euro signs (201 bytes)",
+       R"({"label":")" + Repeat("\xe2\x82\xac", 67) + "\"}"},
+      {"a label that is not a string", R"({"label":42})"},
+      {"a label that is not UTF-8", "{\"label\":\"\xff\xfe\"}"},
+      {"an unknown member", R"({"label":"x","name":"y"})"},
+      {"a duplicate member", R"({"label":"x","label":"y"})"},
+      {"bad JSON", R"({"label":)"},
+      {"a JSON array", R"(["label"])"},
+      {"an empty body", ""},
+  };
+  for (const auto& [what, body] : bad_bodies) {
+    const HttpResponse response = op.CallWithHeaders("POST", "/v1/integrators",
+                                                     Bearer(op.Token()) + std::string(kJson), body);
+    const json::object problem = ExpectProblem(response, 400, what);
+    BOOST_TEST(StringMember(problem, "type") == "urn:credstore:problem:invalid-request", what);
+  }
+  ExpectProblem(op.Call("POST", "/v1/integrators", R"({"label":"x"})", "text/plain"), 415,
+                "text/plain");
+}
+
+BOOST_FIXTURE_TEST_CASE(get_integrator_describes_it, ServerFixture) {
+  OperatorCalls op(server);
+  const Integrator integrator = op.Create("described");
+  const HttpResponse response = op.Call("GET", "/v1/integrators/" + integrator.id);
+  const json::object body = ExpectJson(response, 200, "GET one");
+  BOOST_TEST(HasNoStore(response));
+  BOOST_TEST(body.size() == 5u, response.body);
+  BOOST_TEST(StringMember(body, "integratorId") == integrator.id);
+  BOOST_TEST(StringMember(body, "label") == "described");
+  BOOST_TEST((body.contains("enabled") && body.at("enabled") == json::value(true)), response.body);
+  BOOST_TEST(IsIsoMillis(StringMember(body, "createdAt")), response.body);
+  BOOST_TEST((body.contains("generation") && body.at("generation").to_number<double>() == 1.0),
+             response.body);
+  BOOST_TEST(!body.contains("oldSecretExpiresAt"), response.body);
+  // A graced rotation: a new generation, and the old secret's expiry.
+  server.RotateOk(integrator, R"({"oldSecretValidForSeconds":60})");
+  const json::object rotated = op.Describe(integrator.id);
+  BOOST_TEST(rotated.size() == 6u, json::serialize(rotated));
+  BOOST_TEST(rotated.at("generation").to_number<double>() == 2.0);
+  BOOST_TEST(IsIsoMillis(StringMember(rotated, "oldSecretExpiresAt")), json::serialize(rotated));
+  BOOST_TEST(StringMember(rotated, "createdAt") == StringMember(body, "createdAt"));
+}
+
+BOOST_FIXTURE_TEST_CASE(unknown_integrator_answers_404_naming_it, ServerFixture) {
+  OperatorCalls op(server);
+  const std::string unknown = UnknownIntegratorId();
+  ExpectNotFound(op.Call("GET", "/v1/integrators/" + unknown), "integrator", unknown, "GET");
+  ExpectNotFound(op.Call("POST", "/v1/integrators/" + unknown + "/disable"), "integrator", unknown,
+                 "disable");
+  ExpectNotFound(op.Call("POST", "/v1/integrators/" + unknown + "/reset-secret"), "integrator",
+                 unknown, "reset-secret");
+  // What does not look like an id (it could be a pasted secret) is not echoed.
+  const std::string not_an_id = "sk_" + RandomAlnum(30);
+  server.AddSensitive(not_an_id);
+  ExpectNotFound(op.Call("GET", "/v1/integrators/" + not_an_id), "integrator", {}, "GET a non-id");
+}
+
+BOOST_FIXTURE_TEST_CASE(list_integrators_pages_with_cursor_and_limit, ServerFixture) {
+  OperatorCalls op(server);
+  std::set<std::string> created;
+  for (int i = 0; i < 5; ++i) created.insert(op.Create("listed " + std::to_string(i)).id);
+  // The default page holds them all (on Redis, other test cases' integrators may be there too).
+  const HttpResponse all = op.Call("GET", "/v1/integrators");
+  const json::object first = ExpectJson(all, 200, "list");
+  BOOST_TEST(HasNoStore(all));
+  // Pages of 2, following nextCursor to the end: each integrator exactly once, ids ascending.
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int page = 0; page < 1000; ++page) {
+    std::string target = "/v1/integrators?limit=2";
+    if (!cursor.empty()) target += "&cursor=" + cursor;
+    const HttpResponse response = op.Call("GET", target);
+    const json::object body = ExpectJson(response, 200, target);
+    BOOST_TEST_REQUIRE(response.status == 200u);
+    BOOST_TEST(body.size() == 2u, response.body);
+    const json::array& integrators = body.at("integrators").as_array();
+    BOOST_TEST(integrators.size() <= 2u, response.body);
+    for (const json::value& integrator : integrators) {
+      const json::object& described = integrator.as_object();
+      BOOST_TEST(described.size() >= 5u, json::serialize(described));
+      seen.push_back(StringMember(described, "integratorId"));
+    }
+    const json::value& next = body.at("nextCursor");
+    if (next.is_null()) break;
+    BOOST_TEST_REQUIRE(next.is_string(), response.body);
+    cursor = std::string(next.as_string());
+  }
+  for (std::size_t i = 1; i < seen.size(); ++i) {
+    BOOST_TEST(seen[i - 1] < seen[i],
+               "not ascending or repeated: " << seen[i - 1] << ", " << seen[i]);
+  }
+  for (const std::string& id : created) {
+    BOOST_TEST(std::count(seen.begin(), seen.end(), id) == 1, id << " not listed once");
+  }
+  if (first.at("nextCursor").is_null()) {
+    BOOST_TEST(first.at("integrators").as_array().size() == seen.size());
+  }
+  // limit=1 from the start gives the first one, and a cursor to go on.
+  const json::object one = ExpectJson(op.Call("GET", "/v1/integrators?limit=1"), 200, "limit=1");
+  BOOST_TEST(one.at("integrators").as_array().size() <= 1u);
+  BOOST_TEST(one.at("nextCursor").is_string());
+}
+
+BOOST_FIXTURE_TEST_CASE(list_integrators_limit_and_cursor_out_of_bounds_answer_400, ServerFixture) {
+  OperatorCalls op(server);
+  for (std::string_view query : {"limit=0", "limit=1001", "limit=-1", "limit=abc", "limit=",
+                                 "limit=1.5", "limit=99999999999999999999", "limit=1&limit=2",
+                                 "cursor=a&cursor=b", "cursor=int-abc", "cursor=%2F"}) {
+    const std::string target = "/v1/integrators?" + std::string(query);
+    ExpectProblem(op.Call("GET", target), 400, target);
+  }
+  ExpectProblem(op.Call("GET", "/v1/integrators?cursor=" + std::string(129, 'a')), 400,
+                "a 129-character cursor");
+  for (std::string_view query : {"limit=1", "limit=1000", "cursor=int_zzzz", "other=1"}) {
+    const std::string target = "/v1/integrators?" + std::string(query);
+    ExpectJson(op.Call("GET", target), 200, target);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(disabled_integrator_cannot_sign, ServerFixture) {
+  OperatorCalls op(server);
+  const Integrator integrator = op.Create();
+  const Integrator other = op.Create();
+  ExpectNoContent(op.Call("POST", "/v1/integrators/" + integrator.id + "/disable"), "disable");
+  BOOST_TEST((op.Describe(integrator.id).at("enabled") == json::value(false)));
+  const json::object problem =
+      ExpectProblem(server.Rotate(integrator.id, integrator.secret), 401, "signed by a disabled");
+  BOOST_TEST(StringMember(problem, "detail") == "integrator disabled", json::serialize(problem));
+  // Disabling again changes nothing; the other integrator still signs.
+  ExpectNoContent(op.Call("POST", "/v1/integrators/" + integrator.id + "/disable"), "again");
+  ExpectProblem(server.Rotate(integrator.id, integrator.secret), 401, "still disabled");
+  server.RotateOk(other);
+}
+
+BOOST_FIXTURE_TEST_CASE(reset_secret_replaces_every_secret, ServerFixture) {
+  OperatorCalls op(server);
+  const Integrator first = op.Create();
+  // A graced rotation leaves two live secrets; the reset drops both.
+  const Integrator second = server.RotateOk(first, R"({"oldSecretValidForSeconds":3600})");
+  const HttpResponse response = op.Call("POST", "/v1/integrators/" + first.id + "/reset-secret");
+  const json::object body = ExpectJson(response, 200, "reset-secret");
+  BOOST_TEST_REQUIRE(response.status == 200u);
+  BOOST_TEST(body.size() == 1u, response.body);
+  BOOST_TEST(HasNoStore(response));
+  const Integrator reset{first.id, StringMember(body, "secret")};
+  server.AddSensitive(reset.secret);
+  BOOST_TEST(reset.secret.starts_with("sk_"));
+  BOOST_TEST(reset.secret != first.secret);
+  BOOST_TEST(reset.secret != second.secret);
+  ExpectProblem(server.Rotate(first.id, second.secret), 401, "the current secret before reset");
+  // The graced old secret no longer signs: a signature check with it fails like any wrong one.
+  const json::object described = op.Describe(first.id);
+  BOOST_TEST(!described.contains("oldSecretExpiresAt"), json::serialize(described));
+  BOOST_TEST(described.at("generation").to_number<double>() == 3.0, json::serialize(described));
+  server.RotateOk(reset);
+}
+
+BOOST_FIXTURE_TEST_CASE(bodiless_routes_accept_only_an_empty_object, ServerFixture) {
+  OperatorCalls op(server);
+  const Integrator integrator = op.Create();
+  const std::string disable = "/v1/integrators/" + integrator.id + "/disable";
+  ExpectProblem(op.Call("POST", disable, R"({"now":true})"), 400, "disable with a member");
+  ExpectProblem(op.Call("POST", disable, "{"), 400, "disable with bad JSON");
+  ExpectProblem(op.Call("POST", disable, "{}", "text/plain"), 415, "disable with text/plain");
+  BOOST_TEST((op.Describe(integrator.id).at("enabled") == json::value(true)));
+  ExpectNoContent(op.Call("POST", disable, "{}"), "disable with {}");
+}
+
+// ---- API keys ----------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(api_key_routes_answer_409_when_provisioning_is_off, ServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  const std::vector<HttpResponse> responses = {
+      op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)),
+      op.Call("POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", key)),
+      op.Call("DELETE", "/v1/api-keys/geofencing/" + key),
+  };
+  for (const HttpResponse& response : responses) {
+    const json::object problem = ExpectProblem(response, 409, "API key route with --api-keys any");
+    BOOST_TEST(StringMember(problem, "type") == "urn:credstore:problem:conflict");
+    BOOST_TEST(StringMember(problem, "detail").find("--api-keys any") != std::string::npos);
+  }
+  // 400 (a malformed key) comes before 409.
+  ExpectProblem(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", "short")), 400,
+                "a malformed key");
+  // Any well-formed key registers.
+  server.NewCustomer();
+}
+
+BOOST_FIXTURE_TEST_CASE(unprovisioned_key_cannot_register, ProvisionedServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  const std::string secret = NewSecret();
+  server.AddSensitive(key);
+  server.AddSensitive(secret);
+  const json::object problem =
+      ExpectProblem(server.Register("geofencing", key, secret), 401, "an unprovisioned key");
+  BOOST_TEST(StringMember(problem, "detail") == "API key not provisioned");
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "provision");
+  // Provisioned for one service only.
+  ExpectProblem(server.Register("locationHistory", key, secret), 401, "another service");
+  const json::object body = ExpectJson(server.Register("geofencing", key, secret), 200, "register");
+  server.AddSensitive(StringMember(body, "adminKey"));
+  BOOST_TEST(IsAdminKey(StringMember(body, "adminKey")));
+}
+
+BOOST_FIXTURE_TEST_CASE(provisioning_twice_changes_nothing, ProvisionedServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "provision");
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "again");
+  // One revoke undoes it.
+  ExpectNoContent(op.Call("POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", key)), "revoke");
+  ExpectNotFound(op.Call("POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", key)), "apiKey",
+                 {}, "revoke again");
+}
+
+BOOST_FIXTURE_TEST_CASE(revoked_key_is_refused_until_provisioned_again, ProvisionedServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "provision");
+  Customer customer{"geofencing", key, NewSecret(), {}};
+  server.AddSensitive(customer.secret);
+  const json::object registered =
+      ExpectJson(server.Register("geofencing", key, customer.secret), 200, "register");
+  customer.admin_key = StringMember(registered, "adminKey");
+  server.AddSensitive(customer.admin_key);
+  ExpectJson(server.PostSettings(customer, R"({"kept":true})"), 200, "settings");
+
+  ExpectNoContent(op.Call("POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", key)),
+                  "revoke (POST form)");
+  ExpectProblem(server.GetSettings(customer), 401, "settings with a revoked key");
+  ExpectProblem(server.PostSettings(customer, R"({"kept":false})"), 401, "POST settings");
+  ExpectProblem(server.RegenerateKey(customer, customer.secret), 401, "regenerateKey");
+  ExpectProblem(server.UpdateSecret(customer, customer.secret, NewSecret()), 401, "updateSecret");
+  ExpectProblem(server.Register("geofencing", key, NewSecret()), 401, "register again");
+  // The configuration was kept: provisioning again restores it as it was.
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "provision");
+  server.ExpectSettings(customer, R"({"kept":true})", "settings after provisioning again");
+}
+
+BOOST_FIXTURE_TEST_CASE(delete_form_revokes_too, ProvisionedServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "provision");
+  const Customer customer = [&] {
+    Customer registered{"geofencing", key, NewSecret(), {}};
+    server.AddSensitive(registered.secret);
+    const json::object body =
+        ExpectJson(server.Register("geofencing", key, registered.secret), 200, "register");
+    registered.admin_key = StringMember(body, "adminKey");
+    server.AddSensitive(registered.admin_key);
+    return registered;
+  }();
+  ExpectNoContent(op.Call("DELETE", "/v1/api-keys/geofencing/" + key), "revoke (DELETE form)");
+  ExpectProblem(server.GetSettings(customer), 401, "settings after the DELETE");
+  ExpectNotFound(op.Call("DELETE", "/v1/api-keys/geofencing/" + key), "apiKey", {}, "DELETE again");
+  ExpectProblem(op.Call("DELETE", "/v1/api-keys/geofencing/short"), 400, "a malformed key");
+}
+
+BOOST_FIXTURE_TEST_CASE(api_key_routes_answer_400_and_404, ProvisionedServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  ExpectNotFound(op.Call("POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", key)), "apiKey",
+                 {}, "revoke a key never provisioned");
+  ExpectNotFound(op.Call("POST", "/v1/api-keys", ApiKeyBody("noSuchService", key)), "service", {},
+                 "provision for an unknown service");
+  ExpectNotFound(op.Call("DELETE", "/v1/api-keys/noSuchService/" + key), "service", {},
+                 "DELETE for an unknown service");
+  for (const auto& [what, body] : std::vector<std::pair<std::string, std::string>>{
+           {"no apiKey", R"({"service":"geofencing"})"},
+           {"no service", R"({"apiKey":")" + key + "\"}"},
+           {"a malformed key", ApiKeyBody("geofencing", "bad key!")},
+           {"a key that is not a string", R"({"service":"geofencing","apiKey":12345678})"},
+           {"an unknown member", R"({"service":"geofencing","apiKey":")" + key + R"(","x":1})"},
+           {"bad JSON", "{"}}) {
+    ExpectProblem(op.Call("POST", "/v1/api-keys", body), 400, "provision with " + what);
+  }
+  // Nothing was provisioned on the way.
+  ExpectProblem(server.Register("geofencing", key, NewSecret()), 401, "register afterwards");
+}
+
+// ---- Customers ---------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(customer_reset_issues_a_new_admin_key_for_a_new_secret, ServerFixture) {
+  OperatorCalls op(server);
+  Customer customer = server.NewCustomer();
+  ExpectJson(server.PostSettings(customer, R"({"zones":[1,2]})"), 200, "settings");
+  const std::string new_secret = NewSecret();
+  server.AddSensitive(new_secret);
+  const HttpResponse response =
+      op.Call("POST", "/v1/customers/reset",
+              R"({"service":"geofencing","apiKey":)" + JsonString(customer.key) + R"(,"secret":)" +
+                  JsonString(new_secret) + "}");
+  const json::object body = ExpectJson(response, 200, "reset");
+  BOOST_TEST(body.size() == 1u, response.body);
+  BOOST_TEST(HasNoStore(response));
+  const std::string new_admin_key = StringMember(body, "adminKey");
+  BOOST_TEST_REQUIRE(IsAdminKey(new_admin_key), response.body);
+  BOOST_TEST(new_admin_key != customer.admin_key);
+  server.AddSensitive(new_admin_key);
+
+  ExpectProblem(server.GetSettings(customer), 401, "the old admin key");
+  ExpectProblem(server.RegenerateKey(customer, customer.secret), 401, "the old secret");
+  customer.admin_key = new_admin_key;
+  server.ExpectSettings(customer, R"({"zones":[1,2]})", "settings kept, new admin key");
+  customer.secret = new_secret;
+  const json::object regenerated =
+      ExpectJson(server.RegenerateKey(customer, customer.secret), 200, "the new secret");
+  server.AddSensitive(StringMember(regenerated, "adminKey"));
+}
+
+BOOST_FIXTURE_TEST_CASE(customer_delete_removes_the_configuration, ServerFixture) {
+  OperatorCalls op(server);
+  const Customer customer = server.NewCustomer();
+  ExpectJson(server.PostSettings(customer, R"({"gone":true})"), 200, "settings");
+  ExpectNoContent(op.Call("POST", "/v1/customers/delete", ApiKeyBody("geofencing", customer.key)),
+                  "delete");
+  ExpectProblem(server.GetSettings(customer), 401, "settings after delete");
+  ExpectProblem(server.RegenerateKey(customer, customer.secret), 401, "regenerateKey after delete");
+  ExpectNotFound(op.Call("POST", "/v1/customers/delete", ApiKeyBody("geofencing", customer.key)),
+                 "customer", {}, "delete again");
+  // The key may register again, from scratch.
+  const std::string secret = NewSecret();
+  server.AddSensitive(secret);
+  const json::object body =
+      ExpectJson(server.Register("geofencing", customer.key, secret), 200, "register again");
+  const Customer again{"geofencing", customer.key, secret, StringMember(body, "adminKey")};
+  server.AddSensitive(again.admin_key);
+  server.ExpectSettings(again, "{}", "settings after registering again");
+}
+
+BOOST_FIXTURE_TEST_CASE(customer_routes_answer_404_and_400, ServerFixture) {
+  OperatorCalls op(server);
+  const Customer customer = server.NewCustomer();
+  const std::string unknown = NewApiKey();
+  server.AddSensitive(unknown);
+  const std::string reset_unknown = R"({"service":"geofencing","apiKey":)" + JsonString(unknown) +
+                                    R"(,"secret":"a-new-secret-1"})";
+  ExpectNotFound(op.Call("POST", "/v1/customers/reset", reset_unknown), "customer", {},
+                 "reset an unknown customer");
+  const json::object problem =
+      ExpectProblem(op.Call("POST", "/v1/customers/delete", ApiKeyBody("geofencing", unknown)), 404,
+                    "delete an unknown customer");
+  BOOST_TEST(StringMember(problem, "detail") == "no customer configuration for this API key");
+  BOOST_TEST(StringMember(problem, "resourceType") == "customer");
+  ExpectNotFound(op.Call("POST", "/v1/customers/delete", ApiKeyBody("noSuchService", customer.key)),
+                 "service", {}, "delete on an unknown service");
+  ExpectNotFound(op.Call("POST", "/v1/customers/reset",
+                         R"({"service":"noSuchService","apiKey":)" + JsonString(customer.key) +
+                             R"(,"secret":"a-new-secret-1"})"),
+                 "service", {}, "reset on an unknown service");
+  const std::string key = JsonString(customer.key);
+  for (const auto& [what, body] : std::vector<std::pair<std::string, std::string>>{
+           {"no secret", R"({"service":"geofencing","apiKey":)" + key + "}"},
+           {"an empty secret", R"({"service":"geofencing","apiKey":)" + key + R"(,"secret":""})"},
+           {"no apiKey", R"({"service":"geofencing","secret":"a-new-secret-1"})"},
+           {"a malformed key", R"({"service":"geofencing","apiKey":"bad key!","secret":"s"})"},
+           {"an unknown member",
+            R"({"service":"geofencing","apiKey":)" + key + R"(,"secret":"s","adminKey":"x"})"},
+           {"bad JSON", R"({"service":)"}}) {
+    ExpectProblem(op.Call("POST", "/v1/customers/reset", body), 400, "reset with " + what);
+  }
+  ExpectProblem(op.Call("POST", "/v1/customers/delete", R"({"service":"geofencing"})"), 400,
+                "delete without apiKey");
+  server.ExpectSettings(customer, "{}", "the customer after the refused calls");
+}
+
+BOOST_FIXTURE_TEST_CASE(operator_reset_and_delete_reach_revoked_keys, ProvisionedServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "provision");
+  const std::string secret = NewSecret();
+  server.AddSensitive(secret);
+  server.AddSensitive(StringMember(
+      ExpectJson(server.Register("geofencing", key, secret), 200, "register"), "adminKey"));
+  ExpectNoContent(op.Call("POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", key)), "revoke");
+  const HttpResponse reset = op.Call("POST", "/v1/customers/reset",
+                                     R"({"service":"geofencing","apiKey":)" + JsonString(key) +
+                                         R"(,"secret":)" + JsonString(secret) + "}");
+  server.AddSensitive(StringMember(ExpectJson(reset, 200, "reset a revoked key"), "adminKey"));
+  ExpectNoContent(op.Call("POST", "/v1/customers/delete", ApiKeyBody("geofencing", key)),
+                  "delete a revoked key");
+}
+
+// ---- Routing -----------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(unknown_operator_routes_answer_404, ServerFixture) {
+  OperatorCalls op(server);
+  for (std::string_view target :
+       {"/", "/nope", "/v1", "/v1/integrators/int_abc/extra", "/v1/integrators/int_abc/enable",
+        "/v1/integrators//disable", "/v1/api-keys/geofencing", "/v1/customers",
+        "/v1/customers/settings", "/v1/integrator/regenerate-secret", "/geofencing/1/register",
+        "/METRICS", "/healthz/x"}) {
+    for (bool with_token : {true, false}) {
+      const std::string what =
+          "GET " + std::string(target) + (with_token ? " with the token" : " without");
+      const HttpResponse response =
+          op.CallWithHeaders("GET", target, with_token ? Bearer(op.Token()) : std::string());
+      const json::object problem = ExpectProblem(response, 404, what);
+      BOOST_TEST(StringMember(problem, "detail") == "no such route", what);
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
+  OperatorCalls op(server);
+  struct WrongMethod {
+    std::string method;
+    std::string target;
+    std::string allow;
+  };
+  const std::vector<WrongMethod> cases = {
+      {"POST", "/healthz", "GET"},
+      {"POST", "/metrics", "GET"},
+      {"PUT", "/v1/integrators", "GET, POST"},
+      {"DELETE", "/v1/integrators", "GET, POST"},
+      {"DELETE", "/v1/integrators/int_abc", "GET"},
+      {"POST", "/v1/integrators/int_abc", "GET"},
+      {"GET", "/v1/integrators/int_abc/disable", "POST"},
+      {"GET", "/v1/integrators/int_abc/reset-secret", "POST"},
+      {"GET", "/v1/api-keys", "POST"},
+      {"DELETE", "/v1/api-keys/revoke", "POST"},
+      {"POST", "/v1/api-keys/geofencing/abcdefgh", "DELETE"},
+      {"GET", "/v1/customers/reset", "POST"},
+      {"GET", "/v1/customers/delete", "POST"},
+  };
+  for (const WrongMethod& wrong : cases) {
+    for (bool with_token : {true, false}) {
+      const std::string what = wrong.method + " " + wrong.target + (with_token ? "" : " no token");
+      const HttpResponse response = op.CallWithHeaders(
+          wrong.method, wrong.target, with_token ? Bearer(op.Token()) : std::string());
+      ExpectProblem(response, 405, what);
+      BOOST_TEST(response.Header("Allow").value_or("") == wrong.allow, what);
+    }
+  }
+}
+
+// ---- Metrics -----------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(metrics_count_requests_by_route_template, ServerFixture) {
+  OperatorCalls op(server);
+  const Customer customer = server.NewCustomer();
+  server.ExpectSettings(customer, "{}", "settings");
+  server.ExpectSettings(customer, "{}", "settings again");
+  ExpectProblem(server.Get("/nope?key=" + customer.key), 404, "unknown route");
+  const std::string settings_ok = RequestsSeries("public", "/{service}/1/settings", 200);
+  const std::string metrics_ok = RequestsSeries("operator", "/metrics", 200);
+  const std::string text = op.Metrics([&](const std::string& t) {
+    return Sample(t, settings_ok) == 2.0 && Sample(t, metrics_ok) >= 1.0;
+  });
+  const HttpResponse response = op.Call("GET", "/metrics");
+  BOOST_TEST(response.Header("Content-Type").value_or("") ==
+             "text/plain; version=0.0.4; charset=utf-8");
+  BOOST_TEST(HasNoStore(response));
+  BOOST_TEST(text.find("# TYPE credstore_http_requests_total counter\n") != std::string::npos);
+  BOOST_TEST(Sample(text, RequestsSeries("public", "/{service}/1/register", 200)) == 1.0, text);
+  BOOST_TEST(Sample(text, settings_ok) == 2.0, text);
+  BOOST_TEST(Sample(text, RequestsSeries("public", "unmatched", 404)) == 1.0, text);
+  BOOST_TEST(Sample(text, RequestsSeries("operator", "/metrics", 200)) >= 1.0, text);
+  // Only route templates name requests: no raw key, admin key or service-specific path.
+  for (std::string_view raw : {"/geofencing/", "/nope", "key="}) {
+    BOOST_TEST(text.find(raw) == std::string::npos, "the metrics carry '" << raw << "'");
+  }
+  server.CheckNoLeak(response, "GET /metrics");
+}
+
+BOOST_FIXTURE_TEST_CASE(metrics_expose_latency_histogram_and_pool_gauges, ServerFixture) {
+  OperatorCalls op(server);
+  server.NewCustomer();
+  const std::string labels = R"(listener="public",route="/{service}/1/register")";
+  const std::string count = "credstore_http_request_duration_seconds_count{" + labels + "}";
+  const std::string text =
+      op.Metrics([&](const std::string& t) { return Sample(t, count) == 1.0; });
+  BOOST_TEST(text.find("# TYPE credstore_http_request_duration_seconds histogram\n") !=
+             std::string::npos);
+  double previous = 0;
+  for (std::string_view le : {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+                              "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}) {
+    const double bucket = Sample(text, "credstore_http_request_duration_seconds_bucket{" + labels +
+                                           ",le=\"" + std::string(le) + "\"}");
+    BOOST_TEST_REQUIRE(bucket >= 0.0, "no bucket le=" << le << " in:\n" << text);
+    BOOST_TEST(bucket >= previous, "buckets are not cumulative at le=" << le);
+    previous = bucket;
+  }
+  BOOST_TEST(previous == 1.0, "the +Inf bucket is not the count");
+  BOOST_TEST(Sample(text, "credstore_http_request_duration_seconds_sum{" + labels + "}") > 0.0,
+             text);
+  for (std::string_view gauge :
+       {"credstore_http_pool_queue_depth", "credstore_http_pool_queue_capacity",
+        "credstore_http_pool_busy_workers", "credstore_http_pool_workers"}) {
+    BOOST_TEST(text.find("# TYPE " + std::string(gauge) + " gauge\n") != std::string::npos, gauge);
+    for (std::string_view pool : {"hashing", "storage"}) {
+      const std::string series = std::string(gauge) + "{pool=\"" + std::string(pool) + "\"}";
+      BOOST_TEST(Sample(text, series) >= 0.0, "no " << series);
+    }
+  }
+  for (std::string_view pool : {"hashing", "storage"}) {
+    BOOST_TEST(Sample(text, "credstore_http_pool_workers{pool=\"" + std::string(pool) + "\"}") >=
+               1.0);
+    BOOST_TEST(Sample(text, "credstore_http_pool_rejected_total{pool=\"" + std::string(pool) +
+                                "\"}") == 0.0,
+               "503s without a flood");
+  }
+  BOOST_TEST(Sample(text, "credstore_http_open_connections") >= 1.0, text);
+  BOOST_TEST(Sample(text, "credstore_store_argon2_hashes_total") >= 1.0, text);
+}
+
+BOOST_FIXTURE_TEST_CASE(metrics_count_throttled_attempts, ServerFixture) {
+  OperatorCalls op(server);
+  const Customer customer = server.NewCustomer();
+  const ClientOptions attacker{NextClientAddress()};
+  const std::string target = "/geofencing/1/regenerateKey?key=" + customer.key;
+  int failures = 0;
+  HttpResponse last;
+  for (; failures < 50; ++failures) {
+    last = server.Send(
+        BuildRequest("POST", target, std::string(kJson), R"({"secret":"not-the-secret"})"),
+        attacker, "regenerateKey");
+    if (last.status != 401) break;
+  }
+  ExpectProblem(last, 429, "throttled");
+  const std::string throttled = RequestsSeries("public", "/{service}/1/regenerateKey", 429);
+  const std::string text =
+      op.Metrics([&](const std::string& t) { return Sample(t, throttled) == 1.0; });
+  BOOST_TEST(Sample(text, throttled) == 1.0, text);
+  BOOST_TEST(Sample(text, RequestsSeries("public", "/{service}/1/regenerateKey", 401)) ==
+                 static_cast<double>(failures),
+             text);
+  BOOST_TEST(Sample(text, "credstore_store_throttled_total") == 1.0, text);
+  BOOST_TEST(
+      Sample(text, "credstore_store_argon2_verifications_total") >= static_cast<double>(failures),
+      text);
+}
+
+// One hashing worker and a queue of one: a handful of simultaneous registrations (production
+// Argon2id, so the first holds the worker for a while) overflow the pool, and the overflow is
+// answered 503 and counted.
+BOOST_AUTO_TEST_CASE(metrics_count_requests_shed_with_503) {
+  Server server(ServerOptions{"production", {"--hashing-workers", "1", "--hashing-queue", "1"}});
+  OperatorCalls op(server);
+  constexpr int kClients = 6;
+  int unavailable = 0;
+  int registered = 0;
+  for (int round = 0; round < 3 && unavailable == 0; ++round) {
+    std::vector<std::string> requests;
+    for (int i = 0; i < kClients; ++i) {
+      const std::string key = NewApiKey();
+      server.AddSensitive(key);
+      requests.push_back(BuildRequest("POST", "/geofencing/1/register?key=" + key,
+                                      std::string(kJson), R"({"secret":"shed-test-secret"})"));
+    }
+    std::vector<HttpResponse> responses(kClients);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.emplace_back([&, i] { responses[i] = server.Send(requests[i], "register"); });
+    }
+    for (std::thread& client : clients) client.join();
+    for (const HttpResponse& response : responses) {
+      if (response.status == 503) {
+        ExpectProblem(response, 503, "shed register");
+        ++unavailable;
+      } else {
+        const json::object body = ExpectJson(response, 200, "register under load");
+        server.AddSensitive(StringMember(body, "adminKey"));
+        ++registered;
+      }
+    }
+  }
+  BOOST_TEST_REQUIRE(unavailable >= 1, "no registration was shed");
+  const std::string shed = RequestsSeries("public", "/{service}/1/register", 503);
+  const std::string ok = RequestsSeries("public", "/{service}/1/register", 200);
+  const std::string text = op.Metrics([&](const std::string& t) {
+    return Sample(t, shed) == unavailable && Sample(t, ok) == registered;
+  });
+  BOOST_TEST(Sample(text, shed) == static_cast<double>(unavailable), text);
+  BOOST_TEST(Sample(text, ok) == static_cast<double>(registered), text);
+  BOOST_TEST(Sample(text, R"(credstore_http_pool_rejected_total{pool="hashing"})") ==
+                 static_cast<double>(unavailable),
+             text);
+  BOOST_TEST(text.find("# TYPE credstore_http_pool_rejected_total counter\n") != std::string::npos);
+}
+
+// ---- The `credstore` command -------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_CASE(cli_integrator_create_prints_the_new_integrator, ServerFixture,
+                        *utf::precondition(HasCli)) {
+  OperatorCalls op(server);
+  const CliRun run = RunCliWithToken(server, {"integrator", "create", "--label", "Acme"});
+  const json::object created = CliJson(run, "integrator create");
+  BOOST_TEST(created.size() == 2u, run.out);
+  const Integrator integrator{StringMember(created, "integratorId"),
+                              StringMember(created, "secret")};
+  server.AddSensitive(integrator.secret);
+  BOOST_TEST(integrator.id.starts_with("int_"), run.out);
+  const json::object described = op.Describe(integrator.id);
+  BOOST_TEST(StringMember(described, "label") == "Acme");
+  BOOST_TEST((described.at("enabled") == json::value(true)));
+  server.RotateOk(integrator);
+}
+
+BOOST_FIXTURE_TEST_CASE(cli_integrator_show_list_disable_and_reset_secret, ServerFixture,
+                        *utf::precondition(HasCli)) {
+  OperatorCalls op(server);
+  const Integrator integrator = op.Create("cli");
+  const json::object shown =
+      CliJson(RunCliWithToken(server, {"integrator", "show", integrator.id}), "integrator show");
+  BOOST_TEST((json::value(shown) == json::value(op.Describe(integrator.id))));
+
+  for (const std::vector<std::string>& list :
+       {std::vector<std::string>{"integrator", "list"},
+        std::vector<std::string>{"integrator", "list", "--limit", "1000"}}) {
+    const json::object listed = CliJson(RunCliWithToken(server, list), "integrator list");
+    int found = 0;
+    for (const json::value& each : listed.at("integrators").as_array()) {
+      found += StringMember(each.as_object(), "integratorId") == integrator.id ? 1 : 0;
+    }
+    BOOST_TEST(found == 1, "integrator list: " << json::serialize(listed));
+  }
+
+  const CliRun reset = RunCliWithToken(server, {"integrator", "reset-secret", integrator.id});
+  const json::object secret = CliJson(reset, "integrator reset-secret");
+  BOOST_TEST(secret.size() == 1u, reset.out);
+  const Integrator current{integrator.id, StringMember(secret, "secret")};
+  server.AddSensitive(current.secret);
+  ExpectProblem(server.Rotate(integrator.id, integrator.secret), 401, "the secret before reset");
+
+  const CliRun disabled = RunCliWithToken(server, {"integrator", "disable", integrator.id});
+  BOOST_TEST((disabled.exited && disabled.code == 0), disabled.Describe());
+  BOOST_TEST(disabled.out.empty(), "a 204 command prints nothing: " << disabled.out);
+  BOOST_TEST((op.Describe(integrator.id).at("enabled") == json::value(false)));
+  ExpectProblem(server.Rotate(current.id, current.secret), 401, "signed after disable");
+
+  const CliRun unknown = RunCliWithToken(server, {"integrator", "show", UnknownIntegratorId()});
+  BOOST_TEST((unknown.exited && unknown.code == 1), unknown.Describe());
+  BOOST_TEST(unknown.out.empty(), unknown.Describe());
+  BOOST_TEST(unknown.err.find("404") != std::string::npos, unknown.Describe());
+}
+
+BOOST_FIXTURE_TEST_CASE(cli_customer_reset_and_delete_read_stdin, ServerFixture,
+                        *utf::precondition(HasCli)) {
+  Customer customer = server.NewCustomer();
+  const std::string new_secret = NewSecret();
+  server.AddSensitive(new_secret);
+  const CliRun reset = RunCliWithToken(server, {"customer", "reset", "--service", "geofencing"},
+                                       customer.key + "\n" + new_secret + "\n");
+  const json::object body = CliJson(reset, "customer reset");
+  customer.admin_key = StringMember(body, "adminKey");
+  BOOST_TEST_REQUIRE(IsAdminKey(customer.admin_key), reset.out);
+  server.AddSensitive(customer.admin_key);
+  server.ExpectSettings(customer, "{}", "the admin key the command printed");
+  customer.secret = new_secret;
+  server.AddSensitive(StringMember(
+      ExpectJson(server.RegenerateKey(customer, customer.secret), 200, "new secret"), "adminKey"));
+
+  const CliRun deleted = RunCliWithToken(server, {"customer", "delete", "--service", "geofencing"},
+                                         customer.key + "\n");
+  BOOST_TEST((deleted.exited && deleted.code == 0), deleted.Describe());
+  BOOST_TEST(deleted.out.empty(), deleted.Describe());
+  ExpectProblem(server.RegenerateKey(customer, customer.secret), 401, "after customer delete");
+}
+
+BOOST_FIXTURE_TEST_CASE(cli_api_key_commands_report_409_when_provisioning_is_off, ServerFixture,
+                        *utf::precondition(HasCli)) {
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  const CliRun run =
+      RunCliWithToken(server, {"api-key", "provision", "--service", "geofencing"}, key + "\n");
+  BOOST_TEST((run.exited && run.code == 1), run.Describe());
+  BOOST_TEST(run.out.empty(), run.Describe());
+  BOOST_TEST(run.err.find("credstore: 409 Conflict") != std::string::npos, run.Describe());
+  BOOST_TEST(run.err.find(key) == std::string::npos, "the API key is on stderr");
+}
+
+BOOST_FIXTURE_TEST_CASE(cli_api_key_provision_and_revoke, ProvisionedServerFixture,
+                        *utf::precondition(HasCli)) {
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  const CliRun provisioned =
+      RunCliWithToken(server, {"api-key", "provision", "--service", "geofencing"}, key + "\n");
+  BOOST_TEST((provisioned.exited && provisioned.code == 0), provisioned.Describe());
+  BOOST_TEST(provisioned.out.empty(), provisioned.Describe());
+  const std::string secret = NewSecret();
+  server.AddSensitive(secret);
+  server.AddSensitive(StringMember(
+      ExpectJson(server.Register("geofencing", key, secret), 200, "register"), "adminKey"));
+  const CliRun revoked =
+      RunCliWithToken(server, {"api-key", "revoke", "--service", "geofencing"}, key + "\n");
+  BOOST_TEST((revoked.exited && revoked.code == 0), revoked.Describe());
+  ExpectProblem(server.Register("geofencing", key, secret), 401, "register after revoke");
+  const CliRun again =
+      RunCliWithToken(server, {"api-key", "revoke", "--service", "geofencing"}, key + "\n");
+  BOOST_TEST((again.exited && again.code == 1), again.Describe());
+  BOOST_TEST(again.err.find("404") != std::string::npos, again.Describe());
+}
+
+BOOST_FIXTURE_TEST_CASE(cli_token_rules, ServerFixture, *utf::precondition(HasCli)) {
+  const std::string wrong_token = "optok-" + RandomAlnum(40);
+  server.AddSensitive(wrong_token);
+  server.AddSensitive(TokenOf(server));
+  // No token: a usage error, nothing sent.
+  const CliRun none = RunCli(CliArgs(server, {"integrator", "list"}), {}, std::nullopt);
+  BOOST_TEST((none.exited && none.code == 2), none.Describe());
+  BOOST_TEST(none.err.find("CREDSTORE_OPERATOR_TOKEN") != std::string::npos, none.Describe());
+  // A wrong token: the listener's 401, exit 1.
+  const CliRun wrong = RunCli(CliArgs(server, {"integrator", "list"}), {}, wrong_token);
+  BOOST_TEST((wrong.exited && wrong.code == 1), wrong.Describe());
+  BOOST_TEST(wrong.err.find("credstore: 401 Unauthorized") != std::string::npos, wrong.Describe());
+  BOOST_TEST(wrong.err.find(wrong_token) == std::string::npos, "the wrong token is echoed");
+  // The token is never a flag.
+  const CliRun flag =
+      RunCli(CliArgs(server, {"--token", TokenOf(server), "integrator", "list"}), {}, {});
+  BOOST_TEST((flag.exited && flag.code == 2), flag.Describe());
+  BOOST_TEST(flag.err.find(TokenOf(server)) == std::string::npos, "the flag's token is echoed");
+  // health needs none; metrics needs it.
+  const CliRun health = RunCli(CliArgs(server, {"health"}), {}, std::nullopt);
+  BOOST_TEST((json::value(CliJson(health, "health")) == json::parse(R"({"status":"ok"})")));
+  const CliRun metrics = RunCliWithToken(server, {"metrics"});
+  BOOST_TEST((metrics.exited && metrics.code == 0), metrics.Describe());
+  BOOST_TEST(metrics.out.find("# TYPE credstore_http_requests_total counter") != std::string::npos,
+             metrics.Describe());
+  // Nobody reached the listener with a secret on its command line: the log holds neither token.
+  server.Stop();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace credstore::http_tests
