@@ -25,11 +25,14 @@ timeval ToTimeval(milliseconds timeout) {
 }
 
 // What a failed hiredis read means, in words that are safe to log.
+// SO_RCVTIMEO expired: hiredis reports EAGAIN's text.
+bool ReadTimedOut(const redisContext& context) {
+  return context.err == REDIS_ERR_IO && std::strstr(context.errstr, "temporarily") != nullptr;
+}
+
 std::string DescribeReadFailure(const redisContext& context) {
   if (context.err == REDIS_ERR_EOF) return "connection closed by the server";
-  if (context.err == REDIS_ERR_IO && std::strstr(context.errstr, "temporarily") != nullptr) {
-    return "timed out waiting for the reply";  // SO_RCVTIMEO expired: EAGAIN
-  }
+  if (ReadTimedOut(context)) return "timed out waiting for the reply";
   if (context.err == REDIS_ERR_PROTOCOL) return "protocol error";
   return std::string("connection error: ") + context.errstr;
 }
@@ -108,9 +111,10 @@ bool Connection::SetTimeout(milliseconds timeout) {
   return redisSetTimeout(context_.get(), ToTimeval(timeout)) == REDIS_OK;
 }
 
-void Connection::MarkBroken(std::string failure, bool maybe_sent) {
+void Connection::MarkBroken(std::string failure, bool maybe_sent, bool timed_out) {
   broken_ = true;
   maybe_sent_ = maybe_sent;
+  timed_out_ = timed_out;
   failure_ = std::move(failure);
 }
 
@@ -169,7 +173,7 @@ bool Connection::Exchange(const std::vector<Command>& commands, std::vector<Repl
     if (written < 0 && errno == EINTR) continue;
     const bool timed_out = written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     MarkBroken(timed_out ? "timed out sending the command" : "connection lost while sending",
-               sent > 0);
+               sent > 0, timed_out);
     return false;
   }
 
@@ -177,7 +181,7 @@ bool Connection::Exchange(const std::vector<Command>& commands, std::vector<Repl
   for (std::size_t i = 0; i < commands.size(); ++i) {
     void* reply = nullptr;
     if (redisGetReply(context_.get(), &reply) != REDIS_OK || reply == nullptr) {
-      MarkBroken(DescribeReadFailure(*context_), true);
+      MarkBroken(DescribeReadFailure(*context_), true, ReadTimedOut(*context_));
       return false;
     }
     replies.emplace_back(static_cast<redisReply*>(reply));
@@ -194,7 +198,8 @@ ConnectionPool::Lease::~Lease() {
   if (pool_ != nullptr && connection_ != nullptr) pool_->Return(std::move(connection_));
 }
 
-Result<ConnectionPool::Lease> ConnectionPool::Acquire(bool fresh) {
+Result<ConnectionPool::Lease> ConnectionPool::Acquire(Pick pick) {
+  const bool fresh = pick == Pick::kFresh;
   const auto deadline = steady_clock::now() + endpoint_.command_timeout;
   std::vector<std::unique_ptr<Connection>> closing;  // closed after the lock is released
   std::unique_lock lock(mutex_);
@@ -203,7 +208,9 @@ Result<ConnectionPool::Lease> ConnectionPool::Acquire(bool fresh) {
       while (!idle_.empty()) {
         std::unique_ptr<Connection> candidate = std::move(idle_.back());
         idle_.pop_back();
-        if (candidate->LooksIdleAndOpen()) return Lease(this, std::move(candidate));
+        if (pick == Pick::kUnchecked || candidate->LooksIdleAndOpen()) {
+          return Lease(this, std::move(candidate));
+        }
         closing.push_back(std::move(candidate));
         --open_;
       }

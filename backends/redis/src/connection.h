@@ -71,6 +71,9 @@ class Connection {
   bool maybe_sent() const { return maybe_sent_; }
   // After a failure: what happened, safe to log ("timed out", "connection closed by server").
   const std::string& failure() const { return failure_; }
+  // After a failure: whether the server was too slow (a command timeout), as opposed to the
+  // connection being closed or reset. Retrying a timed-out call would only wait again.
+  bool timed_out() const { return timed_out_; }
 
   // False when the server closed this (idle) connection or sent something unasked: checked
   // without blocking before a pooled connection is reused.
@@ -78,12 +81,13 @@ class Connection {
 
  private:
   explicit Connection(ContextPtr context) : context_(std::move(context)) {}
-  void MarkBroken(std::string failure, bool maybe_sent);
+  void MarkBroken(std::string failure, bool maybe_sent, bool timed_out = false);
   bool SetTimeout(std::chrono::milliseconds timeout);
 
   ContextPtr context_;
   bool broken_ = false;
   bool maybe_sent_ = false;
+  bool timed_out_ = false;
   std::string failure_;
 };
 
@@ -120,11 +124,23 @@ class ConnectionPool {
     std::unique_ptr<Connection> connection_;
   };
 
-  // An idle connection that still looks open, or a new one. With `fresh`, always a new one (an
-  // idle connection is closed to make room if the pool is full). Waits at most the command
-  // timeout for a free slot. kUnavailable if none frees up or the server cannot be reached;
-  // kInvalidArgument if the server rejects the credentials or the db index.
-  Result<Lease> Acquire(bool fresh = false);
+  // Which connection Acquire hands out.
+  enum class Pick {
+    // An idle connection that a zero-timeout poll finds open (the server may have closed it
+    // while it sat idle), or a new one. For writes: a write sent on a dead connection would
+    // leave its outcome to be resolved.
+    kChecked,
+    // The most recently used idle connection without that poll, or a new one: one system call
+    // less, for idempotent reads that retry once on kFresh when the call fails.
+    kUnchecked,
+    // Always a new connection (an idle one is closed to make room if the pool is full).
+    kFresh,
+  };
+
+  // A connection as `pick` says. Waits at most the command timeout for a free slot.
+  // kUnavailable if none frees up or the server cannot be reached; kInvalidArgument if the server
+  // rejects the credentials or the db index.
+  Result<Lease> Acquire(Pick pick = Pick::kChecked);
 
   const Endpoint& endpoint() const { return endpoint_; }
 

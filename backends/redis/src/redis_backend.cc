@@ -274,11 +274,21 @@ ReplyPtr RedisBackend::Impl::RunScript(redis_internal::Connection& connection, S
 }
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return AsUnavailable(acquired.status());
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  ReplyPtr reply = lease->Call({"HMGET", RedisKey(key), "v", "ver", "exp"});
-  if (reply == nullptr) return Status::Unavailable("redis: get: " + lease->failure());
+  // A read is idempotent, so it skips the pool's liveness poll (Get is the hot path: every
+  // admin-key check) and, if that connection turns out closed, reads once more on a new one.
+  const std::string redis_key = RedisKey(key);
+  ReplyPtr reply;
+  for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
+    Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
+    if (!acquired.ok()) return AsUnavailable(acquired.status());
+    ConnectionPool::Lease lease = std::move(acquired).value();
+    reply = lease->Call({"HMGET", redis_key, "v", "ver", "exp"});
+    if (reply != nullptr) break;
+    // A closed connection is retried; a timeout is not (it would only wait as long again).
+    if (pick == ConnectionPool::Pick::kFresh || lease->timed_out()) {
+      return Status::Unavailable("redis: get: " + lease->failure());
+    }
+  }
   if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply("get", *reply);
   Result<std::optional<VersionedValue>> record = DecodeRecord(*reply, now);
   if (!record.ok()) return record.status();
@@ -336,7 +346,7 @@ Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::s
                                                      const std::string& failure) {
   const std::string unknown =
       "redis: the reply to a write was lost (" + failure + ") and its outcome is unknown";
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire(/*fresh=*/true);
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire(ConnectionPool::Pick::kFresh);
   if (!acquired.ok()) return Status::Unavailable(unknown);
   ConnectionPool::Lease lease = std::move(acquired).value();
   ReplyPtr reply = lease->Call({"HMGET", redis_key, "v", "ver", "w"});
