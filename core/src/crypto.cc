@@ -43,10 +43,16 @@ bool DigestsEqual(const Digest& a, const Digest& b) {
 }
 
 std::string ToHex(std::string_view bytes) {
-  std::string hex(bytes.size() * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), Bytes(bytes), bytes.size());
-  hex.pop_back();
+  std::string hex;
+  AppendHex(hex, bytes);
   return hex;
+}
+
+void AppendHex(std::string& out, std::string_view bytes) {
+  const std::size_t start = out.size();
+  out.resize(start + bytes.size() * 2 + 1);  // sodium_bin2hex writes a terminating NUL
+  sodium_bin2hex(out.data() + start, bytes.size() * 2 + 1, Bytes(bytes), bytes.size());
+  out.pop_back();
 }
 
 std::string ToHex(const Digest& digest) {

@@ -29,6 +29,8 @@ Digest KeyedDigest(const KeyBytes& pepper, DigestKind kind, std::string_view dat
 bool DigestsEqual(const Digest& a, const Digest& b);
 
 std::string ToHex(std::string_view bytes);
+// Appends the lowercase hex of `bytes` to `out`, without a temporary string.
+void AppendHex(std::string& out, std::string_view bytes);
 std::string ToHex(const Digest& digest);
 // Strict: exactly 2*N lowercase hex digits. nullopt otherwise.
 std::optional<Digest> ParseLowerHexDigest(std::string_view hex);

@@ -118,7 +118,13 @@ SealedSecret ReadSealed(Reader& r) {
 }  // namespace
 
 std::string CustomerKey(std::string_view service, const Digest& api_key_digest) {
-  return "c/" + std::string(service) + "/" + ToHex(api_key_digest);
+  // Built in one allocation: every authenticated call builds one.
+  std::string key;
+  key.reserve(3 + service.size() + 2 * api_key_digest.size());
+  key.append("c/").append(service).push_back('/');
+  AppendHex(key, std::string_view(reinterpret_cast<const char*>(api_key_digest.data()),
+                                  api_key_digest.size()));
+  return key;
 }
 
 std::string IntegratorKey(std::string_view integrator_id) {
