@@ -1,7 +1,8 @@
 // A small benchmark harness: run an operation on N threads for a fixed time, time every call,
 // and report throughput and latency percentiles. Ratios between two measurements taken in the
-// same process, one after the other, are what credstore's benchmarks judge; absolute numbers
-// drift with the machine.
+// same process are what credstore's benchmarks judge; absolute numbers drift with the machine.
+// A call and its floor are measured interleaved (MeasurePair), so a change in the machine's load
+// during the run hits both alike instead of skewing their ratio.
 #ifndef CREDSTORE_BENCH_MEASURE_H_
 #define CREDSTORE_BENCH_MEASURE_H_
 
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace credstore::bench {
@@ -35,6 +37,20 @@ Measurement Measure(const std::string& name, int threads, std::chrono::milliseco
                     const Operation& operation, std::uint64_t min_operations = 10,
                     const Preparation& prepare = nullptr,
                     std::uint64_t max_operations = 50'000'000);
+
+// One side of MeasurePair.
+struct Contender {
+  std::string name;
+  Operation operation;
+  Preparation prepare = nullptr;
+};
+
+// Measures `a` and `b` on `threads` threads in `rounds` alternating slices (a, b, a, b, ...) of
+// duration / rounds each, and at least `min_operations` calls per thread and side. Iteration
+// numbers keep counting across slices, so operations that need unique inputs still get them.
+std::pair<Measurement, Measurement> MeasurePair(const Contender& a, const Contender& b, int threads,
+                                                std::chrono::milliseconds duration, int rounds = 8,
+                                                std::uint64_t min_operations = 10);
 
 // "name  threads  ops/s  p50  p99" on stdout.
 void Print(const Measurement& m);

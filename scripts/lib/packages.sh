@@ -14,12 +14,19 @@ CREDSTORE_APT_PACKAGES=(
   libboost-test1.81-dev             # every test suite
   strace                            # system-call tracing for tests and diagnostics
   curl                              # the reference pages' curl examples, run as a test
+  nginx wrk jq python3              # bench/http_bench: the floor server, the load, its smoke test
 )
 
-# Prints the packages of CREDSTORE_APT_PACKAGES that are not installed, one per line.
+# What bench/run needs on top: the report's plots.
+# shellcheck disable=SC2034  # used by bench/run
+CREDSTORE_BENCH_APT_PACKAGES=(
+  gnuplot-nox                       # the plots of docs/benchmarks.md
+)
+
+# Prints the given packages that are not installed, one per line.
 credstore_missing_packages() {
   local package state
-  for package in "${CREDSTORE_APT_PACKAGES[@]}"; do
+  for package in "$@"; do
     # Unknown packages make dpkg-query fail; they are as missing as not-installed ones.
     state="$(dpkg-query --show --showformat='${db:Status-Status}' "${package}" 2>/dev/null || true)"
     if [[ "${state}" != "installed" ]]; then
@@ -28,28 +35,47 @@ credstore_missing_packages() {
   done
 }
 
-# Installs whatever is missing. Touches apt only when something is missing, so a machine that
-# is already set up needs neither root nor the network.
+# Installs whatever is missing of CREDSTORE_APT_PACKAGES and the packages given as arguments.
+# Touches apt only when something is missing, so a machine that is already set up needs neither
+# root nor the network. Services the packages bring (nginx, redis-server) are not started: a
+# temporary policy-rc.d refuses every start while apt runs.
 credstore_ensure_packages() {
+  local wanted=("${CREDSTORE_APT_PACKAGES[@]}" "$@")
   if ! command -v dpkg-query >/dev/null 2>&1; then
     credstore_log "not a Debian system (no dpkg-query): assuming these are installed:" \
-      "${CREDSTORE_APT_PACKAGES[*]}"
+      "${wanted[*]}"
     return 0
   fi
   local missing=()
-  mapfile -t missing < <(credstore_missing_packages)
+  mapfile -t missing < <(credstore_missing_packages "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
-    credstore_log "all ${#CREDSTORE_APT_PACKAGES[@]} required packages are installed"
+    credstore_log "all ${#wanted[@]} required packages are installed"
     return 0
   fi
   credstore_log "installing missing packages: ${missing[*]}"
   # The lock timeout waits out an unattended-upgrades run instead of failing at once.
   credstore_as_root DEBIAN_FRONTEND=noninteractive \
     apt-get -o DPkg::Lock::Timeout=300 update
-  credstore_as_root DEBIAN_FRONTEND=noninteractive \
+  credstore_without_service_starts credstore_as_root DEBIAN_FRONTEND=noninteractive \
     apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
-  mapfile -t missing < <(credstore_missing_packages)
+  mapfile -t missing < <(credstore_missing_packages "${wanted[@]}")
   if [[ ${#missing[@]} -ne 0 ]]; then
     credstore_die "still missing after apt-get install: ${missing[*]}"
   fi
+}
+
+# Runs a command with service starts refused (invoke-rc.d consults /usr/sbin/policy-rc.d; exit
+# 101 means "not allowed"), so installing nginx or redis-server does not leave a system daemon
+# on ports 80 or 6379. A policy-rc.d that was already there is left alone.
+credstore_without_service_starts() {
+  local policy=/usr/sbin/policy-rc.d
+  if [[ -e "${policy}" ]]; then
+    "$@"
+    return
+  fi
+  credstore_as_root sh -c "printf '#!/bin/sh\nexit 101\n' > ${policy} && chmod 755 ${policy}"
+  local status=0
+  "$@" || status=$?
+  credstore_as_root rm -f "${policy}"
+  return "${status}"
 }

@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+"""Turns bench/run's results file into docs/benchmarks.md and its plots.
+
+Usage: report.py RESULTS_JSON DOCS_DIR
+
+The results file holds what one `bench/run` measured on one machine: the library benchmarks
+(credstore_bench --json), the HTTP benchmark (bench/http_bench --json) and a description of the
+machine. Everything on the page is derived from that file, so the page can be regenerated from
+a checked-in results file without measuring again. Plots are drawn by gnuplot as SVG.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+TARGET_VERIFY_RATIO = 0.80  # DESIGN.md §6
+TARGET_ARGON2_SHARE = 0.95
+BACKENDS = ("memory", "rocksdb", "redis")
+
+
+def fmt_rate(value):
+    return f"{value:,.0f}" if value is not None else "—"
+
+
+def fmt_us(value):
+    return f"{value:.2f}" if value is not None else "—"
+
+
+def fmt_ratio(value, target=None):
+    if value is None:
+        return "—"
+    text = f"{value:.2f}×"
+    if target is not None and value < target:
+        text += " (below target)"
+    return text
+
+
+def library_entries(results, kind, backend=None):
+    return [entry for entry in results.get("library", {}).get("results", [])
+            if entry["kind"] == kind and (backend is None or entry["backend"] == backend)]
+
+
+def by_threads(entries):
+    return {entry["measurement"]["threads"]: entry for entry in entries}
+
+
+# ---- Tables -------------------------------------------------------------------------------------
+
+def machine_section(results):
+    machine = results.get("machine", {})
+    lines = ["## Machine and settings", ""]
+    for key, label in (("cpu", "CPU"), ("cores", "cores"), ("memory", "memory"),
+                       ("kernel", "kernel"), ("compiler", "compiler"),
+                       ("build", "build"), ("versions", "versions")):
+        if key in machine:
+            lines.append(f"- **{label}**: {machine[key]}")
+    if "generated_at" in results:
+        lines.append(f"- **measured**: {results['generated_at']}")
+    for command in results.get("commands", []):
+        lines.append(f"- **command**: `{command}`")
+    if machine.get("notes"):
+        lines.append(f"- **notes**: {machine['notes']}")
+    lines.append("")
+    return lines
+
+
+def verify_section(results):
+    lines = ["## VerifyAdminKey against its floor", "",
+             "The floor is what the call cannot avoid: two keyed BLAKE2b hashes plus one read of "
+             "the backend's storage (memory: a hash-map probe; RocksDB: a bare `DB::Get` of a "
+             "record of the same size; Redis: a bare hiredis `GET` on the same connections). "
+             f"Target: at least {TARGET_VERIFY_RATIO:.2f}× the floor's throughput.", "",
+             "| backend | threads | floor ops/s | verify ops/s | ratio | verify p50 µs | verify p99 µs |",
+             "|---|---|---|---|---|---|---|"]
+    for backend in BACKENDS:
+        floors = by_threads(library_entries(results, "verify_floor", backend))
+        verifies = by_threads(library_entries(results, "verify", backend))
+        for threads in sorted(verifies):
+            verify = verifies[threads]
+            floor = floors.get(threads)
+            measurement = verify["measurement"]
+            lines.append(
+                f"| {backend} | {threads} | "
+                f"{fmt_rate(floor['measurement']['ops_per_second'] if floor else None)} | "
+                f"{fmt_rate(measurement['ops_per_second'])} | "
+                f"{fmt_ratio(verify.get('ratio_to_floor'), TARGET_VERIFY_RATIO)} | "
+                f"{fmt_us(measurement['p50_us'])} | {fmt_us(measurement['p99_us'])} |")
+    lines.append("")
+    return lines
+
+
+def integrator_section(results):
+    lines = ["## Integrator calls", "",
+             "| backend | call | ops/s | p50 µs | p99 µs |", "|---|---|---|---|---|"]
+    for backend in BACKENDS:
+        for kind, label in (("verify_signed", "VerifySignedRequest"),
+                            ("rotate", "RotateIntegratorSecret")):
+            for entry in library_entries(results, kind, backend):
+                m = entry["measurement"]
+                lines.append(f"| {backend} | {label} | {fmt_rate(m['ops_per_second'])} | "
+                             f"{fmt_us(m['p50_us'])} | {fmt_us(m['p99_us'])} |")
+    lines.append("")
+    return lines
+
+
+def argon2_section(results):
+    lines = ["## Argon2id-bound calls", "",
+             "Each call next to the bare libsodium work it must do at the same cost "
+             "(`crypto_pwhash_str` for a new secret, `crypto_pwhash_str_verify` for a check): "
+             "the share is bare time ÷ call time. Target: at least "
+             f"{TARGET_ARGON2_SHARE:.0%}.", "",
+             "| call | Argon2id work | mean ms | share |", "|---|---|---|---|"]
+    for kind, label, work in (("argon2_bare_hash", "bare crypto_pwhash_str", "—"),
+                              ("argon2_bare_verify", "bare crypto_pwhash_str_verify", "—"),
+                              ("argon2_register", "register", "1 hash"),
+                              ("argon2_regenerate", "regenerateKey", "1 verify"),
+                              ("argon2_update_secret", "updateSecret", "1 verify + 1 hash")):
+        for entry in library_entries(results, kind):
+            share = entry.get("ratio_to_floor")
+            share_text = "—" if share is None else f"{share:.1%}"
+            if share is not None and share < TARGET_ARGON2_SHARE:
+                share_text += " (below target)"
+            lines.append(f"| {label} | {work} | {entry['measurement']['mean_us'] / 1000:.2f} | "
+                         f"{share_text} |")
+    lines.append("")
+    return lines
+
+
+def scale_points(results, backend):
+    points = []
+    for entry in results.get("library", {}).get("results", []):
+        if entry["backend"] == backend and entry["kind"].startswith("scale_"):
+            count = int(entry["kind"][len("scale_"):])
+            points.append((count, entry["measurement"]))
+    return sorted(points, key=lambda point: point[0])
+
+
+def bytes_per_customer(results, backend):
+    return {int(entry["name"]): entry["value"]
+            for entry in library_entries(results, "bytes_per_customer", backend)}
+
+
+def scale_section(results):
+    lines = ["## Scale", "",
+             "VerifyAdminKey on one thread as the number of stored customers grows, and the "
+             "storage each customer takes (seeded by a bulk loader: minimum-cost hashes, unsynced "
+             "writes; verification never runs Argon2id).", "",
+             "| backend | customers | ops/s | p50 µs | p99 µs | bytes per customer |",
+             "|---|---|---|---|---|---|"]
+    for backend in BACKENDS:
+        sizes = bytes_per_customer(results, backend)
+        for count, m in scale_points(results, backend):
+            size = sizes.get(count)
+            lines.append(f"| {backend} | {count:,} | {fmt_rate(m['ops_per_second'])} | "
+                         f"{fmt_us(m['p50_us'])} | {fmt_us(m['p99_us'])} | "
+                         f"{'—' if not size else f'{size:.0f}'} |")
+    lines.append("")
+    return lines
+
+
+HTTP_SCENARIOS = (("settings_get", "settings GET (admin-key check)"),
+                  ("settings_post", "settings POST (durable write)"),
+                  ("register_overload", "register under overload"),
+                  ("signed_rotation", "signed regenerate-secret"))
+
+
+def http_section(results):
+    http = results.get("http")
+    if not http:
+        return ["## HTTP", "", "Not measured in this run.", ""]
+    settings = http.get("settings", {})
+    lines = ["## HTTP: credstored against nginx", "",
+             "`credstored` and an nginx answering `return 200` on the same machine, driven by wrk "
+             f"with the same {settings.get('threads', '?')} threads and "
+             f"{settings.get('connections', '?')} connections for {settings.get('seconds', '?')} s "
+             "per scenario. Signed rotations come from `credstore_signed_rotation_client`, since "
+             "each must be signed with the secret the previous one returned; nginx answers the "
+             "same client with a fixed secret. Under overload, 503 with `Retry-After` is the "
+             "expected answer: errors count socket errors, timeouts and any other status.", "",
+             "| server | scenario | requests/s | p50 ms | p90 ms | p99 ms | errors | ratio to nginx |",
+             "|---|---|---|---|---|---|---|---|"]
+    nginx = http.get("nginx", {})
+    for scenario, label in HTTP_SCENARIOS:
+        if scenario in nginx:
+            lines.append(http_row("nginx", label, nginx[scenario]))
+    for run in http.get("credstored", []):
+        for scenario, label in HTTP_SCENARIOS:
+            if scenario in run.get("scenarios", {}):
+                lines.append(http_row(f"credstored ({run['backend']})", label,
+                                      run["scenarios"][scenario]))
+    lines += ["", "Memory of `credstored` over the whole run: the bound is idle + Argon2id "
+              "workers × 64 MiB + 64 MiB.", "",
+              "| backend | idle RSS MiB | Argon2id budget MiB | peak RSS MiB | peak beyond idle + "
+              "Argon2id MiB |", "|---|---|---|---|---|"]
+    for run in http.get("credstored", []):
+        lines.append(f"| {run['backend']} | {run.get('idle_rss_kib', 0) / 1024:.1f} | "
+                     f"{run.get('argon2_budget_kib', 0) / 1024:.0f} | "
+                     f"{run.get('peak_rss_kib', 0) / 1024:.1f} | "
+                     f"{run.get('peak_beyond_idle_and_argon2_kib', 0) / 1024:.1f} |")
+    failures = http.get("failures", [])
+    if failures:
+        lines += ["", "Failures reported by the benchmark:", ""]
+        lines += [f"- {failure}" for failure in failures]
+    lines.append("")
+    return lines
+
+
+def http_row(server, label, scenario):
+    latency = scenario.get("latency_ms", {})
+    errors = scenario.get("errors", {})
+    error_count = sum(errors.get(kind, 0) for kind in ("connect", "read", "write", "timeout"))
+    if "status_counts" in scenario:  # 503 is an expected answer here, not an error
+        error_count += sum(count for code, count in scenario["status_counts"].items()
+                           if code not in ("200", "503"))
+        error_count += scenario.get("missing_retry_after", 0)
+    else:
+        error_count += errors.get("non_2xx_3xx", 0) + errors.get("non_200", 0)
+    if "status_counts" in scenario:
+        counts = ", ".join(f"{code}: {count}" for code, count in
+                           sorted(scenario["status_counts"].items()))
+        label = f"{label} ({counts})"
+    ratio = scenario.get("ratio_to_nginx")
+    return (f"| {server} | {label} | {fmt_rate(scenario.get('requests_per_s'))} | "
+            f"{fmt_us(latency.get('p50'))} | {fmt_us(latency.get('p90'))} | "
+            f"{fmt_us(latency.get('p99'))} | {error_count:g} | "
+            f"{fmt_ratio(ratio)} |")
+
+
+def misses_section(results):
+    misses = results.get("findings", [])
+    if not misses:
+        return []
+    lines = ["## Findings", ""]
+    lines += [f"- {finding}" for finding in misses]
+    lines.append("")
+    return lines
+
+
+# ---- Plots ------------------------------------------------------------------------------------
+
+def run_gnuplot(script, data_files):
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {}
+        for name, rows in data_files.items():
+            path = os.path.join(folder, name)
+            with open(path, "w", encoding="utf-8") as out:
+                out.write("\n".join("\t".join(str(cell) for cell in row) for row in rows) + "\n")
+            paths[name] = path
+        subprocess.run(["gnuplot"], input=script.format(**paths), text=True, check=True)
+
+
+def plot_throughput(results, path):
+    rows = []
+    for backend in BACKENDS:
+        floors = by_threads(library_entries(results, "verify_floor", backend))
+        verifies = by_threads(library_entries(results, "verify", backend))
+        for threads in sorted(verifies):
+            floor = floors.get(threads)
+            rows.append((f'"{backend} {threads}t"',
+                         floor["measurement"]["ops_per_second"] if floor else 0,
+                         verifies[threads]["measurement"]["ops_per_second"]))
+    if not rows:
+        return False
+    run_gnuplot(f"""
+set terminal svg size 800,420 dynamic font "sans,12" background rgb "white"
+set output "{path}"
+set title "VerifyAdminKey throughput against its floor (higher is better)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set ylabel "operations per second"
+set format y "%.0s%c"
+set grid ytics
+set key top right
+plot "{{throughput}}" using 2:xtic(1) title "floor", "" using 3 title "VerifyAdminKey"
+""", {"throughput": rows})
+    return True
+
+
+def plot_scale(results, path):
+    data = {}
+    for backend in BACKENDS:
+        points = scale_points(results, backend)
+        if points:
+            data[backend] = [(count, m["p50_us"], m["p99_us"]) for count, m in points]
+    if not data:
+        return False
+    plots = []
+    for backend in data:
+        plots.append(f'"{{{backend}}}" using 1:2 with linespoints title "{backend} p50"')
+        plots.append(f'"{{{backend}}}" using 1:3 with linespoints dashtype 2 title "{backend} p99"')
+    run_gnuplot(f"""
+set terminal svg size 800,420 dynamic font "sans,12" background rgb "white"
+set output "{path}"
+set title "VerifyAdminKey latency against customer count (lower is better)"
+set logscale x 10
+set logscale y 10
+set xlabel "customers stored"
+set ylabel "latency, microseconds"
+set grid xtics ytics
+set key top left
+plot {", ".join(plots)}
+""", data)
+    return True
+
+
+# ---- Page -------------------------------------------------------------------------------------
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: report.py RESULTS_JSON DOCS_DIR")
+    results_path, docs = sys.argv[1], sys.argv[2]
+    with open(results_path, encoding="utf-8") as source:
+        results = json.load(source)
+
+    lines = ["# Benchmarks", "",
+             "<!-- Generated by bench/run from benchmarks.json; edit bench/report.py, not this "
+             "page. -->", "",
+             "credstore measures each call against the floor of what it must cost, in the same "
+             "run on the same machine: absolute numbers drift between machines and runs, ratios "
+             "hold (DESIGN.md §6). Regenerate this page with `bench/run`; the numbers below are in "
+             "[benchmarks.json](benchmarks.json).", ""]
+    lines += machine_section(results)
+    lines += misses_section(results)
+    lines += verify_section(results)
+    if plot_throughput(results, os.path.join(docs, "benchmarks-throughput.svg")):
+        lines += ["![VerifyAdminKey throughput per backend](benchmarks-throughput.svg)", ""]
+    lines += argon2_section(results)
+    lines += integrator_section(results)
+    lines += scale_section(results)
+    if plot_scale(results, os.path.join(docs, "benchmarks-scale.svg")):
+        lines += ["![VerifyAdminKey latency against customer count](benchmarks-scale.svg)", ""]
+    lines += http_section(results)
+    with open(os.path.join(docs, "benchmarks.md"), "w", encoding="utf-8") as page:
+        page.write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
