@@ -85,6 +85,8 @@ std::string ReadAll(const std::filesystem::path& path) {
 
 }  // namespace
 
+// Off in the per-backend runs (it needs the script's path); ctest's http.reference_curl runs it
+// by name, which Boost.Test does for a disabled case.
 BOOST_AUTO_TEST_CASE(reference_curl, *boost::unit_test::disabled()) {
   BOOST_TEST_REQUIRE(!Args().reference_script.empty(),
                      "pass -- --reference-script tests/http/reference_curl.sh");
