@@ -4,16 +4,12 @@
 #include <charconv>
 #include <cmath>
 
+#include "trim.h"
+
 namespace credstore::http {
 namespace {
 
 namespace ip = boost::asio::ip;
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 bool IsLoopback(const ip::address& address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {

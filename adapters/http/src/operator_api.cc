@@ -298,6 +298,22 @@ std::variant<std::string_view, std::string> StringMember(const json::object& bod
   return std::string_view(text.data(), text.size());
 }
 
+// The customer a body names: its `service` and `apiKey` members (API-key and customer routes).
+struct NamedCustomer {
+  std::string_view service;
+  std::string_view api_key;
+};
+
+// The named customer, or the 400 for a missing or non-string member.
+std::variant<NamedCustomer, Response> ReadNamedCustomer(const json::object& body,
+                                                        const RequestMeta& meta) {
+  auto service = StringMember(body, "service");
+  if (auto* problem = std::get_if<std::string>(&service)) return BadRequest(*problem, meta);
+  auto api_key = StringMember(body, "apiKey");
+  if (auto* problem = std::get_if<std::string>(&api_key)) return BadRequest(*problem, meta);
+  return NamedCustomer{std::get<std::string_view>(service), std::get<std::string_view>(api_key)};
+}
+
 struct ListQuery {
   std::string cursor;
   std::size_t limit = kDefaultListLimit;
@@ -494,12 +510,10 @@ Response ApiKeyFromBody(const Call& call, bool provision) {
   if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
   auto& body = std::get<json::object>(parsed);
   const ScrubOnExit scrub(body, {"apiKey"});
-  auto service = StringMember(body, "service");
-  if (auto* problem = std::get_if<std::string>(&service)) return BadRequest(*problem, call.meta);
-  auto api_key = StringMember(body, "apiKey");
-  if (auto* problem = std::get_if<std::string>(&api_key)) return BadRequest(*problem, call.meta);
-  return ChangeApiKey(call, std::get<std::string_view>(service),
-                      std::get<std::string_view>(api_key), provision);
+  auto named = ReadNamedCustomer(body, call.meta);
+  if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
+  const auto [service, api_key] = std::get<NamedCustomer>(named);
+  return ChangeApiKey(call, service, api_key, provision);
 }
 
 // The backend's "not found" names a record; the operator asked about a customer.
@@ -516,17 +530,15 @@ Response ResetCustomer(const Call& call) {
   if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
   auto& body = std::get<json::object>(parsed);
   const ScrubOnExit scrub(body, {"apiKey", "secret"});
-  auto service = StringMember(body, "service");
-  if (auto* problem = std::get_if<std::string>(&service)) return BadRequest(*problem, call.meta);
-  auto api_key = StringMember(body, "apiKey");
-  if (auto* problem = std::get_if<std::string>(&api_key)) return BadRequest(*problem, call.meta);
+  auto named = ReadNamedCustomer(body, call.meta);
+  if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
+  const auto [service, api_key] = std::get<NamedCustomer>(named);
   auto secret = StringMember(body, "secret");
   if (auto* problem = std::get_if<std::string>(&secret)) return BadRequest(*problem, call.meta);
-  if (!call.store.HasService(std::get<std::string_view>(service))) {
+  if (!call.store.HasService(service)) {
     return UnknownService(call.meta);
   }
-  auto grant = call.store.ResetCustomer(ContextOf(call.meta), std::get<std::string_view>(service),
-                                        std::get<std::string_view>(api_key),
+  auto grant = call.store.ResetCustomer(ContextOf(call.meta), service, api_key,
                                         std::get<std::string_view>(secret));
   if (!grant.ok()) return CustomerProblem(grant.status(), call.meta);
   return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
@@ -537,16 +549,13 @@ Response DeleteCustomer(const Call& call) {
   if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
   auto& body = std::get<json::object>(parsed);
   const ScrubOnExit scrub(body, {"apiKey"});
-  auto service = StringMember(body, "service");
-  if (auto* problem = std::get_if<std::string>(&service)) return BadRequest(*problem, call.meta);
-  auto api_key = StringMember(body, "apiKey");
-  if (auto* problem = std::get_if<std::string>(&api_key)) return BadRequest(*problem, call.meta);
-  if (!call.store.HasService(std::get<std::string_view>(service))) {
+  auto named = ReadNamedCustomer(body, call.meta);
+  if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
+  const auto [service, api_key] = std::get<NamedCustomer>(named);
+  if (!call.store.HasService(service)) {
     return UnknownService(call.meta);
   }
-  Status deleted =
-      call.store.DeleteCustomer(ContextOf(call.meta), std::get<std::string_view>(service),
-                                std::get<std::string_view>(api_key));
+  Status deleted = call.store.DeleteCustomer(ContextOf(call.meta), service, api_key);
   if (!deleted.ok()) return CustomerProblem(deleted, call.meta);
   return NoContent(call.meta);
 }

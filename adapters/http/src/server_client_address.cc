@@ -5,16 +5,12 @@
 #include <charconv>
 #include <optional>
 
+#include "trim.h"
+
 namespace credstore::http {
 namespace {
 
 namespace ip = boost::asio::ip;
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 std::optional<ip::address> ParseAddress(std::string_view text) {
   boost::system::error_code error;
