@@ -8,6 +8,7 @@
 #ifndef CREDSTORE_API_KEY_VALIDATOR_H_
 #define CREDSTORE_API_KEY_VALIDATOR_H_
 
+#include <optional>
 #include <string_view>
 
 #include "credstore/status.h"
@@ -20,12 +21,29 @@ class ApiKeyValidator {
   // OK if `api_key` (already well-formed) may use `service`; kUnauthorized if not;
   // kUnavailable if the answer cannot be had now. The key must not appear in the message.
   virtual Status IsValid(std::string_view service, std::string_view api_key) = 0;
+
+  // IsValid without blocking (no I/O, no lock waited for), for callers on an event loop:
+  // nullopt ("would block") when the answer cannot be had that way, else what IsValid would
+  // answer. Default: always nullopt, so a validator that does not override it is only ever
+  // asked from a thread that may block.
+  virtual std::optional<Status> TryIsValid(std::string_view service, std::string_view api_key) {
+    (void)service;
+    (void)api_key;
+    return std::nullopt;
+  }
+
+  // True iff IsValid never blocks (it answers from memory). Default: false.
+  virtual bool NeverBlocks() const { return false; }
 };
 
 // Accepts every well-formed key: for deployments behind a gateway that already checks keys.
 class AnyWellFormedApiKey final : public ApiKeyValidator {
  public:
   Status IsValid(std::string_view, std::string_view) override { return Status::Ok(); }
+  std::optional<Status> TryIsValid(std::string_view, std::string_view) override {
+    return Status::Ok();
+  }
+  bool NeverBlocks() const override { return true; }
 };
 
 // True iff `api_key` is 8–128 characters of [A-Za-z0-9_-].

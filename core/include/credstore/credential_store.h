@@ -189,6 +189,26 @@ class CredentialStore {
                                                   const SignedRequest& request,
                                                   std::chrono::milliseconds old_secret_grace);
 
+  // ---- Non-blocking forms, for event loops -------------------------------------------------
+  //
+  // Each does exactly what its blocking namesake does, with the same answers and the same work,
+  // but never blocks: no Argon2id, no storage I/O, no lock waited for. nullopt means "would
+  // block" (for instance, the RocksDB block cache does not hold the record): call the blocking
+  // form from a thread that may block. "Would block" is not a StatusCode and never reaches a
+  // client. Neither call changes anything, so calling the blocking form after nullopt is safe.
+
+  std::optional<Status> TryVerifyAdminKey(std::string_view service, std::string_view api_key,
+                                          std::string_view admin_key);
+  std::optional<Result<std::string>> TryGetSettings(std::string_view service,
+                                                    std::string_view api_key,
+                                                    std::string_view admin_key);
+
+  // True iff every call that runs no Argon2id (VerifyAdminKey, Get/PutSettings,
+  // VerifySignedRequest, RotateIntegratorSecret, the operator calls) completes without blocking:
+  // the backend answers from memory and the ApiKeyValidator never blocks. An event loop may then
+  // make those calls directly, writes included.
+  bool NeverBlocks() const;
+
   // ---- Introspection ----------------------------------------------------------------------
 
   // True iff `service` is one of Options::services.

@@ -24,6 +24,11 @@
 // the process and of the machine (per the backend's documented settings). `durable = false`
 // (replay nonces, throttle counters) may skip the sync.
 //
+// Not blocking: TryGet is Get for callers on an event loop (credstored's I/O threads). It answers
+// only what it can answer without I/O and without waiting for a lock (try_lock, never lock), and
+// says "would block" (nullopt) otherwise; the caller then calls Get on a thread that may block.
+// "Would block" is not a Status: it is never an error and never reaches a client.
+//
 // Thread safety: every method may be called from many threads at once; each call is atomic.
 #ifndef CREDSTORE_STORAGE_BACKEND_H_
 #define CREDSTORE_STORAGE_BACKEND_H_
@@ -73,6 +78,21 @@ class StorageBackend {
   // The live record under `key`. kNotFound if absent or expired; kUnavailable if the store
   // cannot be reached.
   virtual Result<VersionedValue> Get(std::string_view key, Timestamp now) = 0;
+
+  // Get without blocking. nullopt ("would block") when the answer needs I/O or a lock that is
+  // held; otherwise exactly what Get would return at that moment (the record, kNotFound, or an
+  // error such as kInternal). A backend may answer nullopt for any reason at any time, so
+  // callers always keep the Get fallback. Default: always nullopt, correct for every backend.
+  virtual std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) {
+    (void)key;
+    (void)now;
+    return std::nullopt;
+  }
+
+  // True iff every call of this backend completes in memory: no I/O, no network, and only
+  // critical sections of a few microseconds. Then an event loop may call it directly, writes
+  // included. Default: false.
+  virtual bool AnswersFromMemory() const { return false; }
 
   // Stores `value` under `key` only if no live record exists there; returns the new version.
   // kConflict if a live record exists (nothing is changed).
