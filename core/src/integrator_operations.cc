@@ -65,7 +65,7 @@ std::optional<SecretString> CredentialStore::Impl::OpenSecret(std::string_view i
 }
 
 Result<LoadedIntegrator> CredentialStore::Impl::LoadIntegrator(std::string_view integrator_id) {
-  if (!internal::IsWellFormedIntegratorId(integrator_id)) return IntegratorNotFound();
+  if (!IsWellFormedIntegratorId(integrator_id)) return IntegratorNotFound();
   auto stored = backend_->Get(internal::IntegratorKey(integrator_id), Now());
   if (!stored.ok()) {
     return stored.status().code() == StatusCode::kNotFound ? IntegratorNotFound() : stored.status();

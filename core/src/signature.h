@@ -29,8 +29,6 @@ Result<ParsedSignature> ParseSignedRequest(const SignedRequest& request, Timesta
 std::string SigningMessage(std::string_view timestamp, std::string_view method,
                            std::string_view target, std::string_view body);
 
-bool IsWellFormedIntegratorId(std::string_view id);
-
 }  // namespace credstore::internal
 
 #endif  // CREDSTORE_CORE_SRC_SIGNATURE_H_

@@ -16,16 +16,6 @@ bool IsAlnum(char c) {
 
 }  // namespace
 
-bool IsWellFormedIntegratorId(std::string_view id) {
-  if (!id.starts_with("int_")) return false;
-  const std::string_view rest = id.substr(4);
-  if (rest.size() < 8 || rest.size() > 64) return false;
-  for (char c : rest) {
-    if (!IsAlnum(c)) return false;
-  }
-  return true;
-}
-
 std::string SigningMessage(std::string_view timestamp, std::string_view method,
                            std::string_view target, std::string_view body) {
   const Digest body_hash = Sha256(body);
@@ -42,7 +32,7 @@ Result<ParsedSignature> ParseSignedRequest(const SignedRequest& request, Timesta
     return Status::Unauthorized(
         "X-Integrator-Key, X-Timestamp and X-Signature headers are required");
   }
-  if (!IsWellFormedIntegratorId(request.integrator_key)) {
+  if (!credstore::IsWellFormedIntegratorId(request.integrator_key)) {
     return Status::Unauthorized("X-Integrator-Key is not an integrator id");
   }
   ParsedSignature parsed;
@@ -76,6 +66,16 @@ Result<ParsedSignature> ParseSignedRequest(const SignedRequest& request, Timesta
 }
 
 }  // namespace internal
+
+bool IsWellFormedIntegratorId(std::string_view id) {
+  if (!id.starts_with("int_")) return false;
+  const std::string_view rest = id.substr(4);
+  if (rest.size() < 8 || rest.size() > 64) return false;
+  for (char c : rest) {
+    if (!internal::IsAlnum(c)) return false;
+  }
+  return true;
+}
 
 std::string SignRequest(std::string_view secret, std::string_view timestamp,
                         std::string_view method, std::string_view target, std::string_view body) {

@@ -26,6 +26,11 @@ struct SignedRequest {
   std::string_view body;            // raw bytes; empty when there is none
 };
 
+// True iff `id` has the form of an integrator id: "int_" and 8–64 letters or digits. Ids are
+// public, so one of this form may be echoed in an answer; anything else in its place might be a
+// pasted secret and never is.
+bool IsWellFormedIntegratorId(std::string_view id);
+
 // The X-Signature header value ("sha256=<hex>") for a request signed with `secret`. For clients,
 // test vectors and tests; a server never needs it.
 std::string SignRequest(std::string_view secret, std::string_view timestamp,
