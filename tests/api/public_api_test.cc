@@ -34,8 +34,6 @@ struct ApiFixture {
     request.body() = std::move(body);
     request.prepare_payload();
     RequestMeta meta{"req-1", "198.51.100.4", 11, true};
-    RouteMatch match = api->Match(request, meta);
-    if (match.early_response) return std::move(*match.early_response);
     return api->Handle(request, meta);
   }
 
@@ -75,6 +73,55 @@ BOOST_AUTO_TEST_CASE(register_then_settings_round_trip) {
   Response put = Send(beast_http::verb::post, settings, R"({"zones":[1,2]})");
   BOOST_TEST(put.result_int() == 200u);
   BOOST_TEST(Send(beast_http::verb::get, settings, {}, {}).body() == R"({"zones":[1,2]})");
+}
+
+// Route() decides once where each call's work belongs; on the memory backend nothing but
+// Argon2id leaves the I/O thread.
+BOOST_AUTO_TEST_CASE(each_route_names_its_work_class) {
+  const std::string admin_key = RegisterCustomer();
+  const std::string settings =
+      "/geofencing/1/settings?key=" + std::string(kKey) + "&adminKey=" + admin_key;
+  RequestMeta meta{"req-2", "198.51.100.4", 11, true};
+  auto route = [&](beast_http::verb method, const std::string& target, std::string body) {
+    Request request(method, target, 11);
+    request.set(beast_http::field::content_type, "application/json");
+    request.body() = std::move(body);
+    request.prepare_payload();
+    return api->Route(request, meta);
+  };
+
+  Routed health = route(beast_http::verb::get, "/healthz", "");
+  BOOST_TEST(!health.call);
+  BOOST_TEST(health.answer->result_int() == 200u);
+  Routed missing = route(beast_http::verb::get, "/nowhere", "");
+  BOOST_TEST(!missing.call);
+  BOOST_TEST(missing.route_template == "unmatched");
+  BOOST_TEST(missing.answer->result_int() == 404u);
+
+  Routed regenerate = route(beast_http::verb::post,
+                            "/geofencing/1/regenerateKey?key=" + std::string(kKey),
+                            R"({"secret":"s3cret"})");
+  BOOST_REQUIRE(regenerate.call);
+  BOOST_TEST((regenerate.work == WorkClass::kHashing));
+  BOOST_TEST(regenerate.route_template == "/{service}/1/regenerateKey");
+
+  // A malformed body is answered by routing itself: nothing is left to run.
+  Routed malformed = route(beast_http::verb::post,
+                           "/geofencing/1/register?key=" + std::string(kKey), R"({"secret":)");
+  BOOST_TEST(!malformed.call);
+  BOOST_TEST(malformed.answer->result_int() == 400u);
+
+  Routed read = route(beast_http::verb::get, settings, "");
+  BOOST_REQUIRE(read.call);
+  BOOST_TEST((read.work == WorkClass::kStorage));
+  std::optional<Response> inline_answer = read.call->TryRunInline();
+  BOOST_REQUIRE(inline_answer.has_value());  // the memory backend never blocks
+  BOOST_TEST(inline_answer->result_int() == 200u);
+
+  Routed write = route(beast_http::verb::post, settings, R"({"zones":[3]})");
+  BOOST_REQUIRE(write.call);
+  BOOST_TEST((write.work == WorkClass::kInline));
+  BOOST_TEST(write.call->Run().result_int() == 200u);
 }
 
 BOOST_AUTO_TEST_CASE(key_carrying_responses_are_not_cached) {

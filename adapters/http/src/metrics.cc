@@ -1,6 +1,7 @@
 #include "credstore/http/metrics.h"
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <iterator>
@@ -84,18 +85,49 @@ struct GaugeFamily {
 
 }  // namespace
 
-struct Metrics::State {
-  mutable std::mutex mutex;
-  // (listener, route template, status) -> requests
-  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests;
+// One I/O thread's counts. Only its own thread writes them; /metrics merges every shard. The
+// shard's mutex is therefore uncontended except during a scrape.
+struct Metrics::Shard {
+  std::mutex mutex;
+  // (listener, route template, status) -> requests; std::less<> finds a key by string_view, so
+  // counting a request allocates nothing once its key exists.
+  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t, std::less<>> requests;
   // (listener, route template) -> latency histogram
-  std::map<std::pair<std::string, std::string>, Histogram> latency;
-  // metric name -> gauges of that name, in the order they were added
-  std::map<std::string, GaugeFamily> gauges;
+  std::map<std::tuple<std::string, std::string>, Histogram, std::less<>> latency;
 };
 
-Metrics::Metrics() : state_(std::make_unique<State>()) {}
+struct Metrics::State {
+  mutable std::mutex mutex;
+  std::vector<std::unique_ptr<Shard>> shards;  // guarded by mutex; never shrinks
+  // metric name -> gauges of that name, in the order they were added
+  std::map<std::string, GaugeFamily> gauges;  // guarded by mutex
+  std::uint64_t id = 0;                       // tells Metrics objects apart in ThisThreadShard
+};
+
+namespace {
+
+std::atomic<std::uint64_t> next_metrics_id{1};
+
+}  // namespace
+
+Metrics::Metrics() : state_(std::make_unique<State>()) {
+  state_->id = next_metrics_id.fetch_add(1, std::memory_order_relaxed);
+}
 Metrics::~Metrics() = default;
+
+Metrics::Shard& Metrics::ThisThreadShard() {
+  State& state = *state_;
+  // Keyed by a never-reused id rather than the address: a new Metrics at a dead one's address
+  // must not inherit its shard.
+  thread_local std::uint64_t cached_id = 0;
+  thread_local Shard* cached = nullptr;
+  if (cached_id == state.id) return *cached;
+  std::lock_guard<std::mutex> lock(state.mutex);
+  state.shards.push_back(std::make_unique<Shard>());
+  cached_id = state.id;
+  cached = state.shards.back().get();
+  return *cached;
+}
 
 void Metrics::RecordRequest(std::string_view listener, std::string_view route_template,
                             unsigned status, std::chrono::microseconds latency) {
@@ -103,12 +135,30 @@ void Metrics::RecordRequest(std::string_view listener, std::string_view route_te
   std::size_t bucket = 0;
   while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket]) ++bucket;
 
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  ++state_->requests[{std::string(listener), std::string(route_template), status}];
-  Histogram& histogram = state_->latency[{std::string(listener), std::string(route_template)}];
-  if (bucket < kLatencyBuckets.size()) ++histogram.buckets[bucket];
-  ++histogram.count;
-  histogram.sum_seconds += seconds;
+  Shard& shard = ThisThreadShard();
+  std::lock_guard<std::mutex> lock(shard.mutex);
+  const auto request_key = std::make_tuple(listener, route_template, status);
+  auto counted = shard.requests.find(request_key);
+  if (counted == shard.requests.end()) {
+    counted = shard.requests
+                  .emplace(std::make_tuple(std::string(listener), std::string(route_template),
+                                           status),
+                           0)
+                  .first;
+  }
+  ++counted->second;
+  const auto latency_key = std::make_tuple(listener, route_template);
+  auto histogram = shard.latency.find(latency_key);
+  if (histogram == shard.latency.end()) {
+    histogram =
+        shard.latency
+            .emplace(std::make_tuple(std::string(listener), std::string(route_template)),
+                     Histogram{})
+            .first;
+  }
+  if (bucket < kLatencyBuckets.size()) ++histogram->second.buckets[bucket];
+  ++histogram->second.count;
+  histogram->second.sum_seconds += seconds;
 }
 
 void Metrics::AddGauge(std::string name, std::string labels, std::string help,
@@ -122,13 +172,23 @@ void Metrics::AddGauge(std::string name, std::string labels, std::string help,
 std::string Metrics::RenderPrometheus() const {
   // Copy under the lock, render outside it: gauge readers take their own locks (pool queues)
   // and must not run while a request thread waits here to record its latency.
-  decltype(State::requests) requests;
-  decltype(State::latency) latency;
+  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests;
+  std::map<std::pair<std::string, std::string>, Histogram> latency;
   std::vector<std::pair<std::string, GaugeFamily>> gauges;
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    requests = state_->requests;
-    latency = state_->latency;
+    for (const auto& shard : state_->shards) {
+      std::lock_guard<std::mutex> shard_lock(shard->mutex);
+      for (const auto& [key, count] : shard->requests) requests[key] += count;
+      for (const auto& [key, histogram] : shard->latency) {
+        Histogram& merged = latency[{std::get<0>(key), std::get<1>(key)}];
+        for (std::size_t i = 0; i < merged.buckets.size(); ++i) {
+          merged.buckets[i] += histogram.buckets[i];
+        }
+        merged.count += histogram.count;
+        merged.sum_seconds += histogram.sum_seconds;
+      }
+    }
     gauges.assign(state_->gauges.begin(), state_->gauges.end());
   }
 

@@ -13,13 +13,15 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "prepared_calls.h"
+#include "request_parts.h"
 #include "responses.h"
-#include "strict_json.h"
 
 namespace credstore::http {
 namespace {
@@ -38,7 +40,7 @@ constexpr std::size_t kDefaultListLimit = 100;
 constexpr std::size_t kMaxListLimit = 1000;
 constexpr std::size_t kMaxCursorLength = 128;
 
-enum class Route {
+enum class Endpoint {
   kHealth,
   kMetrics,
   kCreateIntegrator,
@@ -53,52 +55,41 @@ enum class Route {
   kDeleteCustomer,
 };
 
-struct Routed {
-  Route route;
+struct Matched {
+  Endpoint route;
   // Path parameters, percent-decoded: the integrator id, or the service and API key of
   // kRevokeApiKeyInPath.
   std::string first;
   std::string second;
 };
 
-std::string_view RouteTemplate(Route route) {
+std::string_view RouteTemplate(Endpoint route) {
   switch (route) {
-    case Route::kHealth:
+    case Endpoint::kHealth:
       return "/healthz";
-    case Route::kMetrics:
+    case Endpoint::kMetrics:
       return "/metrics";
-    case Route::kCreateIntegrator:
-    case Route::kListIntegrators:
+    case Endpoint::kCreateIntegrator:
+    case Endpoint::kListIntegrators:
       return "/v1/integrators";
-    case Route::kGetIntegrator:
+    case Endpoint::kGetIntegrator:
       return "/v1/integrators/{id}";
-    case Route::kDisableIntegrator:
+    case Endpoint::kDisableIntegrator:
       return "/v1/integrators/{id}/disable";
-    case Route::kResetIntegratorSecret:
+    case Endpoint::kResetIntegratorSecret:
       return "/v1/integrators/{id}/reset-secret";
-    case Route::kProvisionApiKey:
+    case Endpoint::kProvisionApiKey:
       return "/v1/api-keys";
-    case Route::kRevokeApiKey:
+    case Endpoint::kRevokeApiKey:
       return "/v1/api-keys/revoke";
-    case Route::kRevokeApiKeyInPath:
+    case Endpoint::kRevokeApiKeyInPath:
       return "/v1/api-keys/{service}/{apiKey}";
-    case Route::kResetCustomer:
+    case Endpoint::kResetCustomer:
       return "/v1/customers/reset";
-    case Route::kDeleteCustomer:
+    case Endpoint::kDeleteCustomer:
       return "/v1/customers/delete";
   }
   return "unmatched";
-}
-
-WorkPool PoolFor(Route route) {
-  switch (route) {
-    case Route::kHealth:
-      return WorkPool::kInline;
-    case Route::kResetCustomer:
-      return WorkPool::kHashing;  // hashes the new secret with Argon2id
-    default:
-      return WorkPool::kStorage;
-  }
 }
 
 // ---- Problems ------------------------------------------------------------------------------
@@ -113,17 +104,6 @@ Response Unauthorized(const RequestMeta& meta) {
                      extras);
 }
 
-// Integrator ids are public and may be echoed; anything else in the id's place might be a
-// pasted secret, so only what looks like an id ("int_" and letters or digits) is.
-bool LooksLikeIntegratorId(std::string_view id) {
-  if (!id.starts_with("int_") || id.size() > 64) return false;
-  for (char c : id.substr(4)) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // What a 404 names: a resource type, and an id when it is public.
 struct Resource {
   std::string_view type;
@@ -131,25 +111,14 @@ struct Resource {
 };
 
 // The problem for a failed core call.
-Response ProblemFor(const Status& failure, const RequestMeta& meta, Resource resource = {}) {
-  const status code = HttpStatusFor(failure);
-  if (code == status::internal_server_error) {
-    return MakeProblem(code, "internal error; the request id is in the server log", meta);
-  }
-  ProblemExtras extras;
-  if (code == status::unauthorized) {
-    extras.auth_scheme = "Bearer";
-    extras.realm = std::string(kRealm);
-    extras.scope = std::string(kScope);
-  }
-  if (code == status::not_found) {
-    extras.resource_type = std::string(resource.type);
-    if (LooksLikeIntegratorId(resource.id)) extras.resource_id = std::string(resource.id);
-  }
-  if (code == status::too_many_requests || code == status::service_unavailable) {
-    extras.retry_after = RetryAfterSeconds(failure.retry_after());
-  }
-  return MakeProblem(code, failure.message(), meta, extras);
+Response OperatorProblem(const Status& failure, const RequestMeta& meta, Resource resource = {}) {
+  ProblemLabels labels;
+  labels.auth_scheme = "Bearer";
+  labels.realm = kRealm;
+  labels.scope = std::string(kScope);
+  labels.resource_type = resource.type;
+  labels.resource_id = resource.id;
+  return ProblemFor(failure, meta, labels);
 }
 
 Response UnknownService(const RequestMeta& meta) {
@@ -163,7 +132,7 @@ Response UnknownService(const RequestMeta& meta) {
 
 // The route for a request, or the early answer (404, 405, or 400 for a target that is not
 // origin-form). Only the path is read here; the query is the handler's.
-std::variant<Routed, Response> Classify(const Request& request, const RequestMeta& meta) {
+std::variant<Matched, Response> Classify(const Request& request, const RequestMeta& meta) {
   const std::string_view target = request.target();
   if (target.empty() || target.front() != '/') {
     return BadRequest("the request target must be in origin-form (a path, not a URL)", meta);
@@ -174,7 +143,7 @@ std::variant<Routed, Response> Classify(const Request& request, const RequestMet
   for (std::string segment : url->segments()) segments.push_back(std::move(segment));
   const verb method = request.method();
   auto only = [&](verb allowed, std::string_view allow,
-                  Routed routed) -> std::variant<Routed, Response> {
+                  Matched routed) -> std::variant<Matched, Response> {
     if (method != allowed) return MethodNotAllowed(allow, meta);
     return routed;
   };
@@ -190,113 +159,39 @@ std::variant<Routed, Response> Classify(const Request& request, const RequestMet
     return true;
   };
 
-  if (is({"healthz"})) return only(verb::get, "GET", {Route::kHealth, {}, {}});
-  if (is({"metrics"})) return only(verb::get, "GET", {Route::kMetrics, {}, {}});
+  if (is({"healthz"})) return only(verb::get, "GET", {Endpoint::kHealth, {}, {}});
+  if (is({"metrics"})) return only(verb::get, "GET", {Endpoint::kMetrics, {}, {}});
   if (is({"v1", "integrators"})) {
-    if (method == verb::get) return Routed{Route::kListIntegrators, {}, {}};
-    if (method == verb::post) return Routed{Route::kCreateIntegrator, {}, {}};
+    if (method == verb::get) return Matched{Endpoint::kListIntegrators, {}, {}};
+    if (method == verb::post) return Matched{Endpoint::kCreateIntegrator, {}, {}};
     return MethodNotAllowed("GET, POST", meta);
   }
   if (is({"v1", "integrators", "*"})) {
-    return only(verb::get, "GET", {Route::kGetIntegrator, segments[2], {}});
+    return only(verb::get, "GET", {Endpoint::kGetIntegrator, segments[2], {}});
   }
   if (is({"v1", "integrators", "*", "disable"})) {
-    return only(verb::post, "POST", {Route::kDisableIntegrator, segments[2], {}});
+    return only(verb::post, "POST", {Endpoint::kDisableIntegrator, segments[2], {}});
   }
   if (is({"v1", "integrators", "*", "reset-secret"})) {
-    return only(verb::post, "POST", {Route::kResetIntegratorSecret, segments[2], {}});
+    return only(verb::post, "POST", {Endpoint::kResetIntegratorSecret, segments[2], {}});
   }
-  if (is({"v1", "api-keys"})) return only(verb::post, "POST", {Route::kProvisionApiKey, {}, {}});
+  if (is({"v1", "api-keys"})) return only(verb::post, "POST", {Endpoint::kProvisionApiKey, {}, {}});
   if (is({"v1", "api-keys", "revoke"})) {
-    return only(verb::post, "POST", {Route::kRevokeApiKey, {}, {}});
+    return only(verb::post, "POST", {Endpoint::kRevokeApiKey, {}, {}});
   }
   if (is({"v1", "api-keys", "*", "*"})) {
-    return only(verb::delete_, "DELETE", {Route::kRevokeApiKeyInPath, segments[2], segments[3]});
+    return only(verb::delete_, "DELETE", {Endpoint::kRevokeApiKeyInPath, segments[2], segments[3]});
   }
   if (is({"v1", "customers", "reset"})) {
-    return only(verb::post, "POST", {Route::kResetCustomer, {}, {}});
+    return only(verb::post, "POST", {Endpoint::kResetCustomer, {}, {}});
   }
   if (is({"v1", "customers", "delete"})) {
-    return only(verb::post, "POST", {Route::kDeleteCustomer, {}, {}});
+    return only(verb::post, "POST", {Endpoint::kDeleteCustomer, {}, {}});
   }
   return MakeProblem(status::not_found, "no such route", meta);
 }
 
 // ---- Request parts -----------------------------------------------------------------------------
-
-// application/json (any case, parameters allowed), or curl's default form type carrying JSON.
-bool IsAcceptedMediaType(std::string_view content_type) {
-  std::string_view type = content_type.substr(0, content_type.find(';'));
-  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
-  auto iequals = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + ('a' - 'A')) : a[i];
-      if (x != b[i]) return false;
-    }
-    return true;
-  };
-  return iequals(type, "application/json") || iequals(type, "application/x-www-form-urlencoded");
-}
-
-// Wipes the JSON strings that held an API key or a secret once the call is done with them.
-class ScrubOnExit {
- public:
-  ScrubOnExit(json::object& body, std::initializer_list<std::string_view> names)
-      : body_(body), names_(names) {}
-  ~ScrubOnExit() {
-    for (std::string_view name : names_) {
-      auto it = body_.find(name);
-      if (it != body_.end() && it->value().is_string()) {
-        json::string& text = it->value().get_string();
-        sodium_memzero(text.data(), text.size());
-      }
-    }
-  }
-  ScrubOnExit(const ScrubOnExit&) = delete;
-  ScrubOnExit& operator=(const ScrubOnExit&) = delete;
-
- private:
-  json::object& body_;
-  std::vector<std::string_view> names_;
-};
-
-// The body as a strict JSON object whose members are all in `allowed`, or the 400 to send.
-std::variant<json::object, Response> ParseBody(const Request& request, const RequestMeta& meta,
-                                               std::initializer_list<std::string_view> allowed) {
-  auto parsed = internal::ParseStrictJsonObject(request.body());
-  if (auto* problem = std::get_if<std::string>(&parsed)) return BadRequest(*problem, meta);
-  auto& body = std::get<json::object>(parsed);
-  for (const auto& member : body) {
-    bool known = false;
-    for (std::string_view name : allowed) known = known || member.key() == name;
-    if (!known) {
-      // Scrub before the object dies: an unknown member may hold a key the caller misnamed.
-      for (auto& each : body) {
-        if (each.value().is_string()) {
-          sodium_memzero(each.value().get_string().data(), each.value().get_string().size());
-        }
-      }
-      return BadRequest("unknown member '" + std::string(member.key()) + "'", meta);
-    }
-  }
-  return std::move(body);
-}
-
-// The member's text, or the 400 detail. `required` false: a missing member reads as "".
-std::variant<std::string_view, std::string> StringMember(const json::object& body,
-                                                         std::string_view name,
-                                                         bool required = true) {
-  auto it = body.find(name);
-  if (it == body.end()) {
-    if (!required) return std::string_view();
-    return "missing member '" + std::string(name) + "'";
-  }
-  if (!it->value().is_string()) return "member '" + std::string(name) + "' must be a string";
-  const json::string& text = it->value().get_string();
-  return std::string_view(text.data(), text.size());
-}
 
 // The customer a body names: its `service` and `apiKey` members (API-key and customer routes).
 struct NamedCustomer {
@@ -352,28 +247,6 @@ std::variant<ListQuery, std::string> ParseListQuery(std::string_view target) {
   return query;
 }
 
-// "2026-11-23T08:00:00.000Z".
-std::string Iso8601(Timestamp t) {
-  const auto day = std::chrono::floor<std::chrono::days>(t);
-  const std::chrono::year_month_day date(day);
-  const std::chrono::hh_mm_ss<std::chrono::milliseconds> time(t - day);
-  std::string out;
-  auto append = [&out](long long value, std::size_t width, char after) {
-    const std::string digits = std::to_string(value);
-    if (digits.size() < width) out.append(width - digits.size(), '0');
-    out += digits;
-    out += after;
-  };
-  append(static_cast<int>(date.year()), 4, '-');
-  append(static_cast<unsigned>(date.month()), 2, '-');
-  append(static_cast<unsigned>(date.day()), 2, 'T');
-  append(time.hours().count(), 2, ':');
-  append(time.minutes().count(), 2, ':');
-  append(time.seconds().count(), 2, '.');
-  append(time.subseconds().count(), 3, 'Z');
-  return out;
-}
-
 json::object Describe(const IntegratorInfo& info) {
   json::object out;
   out["integratorId"] = info.integrator_id;
@@ -385,10 +258,6 @@ json::object Describe(const IntegratorInfo& info) {
     out["oldSecretExpiresAt"] = Iso8601(*info.old_secret_expires_at);
   }
   return out;
-}
-
-RequestContext ContextOf(const RequestMeta& meta) {
-  return RequestContext{meta.client_address, meta.request_id};
 }
 
 // The store's own counters, after the server's metrics. A family the server already renders
@@ -417,25 +286,24 @@ std::string RenderMetrics(const Metrics& metrics, const StoreStats& stats) {
   return text + out.str();
 }
 
-// ---- Handlers (each runs after routing, the token, size and media-type checks) --------------
+// ---- Handlers (each runs after routing, the token, size, media-type and body checks) --------
 
+// What an operator call needs, owned: it may run later on a worker thread.
 struct Call {
-  const Request& request;
-  const RequestMeta& meta;
-  const Routed& routed;
-  CredentialStore& store;
+  CredentialStore* store;
   ProvisionedApiKeys* api_keys;
+  RequestMeta meta;
+  Matched routed;  // the route and its path parameters
+  JsonBody body;  // the strict JSON body (empty for routes that take none)
+  ListQuery list;
 };
 
 Response CreateIntegrator(const Call& call) {
-  auto parsed = ParseBody(call.request, call.meta, {"label"});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  auto& body = std::get<json::object>(parsed);
-  auto label = StringMember(body, "label", /*required=*/false);
+  auto label = StringMember(call.body.object(), "label", /*required=*/false);
   if (auto* problem = std::get_if<std::string>(&label)) return BadRequest(*problem, call.meta);
   auto created =
-      call.store.CreateIntegrator(ContextOf(call.meta), std::get<std::string_view>(label));
-  if (!created.ok()) return ProblemFor(created.status(), call.meta);
+      call.store->CreateIntegrator(ContextOf(call.meta), std::get<std::string_view>(label));
+  if (!created.ok()) return OperatorProblem(created.status(), call.meta);
   Response response = NoStoreJson(
       status::created,
       {{"integratorId", created->integrator_id}, {"secret", created->secret.view()}}, call.meta);
@@ -444,11 +312,8 @@ Response CreateIntegrator(const Call& call) {
 }
 
 Response ListIntegrators(const Call& call) {
-  auto query = ParseListQuery(call.request.target());
-  if (auto* problem = std::get_if<std::string>(&query)) return BadRequest(*problem, call.meta);
-  const ListQuery& list = std::get<ListQuery>(query);
-  auto page = call.store.ListIntegrators(list.cursor, list.limit);
-  if (!page.ok()) return ProblemFor(page.status(), call.meta);
+  auto page = call.store->ListIntegrators(call.list.cursor, call.list.limit);
+  if (!page.ok()) return OperatorProblem(page.status(), call.meta);
   json::array integrators;
   integrators.reserve(page->integrators.size());
   for (const IntegratorInfo& info : page->integrators) integrators.push_back(Describe(info));
@@ -464,22 +329,22 @@ Response ListIntegrators(const Call& call) {
 
 Response GetIntegrator(const Call& call) {
   const std::string& id = call.routed.first;
-  auto info = call.store.GetIntegrator(id);
-  if (!info.ok()) return ProblemFor(info.status(), call.meta, {"integrator", id});
+  auto info = call.store->GetIntegrator(id);
+  if (!info.ok()) return OperatorProblem(info.status(), call.meta, {"integrator", id});
   return NoStoreJson(status::ok, Describe(*info), call.meta);
 }
 
 Response DisableIntegrator(const Call& call) {
   const std::string& id = call.routed.first;
-  Status disabled = call.store.DisableIntegrator(ContextOf(call.meta), id);
-  if (!disabled.ok()) return ProblemFor(disabled, call.meta, {"integrator", id});
+  Status disabled = call.store->DisableIntegrator(ContextOf(call.meta), id);
+  if (!disabled.ok()) return OperatorProblem(disabled, call.meta, {"integrator", id});
   return NoContent(call.meta);
 }
 
 Response ResetIntegratorSecret(const Call& call) {
   const std::string& id = call.routed.first;
-  auto reset = call.store.ResetIntegratorSecret(ContextOf(call.meta), id);
-  if (!reset.ok()) return ProblemFor(reset.status(), call.meta, {"integrator", id});
+  auto reset = call.store->ResetIntegratorSecret(ContextOf(call.meta), id);
+  if (!reset.ok()) return OperatorProblem(reset.status(), call.meta, {"integrator", id});
   return NoStoreJson(status::ok, {{"secret", reset->secret.view()}}, call.meta);
 }
 
@@ -497,20 +362,16 @@ Response ChangeApiKey(const Call& call, std::string_view service, std::string_vi
     return BadRequest("'apiKey' must be 8-128 characters of [A-Za-z0-9_-]", call.meta);
   }
   if (call.api_keys == nullptr) return ProvisioningOff(call.meta);
-  if (!call.store.HasService(service)) return UnknownService(call.meta);
+  if (!call.store->HasService(service)) return UnknownService(call.meta);
   const RequestContext context = ContextOf(call.meta);
   Status changed = provision ? call.api_keys->Provision(service, api_key, context)
                              : call.api_keys->Revoke(service, api_key, context);
-  if (!changed.ok()) return ProblemFor(changed, call.meta, {"apiKey", {}});
+  if (!changed.ok()) return OperatorProblem(changed, call.meta, {"apiKey", {}});
   return NoContent(call.meta);
 }
 
 Response ApiKeyFromBody(const Call& call, bool provision) {
-  auto parsed = ParseBody(call.request, call.meta, {"service", "apiKey"});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  auto& body = std::get<json::object>(parsed);
-  const ScrubOnExit scrub(body, {"apiKey"});
-  auto named = ReadNamedCustomer(body, call.meta);
+  auto named = ReadNamedCustomer(call.body.object(), call.meta);
   if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
   const auto [service, api_key] = std::get<NamedCustomer>(named);
   return ChangeApiKey(call, service, api_key, provision);
@@ -519,66 +380,83 @@ Response ApiKeyFromBody(const Call& call, bool provision) {
 // The backend's "not found" names a record; the operator asked about a customer.
 Response CustomerProblem(const Status& failure, const RequestMeta& meta) {
   if (failure.code() == StatusCode::kNotFound) {
-    return ProblemFor(Status::NotFound("no customer configuration for this API key"), meta,
-                      {"customer", {}});
+    return OperatorProblem(Status::NotFound("no customer configuration for this API key"), meta,
+                           {"customer", {}});
   }
-  return ProblemFor(failure, meta, {"customer", {}});
+  return OperatorProblem(failure, meta, {"customer", {}});
 }
 
 Response ResetCustomer(const Call& call) {
-  auto parsed = ParseBody(call.request, call.meta, {"service", "apiKey", "secret"});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  auto& body = std::get<json::object>(parsed);
-  const ScrubOnExit scrub(body, {"apiKey", "secret"});
-  auto named = ReadNamedCustomer(body, call.meta);
+  auto named = ReadNamedCustomer(call.body.object(), call.meta);
   if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
   const auto [service, api_key] = std::get<NamedCustomer>(named);
-  auto secret = StringMember(body, "secret");
+  auto secret = StringMember(call.body.object(), "secret");
   if (auto* problem = std::get_if<std::string>(&secret)) return BadRequest(*problem, call.meta);
-  if (!call.store.HasService(service)) {
-    return UnknownService(call.meta);
-  }
-  auto grant = call.store.ResetCustomer(ContextOf(call.meta), service, api_key,
-                                        std::get<std::string_view>(secret));
+  if (!call.store->HasService(service)) return UnknownService(call.meta);
+  auto grant = call.store->ResetCustomer(ContextOf(call.meta), service, api_key,
+                                         std::get<std::string_view>(secret));
   if (!grant.ok()) return CustomerProblem(grant.status(), call.meta);
   return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
 }
 
 Response DeleteCustomer(const Call& call) {
-  auto parsed = ParseBody(call.request, call.meta, {"service", "apiKey"});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  auto& body = std::get<json::object>(parsed);
-  const ScrubOnExit scrub(body, {"apiKey"});
-  auto named = ReadNamedCustomer(body, call.meta);
+  auto named = ReadNamedCustomer(call.body.object(), call.meta);
   if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
   const auto [service, api_key] = std::get<NamedCustomer>(named);
-  if (!call.store.HasService(service)) {
-    return UnknownService(call.meta);
-  }
-  Status deleted = call.store.DeleteCustomer(ContextOf(call.meta), service, api_key);
+  if (!call.store->HasService(service)) return UnknownService(call.meta);
+  Status deleted = call.store->DeleteCustomer(ContextOf(call.meta), service, api_key);
   if (!deleted.ok()) return CustomerProblem(deleted, call.meta);
   return NoContent(call.meta);
 }
 
-// Routes that take no body accept none, or an empty object.
-std::optional<Response> CheckEmptyBody(const Request& request, const RequestMeta& meta) {
-  if (request.body().empty()) return std::nullopt;
-  auto parsed = ParseBody(request, meta, {});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  return std::nullopt;
+// The members a route's body may hold; routes that take no body accept none, or `{}`.
+std::span<const std::string_view> AllowedMembers(Endpoint route) {
+  static constexpr std::string_view kIntegrator[] = {"label"};
+  static constexpr std::string_view kNamedCustomer[] = {"service", "apiKey"};
+  static constexpr std::string_view kCustomerReset[] = {"service", "apiKey", "secret"};
+  switch (route) {
+    case Endpoint::kCreateIntegrator:
+      return kIntegrator;
+    case Endpoint::kProvisionApiKey:
+    case Endpoint::kRevokeApiKey:
+    case Endpoint::kDeleteCustomer:
+      return kNamedCustomer;
+    case Endpoint::kResetCustomer:
+      return kCustomerReset;
+    default:
+      return {};
+  }
 }
 
-bool TakesBody(Route route) {
-  switch (route) {
-    case Route::kCreateIntegrator:
-    case Route::kProvisionApiKey:
-    case Route::kRevokeApiKey:
-    case Route::kResetCustomer:
-    case Route::kDeleteCustomer:
-      return true;
-    default:
-      return false;
+bool TakesBody(Endpoint route) { return AllowedMembers(route).size() > 0; }
+
+Response RunCall(const Call& call) {
+  switch (call.routed.route) {
+    case Endpoint::kCreateIntegrator:
+      return CreateIntegrator(call);
+    case Endpoint::kListIntegrators:
+      return ListIntegrators(call);
+    case Endpoint::kGetIntegrator:
+      return GetIntegrator(call);
+    case Endpoint::kDisableIntegrator:
+      return DisableIntegrator(call);
+    case Endpoint::kResetIntegratorSecret:
+      return ResetIntegratorSecret(call);
+    case Endpoint::kProvisionApiKey:
+      return ApiKeyFromBody(call, /*provision=*/true);
+    case Endpoint::kRevokeApiKey:
+      return ApiKeyFromBody(call, /*provision=*/false);
+    case Endpoint::kRevokeApiKeyInPath:
+      return ChangeApiKey(call, call.routed.first, call.routed.second, /*provision=*/false);
+    case Endpoint::kResetCustomer:
+      return ResetCustomer(call);
+    case Endpoint::kDeleteCustomer:
+      return DeleteCustomer(call);
+    case Endpoint::kHealth:
+    case Endpoint::kMetrics:
+      break;
   }
+  return MakeProblem(status::internal_server_error, "unrouted request", call.meta);
 }
 
 }  // namespace
@@ -629,75 +507,49 @@ bool OperatorApi::IsAuthorized(const Request& request) const {
   return has_token_ && !presented.empty() && equal;
 }
 
-RouteMatch OperatorApi::Match(const Request& request, const RequestMeta& meta) const {
-  RouteMatch match;
+Routed OperatorApi::Route(Request& request, const RequestMeta& meta) const {
   auto classified = Classify(request, meta);
   if (auto* early = std::get_if<Response>(&classified)) {
-    match.route_template = "unmatched";
-    match.early_response = std::move(*early);
-    return match;
+    return Answer("unmatched", std::move(*early));
   }
-  const Routed& routed = std::get<Routed>(classified);
-  match.route_template = std::string(RouteTemplate(routed.route));
-  match.pool = PoolFor(routed.route);
-  if (routed.route == Route::kHealth) {
-    match.early_response = NoStoreJson(status::ok, {{"status", "ok"}}, meta);
-  } else if (!IsAuthorized(request)) {
-    // One BLAKE2b hash: cheap enough for an I/O thread, and keeps strangers off the workers.
-    match.early_response = Unauthorized(meta);
+  Matched routed = std::move(std::get<Matched>(classified));
+  const std::string_view route_template = RouteTemplate(routed.route);
+  if (routed.route == Endpoint::kHealth) {
+    return Answer(route_template, NoStoreJson(status::ok, {{"status", "ok"}}, meta));
   }
-  return match;
-}
-
-Response OperatorApi::Handle(const Request& request, const RequestMeta& meta) const {
-  auto classified = Classify(request, meta);
-  if (auto* early = std::get_if<Response>(&classified)) return std::move(*early);
-  const Routed& routed = std::get<Routed>(classified);
-  if (routed.route == Route::kHealth) return NoStoreJson(status::ok, {{"status", "ok"}}, meta);
-  if (!IsAuthorized(request)) return Unauthorized(meta);
-
-  // 413: the server's parser already enforces this; repeated for hosts that call Handle alone.
-  if (request.body().size() > max_body_bytes_) {
-    return MakeProblem(status::payload_too_large, "request body too large", meta);
+  // Right after routing: one BLAKE2b hash, cheap enough for an I/O thread, and it keeps
+  // strangers off the workers.
+  if (!IsAuthorized(request)) return Answer(route_template, Unauthorized(meta));
+  if (auto problem = CheckBodyEnvelope(request, max_body_bytes_, /*body_is_read=*/true, meta)) {
+    return Answer(route_template, std::move(*problem));
   }
-  // 415: a body must say it is JSON. An empty body needs no type.
-  if (!request.body().empty() && !IsAcceptedMediaType(request[beast_http::field::content_type])) {
-    return MakeProblem(status::unsupported_media_type, "request body must be application/json",
-                       meta);
+  Call call{&store_, api_keys_, meta, std::move(routed), {}, {}};
+  if (TakesBody(call.routed.route) || !request.body().empty()) {
+    auto parsed = ParseJsonBody(request.body(), AllowedMembers(call.routed.route));
+    if (auto* problem = std::get_if<std::string>(&parsed)) {
+      return Answer(route_template, BadRequest(*problem, meta));
+    }
+    call.body = std::move(std::get<JsonBody>(parsed));
   }
-  if (!TakesBody(routed.route)) {
-    if (auto problem = CheckEmptyBody(request, meta)) return std::move(*problem);
+  if (call.routed.route == Endpoint::kListIntegrators) {
+    auto query = ParseListQuery(request.target());
+    if (auto* problem = std::get_if<std::string>(&query)) {
+      return Answer(route_template, BadRequest(*problem, meta));
+    }
+    call.list = std::move(std::get<ListQuery>(query));
   }
-
-  const Call call{request, meta, routed, store_, api_keys_};
-  switch (routed.route) {
-    case Route::kMetrics:
-      return NoStoreBody(status::ok, "text/plain; version=0.0.4; charset=utf-8",
-                         RenderMetrics(metrics_, store_.Stats()), meta);
-    case Route::kCreateIntegrator:
-      return CreateIntegrator(call);
-    case Route::kListIntegrators:
-      return ListIntegrators(call);
-    case Route::kGetIntegrator:
-      return GetIntegrator(call);
-    case Route::kDisableIntegrator:
-      return DisableIntegrator(call);
-    case Route::kResetIntegratorSecret:
-      return ResetIntegratorSecret(call);
-    case Route::kProvisionApiKey:
-      return ApiKeyFromBody(call, /*provision=*/true);
-    case Route::kRevokeApiKey:
-      return ApiKeyFromBody(call, /*provision=*/false);
-    case Route::kRevokeApiKeyInPath:
-      return ChangeApiKey(call, routed.first, routed.second, /*provision=*/false);
-    case Route::kResetCustomer:
-      return ResetCustomer(call);
-    case Route::kDeleteCustomer:
-      return DeleteCustomer(call);
-    case Route::kHealth:
-      break;
+  if (call.routed.route == Endpoint::kMetrics) {
+    // Reads counters in memory: never blocks.
+    return Prepare(route_template, WorkClass::kInline,
+                   [this, meta]() -> Response {
+                     return NoStoreBody(status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                                        RenderMetrics(metrics_, store_.Stats()), meta);
+                   });
   }
-  return MakeProblem(status::internal_server_error, "unrouted request", meta);
+  WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
+  if (call.routed.route == Endpoint::kResetCustomer) work = WorkClass::kHashing;  // Argon2id
+  return Prepare(route_template, work,
+                 [call = std::move(call)]() -> Response { return RunCall(call); });
 }
 
 }  // namespace credstore::http

@@ -1,18 +1,15 @@
-// The public routes: request parsing and validation in DESIGN.md §1's check order, then one
-// CredentialStore call, then the response. No business rule lives here: every rule about keys,
-// secrets, grace and throttling is the core's.
+// The public routes: one routing step in the documented check order, then one CredentialStore
+// call, then the response. No business rule lives here: every rule about keys, secrets, grace
+// and throttling is the core's.
 #include "credstore/http/public_api.h"
-
-#include <sodium.h>
-#include <time.h>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-#include <cmath>
-#include <initializer_list>
-#include <variant>
+#include <utility>
 
+#include "prepared_calls.h"
+#include "request_parts.h"
 #include "responses.h"
 #include "strict_json.h"
 
@@ -22,162 +19,50 @@ namespace {
 namespace beast_http = boost::beast::http;
 namespace json = boost::json;
 using beast_http::status;
+using beast_http::verb;
 
 constexpr std::string_view kRealm = "credstore";
 constexpr std::string_view kRegenerateSecretPath = "/v1/integrator/regenerate-secret";
 
-enum class Route {
-  kRegister,
-  kRegenerateKey,
-  kUpdateSecret,
-  kSettings,
-  kRegenerateSecret,
-  kHealth
-};
+constexpr std::string_view kRegisterTemplate = "/{service}/1/register";
+constexpr std::string_view kRegenerateKeyTemplate = "/{service}/1/regenerateKey";
+constexpr std::string_view kUpdateSecretTemplate = "/{service}/1/updateSecret";
+constexpr std::string_view kSettingsTemplate = "/{service}/1/settings";
+constexpr std::string_view kHealthTemplate = "/healthz";
+constexpr std::string_view kUnmatched = "unmatched";
 
-struct Routed {
-  Route route;
-  std::string service;  // customer routes only
-};
+enum class CustomerRoute { kRegister, kRegenerateKey, kUpdateSecret, kSettings };
 
-// ---- Problems ------------------------------------------------------------------------------
-
-// The problem for a failed core call; `scope` names what the credential would have unlocked.
-Response ProblemFor(const Status& failure, const RequestMeta& meta, std::string_view scope,
-                    std::string_view resource_id = {}) {
-  const status code = HttpStatusFor(failure);
-  ProblemExtras extras;
-  if (code == status::unauthorized) {
-    extras.realm = std::string(kRealm);
-    extras.scope = std::string(scope);
-  }
-  if (code == status::not_found && !resource_id.empty()) {
-    extras.resource_type = "integrator";
-    extras.resource_id = std::string(resource_id);
-  }
-  if (code == status::too_many_requests || code == status::service_unavailable) {
-    extras.retry_after = RetryAfterSeconds(failure.retry_after());
-  }
-  if (code == status::internal_server_error) {
-    return MakeProblem(code, "internal error; the request id is in the server log", meta);
-  }
-  return MakeProblem(code, failure.message(), meta, extras);
-}
-
-// ---- Routing --------------------------------------------------------------------------------
-
-// The route for a request, or the early answer (404, 405, 400 for a target that is not
-// origin-form). Only the path is read here; the query is the handler's.
-std::variant<Routed, Response> Classify(const Request& request, const RequestMeta& meta,
-                                        const CredentialStore& store) {
-  const std::string_view target = request.target();
-  if (target.empty() || target.front() != '/') {
-    return BadRequest("the request target must be in origin-form (a path, not a URL)", meta);
-  }
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) return BadRequest("the request target is malformed", meta);
-  const std::string_view path = url->encoded_path();
-  const beast_http::verb method = request.method();
-
-  if (path == "/healthz") {
-    if (method != beast_http::verb::get) return MethodNotAllowed("GET", meta);
-    return Routed{Route::kHealth, {}};
-  }
-  if (path == kRegenerateSecretPath) {
-    if (method != beast_http::verb::post) return MethodNotAllowed("POST", meta);
-    return Routed{Route::kRegenerateSecret, {}};
-  }
-  // /{service}/1/{operation}
-  const std::size_t first = path.find('/', 1);
-  if (first != std::string_view::npos && path.substr(first).starts_with("/1/")) {
-    const std::string_view service = path.substr(1, first - 1);
-    const std::string_view operation = path.substr(first + 3);
-    std::optional<Route> route;
-    if (operation == "register") route = Route::kRegister;
-    if (operation == "regenerateKey") route = Route::kRegenerateKey;
-    if (operation == "updateSecret") route = Route::kUpdateSecret;
-    if (operation == "settings") route = Route::kSettings;
-    if (route && store.HasService(service)) {
-      if (*route == Route::kSettings) {
-        if (method != beast_http::verb::get && method != beast_http::verb::post) {
-          return MethodNotAllowed("GET, POST", meta);
-        }
-      } else if (method != beast_http::verb::post) {
-        return MethodNotAllowed("POST", meta);
-      }
-      return Routed{*route, std::string(service)};
-    }
-  }
-  return MakeProblem(status::not_found, "no such route", meta);
-}
-
-std::string RouteTemplate(Route route) {
+std::string_view TemplateOf(CustomerRoute route) {
   switch (route) {
-    case Route::kRegister:
-      return "/{service}/1/register";
-    case Route::kRegenerateKey:
-      return "/{service}/1/regenerateKey";
-    case Route::kUpdateSecret:
-      return "/{service}/1/updateSecret";
-    case Route::kSettings:
-      return "/{service}/1/settings";
-    case Route::kRegenerateSecret:
-      return std::string(kRegenerateSecretPath);
-    case Route::kHealth:
-      return "/healthz";
+    case CustomerRoute::kRegister:
+      return kRegisterTemplate;
+    case CustomerRoute::kRegenerateKey:
+      return kRegenerateKeyTemplate;
+    case CustomerRoute::kUpdateSecret:
+      return kUpdateSecretTemplate;
+    case CustomerRoute::kSettings:
+      return kSettingsTemplate;
   }
-  return "unmatched";
+  return kUnmatched;
 }
 
-WorkPool PoolFor(Route route) {
-  switch (route) {
-    case Route::kRegister:
-    case Route::kRegenerateKey:
-    case Route::kUpdateSecret:
-      return WorkPool::kHashing;
-    case Route::kSettings:
-    case Route::kRegenerateSecret:
-      return WorkPool::kStorage;
-    case Route::kHealth:
-      return WorkPool::kInline;
-  }
-  return WorkPool::kInline;
+ProblemLabels CustomerLabels(std::string_view service, std::string_view what) {
+  ProblemLabels labels;
+  labels.realm = kRealm;
+  labels.scope = std::string(service) + ":" + std::string(what);
+  return labels;
 }
 
-Response Health(const RequestMeta& meta) {
-  return NoStoreJson(status::ok, json::object{{"status", "ok"}}, meta);
-}
-
-// ---- Request parts -----------------------------------------------------------------------------
-
-// application/json (any case, parameters allowed), or curl's default form type when it carries
-// JSON — a reference page's own curl example sends exactly that.
-bool IsAcceptedMediaType(std::string_view content_type) {
-  std::string_view type = content_type.substr(0, content_type.find(';'));
-  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
-  auto iequals = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + 32) : a[i];
-      if (x != b[i]) return false;
-    }
-    return true;
-  };
-  return iequals(type, "application/json") || iequals(type, "application/x-www-form-urlencoded");
-}
-
-// The query parameters a route reads, each at most once.
-struct QueryParams {
+// The query parameters a customer route reads, each at most once.
+struct CustomerQuery {
   std::optional<std::string> key;
   std::optional<std::string> admin_key;
 };
 
-std::variant<QueryParams, std::string> ParseQuery(std::string_view target) {
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) return std::string("the request target is malformed");
-  QueryParams query;
-  for (const auto& param : url->params()) {
+std::variant<CustomerQuery, std::string> ReadCustomerQuery(const boost::urls::url_view& url) {
+  CustomerQuery query;
+  for (const auto& param : url.params()) {
     std::optional<std::string>* slot = nullptr;
     if (param.key == "key") slot = &query.key;
     if (param.key == "adminKey") slot = &query.admin_key;
@@ -188,196 +73,185 @@ std::variant<QueryParams, std::string> ParseQuery(std::string_view target) {
   return query;
 }
 
-// Every member of `body` must be one of `allowed`.
-std::optional<std::string> UnknownMember(const json::object& body,
-                                         std::initializer_list<std::string_view> allowed) {
-  for (const auto& member : body) {
-    bool known = false;
-    for (std::string_view name : allowed) known = known || member.key() == name;
-    if (!known) return "unknown member '" + std::string(member.key()) + "'";
-  }
-  return std::nullopt;
-}
-
-std::variant<std::string_view, std::string> RequiredString(const json::object& body,
-                                                           std::string_view name) {
-  auto it = body.find(name);
-  if (it == body.end()) return "missing member '" + std::string(name) + "'";
-  if (!it->value().is_string()) return "member '" + std::string(name) + "' must be a string";
-  const json::string& text = it->value().get_string();
-  return std::string_view(text.data(), text.size());
-}
-
-// An optional grace in seconds: a finite JSON number in 0..3600, as milliseconds
-// (round(n·1000)). Strings, null, booleans, arrays and objects are not numbers.
-std::variant<std::chrono::milliseconds, std::string> OptionalGrace(const json::object& body,
-                                                                   std::string_view name) {
-  auto it = body.find(name);
-  if (it == body.end()) return std::chrono::milliseconds(0);
-  const json::value& value = it->value();
-  double seconds = 0;
-  if (value.is_int64()) {
-    seconds = static_cast<double>(value.get_int64());
-  } else if (value.is_uint64()) {
-    seconds = static_cast<double>(value.get_uint64());
-  } else if (value.is_double()) {
-    seconds = value.get_double();
-  } else {
-    return "member '" + std::string(name) + "' must be a number of seconds";
-  }
-  if (!std::isfinite(seconds) || seconds < 0 || seconds > 3600) {
-    return "member '" + std::string(name) + "' must be between 0 and 3600";
-  }
-  return std::chrono::milliseconds(std::llround(seconds * 1000));
-}
-
-std::string Iso8601(Timestamp t) {
-  const auto millis = t.time_since_epoch().count();
-  const time_t seconds = static_cast<time_t>(millis / 1000);
-  struct tm utc {};
-  gmtime_r(&seconds, &utc);
-  char text[64];  // roomy enough that no field width can truncate
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis % 1000));
-  return text;
-}
-
-// Wipes the JSON strings that held secrets once the call is done with them.
-void WipeMembers(json::object& body, std::initializer_list<std::string_view> names) {
-  for (std::string_view name : names) {
-    auto it = body.find(name);
-    if (it != body.end() && it->value().is_string()) {
-      json::string& text = it->value().get_string();
-      sodium_memzero(text.data(), text.size());
-    }
-  }
-}
-
-RequestContext ContextOf(const RequestMeta& meta) {
-  return RequestContext{meta.client_address, meta.request_id};
-}
-
-// ---- Handlers (each runs after routing, size and media-type checks) ------------------------
-
+// What a customer route's call needs, owned: it may run later on a worker thread.
 struct CustomerCall {
-  const Request& request;
-  const RequestMeta& meta;
-  const std::string& service;
-  CredentialStore& store;
+  CredentialStore* store;
+  RequestMeta meta;
+  std::string service;
+  std::string api_key;
 };
 
-// The parsed body of a secret-carrying customer route, or the 400 to send.
-std::variant<json::object, Response> ParseBody(const CustomerCall& call,
-                                               std::initializer_list<std::string_view> allowed) {
-  auto parsed = internal::ParseStrictJsonObject(call.request.body());
-  if (auto* problem = std::get_if<std::string>(&parsed)) return BadRequest(*problem, call.meta);
-  auto& body = std::get<json::object>(parsed);
-  if (auto unknown = UnknownMember(body, allowed)) return BadRequest(*unknown, call.meta);
-  return std::move(body);
+Routed Health(const RequestMeta& meta) {
+  return Answer(kHealthTemplate, NoStoreJson(status::ok, json::object{{"status", "ok"}}, meta));
 }
 
-Response Register(const CustomerCall& call, std::string_view api_key) {
-  auto parsed = ParseBody(call, {"secret"});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  auto& body = std::get<json::object>(parsed);
-  auto secret = RequiredString(body, "secret");
-  if (auto* problem = std::get_if<std::string>(&secret)) return BadRequest(*problem, call.meta);
-  auto grant = call.store.Register(ContextOf(call.meta), call.service, api_key,
-                                   std::get<std::string_view>(secret));
-  WipeMembers(body, {"secret"});
-  if (!grant.ok()) return ProblemFor(grant.status(), call.meta, call.service + ":register");
-  return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+// ---- Customer routes (after routing, size, media type and query checks) ---------------------
+
+Routed Register(CustomerCall call, JsonBody body) {
+  return Prepare(kRegisterTemplate, WorkClass::kHashing,
+                 [call = std::move(call), body = std::move(body)]() -> Response {
+                   const std::string_view secret =
+                       std::get<std::string_view>(StringMember(body.object(), "secret"));
+                   auto grant = call.store->Register(ContextOf(call.meta), call.service,
+                                                     call.api_key, secret);
+                   if (!grant.ok()) {
+                     return ProblemFor(grant.status(), call.meta,
+                                       CustomerLabels(call.service, "register"));
+                   }
+                   return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}},
+                                      call.meta);
+                 });
 }
 
-Response RegenerateKey(const CustomerCall& call, std::string_view api_key) {
-  auto parsed = ParseBody(call, {"secret", "oldKeyValidForSeconds"});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  auto& body = std::get<json::object>(parsed);
-  auto secret = RequiredString(body, "secret");
-  if (auto* problem = std::get_if<std::string>(&secret)) return BadRequest(*problem, call.meta);
-  auto grace = OptionalGrace(body, "oldKeyValidForSeconds");
-  if (auto* problem = std::get_if<std::string>(&grace)) return BadRequest(*problem, call.meta);
-  auto grant = call.store.RegenerateAdminKey(ContextOf(call.meta), call.service, api_key,
-                                             std::get<std::string_view>(secret),
-                                             std::get<std::chrono::milliseconds>(grace));
-  WipeMembers(body, {"secret"});
-  if (!grant.ok()) return ProblemFor(grant.status(), call.meta, call.service + ":configuration");
-  return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+Routed RegenerateKey(CustomerCall call, JsonBody body, std::chrono::milliseconds grace) {
+  return Prepare(
+      kRegenerateKeyTemplate, WorkClass::kHashing,
+      [call = std::move(call), body = std::move(body), grace]() -> Response {
+        const std::string_view secret =
+            std::get<std::string_view>(StringMember(body.object(), "secret"));
+        auto grant = call.store->RegenerateAdminKey(ContextOf(call.meta), call.service,
+                                                    call.api_key, secret, grace);
+        if (!grant.ok()) {
+          return ProblemFor(grant.status(), call.meta,
+                            CustomerLabels(call.service, "configuration"));
+        }
+        return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+      });
 }
 
-Response UpdateSecret(const CustomerCall& call, std::string_view api_key) {
-  auto parsed = ParseBody(call, {"secret", "newSecret"});
-  if (auto* early = std::get_if<Response>(&parsed)) return std::move(*early);
-  auto& body = std::get<json::object>(parsed);
-  auto secret = RequiredString(body, "secret");
-  if (auto* problem = std::get_if<std::string>(&secret)) return BadRequest(*problem, call.meta);
-  auto new_secret = RequiredString(body, "newSecret");
-  if (auto* problem = std::get_if<std::string>(&new_secret)) return BadRequest(*problem, call.meta);
-  Status updated = call.store.UpdateSecret(ContextOf(call.meta), call.service, api_key,
-                                           std::get<std::string_view>(secret),
-                                           std::get<std::string_view>(new_secret));
-  WipeMembers(body, {"secret", "newSecret"});
-  if (!updated.ok()) return ProblemFor(updated, call.meta, call.service + ":configuration");
-  return NoContent(call.meta);
+Routed UpdateSecret(CustomerCall call, JsonBody body) {
+  return Prepare(kUpdateSecretTemplate, WorkClass::kHashing,
+                 [call = std::move(call), body = std::move(body)]() -> Response {
+                   const json::object& members = body.object();
+                   Status updated = call.store->UpdateSecret(
+                       ContextOf(call.meta), call.service, call.api_key,
+                       std::get<std::string_view>(StringMember(members, "secret")),
+                       std::get<std::string_view>(StringMember(members, "newSecret")));
+                   if (!updated.ok()) {
+                     return ProblemFor(updated, call.meta,
+                                       CustomerLabels(call.service, "configuration"));
+                   }
+                   return NoContent(call.meta);
+                 });
 }
 
-Response Settings(const CustomerCall& call, std::string_view api_key,
-                  const std::optional<std::string>& admin_key) {
-  const std::string scope = call.service + ":settings";
-  const bool is_get = call.request.method() == beast_http::verb::get;
-  // A malformed body is 400 before any credential is looked at (the check order).
-  std::variant<json::object, std::string> parsed;
-  if (!is_get) {
-    parsed = internal::ParseStrictJsonObject(call.request.body());
-    if (auto* problem = std::get_if<std::string>(&parsed)) return BadRequest(*problem, call.meta);
+Response SettingsAnswer(Result<std::string> settings, const CustomerCall& call) {
+  if (!settings.ok()) {
+    return ProblemFor(settings.status(), call.meta, CustomerLabels(call.service, "settings"));
   }
-  if (!admin_key || admin_key->empty()) {
-    return ProblemFor(Status::Unauthorized("admin key missing or invalid"), call.meta, scope);
-  }
-  if (is_get) {
-    auto settings = call.store.GetSettings(call.service, api_key, *admin_key);
-    if (!settings.ok()) return ProblemFor(settings.status(), call.meta, scope);
-    return NoStoreBody(status::ok, "application/json", std::move(settings).value(), call.meta);
-  }
-  auto stored = call.store.PutSettings(ContextOf(call.meta), call.service, api_key, *admin_key,
-                                       json::serialize(std::get<json::object>(parsed)));
-  if (!stored.ok()) return ProblemFor(stored.status(), call.meta, scope);
-  return NoStoreBody(status::ok, "application/json", std::move(stored).value(), call.meta);
+  return NoStoreBody(status::ok, "application/json", std::move(settings).value(), call.meta);
 }
 
-Response RegenerateSecret(const Request& request, const RequestMeta& meta, CredentialStore& store) {
-  constexpr std::string_view kScope = "integrator:regenerate-secret";
-  std::chrono::milliseconds grace(0);
-  if (!request.body().empty()) {
-    auto parsed = internal::ParseStrictJsonObject(request.body());
-    if (auto* problem = std::get_if<std::string>(&parsed)) return BadRequest(*problem, meta);
-    auto& body = std::get<json::object>(parsed);
-    if (auto unknown = UnknownMember(body, {"oldSecretValidForSeconds"})) {
-      return BadRequest(*unknown, meta);
+Routed GetSettings(CustomerCall call, std::string admin_key) {
+  auto shared = std::make_shared<std::pair<CustomerCall, std::string>>(std::move(call),
+                                                                       std::move(admin_key));
+  return PrepareRead(
+      kSettingsTemplate,
+      [shared]() -> std::optional<Response> {
+        const auto& [call, admin_key] = *shared;
+        auto settings = call.store->TryGetSettings(call.service, call.api_key, admin_key);
+        if (!settings) return std::nullopt;  // would block: the storage pool reads it
+        return SettingsAnswer(std::move(*settings), call);
+      },
+      [shared]() -> Response {
+        const auto& [call, admin_key] = *shared;
+        return SettingsAnswer(call.store->GetSettings(call.service, call.api_key, admin_key),
+                              call);
+      });
+}
+
+Routed PutSettings(CustomerCall call, std::string admin_key, std::string settings_json) {
+  const WorkClass work = call.store->NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
+  return Prepare(kSettingsTemplate, work,
+                 [call = std::move(call), admin_key = std::move(admin_key),
+                  settings_json = std::move(settings_json)]() -> Response {
+                   return SettingsAnswer(call.store->PutSettings(ContextOf(call.meta), call.service,
+                                                                 call.api_key, admin_key,
+                                                                 settings_json),
+                                         call);
+                 });
+}
+
+// The customer route's checks after the route and its method: 413, 415, then 400 for the query
+// and the body, then the prepared call.
+Routed RouteCustomer(CustomerRoute route, std::string_view service,
+                     const boost::urls::url_view& url, Request& request, const RequestMeta& meta,
+                     CredentialStore& store, std::size_t max_body_bytes) {
+  const std::string_view route_template = TemplateOf(route);
+  const bool is_post = request.method() == verb::post;
+  if (auto problem = CheckBodyEnvelope(request, max_body_bytes, is_post, meta)) {
+    return Answer(route_template, std::move(*problem));
+  }
+  auto query = ReadCustomerQuery(url);
+  if (auto* problem = std::get_if<std::string>(&query)) {
+    return Answer(route_template, BadRequest(*problem, meta));
+  }
+  CustomerQuery& params = std::get<CustomerQuery>(query);
+  if (!params.key || !IsWellFormedApiKey(*params.key)) {
+    return Answer(route_template,
+                  BadRequest("query parameter 'key' must be 8-128 characters of [A-Za-z0-9_-]",
+                             meta));
+  }
+  CustomerCall call{&store, meta, std::string(service), std::move(*params.key)};
+
+  if (route == CustomerRoute::kSettings) {
+    // A malformed body is 400 before any credential is looked at (the check order). Settings
+    // may hold any members; the core stores the document as the client's JSON, re-serialized.
+    std::string settings_json;
+    if (is_post) {
+      auto parsed = internal::ParseStrictJsonObject(request.body());
+      if (auto* problem = std::get_if<std::string>(&parsed)) {
+        return Answer(route_template, BadRequest(*problem, meta));
+      }
+      settings_json = json::serialize(std::get<json::object>(parsed));
     }
-    auto parsed_grace = OptionalGrace(body, "oldSecretValidForSeconds");
-    if (auto* problem = std::get_if<std::string>(&parsed_grace)) return BadRequest(*problem, meta);
-    grace = std::get<std::chrono::milliseconds>(parsed_grace);
-  }
-  // A header sent twice is ambiguous about what was signed: treat it as no credential.
-  for (const char* name : {"X-Integrator-Key", "X-Timestamp", "X-Signature"}) {
-    if (request.count(name) > 1) {
-      return ProblemFor(Status::Unauthorized(std::string(name) + " appears more than once"), meta,
-                        kScope);
+    if (!params.admin_key || params.admin_key->empty()) {
+      return Answer(route_template,
+                    ProblemFor(Status::Unauthorized("admin key missing or invalid"), meta,
+                               CustomerLabels(service, "settings")));
     }
+    if (!is_post) return GetSettings(std::move(call), std::move(*params.admin_key));
+    return PutSettings(std::move(call), std::move(*params.admin_key), std::move(settings_json));
   }
-  const std::string_view integrator_key = request["X-Integrator-Key"];
-  SignedRequest signed_request{integrator_key,         request["X-Timestamp"],
-                               request["X-Signature"], request.method_string(),
-                               request.target(),       request.body()};
-  auto rotated = store.RotateIntegratorSecret(ContextOf(meta), signed_request, grace);
-  if (!rotated.ok()) return ProblemFor(rotated.status(), meta, kScope, integrator_key);
-  json::object body{{"secret", rotated->secret.view()}};
-  if (rotated->old_secret_expires_at) {
-    body["oldSecretExpiresAt"] = Iso8601(*rotated->old_secret_expires_at);
+
+  static constexpr std::string_view kRegisterMembers[] = {"secret"};
+  static constexpr std::string_view kRegenerateMembers[] = {"secret", "oldKeyValidForSeconds"};
+  static constexpr std::string_view kUpdateMembers[] = {"secret", "newSecret"};
+  std::span<const std::string_view> allowed = kRegisterMembers;
+  if (route == CustomerRoute::kRegenerateKey) allowed = kRegenerateMembers;
+  if (route == CustomerRoute::kUpdateSecret) allowed = kUpdateMembers;
+  auto parsed = ParseJsonBody(request.body(), allowed);
+  if (auto* problem = std::get_if<std::string>(&parsed)) {
+    return Answer(route_template, BadRequest(*problem, meta));
   }
-  return NoStoreJson(status::ok, body, meta);
+  JsonBody body = std::move(std::get<JsonBody>(parsed));
+  auto secret = StringMember(body.object(), "secret");
+  if (auto* problem = std::get_if<std::string>(&secret)) {
+    return Answer(route_template, BadRequest(*problem, meta));
+  }
+  switch (route) {
+    case CustomerRoute::kRegister:
+      return Register(std::move(call), std::move(body));
+    case CustomerRoute::kRegenerateKey: {
+      auto grace = GraceMember(body.object(), "oldKeyValidForSeconds");
+      if (auto* problem = std::get_if<std::string>(&grace)) {
+        return Answer(route_template, BadRequest(*problem, meta));
+      }
+      return RegenerateKey(std::move(call), std::move(body),
+                           std::get<std::chrono::milliseconds>(grace));
+    }
+    case CustomerRoute::kUpdateSecret: {
+      auto new_secret = StringMember(body.object(), "newSecret");
+      if (auto* problem = std::get_if<std::string>(&new_secret)) {
+        return Answer(route_template, BadRequest(*problem, meta));
+      }
+      return UpdateSecret(std::move(call), std::move(body));
+    }
+    case CustomerRoute::kSettings:
+      break;
+  }
+  return Answer(route_template,
+                MakeProblem(status::internal_server_error, "unrouted request", meta));
 }
 
 }  // namespace
@@ -385,60 +259,106 @@ Response RegenerateSecret(const Request& request, const RequestMeta& meta, Crede
 PublicApi::PublicApi(CredentialStore& store, PublicApiOptions options)
     : store_(store), options_(options) {}
 
-RouteMatch PublicApi::Match(const Request& request, const RequestMeta& meta) const {
-  RouteMatch match;
-  auto classified = Classify(request, meta, store_);
-  if (auto* early = std::get_if<Response>(&classified)) {
-    match.route_template = "unmatched";
-    match.early_response = std::move(*early);
-    return match;
+Routed PublicApi::Route(Request& request, const RequestMeta& meta) const {
+  const std::string_view target = request.target();
+  if (target.empty() || target.front() != '/') {
+    return Answer(kUnmatched,
+                  BadRequest("the request target must be in origin-form (a path, not a URL)", meta));
   }
-  const Routed& routed = std::get<Routed>(classified);
-  match.route_template = RouteTemplate(routed.route);
-  match.pool = PoolFor(routed.route);
-  if (routed.route == Route::kHealth) match.early_response = Health(meta);
-  return match;
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return Answer(kUnmatched, BadRequest("the request target is malformed", meta));
+  const std::string_view path = url->encoded_path();
+  const verb method = request.method();
+
+  if (path == kHealthTemplate) {
+    if (method != verb::get) return Answer(kUnmatched, MethodNotAllowed("GET", meta));
+    return Health(meta);
+  }
+  if (path == kRegenerateSecretPath) {
+    if (method != verb::post) return Answer(kUnmatched, MethodNotAllowed("POST", meta));
+    return RouteRegenerateSecret(request, meta);
+  }
+  // /{service}/1/{operation}
+  const std::size_t first = path.find('/', 1);
+  if (first != std::string_view::npos && path.substr(first).starts_with("/1/")) {
+    const std::string_view service = path.substr(1, first - 1);
+    const std::string_view operation = path.substr(first + 3);
+    std::optional<CustomerRoute> route;
+    if (operation == "register") route = CustomerRoute::kRegister;
+    if (operation == "regenerateKey") route = CustomerRoute::kRegenerateKey;
+    if (operation == "updateSecret") route = CustomerRoute::kUpdateSecret;
+    if (operation == "settings") route = CustomerRoute::kSettings;
+    if (route && store_.HasService(service)) {
+      if (*route == CustomerRoute::kSettings) {
+        if (method != verb::get && method != verb::post) {
+          return Answer(kUnmatched, MethodNotAllowed("GET, POST", meta));
+        }
+      } else if (method != verb::post) {
+        return Answer(kUnmatched, MethodNotAllowed("POST", meta));
+      }
+      return RouteCustomer(*route, service, *url, request, meta, store_, options_.max_body_bytes);
+    }
+  }
+  return Answer(kUnmatched, MakeProblem(status::not_found, "no such route", meta));
 }
 
-Response PublicApi::Handle(const Request& request, const RequestMeta& meta) const {
-  auto classified = Classify(request, meta, store_);
-  if (auto* early = std::get_if<Response>(&classified)) return std::move(*early);
-  const Routed& routed = std::get<Routed>(classified);
-  if (routed.route == Route::kHealth) return Health(meta);
-
-  // 413: the server's parser already enforces this; repeated for hosts that call Handle alone.
-  if (request.body().size() > options_.max_body_bytes) {
-    return MakeProblem(status::payload_too_large, "request body too large", meta);
+Routed PublicApi::RouteRegenerateSecret(Request& request, const RequestMeta& meta) const {
+  constexpr std::string_view kTemplate = kRegenerateSecretPath;
+  ProblemLabels labels;
+  labels.realm = kRealm;
+  labels.scope = "integrator:regenerate-secret";
+  if (auto problem = CheckBodyEnvelope(request, options_.max_body_bytes, true, meta)) {
+    return Answer(kTemplate, std::move(*problem));
   }
-  // 415: a body must say it is JSON. An empty body needs no type (regenerate-secret, GET).
-  const bool reads_body = request.method() == beast_http::verb::post;
-  if (reads_body && !request.body().empty() &&
-      !IsAcceptedMediaType(request[beast_http::field::content_type])) {
-    return MakeProblem(status::unsupported_media_type, "request body must be application/json",
-                       meta);
+  std::chrono::milliseconds grace(0);
+  if (!request.body().empty()) {
+    static constexpr std::string_view kMembers[] = {"oldSecretValidForSeconds"};
+    auto parsed = ParseJsonBody(request.body(), kMembers);
+    if (auto* problem = std::get_if<std::string>(&parsed)) {
+      return Answer(kTemplate, BadRequest(*problem, meta));
+    }
+    auto parsed_grace = GraceMember(std::get<JsonBody>(parsed).object(), "oldSecretValidForSeconds");
+    if (auto* problem = std::get_if<std::string>(&parsed_grace)) {
+      return Answer(kTemplate, BadRequest(*problem, meta));
+    }
+    grace = std::get<std::chrono::milliseconds>(parsed_grace);
   }
-  if (routed.route == Route::kRegenerateSecret) return RegenerateSecret(request, meta, store_);
-
-  // 400: the query, then the body (in each handler).
-  auto query = ParseQuery(request.target());
-  if (auto* problem = std::get_if<std::string>(&query)) return BadRequest(*problem, meta);
-  const QueryParams& params = std::get<QueryParams>(query);
-  if (!params.key || !IsWellFormedApiKey(*params.key)) {
-    return BadRequest("query parameter 'key' must be 8-128 characters of [A-Za-z0-9_-]", meta);
+  // A header sent twice is ambiguous about what was signed: treat it as no credential.
+  for (const char* name : {"X-Integrator-Key", "X-Timestamp", "X-Signature"}) {
+    if (request.count(name) > 1) {
+      return Answer(kTemplate,
+                    ProblemFor(Status::Unauthorized(std::string(name) + " appears more than once"),
+                               meta, labels));
+    }
   }
-  const CustomerCall call{request, meta, routed.service, store_};
-  switch (routed.route) {
-    case Route::kRegister:
-      return Register(call, *params.key);
-    case Route::kRegenerateKey:
-      return RegenerateKey(call, *params.key);
-    case Route::kUpdateSecret:
-      return UpdateSecret(call, *params.key);
-    case Route::kSettings:
-      return Settings(call, *params.key, params.admin_key);
-    default:
-      return MakeProblem(status::internal_server_error, "unrouted request", meta);
-  }
+  // The call owns copies of what was signed: it may run on the storage pool.
+  struct Signed {
+    std::string integrator_key, timestamp, signature, method, target, body;
+  };
+  auto owned = std::make_shared<Signed>(
+      Signed{std::string(request["X-Integrator-Key"]), std::string(request["X-Timestamp"]),
+             std::string(request["X-Signature"]), std::string(request.method_string()),
+             std::string(request.target()), std::move(request.body())});
+  const WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
+  return Prepare(kTemplate, work,
+                 [store = &store_, meta, owned, grace, labels]() -> Response {
+                   const SignedRequest signed_request{owned->integrator_key, owned->timestamp,
+                                                      owned->signature,      owned->method,
+                                                      owned->target,         owned->body};
+                   auto rotated = store->RotateIntegratorSecret(ContextOf(meta), signed_request,
+                                                                grace);
+                   if (!rotated.ok()) {
+                     ProblemLabels named = labels;
+                     named.resource_type = "integrator";
+                     named.resource_id = owned->integrator_key;
+                     return ProblemFor(rotated.status(), meta, named);
+                   }
+                   json::object body{{"secret", rotated->secret.view()}};
+                   if (rotated->old_secret_expires_at) {
+                     body["oldSecretExpiresAt"] = Iso8601(*rotated->old_secret_expires_at);
+                   }
+                   return NoStoreJson(status::ok, body, meta);
+                 });
 }
 
 }  // namespace credstore::http

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <algorithm>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -25,12 +26,13 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 using local = net::local::stream_protocol;
-using UnixStream = beast::basic_stream<local>;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<tcp::socket>;
 
 // How long an acceptor waits before accepting again after a failure such as EMFILE (too many
 // open files), so a full descriptor table does not turn into a busy loop.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// How often each I/O thread checks its connections' deadlines: the resolution of every timeout.
+constexpr std::chrono::milliseconds kSweepInterval{100};
 
 // Accepts connections on one acceptor (TCP or unix) and starts a session for each.
 template <class Protocol>
@@ -70,15 +72,17 @@ class Listener final : public ListenerBase,
 
  private:
   void Accept() {
-    // Each connection gets its own strand: its handlers never run concurrently.
-    acceptor_.async_accept(
-        net::make_strand(core_.io_context()),
-        [self = this->shared_from_this()](boost::system::error_code error, Socket socket) {
-          self->OnAccept(error, std::move(socket));
-        });
+    // The socket belongs to the I/O thread it will live on; this handler runs on the
+    // listener's (the control thread).
+    IoThread& thread = core_.NextIoThread();
+    acceptor_.async_accept(thread.io_context(), [self = this->shared_from_this(), &thread](
+                                                    boost::system::error_code error,
+                                                    Socket socket) {
+      self->OnAccept(error, std::move(socket), thread);
+    });
   }
 
-  void OnAccept(boost::system::error_code error, Socket socket) {
+  void OnAccept(boost::system::error_code error, Socket socket, IoThread& thread) {
     if (error == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (error) {
       retry_timer_.expires_after(kAcceptRetryDelay);
@@ -87,11 +91,11 @@ class Listener final : public ListenerBase,
       });
       return;
     }
-    StartSession(std::move(socket));
+    StartSession(std::move(socket), thread);
     Accept();
   }
 
-  void StartSession(Socket socket) {
+  void StartSession(Socket socket, IoThread& thread) {
     std::shared_ptr<SessionBase> base;
     if constexpr (std::is_same_v<Protocol, tcp>) {
       boost::system::error_code error;
@@ -99,17 +103,18 @@ class Listener final : public ListenerBase,
       if (error) return;  // already gone
       socket.set_option(tcp::no_delay(true), error);
       if (context_->tls) {
-        auto session = std::make_shared<Session<TlsStream>>(
-            core_, context_, peer.address(), beast::tcp_stream(std::move(socket)), *context_->tls);
+        auto session = std::make_shared<Session<TlsStream>>(core_, thread, context_,
+                                                            peer.address(), std::move(socket),
+                                                            *context_->tls);
         if (core_.Register(session)) session->Start();
       } else {
-        auto session = std::make_shared<Session<beast::tcp_stream>>(core_, context_, peer.address(),
-                                                                    std::move(socket));
+        auto session = std::make_shared<Session<tcp::socket>>(core_, thread, context_,
+                                                              peer.address(), std::move(socket));
         if (core_.Register(session)) session->Start();
       }
     } else {
-      auto session =
-          std::make_shared<Session<UnixStream>>(core_, context_, std::nullopt, std::move(socket));
+      auto session = std::make_shared<Session<local::socket>>(core_, thread, context_,
+                                                              std::nullopt, std::move(socket));
       if (core_.Register(session)) session->Start();
     }
   }
@@ -129,6 +134,39 @@ std::string Describe(const tcp::endpoint& endpoint) {
 
 }  // namespace
 
+// ---- IoThread ------------------------------------------------------------------------------
+
+IoThread::IoThread(std::chrono::milliseconds sweep_interval)
+    : sweep_timer_(io_context_), sweep_interval_(sweep_interval) {}
+
+void IoThread::Watch(const std::shared_ptr<SessionBase>& session) { watched_.push_back(session); }
+
+void IoThread::StartSweeping() {
+  sweep_timer_.expires_after(sweep_interval_);
+  sweep_timer_.async_wait([this](boost::system::error_code error) {
+    if (!error) Sweep();
+  });
+}
+
+void IoThread::StopSweeping() {
+  net::post(io_context_, [this] {
+    stopped_sweeping_ = true;
+    sweep_timer_.cancel();
+  });
+}
+
+void IoThread::Sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  // Closed sessions leave an expired weak_ptr behind: drop them as the list is walked.
+  std::erase_if(watched_, [now](const std::weak_ptr<SessionBase>& weak) {
+    auto session = weak.lock();
+    if (!session) return true;
+    session->CheckDeadline(now);
+    return false;
+  });
+  if (!stopped_sweeping_) StartSweeping();
+}
+
 // ---- ServerCore ---------------------------------------------------------------------------
 
 ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
@@ -138,12 +176,21 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
                                                  options_.hashing_queue)),
       storage_pool_(std::make_shared<WorkerPool>("storage", options_.storage_workers,
                                                  options_.storage_queue)),
-      open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)),
-      io_context_(static_cast<int>(options_.io_threads)),
-      control_(net::make_strand(io_context_)),
-      grace_timer_(control_),
-      keep_running_(net::make_work_guard(io_context_)) {
+      open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)) {
   if (!options_.access_log) default_log_ = std::make_unique<LogWriter>(std::cerr);
+  access_log_ = std::make_unique<AccessLogQueue>([this](std::string_view line) {
+    if (options_.access_log) {
+      options_.access_log(line);
+    } else {
+      default_log_->WriteLine(line);
+    }
+  });
+  const std::size_t count = std::max<std::size_t>(options_.io_threads, 1);
+  for (std::size_t i = 0; i < count; ++i) {
+    io_threads_.push_back(std::make_unique<IoThread>(kSweepInterval));
+    keep_running_.push_back(net::make_work_guard(io_threads_.back()->io_context()));
+  }
+  grace_timer_.emplace(control_context());
   if (Metrics* metrics = options_.metrics) {
     for (const auto& pool : {hashing_pool_, storage_pool_}) {
       const std::string labels = "pool=\"" + pool->name() + "\"";
@@ -164,29 +211,44 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
     }
     metrics->AddGauge("credstore_http_open_connections", "", "Open client connections.",
                       [count = open_sessions_] { return static_cast<double>(count->load()); });
+    metrics->AddGauge(
+        "credstore_log_lines_dropped_total", "",
+        "Access-log lines dropped because the log writer fell behind.",
+        [queue = access_log_.get()] { return static_cast<double>(queue->dropped()); });
   }
 }
 
 ServerCore::~ServerCore() {
-  // Tasks still queued hold sessions and work guards on io_context_: drop them (and wait for
-  // running ones) while the io_context is alive. Then let the listeners go; io_context_ dies
-  // next (declared last), destroying whatever handlers are left.
+  // Tasks still queued hold sessions and work guards on the io_contexts: drop them (and wait
+  // for running ones) while the io_contexts are alive. Then let the listeners go; the I/O
+  // threads die next (declared last), destroying whatever handlers are left.
   hashing_pool_->Shutdown();
   storage_pool_->Shutdown();
   listeners_.clear();
-  keep_running_.reset();
+  keep_running_.clear();
+  access_log_->Flush();
   std::lock_guard<std::mutex> lock(mutex_);
-  destroying_ = true;  // sessions dying with io_context_ must not post to it
+  destroying_ = true;  // sessions dying with the io_contexts must not post to them
+}
+
+IoThread& ServerCore::NextIoThread() {
+  const std::size_t next = next_io_thread_.fetch_add(1, std::memory_order_relaxed);
+  return *io_threads_[next % io_threads_.size()];
 }
 
 std::string ServerCore::NewRequestId() {
-  thread_local std::mt19937_64 generator = [] {
+  // splitmix64 over a per-thread counter from a random start: distinct inputs give distinct
+  // outputs (it is a bijection), so one thread never repeats an id, and threads start at
+  // unrelated random points of the sequence.
+  thread_local std::uint64_t state = [] {
     std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device()};
-    return std::mt19937_64(seed);
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
   }();
+  std::uint64_t value = (state += 0x9e3779b97f4a7c15ULL);
+  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
+  value ^= value >> 31;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t value = generator();
   std::string id(16, '0');
   for (int i = 15; i >= 0; --i) {
     id[static_cast<std::size_t>(i)] = kHex[value & 0xf];
@@ -210,19 +272,7 @@ void ServerCore::RecordFinished(const ListenerContext& listener, const FinishedR
   entry.status = request.status;
   entry.latency = latency;
   entry.client_address = request.client_address.empty() ? "local" : request.client_address;
-  WriteAccessLine(FormatAccessLogLine(entry));
-}
-
-void ServerCore::WriteAccessLine(std::string_view line) {
-  try {
-    if (options_.access_log) {
-      options_.access_log(line);
-    } else {
-      default_log_->WriteLine(line);
-    }
-  } catch (...) {
-    // A log sink that fails must not take a connection down with it.
-  }
+  access_log_->Append(FormatAccessLogLine(entry));
 }
 
 bool ServerCore::Register(const std::shared_ptr<SessionBase>& session) {
@@ -238,8 +288,10 @@ void ServerCore::Unregister(SessionBase* session) {
   if (sessions_.erase(session) == 0) return;
   open_sessions_->store(sessions_.size());
   if (stopping_ && sessions_.empty() && !destroying_) {
-    // The last connection is gone: the grace period need not run out.
-    net::post(control_, [this] { grace_timer_.cancel(); });
+    // The last connection is gone: the grace period need not run out, and nothing is left to
+    // sweep, so every I/O thread may run out of work and return.
+    net::post(control_context(), [this] { grace_timer_->cancel(); });
+    for (const auto& thread : io_threads_) thread->StopSweeping();
   }
 }
 
@@ -248,29 +300,32 @@ void ServerCore::AddListener(std::shared_ptr<ListenerBase> listener) {
 }
 
 void ServerCore::Run() {
-  std::vector<std::thread> threads;
-  const std::size_t count = options_.io_threads == 0 ? 1 : options_.io_threads;
-  auto run = [this] {
+  auto run = [](IoThread& thread) {
+    thread.StartSweeping();
     for (;;) {
       try {
-        io_context_.run();
+        thread.io_context().run();
         return;
       } catch (const std::exception&) {
         // A handler threw (out of memory, most likely): keep serving the other connections.
       }
     }
   };
-  threads.reserve(count - 1);
-  for (std::size_t i = 1; i < count; ++i) threads.emplace_back(run);
-  run();
+  std::vector<std::thread> threads;
+  threads.reserve(io_threads_.size() - 1);
+  for (std::size_t i = 1; i < io_threads_.size(); ++i) {
+    threads.emplace_back(run, std::ref(*io_threads_[i]));
+  }
+  run(*io_threads_.front());
   for (std::thread& thread : threads) thread.join();
   // Every connection is gone, so no task is waiting for a pool: stop the workers.
   hashing_pool_->Shutdown();
   storage_pool_->Shutdown();
+  access_log_->Flush();
 }
 
 void ServerCore::RequestStop() {
-  net::post(control_, [this] { DoStop(); });
+  net::post(control_context(), [this] { DoStop(); });
 }
 
 void ServerCore::DoStop() {
@@ -282,14 +337,17 @@ void ServerCore::DoStop() {
     for (auto& [raw, weak] : sessions_) {
       if (auto session = weak.lock()) sessions.push_back(std::move(session));
     }
+    if (sessions_.empty()) {
+      for (const auto& thread : io_threads_) thread->StopSweeping();
+    }
   }
   for (const auto& listener : listeners_) listener->Close();
   listeners_.clear();
-  keep_running_.reset();  // from now on, Run() returns when the last connection is gone
+  keep_running_.clear();  // from now on, Run() returns when the last connection is gone
   for (const auto& session : sessions) session->BeginShutdown();
   if (sessions.empty()) return;
-  grace_timer_.expires_after(options_.shutdown_grace);
-  grace_timer_.async_wait([this](boost::system::error_code error) {
+  grace_timer_->expires_after(options_.shutdown_grace);
+  grace_timer_->async_wait([this](boost::system::error_code error) {
     if (!error) OnGraceExpired();
   });
 }
@@ -360,7 +418,7 @@ Result<std::uint16_t> Server::AddTcpListener(const tcp::endpoint& endpoint, Http
     context->tls = std::move(ssl);
   }
 
-  tcp::acceptor acceptor(net::make_strand(impl_->io_context()));
+  tcp::acceptor acceptor(impl_->control_context());
   boost::system::error_code error;
   const std::string where = Describe(endpoint);
   acceptor.open(endpoint.protocol(), error);
@@ -390,7 +448,7 @@ Status Server::AddUnixListener(const std::string& path, HttpApi& api, std::strin
                                  "is in the way");
     }
     // Somebody listening there is another server; nobody listening is a stale socket file.
-    local::socket probe(impl_->io_context());
+    local::socket probe(impl_->control_context());
     boost::system::error_code probe_error;
     probe.connect(local::endpoint(path), probe_error);
     if (!probe_error) {
@@ -399,7 +457,7 @@ Status Server::AddUnixListener(const std::string& path, HttpApi& api, std::strin
     ::unlink(path.c_str());
   }
 
-  local::acceptor acceptor(net::make_strand(impl_->io_context()));
+  local::acceptor acceptor(impl_->control_context());
   boost::system::error_code error;
   acceptor.open(local(), error);
   if (!error) {

@@ -1,12 +1,22 @@
 // server_core.h — what every listener and session of one Server shares.
 //
-// The ServerCore owns the io_context, the worker pools, the session registry (so Stop() can
-// reach every open connection) and the per-request bookkeeping (request ids, metrics, access
-// log). Listeners and sessions hold a reference to it; it outlives them because the io_context,
-// which owns their pending handlers, is the last member destroyed.
+// Threading: one io_context per I/O thread, each run by exactly that thread. A connection is
+// placed on one of them when it is accepted (round robin) and stays there, so its handlers never
+// run concurrently and need no strand. Work that may block runs on the worker pools; its answer
+// is posted back to the connection's io_context.
 //
-// Thread safety: the registry and the bookkeeping methods may be called from any thread;
-// the control members (listeners_, grace_timer_) are touched only on control_.
+// Deadlines: a connection does not arm a timer per read and write. It records when its current
+// wait must end, and each I/O thread sweeps its own connections a few times a second, closing
+// the socket of any that is past its deadline (which ends the pending operation).
+//
+// The ServerCore owns the I/O threads, the worker pools, the session registry (so Stop() can
+// reach every open connection) and the per-request bookkeeping (request ids, metrics, access
+// log). Listeners and sessions hold a reference to it; it outlives them because the I/O threads'
+// io_contexts, which own their pending handlers, are the last members destroyed.
+//
+// Thread safety: the registry and the bookkeeping methods may be called from any thread; an
+// IoThread's sweep list only from its own thread; the control members (listeners_, grace_timer_)
+// only on the control thread (I/O thread 0).
 #ifndef CREDSTORE_HTTP_SRC_SERVER_CORE_H_
 #define CREDSTORE_HTTP_SRC_SERVER_CORE_H_
 
@@ -15,7 +25,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +38,7 @@
 #include <vector>
 
 #include "access_log.h"
+#include "access_log_queue.h"
 #include "credstore/http/http_api.h"
 #include "credstore/http/server.h"
 #include "server_client_address.h"
@@ -43,15 +53,17 @@ struct ListenerContext {
   std::unique_ptr<boost::asio::ssl::context> tls;  // set for TLS listeners
 };
 
-// What Stop() needs from a connection. Both methods may be called from any thread: they post
-// to the session's strand.
+// What Stop() and the deadline sweep need from a connection.
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
-  // Stop reading new requests; close now if idle, else after the responses in flight.
+  // Stop reading new requests; close now if idle, else after the responses in flight. Any
+  // thread: posts to the session's I/O thread.
   virtual void BeginShutdown() = 0;
-  // Close the connection now, whatever is in flight.
+  // Close the connection now, whatever is in flight. Any thread: posts to the session's thread.
   virtual void ForceClose() = 0;
+  // Closes the socket if `now` is past the session's deadline. On the session's own thread.
+  virtual void CheckDeadline(std::chrono::steady_clock::time_point now) = 0;
 };
 
 // What Stop() needs from a listener: close the acceptor (from any thread).
@@ -59,6 +71,31 @@ class ListenerBase {
  public:
   virtual ~ListenerBase() = default;
   virtual void Close() = 0;
+};
+
+// One I/O thread: its io_context, the sessions it serves (for the deadline sweep) and the
+// sweep's timer.
+class IoThread {
+ public:
+  explicit IoThread(std::chrono::milliseconds sweep_interval);
+
+  boost::asio::io_context& io_context() { return io_context_; }
+
+  // Adds a session to this thread's sweep. On this thread.
+  void Watch(const std::shared_ptr<SessionBase>& session);
+
+  // Starts the periodic sweep. StopSweeping ends it, so that run() can return.
+  void StartSweeping();
+  void StopSweeping();  // any thread
+
+ private:
+  void Sweep();
+
+  boost::asio::io_context io_context_{1};  // run by exactly one thread
+  boost::asio::steady_timer sweep_timer_;
+  const std::chrono::milliseconds sweep_interval_;
+  std::vector<std::weak_ptr<SessionBase>> watched_;  // this thread only
+  bool stopped_sweeping_ = false;                    // this thread only
 };
 
 // A request whose response has been written (or abandoned), for metrics and the access log.
@@ -81,20 +118,25 @@ class ServerCore {
 
   const ServerOptions& options() const { return options_; }
   const TrustedProxies& trusted_proxies() const { return trusted_; }
-  boost::asio::io_context& io_context() { return io_context_; }
   WorkerPool& hashing_pool() { return *hashing_pool_; }
   WorkerPool& storage_pool() { return *storage_pool_; }
 
-  // 16 random lowercase hex digits.
-  std::string NewRequestId();
+  // The I/O thread for the next accepted connection (round robin).
+  IoThread& NextIoThread();
+  // The control thread's io_context (I/O thread 0): listeners and the stop run there.
+  boost::asio::io_context& control_context() { return io_threads_.front()->io_context(); }
 
-  // Counts the request in Metrics and writes its access-log line.
+  // 16 lowercase hex digits, unique per server run with overwhelming probability. Costs no
+  // system call: a per-thread random seed (read once) mixed with a per-thread counter.
+  static std::string NewRequestId();
+
+  // Counts the request in Metrics and queues its access-log line.
   void RecordFinished(const ListenerContext& listener, const FinishedRequest& request);
 
   // Adds a session to the registry; false (and nothing is added) once Stop() has begun, in
   // which case the caller drops the connection.
   bool Register(const std::shared_ptr<SessionBase>& session);
-  // Called by a session's destructor.
+  // Called by a session's destructor (from any thread).
   void Unregister(SessionBase* session);
 
   // Called once per listener before Run().
@@ -106,8 +148,8 @@ class ServerCore {
   void RequestStop();
 
  private:
-  void DoStop();          // on control_
-  void OnGraceExpired();  // on control_
+  void DoStop();          // on the control thread
+  void OnGraceExpired();  // on the control thread
   void WriteAccessLine(std::string_view line);
 
   const ServerOptions options_;
@@ -116,6 +158,7 @@ class ServerCore {
   std::shared_ptr<WorkerPool> storage_pool_;
   std::shared_ptr<std::atomic<std::size_t>> open_sessions_;
   std::unique_ptr<LogWriter> default_log_;  // when options_.access_log is empty
+  std::unique_ptr<AccessLogQueue> access_log_;
 
   std::mutex mutex_;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_;  // guarded by mutex_
@@ -123,13 +166,13 @@ class ServerCore {
   bool destroying_ = false;                                                // guarded by mutex_
 
   std::vector<std::shared_ptr<ListenerBase>> listeners_;
+  std::atomic<std::size_t> next_io_thread_{0};
 
-  // Declared last so it is destroyed first: its pending handlers own sessions and listeners,
-  // which call back into the members above while they die.
-  boost::asio::io_context io_context_;
-  boost::asio::strand<boost::asio::io_context::executor_type> control_;
-  boost::asio::steady_timer grace_timer_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+  // Declared last so they are destroyed first: their pending handlers own sessions and
+  // listeners, which call back into the members above while they die.
+  std::vector<std::unique_ptr<IoThread>> io_threads_;
+  std::optional<boost::asio::steady_timer> grace_timer_;  // on the control thread
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       keep_running_;
 };
 

@@ -1,22 +1,31 @@
 // server_session.h — one HTTP/1.1 connection: keep-alive, pipelining, timeouts, graceful close.
 //
-// Follows Beast's advanced server: every handler runs on the connection's strand; a fresh parser
-// per message; `expires_after` before every read and write. Reading has two phases so the two
-// timeouts mean what they say: waiting for the first byte of the next request uses the idle
-// timeout, reading a request once it has begun uses the read timeout.
+// Follows Beast's advanced server, on one I/O thread: the connection lives on one io_context
+// run by one thread, so its handlers never run concurrently and need no strand. A fresh parser
+// per message. Timeouts are deadlines checked by the thread's sweep (CheckDeadline), not a
+// timer per operation. Reading has two phases so the two timeouts mean what they say: waiting
+// for the first byte of the next request uses the idle timeout, reading a request once it has
+// begun uses the read timeout.
+//
+// Each request is routed once (HttpApi::Route) on this thread. An early answer is sent as it
+// is; a prepared call runs here (kInline, or kStorage when its non-blocking attempt answers) or
+// on the storage or hashing pool, whose answer is posted back here.
 //
 // Pipelining: requests already received are read ahead into `slots_` (at most
-// `max_pipelined`), each dispatched at once (to Match, then inline or to a worker pool);
-// responses complete in any order but are written strictly in request order from the front of
-// `slots_`. The socket is read for more only when bytes of a request are already buffered or
-// every answer has been written, so the idle timeout never runs while a response is pending.
+// `max_pipelined`), each dispatched at once; responses complete in any order but are written
+// strictly in request order from the front of `slots_`. The socket is read for more only when
+// bytes of a request are already buffered or every answer has been written, so the idle timeout
+// never runs while a response is pending.
+//
+// State: the read side and the write side each have one state (ReadState, WriteState) instead
+// of a handful of booleans; MaybeRead, MaybeWrite and MaybeFinish are the only places that move
+// a connection on.
 //
 // Closing: a connection that must close after a response (the client asked, a parse error, a
 // stop) shuts down its send side and drains what the client is still sending for a moment
 // before closing, so the client reads the response instead of a reset.
 //
-// Stream is beast::tcp_stream, beast::ssl_stream<beast::tcp_stream> or
-// beast::basic_stream<asio::local::stream_protocol>.
+// Stream is asio's tcp::socket, beast::ssl_stream<tcp::socket> or local::stream_protocol::socket.
 #ifndef CREDSTORE_HTTP_SRC_SERVER_SESSION_H_
 #define CREDSTORE_HTTP_SRC_SERVER_SESSION_H_
 
@@ -25,6 +34,7 @@
 #include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -62,7 +72,7 @@ inline std::string_view MethodName(boost::beast::http::verb verb) {
   return {name.data(), name.size()};
 }
 
-// Best-effort wipe of a message body that may hold a secret or a key (DESIGN.md §2).
+// Best-effort wipe of a message body that may hold a secret or a key.
 inline void WipeBody(std::string& body) {
   if (!body.empty()) OPENSSL_cleanse(body.data(), body.size());
   body.clear();
@@ -74,23 +84,28 @@ template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   static constexpr bool kTls =
-      std::is_same_v<Stream, boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+      std::is_same_v<Stream, boost::beast::ssl_stream<boost::asio::ip::tcp::socket>>;
 
-  // `peer` is the TCP peer's address; nullopt on a unix socket. `stream_args` build the Stream.
+  // `peer` is the TCP peer's address; nullopt on a unix socket. `stream_args` build the Stream,
+  // whose socket belongs to `thread`'s io_context.
   template <class... StreamArgs>
-  Session(ServerCore& core, std::shared_ptr<ListenerContext> listener,
+  Session(ServerCore& core, IoThread& thread, std::shared_ptr<ListenerContext> listener,
           std::optional<boost::asio::ip::address> peer, StreamArgs&&... stream_args)
       : core_(core),
+        thread_(thread),
         listener_(std::move(listener)),
         peer_(std::move(peer)),
         stream_(std::forward<StreamArgs>(stream_args)...) {}
 
   ~Session() override { core_.Unregister(this); }
 
-  // Starts the TLS handshake (TLS listeners) and the first read.
+  // Joins the thread's deadline sweep, then starts the TLS handshake (TLS listeners) or the
+  // first read.
   void Start() {
-    boost::asio::dispatch(stream_.get_executor(),
-                          [self = this->shared_from_this()] { self->OnStart(); });
+    boost::asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->thread_.Watch(self);
+      self->OnStart();
+    });
   }
 
   void BeginShutdown() override {
@@ -103,15 +118,40 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                       [self = this->shared_from_this()] { self->CloseNow(); });
   }
 
+  void CheckDeadline(std::chrono::steady_clock::time_point now) override {
+    if (now >= read_deadline_ || now >= write_deadline_) {
+      // As a timer would: closing the socket ends the pending operations with an error.
+      read_deadline_ = write_deadline_ = kNever;
+      boost::beast::error_code ignored;
+      Lowest().close(ignored);
+    }
+  }
+
  private:
   using Parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+  // What the read side is doing.
+  enum class ReadState {
+    kHandshaking,       // the TLS handshake is in progress
+    kReady,             // nothing in progress; MaybeRead may start the next read
+    kAwaitingRequest,   // waiting (idle timeout) for the first byte of the next request
+    kReadingRequest,    // reading a request that has begun (read timeout)
+    kClosed,            // no further request will be read, and no read is in progress
+  };
+  // What the write side is doing.
+  enum class WriteState {
+    kIdle,         // nothing being written
+    kWriting,      // a response (or 100 Continue) is being written; more may follow
+    kWritingLast,  // the last response is being written; the connection closes after it
+    kClosing,      // closing or closed: nothing more is written
+  };
 
   // One request read from this connection, until its response has been written.
   struct Slot {
     std::uint64_t id = 0;
     std::string request_id;
     std::string client_address;
-    std::string route_template;
+    std::string_view route_template = "unmatched";  // static storage (http_api.h)
     std::string_view method;
     unsigned http_version = 11;
     bool client_keep_alive = true;  // the client did not ask to close after this one
@@ -120,6 +160,15 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   };
 
   auto& Lowest() { return boost::beast::get_lowest_layer(stream_); }
+
+  // Deadlines of the read side and of the write side (a pipelined read may run beside a write).
+  void ReadDeadline(std::chrono::steady_clock::duration timeout) {
+    read_deadline_ = std::chrono::steady_clock::now() + timeout;
+  }
+  void WriteDeadline(std::chrono::steady_clock::duration timeout) {
+    write_deadline_ = std::chrono::steady_clock::now() + timeout;
+  }
+  static constexpr auto kNever = std::chrono::steady_clock::time_point::max();
 
   auto Bind(void (Session::*handler)(boost::beast::error_code)) {
     return [self = this->shared_from_this(), handler](boost::beast::error_code error) {
@@ -137,8 +186,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void OnStart() {
     if constexpr (kTls) {
-      handshaking_ = true;
-      Lowest().expires_after(core_.options().write_timeout);
+      read_ = ReadState::kHandshaking;
+      ReadDeadline(core_.options().write_timeout);
       stream_.async_handshake(boost::asio::ssl::stream_base::server, Bind(&Session::OnHandshake));
     } else {
       MaybeRead();
@@ -146,37 +195,33 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void OnHandshake(boost::beast::error_code error) {
-    handshaking_ = false;
+    read_deadline_ = kNever;
+    read_ = ReadState::kReady;
     if (error) return CloseNow();  // a failed handshake has nobody to answer
     MaybeRead();
   }
 
   // Reads the next request if one may be read now.
   void MaybeRead() {
-    if (reading_ || read_closed_ || closing_) return;
-    if (stopping_) {
-      read_closed_ = true;
+    if (read_ != ReadState::kReady || write_ == WriteState::kClosing) return;
+    if (server_stopping_) {
+      read_ = ReadState::kClosed;
       return MaybeFinish();
     }
     if (slots_.size() >= core_.options().max_pipelined) return;  // resumed by OnWrite
-    if (buffer_.size() > 0) {
-      reading_ = true;
-      return StartMessage();  // a pipelined request is already here
-    }
+    if (buffer_.size() > 0) return StartMessage();  // a pipelined request is already here
     // Nothing buffered: wait for the next request only once every answer is out. The idle
     // timeout closes the socket when it runs out, which must never cut off a response that is
     // still being computed (an Argon2id call queued behind others can take seconds). Requests
     // pipelined in the same segments as earlier ones are buffered and still read ahead.
     if (!slots_.empty()) return;  // resumed by OnWrite
-    reading_ = true;
-    idle_wait_ = true;
-    Lowest().expires_after(core_.options().idle_timeout);
+    read_ = ReadState::kAwaitingRequest;
+    ReadDeadline(core_.options().idle_timeout);
     stream_.async_read_some(buffer_.prepare(session_detail::kReadChunk),
                             Bind(&Session::OnIdleRead));
   }
 
   void OnIdleRead(boost::beast::error_code error, std::size_t bytes) {
-    idle_wait_ = false;
     if (!error && bytes > 0) {
       // A request has begun. It is served even when the server began stopping meanwhile (the
       // cancel in OnBeginShutdown raced with its arrival): its client is waiting for an answer,
@@ -186,17 +231,18 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
     // The client closed, went quiet past the idle timeout, or the server is stopping between
     // requests: no request is lost by closing now.
-    reading_ = false;
-    read_closed_ = true;
+    read_deadline_ = kNever;
+    read_ = ReadState::kClosed;
     MaybeFinish();
   }
 
   void StartMessage() {
+    read_ = ReadState::kReadingRequest;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(core_.options().header_limit));
     parser_->body_limit(listener_->api->max_body_bytes());
     message_started_ = std::chrono::steady_clock::now();
-    Lowest().expires_after(core_.options().read_timeout);
+    ReadDeadline(core_.options().read_timeout);
     boost::beast::http::async_read_header(stream_, buffer_, *parser_, Bind(&Session::OnHeader));
   }
 
@@ -207,10 +253,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     const auto expect = header[boost::beast::http::field::expect];
     // "Expect: 100-continue" (curl sends it for large bodies): say go ahead, unless a response
     // is being written right now — then the client's own expect timeout sends the body anyway.
-    if (header.version() == 11 && boost::beast::iequals(expect, "100-continue") && !writing_ &&
-        slots_.empty()) {
-      writing_ = true;
-      Lowest().expires_after(core_.options().write_timeout);
+    if (header.version() == 11 && boost::beast::iequals(expect, "100-continue") &&
+        write_ == WriteState::kIdle && slots_.empty()) {
+      write_ = WriteState::kWriting;
+      WriteDeadline(core_.options().write_timeout);
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return boost::asio::async_write(stream_,
                                       boost::asio::buffer(kContinue.data(), kContinue.size()),
@@ -220,14 +266,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void OnContinueWritten(boost::beast::error_code error, std::size_t) {
-    writing_ = false;
+    write_deadline_ = kNever;
+    if (write_ == WriteState::kWriting) write_ = WriteState::kIdle;
     if (error) {
-      reading_ = false;
-      read_closed_ = true;
+      read_ = ReadState::kClosed;
       return CloseNow();
     }
-    Lowest().expires_after(core_.options().read_timeout);
-    ReadBody();
+    ReadBody();  // still under the read deadline StartMessage set
   }
 
   void ReadBody() {
@@ -236,7 +281,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void OnMessage(boost::beast::error_code error, std::size_t) {
     if (error) return OnReadError(error);
-    reading_ = false;
+    read_deadline_ = kNever;
+    read_ = ReadState::kReady;
     Request request = parser_->release();
     parser_.reset();
     Dispatch(std::move(request));
@@ -245,8 +291,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void OnReadError(boost::beast::error_code error) {
     namespace http = boost::beast::http;
-    reading_ = false;
-    read_closed_ = true;
+    read_deadline_ = kNever;
+    read_ = ReadState::kClosed;
     const auto& options = core_.options();
     if (error == http::error::body_limit) {
       // The header is complete: answer in the documented order (404/405 before 413).
@@ -264,7 +310,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       parser_.reset();
       AnswerUnparsed(http::status::bad_request, "the request is not valid HTTP/1.1");
     } else {
-      // The client left mid-request, the read timeout ran out (the stream closed the socket),
+      // The client left mid-request, the read timeout ran out (the sweep closed the socket),
       // or the server is closing: nobody is left to answer.
       parser_.reset();
     }
@@ -275,7 +321,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   RequestMeta NewMeta(const Request& request) {
     RequestMeta meta;
-    meta.request_id = core_.NewRequestId();
+    meta.request_id = ServerCore::NewRequestId();
     if (peer_) meta.client_address = ResolveClientAddress(*peer_, request, core_.trusted_proxies());
     meta.http_version = request.version() == 10 ? 10 : 11;
     meta.keep_alive = request.keep_alive();
@@ -287,7 +333,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     slot.id = next_slot_id_++;
     slot.request_id = meta.request_id;
     slot.client_address = meta.client_address;
-    slot.route_template = "unmatched";
     slot.method = session_detail::MethodName(request.method());
     slot.http_version = meta.http_version;
     slot.client_keep_alive = meta.keep_alive;
@@ -296,41 +341,49 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     return slots_.back();
   }
 
+  // Route() for the server: never lets an exception out (it would take the thread down).
+  std::optional<Routed> SafeRoute(Request& request, const RequestMeta& meta) {
+    try {
+      return listener_->api->Route(request, meta);
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+
   void Dispatch(Request request) {
-    namespace http = boost::beast::http;
     RequestMeta meta = NewMeta(request);
-    if (!meta.keep_alive) read_closed_ = true;  // the client will read nothing after this one
+    if (!meta.keep_alive) read_ = ReadState::kClosed;  // the client reads nothing after this
     Slot& slot = PushSlot(request, meta);
     const std::uint64_t id = slot.id;
-    HttpApi& api = *listener_->api;
+    std::optional<Routed> routed = SafeRoute(request, meta);
+    session_detail::WipeBody(request.body());  // the prepared call took what it needs
+    if (!routed) return Complete(id, InternalError(meta));
+    slot.route_template = routed->route_template;
+    if (!routed->call) return Complete(id, std::move(*routed->answer));
 
-    RouteMatch match;
-    try {
-      match = api.Match(request, meta);
-    } catch (...) {
-      session_detail::WipeBody(request.body());
-      return Complete(id, MakeProblem(http::status::internal_server_error, "internal error", meta));
+    PreparedCall& call = *routed->call;
+    switch (routed->work) {
+      case WorkClass::kInline:
+        return Complete(id, SafeRun(call, meta));
+      case WorkClass::kStorage:
+        if (auto answer = SafeTryInline(call)) return Complete(id, std::move(*answer));
+        return RunOnPool(core_.storage_pool(), std::move(routed->call), meta, id);
+      case WorkClass::kHashing:
+        return RunOnPool(core_.hashing_pool(), std::move(routed->call), meta, id);
     }
-    slot.route_template = std::move(match.route_template);
-    if (match.early_response) {
-      session_detail::WipeBody(request.body());
-      return Complete(id, std::move(*match.early_response));
-    }
-    if (match.pool == WorkPool::kInline) {
-      Response response = SafeHandle(api, request, meta);
-      session_detail::WipeBody(request.body());
-      return Complete(id, std::move(response));
-    }
+    Complete(id, InternalError(meta));
+  }
 
-    WorkerPool& pool =
-        match.pool == WorkPool::kHashing ? core_.hashing_pool() : core_.storage_pool();
-    auto shared_request = std::make_shared<Request>(std::move(request));
-    // The work guard keeps the io_context running until the answer is back on the strand.
-    auto work = boost::asio::make_work_guard(core_.io_context());
+  void RunOnPool(WorkerPool& pool, std::unique_ptr<PreparedCall> prepared, const RequestMeta& meta,
+                 std::uint64_t id) {
+    // std::function needs a copyable task; the call itself runs once.
+    std::shared_ptr<PreparedCall> call = std::move(prepared);
+    // The work guard keeps this thread's io_context running until the answer is back here.
+    auto work = boost::asio::make_work_guard(stream_.get_executor());
     const bool queued =
-        pool.TryPost([self = this->shared_from_this(), shared_request, meta, id, work]() mutable {
-          Response response = SafeHandle(*self->listener_->api, *shared_request, meta);
-          session_detail::WipeBody(shared_request->body());
+        pool.TryPost([self = this->shared_from_this(), call, meta, id, work]() mutable {
+          Response response = SafeRun(*call, meta);
+          call.reset();  // wipes what the call held (secrets) on this thread, now
           boost::asio::post(self->stream_.get_executor(),
                             [self, id, response = std::move(response)]() mutable {
                               self->Complete(id, std::move(response));
@@ -338,20 +391,31 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           work.reset();
         });
     if (!queued) {
-      session_detail::WipeBody(shared_request->body());
       ProblemExtras extras;
       extras.retry_after = std::chrono::seconds(1);
-      Complete(id, MakeProblem(http::status::service_unavailable,
+      Complete(id, MakeProblem(boost::beast::http::status::service_unavailable,
                                "the server is busy; try again shortly", meta, extras));
     }
   }
 
-  static Response SafeHandle(const HttpApi& api, const Request& request, const RequestMeta& meta) {
+  static Response InternalError(const RequestMeta& meta) {
+    // Never the exception's text: it could quote the request.
+    return MakeProblem(boost::beast::http::status::internal_server_error, "internal error", meta);
+  }
+
+  static Response SafeRun(PreparedCall& call, const RequestMeta& meta) {
     try {
-      return api.Handle(request, meta);
+      return call.Run();
     } catch (...) {
-      // Never the exception's text: it could quote the request.
-      return MakeProblem(boost::beast::http::status::internal_server_error, "internal error", meta);
+      return InternalError(meta);
+    }
+  }
+
+  static std::optional<Response> SafeTryInline(PreparedCall& call) {
+    try {
+      return call.TryRunInline();
+    } catch (...) {
+      return std::nullopt;  // Run() on the pool answers, or reports the failure itself
     }
   }
 
@@ -364,16 +428,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     slot.client_keep_alive = false;
     const std::uint64_t id = slot.id;
     std::optional<Response> answer;
-    try {
-      RouteMatch match = listener_->api->Match(header, meta);
-      slot.route_template = std::move(match.route_template);
-      if (match.early_response &&
-          (match.early_response->result() == http::status::not_found ||
-           match.early_response->result() == http::status::method_not_allowed)) {
-        answer = std::move(*match.early_response);
+    // Routing a body-less copy only names the route: a call it prepares is never run.
+    if (std::optional<Routed> routed = SafeRoute(header, meta)) {
+      slot.route_template = routed->route_template;
+      if (routed->answer && (routed->answer->result() == http::status::not_found ||
+                             routed->answer->result() == http::status::method_not_allowed)) {
+        answer = std::move(*routed->answer);
       }
-    } catch (...) {
-      // Fall through to the 413: the size is known to be wrong either way.
     }
     if (!answer) {
       answer = MakeProblem(http::status::payload_too_large,
@@ -388,7 +449,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void AnswerUnparsed(boost::beast::http::status status, const std::string& detail) {
     Request nothing;
     RequestMeta meta;
-    meta.request_id = core_.NewRequestId();
+    meta.request_id = ServerCore::NewRequestId();
     if (peer_) meta.client_address = AddressText(*peer_);
     meta.keep_alive = false;
     Slot& slot = PushSlot(nothing, meta);
@@ -413,20 +474,21 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void MaybeWrite() {
-    if (writing_ || closing_ || slots_.empty() || !slots_.front().response) return;
+    if (write_ != WriteState::kIdle || slots_.empty() || !slots_.front().response) return;
     Slot& slot = slots_.front();
     // Connection: close only on the last response this connection will ever send.
-    const bool last = slots_.size() == 1 && read_closed_ && !reading_;
+    const bool last = slots_.size() == 1 && read_ == ReadState::kClosed;
     const bool keep_alive = slot.client_keep_alive && !last;
     slot.response->keep_alive(keep_alive);
-    close_after_write_ = !keep_alive;
-    writing_ = true;
-    Lowest().expires_after(core_.options().write_timeout);
+    write_ = keep_alive ? WriteState::kWriting : WriteState::kWritingLast;
+    WriteDeadline(core_.options().write_timeout);
     boost::beast::http::async_write(stream_, *slot.response, Bind(&Session::OnWrite));
   }
 
   void OnWrite(boost::beast::error_code error, std::size_t) {
-    writing_ = false;
+    const bool was_last = write_ == WriteState::kWritingLast;
+    write_deadline_ = kNever;
+    if (write_ != WriteState::kClosing) write_ = WriteState::kIdle;
     Slot slot = std::move(slots_.front());
     slots_.pop_front();
     const unsigned status = slot.response->result_int();
@@ -434,12 +496,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     core_.RecordFinished(*listener_,
                          FinishedRequest{slot.request_id, slot.method, slot.route_template, status,
                                          slot.started, slot.client_address});
-    if (error) {
-      read_closed_ = true;
-      return CloseNow();
-    }
-    if (close_after_write_) {
-      read_closed_ = true;
+    if (error) return CloseNow();
+    if (was_last) {
+      if (read_ == ReadState::kReady) read_ = ReadState::kClosed;
       return MaybeFinish();
     }
     MaybeWrite();
@@ -450,31 +509,32 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // ---- Stopping and closing -------------------------------------------------------------
 
   void OnBeginShutdown() {
-    stopping_ = true;
-    if (idle_wait_) {
+    server_stopping_ = true;
+    if (read_ == ReadState::kAwaitingRequest) {
       // Waiting between requests: nothing is in flight on the wire, so stop waiting.
       boost::beast::error_code ignored;
-      Lowest().socket().cancel(ignored);
+      Lowest().cancel(ignored);
       return;
     }
-    if (!reading_) {
-      read_closed_ = true;
+    if (read_ == ReadState::kReady) {
+      read_ = ReadState::kClosed;
       MaybeFinish();
     }
-    // Otherwise a request is arriving: it is served (and answered with Connection: close).
+    // Otherwise a request is arriving (it is served and answered with Connection: close), or
+    // a handshake is in progress, or reading is already over.
   }
 
   // Closes gracefully once nothing more will be read or written.
   void MaybeFinish() {
-    if (!read_closed_ || reading_ || writing_ || handshaking_ || closing_) return;
+    if (read_ != ReadState::kClosed || write_ != WriteState::kIdle) return;
     if (!slots_.empty()) return MaybeWrite();  // answers still to come or to send
     GracefulClose();
   }
 
   void GracefulClose() {
-    closing_ = true;
+    write_ = WriteState::kClosing;
     if constexpr (kTls) {
-      Lowest().expires_after(session_detail::kTlsShutdownTimeout);
+      WriteDeadline(session_detail::kTlsShutdownTimeout);
       stream_.async_shutdown(Bind(&Session::OnTlsShutdown));
     } else {
       ShutdownSendAndDrain();
@@ -485,9 +545,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void ShutdownSendAndDrain() {
     boost::beast::error_code error;
-    Lowest().socket().shutdown(Lowest().socket().shutdown_send, error);
+    Lowest().shutdown(boost::asio::socket_base::shutdown_send, error);
     if (error) return CloseNow();
-    Lowest().expires_after(session_detail::kDrainTimeout);
+    WriteDeadline(session_detail::kDrainTimeout);
     Drain();
   }
 
@@ -502,11 +562,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void CloseNow() {
-    closing_ = true;
-    Lowest().close();
+    write_ = WriteState::kClosing;
+    read_deadline_ = write_deadline_ = kNever;
+    boost::beast::error_code ignored;
+    Lowest().close(ignored);
   }
 
   ServerCore& core_;
+  IoThread& thread_;
   std::shared_ptr<ListenerContext> listener_;
   std::optional<boost::asio::ip::address> peer_;
   Stream stream_;
@@ -515,15 +578,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::chrono::steady_clock::time_point message_started_;
   std::deque<Slot> slots_;
   std::uint64_t next_slot_id_ = 0;
+  // When the read or write in progress must have finished; checked by the thread's sweep.
+  std::chrono::steady_clock::time_point read_deadline_ = kNever;
+  std::chrono::steady_clock::time_point write_deadline_ = kNever;
 
-  bool handshaking_ = false;  // the TLS handshake is in progress
-  bool reading_ = false;      // a read (idle wait or request) is in progress
-  bool idle_wait_ = false;    // ... and it is the wait for the next request's first byte
-  bool read_closed_ = false;  // no further request will be read
-  bool writing_ = false;      // a response (or 100 Continue) is being written
-  bool close_after_write_ = false;
-  bool stopping_ = false;  // the server is stopping
-  bool closing_ = false;   // closing: nothing more is written
+  ReadState read_ = ReadState::kReady;
+  WriteState write_ = WriteState::kIdle;
+  bool server_stopping_ = false;  // the server is stopping: read no further request
 
   std::array<char, 4096> drain_buffer_{};
   std::size_t drained_ = 0;

@@ -4,6 +4,9 @@
 // queue depths, and the store's own counters (Argon2id work, throttling). Routes are named by
 // template, never by raw target, so no key ever reaches a metric label.
 //
+// Counting is per thread: each thread that records requests gets a shard of its own (its lock is
+// uncontended but for a scrape), and RenderPrometheus merges the shards.
+//
 // Thread safety: every method may be called from many threads at once.
 #ifndef CREDSTORE_HTTP_METRICS_H_
 #define CREDSTORE_HTTP_METRICS_H_
@@ -40,6 +43,10 @@ class Metrics {
 
  private:
   struct State;
+  struct Shard;
+  // The calling thread's shard, created on its first request.
+  Shard& ThisThreadShard();
+
   std::unique_ptr<State> state_;
 };
 

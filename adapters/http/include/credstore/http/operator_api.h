@@ -17,8 +17,12 @@
 //
 // Authentication: every route but /healthz requires `Authorization: Bearer <token>`; the token
 // is compared in constant time (keyed BLAKE2b digests of equal length, sodium_memcmp) and only
-// its digest is kept. A missing or wrong token is a 401 problem, answered already by Match(),
-// so an unauthenticated request never occupies a worker.
+// its digest is kept. It is checked right after routing, on the I/O thread, so a missing or
+// wrong token is a 401 problem at once and an unauthenticated request never occupies a worker.
+//
+// Where the work runs (http_api.h): /metrics inline; customers/reset on the hashing pool
+// (Argon2id); the rest inline when the store never blocks (the memory backend), else on the
+// storage pool.
 //
 // Errors are RFC 9457 problems (problem.h), checked in this order: 404/405 route -> 401 token ->
 // 413 size -> 415 media type -> 400 malformed -> the operation (404 with resourceType and, for
@@ -26,7 +30,7 @@
 // unavailable). Every response has `Cache-Control: no-store`. No response or problem carries the
 // token, an API key, a customer secret or an admin key other than the one being issued.
 //
-// Thread safety: Match() and Handle() may be called from many threads at once.
+// Thread safety: Route() and Handle() may be called from many threads at once.
 #ifndef CREDSTORE_HTTP_OPERATOR_API_H_
 #define CREDSTORE_HTTP_OPERATOR_API_H_
 
@@ -64,13 +68,9 @@ class OperatorApi final : public HttpApi {
   OperatorApi(const OperatorApi&) = delete;
   OperatorApi& operator=(const OperatorApi&) = delete;
 
-  // The route template, its worker pool (kInline for /healthz, kHashing for customers/reset,
-  // kStorage otherwise), and the early answer for /healthz, 404, 405 and 401. No I/O.
-  RouteMatch Match(const Request& request, const RequestMeta& meta) const override;
-
-  // The complete answer, following the check order above (routing and the token are checked
-  // again, for hosts that call Handle alone).
-  Response Handle(const Request& request, const RequestMeta& meta) const override;
+  // Every check of the order above that needs no storage (the token once), then the prepared
+  // call. No I/O.
+  Routed Route(Request& request, const RequestMeta& meta) const override;
 
   std::size_t max_body_bytes() const override { return max_body_bytes_; }
 

@@ -15,10 +15,13 @@
 // The body-size check (413) is the server's: its parser enforces the limit before the body is
 // read. No response, header or problem ever carries a secret, an admin key or an API key.
 //
-// Embedding: a host Beast server calls Match() on its I/O thread (cheap, no I/O) and Handle()
-// on a worker thread (it may run Argon2id or wait on storage), or simply Handle() alone.
+// Embedding: a host Beast server calls Route() on its I/O thread (cheap, no I/O) and runs the
+// prepared call where its WorkClass says (http_api.h): register, regenerateKey and updateSecret
+// run Argon2id (kHashing); a settings GET tries the non-blocking read first (kStorage); a
+// settings POST and regenerate-secret are kInline when the store never blocks (the memory
+// backend), else kStorage. Or it simply calls Handle(), which does all of it on one thread.
 //
-// Thread safety: Match() and Handle() may be called from many threads at once.
+// Thread safety: Route() and Handle() may be called from many threads at once.
 #ifndef CREDSTORE_HTTP_PUBLIC_API_H_
 #define CREDSTORE_HTTP_PUBLIC_API_H_
 
@@ -45,15 +48,14 @@ class PublicApi final : public HttpApi {
   // `store` must outlive the PublicApi.
   explicit PublicApi(CredentialStore& store, PublicApiOptions options = {});
 
-  // The route, its worker pool, and the early 404/405 (or /healthz) answer. No I/O.
-  RouteMatch Match(const Request& request, const RequestMeta& meta) const override;
-
-  // The complete answer, following the check order above.
-  Response Handle(const Request& request, const RequestMeta& meta) const override;
+  // Every check of the order above that needs no storage, then the prepared call. No I/O.
+  Routed Route(Request& request, const RequestMeta& meta) const override;
 
   std::size_t max_body_bytes() const override { return options_.max_body_bytes; }
 
  private:
+  Routed RouteRegenerateSecret(Request& request, const RequestMeta& meta) const;
+
   CredentialStore& store_;
   PublicApiOptions options_;
 };

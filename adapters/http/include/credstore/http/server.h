@@ -5,7 +5,10 @@
 // an operator listener (OperatorApi, loopback TCP or a unix socket); a host may run its own.
 //
 // How a request is served:
-//  - N I/O threads run asynchronous accept, read and write; nothing that may block runs on them.
+//  - N I/O threads, each with an io_context of its own, run asynchronous accept, read and write;
+//    a connection stays on the thread that accepted it. Nothing that may block runs on them.
+//    Timeouts are deadlines that each thread sweeps for a few times a second, not a timer per
+//    read and write.
 //  - Each message gets a fresh parser with `header_limit` and the API's `max_body_bytes()`.
 //    A body over the limit is answered 413 and the connection is closed gracefully (the send
 //    side is shut down and the rest of the body drained briefly), so the client reads the
@@ -13,14 +16,18 @@
 //    close.
 //  - Every request gets a request id (16 random hex digits, the problem's `instance` and the
 //    log line's id) and a client address (the peer, or X-Forwarded-For when the peer is a
-//    trusted proxy). HttpApi::Match runs on the I/O thread; an early response is sent at once;
-//    otherwise HttpApi::Handle runs inline (WorkPool::kInline) or on the hashing or storage
-//    pool. A full pool queue answers 503 with `Retry-After: 1` at once, never queues.
+//    trusted proxy). HttpApi::Route runs once, on the I/O thread; an early answer is sent at
+//    once; a prepared call runs where its WorkClass says (http_api.h): inline, inline when its
+//    non-blocking read answers and otherwise on the storage pool, or on the hashing pool. A
+//    full pool queue answers 503 with `Retry-After: 1` at once, never queues.
 //  - Keep-alive and pipelining: up to `max_pipelined` requests of one connection are in flight;
 //    responses go out in request order.
-//  - Each finished request is recorded in Metrics (by route template) and logged as one JSON
-//    line: time, request id, listener, method, route template, status, latency, client
-//    address. Never the raw target (it carries `?key=` and `adminKey=`), headers or bodies.
+//  - Each finished request is recorded in Metrics (by route template; counted per thread) and
+//    logged as one JSON line: time, request id, listener, method, route template, status,
+//    latency, client address. Never the raw target (it carries `?key=` and `adminKey=`),
+//    headers or bodies. Lines go through per-thread buffers to one writer thread; when the
+//    log falls behind, lines are dropped and counted (credstore_log_lines_dropped_total), and
+//    a request never waits for the log.
 //
 // Stopping: Stop() closes the listeners, closes idle keep-alive connections, lets requests in
 // flight finish (their responses carry `Connection: close`) for up to `shutdown_grace`, then
@@ -59,13 +66,13 @@ struct ServerOptions {
   // Threads running accept, read and write.
   std::size_t io_threads = 2;  // default: 2
 
-  // Threads for WorkPool::kHashing (Argon2id). More than the store's
+  // Threads for WorkClass::kHashing (Argon2id). More than the store's
   // Options::max_concurrent_hashes only turns into 503s from the store instead of from here.
   std::size_t hashing_workers = 2;  // default: 2
   // Hashing requests waiting for a thread; one more answers 503 at once.
   std::size_t hashing_queue = 16;  // default: 16
 
-  // Threads for WorkPool::kStorage (backend reads and writes).
+  // Threads for WorkClass::kStorage (backend reads and writes that may block).
   std::size_t storage_workers = 4;  // default: 4
   // Storage requests waiting for a thread; one more answers 503 at once.
   std::size_t storage_queue = 256;  // default: 256
@@ -74,8 +81,9 @@ struct ServerOptions {
   std::size_t header_limit = 8 * 1024;  // default: 8 KiB
 
   // Time for one request to arrive completely once its first byte did. When it runs out the
-  // connection is closed without an answer (the stream's timer has closed the socket, so no
-  // 408 can be sent): a slow client cannot hold a connection open forever.
+  // connection is closed without an answer (the deadline sweep has closed the socket, so no
+  // 408 can be sent): a slow client cannot hold a connection open forever. Every timeout is
+  // checked a few times a second, so it may run up to 0.1 s over.
   std::chrono::milliseconds read_timeout = std::chrono::seconds(10);  // default: 10 s
   // Time a keep-alive connection may wait for its next request.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);  // default: 30 s
@@ -95,7 +103,7 @@ struct ServerOptions {
   // Where requests are counted and pool gauges are registered; must outlive the Server.
   Metrics* metrics = nullptr;  // default: nullptr (no metrics)
 
-  // Receives each access-log line (one JSON object, no newline), from many threads at once.
+  // Receives each access-log line (one JSON object, no newline), from the log writer thread.
   std::function<void(std::string_view line)> access_log;  // default: empty = std::cerr
 };
 

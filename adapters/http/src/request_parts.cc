@@ -1,0 +1,141 @@
+#include "request_parts.h"
+
+#include <sodium.h>
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <cmath>
+#include <utility>
+
+#include "access_log.h"
+#include "credstore/signed_request.h"
+#include "strict_json.h"
+#include "trim.h"
+
+namespace credstore::http {
+
+namespace beast_http = boost::beast::http;
+namespace json = boost::json;
+
+bool IsAcceptedMediaType(std::string_view content_type) {
+  const std::string_view type = Trim(content_type.substr(0, content_type.find(';')));
+  return boost::beast::iequals(type, "application/json") ||
+         boost::beast::iequals(type, "application/x-www-form-urlencoded");
+}
+
+std::optional<Response> CheckBodyEnvelope(const Request& request, std::size_t max_body_bytes,
+                                          bool body_is_read, const RequestMeta& meta) {
+  // 413: the server's parser enforces this already; checked again for hosts that call Route
+  // with a request of their own.
+  if (request.body().size() > max_body_bytes) {
+    return MakeProblem(beast_http::status::payload_too_large,
+                       "the request body is larger than " + std::to_string(max_body_bytes) +
+                           " bytes",
+                       meta);
+  }
+  if (body_is_read && !request.body().empty() &&
+      !IsAcceptedMediaType(request[beast_http::field::content_type])) {
+    return MakeProblem(beast_http::status::unsupported_media_type,
+                       "request body must be application/json", meta);
+  }
+  return std::nullopt;
+}
+
+RequestContext ContextOf(const RequestMeta& meta) {
+  return RequestContext{meta.client_address, meta.request_id};
+}
+
+Response ProblemFor(const Status& failure, const RequestMeta& meta, const ProblemLabels& labels) {
+  const beast_http::status code = HttpStatusFor(failure);
+  if (code == beast_http::status::internal_server_error) {
+    return MakeProblem(code, "internal error; the request id is in the server log", meta);
+  }
+  ProblemExtras extras;
+  if (code == beast_http::status::unauthorized) {
+    extras.auth_scheme = std::string(labels.auth_scheme);
+    extras.realm = std::string(labels.realm);
+    extras.scope = labels.scope;
+  }
+  if (code == beast_http::status::not_found) {
+    extras.resource_type = std::string(labels.resource_type);
+    // Integrator ids are public; anything else in an id's place might be a pasted secret.
+    if (IsWellFormedIntegratorId(labels.resource_id)) {
+      extras.resource_id = std::string(labels.resource_id);
+    }
+  }
+  if (code == beast_http::status::too_many_requests ||
+      code == beast_http::status::service_unavailable) {
+    extras.retry_after = RetryAfterSeconds(failure.retry_after());
+  }
+  return MakeProblem(code, failure.message(), meta, extras);
+}
+
+JsonBody& JsonBody::operator=(JsonBody&& other) noexcept {
+  if (this != &other) {
+    Wipe();
+    object_ = std::move(other.object_);
+  }
+  return *this;
+}
+
+void JsonBody::Wipe() {
+  for (auto& member : object_) {
+    if (member.value().is_string()) {
+      json::string& text = member.value().get_string();
+      sodium_memzero(text.data(), text.size());
+    }
+  }
+}
+
+std::variant<JsonBody, std::string> ParseJsonBody(std::string_view body,
+                                                  std::span<const std::string_view> allowed) {
+  auto parsed = internal::ParseStrictJsonObject(body);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return std::move(*problem);
+  JsonBody owned(std::move(std::get<json::object>(parsed)));
+  for (const auto& member : owned.object()) {
+    bool known = false;
+    for (std::string_view name : allowed) known = known || member.key() == name;
+    // `owned` wipes every string as it goes: an unknown member may hold a misnamed secret.
+    if (!known) return "unknown member '" + std::string(member.key()) + "'";
+  }
+  return owned;
+}
+
+std::variant<std::string_view, std::string> StringMember(const json::object& body,
+                                                         std::string_view name, bool required) {
+  auto it = body.find(name);
+  if (it == body.end()) {
+    if (!required) return std::string_view();
+    return "missing member '" + std::string(name) + "'";
+  }
+  if (!it->value().is_string()) return "member '" + std::string(name) + "' must be a string";
+  const json::string& text = it->value().get_string();
+  return std::string_view(text.data(), text.size());
+}
+
+std::variant<std::chrono::milliseconds, std::string> GraceMember(const json::object& body,
+                                                                 std::string_view name) {
+  auto it = body.find(name);
+  if (it == body.end()) return std::chrono::milliseconds(0);
+  const json::value& value = it->value();
+  double seconds = 0;
+  if (value.is_int64()) {
+    seconds = static_cast<double>(value.get_int64());
+  } else if (value.is_uint64()) {
+    seconds = static_cast<double>(value.get_uint64());
+  } else if (value.is_double()) {
+    seconds = value.get_double();
+  } else {
+    return "member '" + std::string(name) + "' must be a number of seconds";
+  }
+  if (!std::isfinite(seconds) || seconds < 0 || seconds > 3600) {
+    return "member '" + std::string(name) + "' must be between 0 and 3600";
+  }
+  return std::chrono::milliseconds(std::llround(seconds * 1000));
+}
+
+std::string Iso8601(Timestamp t) {
+  return FormatUtcTimestamp(std::chrono::system_clock::time_point(t.time_since_epoch()));
+}
+
+}  // namespace credstore::http

@@ -1,0 +1,92 @@
+// request_parts.h — the pieces of a request that the public and operator APIs read the same way.
+//
+// One rule each: which media types a body may have, how a body is parsed and which members it
+// may hold, how a string or grace member is read, how secrets in a body are wiped, how a failed
+// core call becomes a problem, and how a timestamp is written. Both APIs call these; neither
+// has a copy of its own.
+#ifndef CREDSTORE_HTTP_SRC_REQUEST_PARTS_H_
+#define CREDSTORE_HTTP_SRC_REQUEST_PARTS_H_
+
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "credstore/clock.h"
+#include "credstore/http/http_api.h"
+#include "credstore/http/problem.h"
+#include "credstore/request_context.h"
+#include "credstore/status.h"
+
+namespace credstore::http {
+
+// application/json (any case, parameters allowed), or curl's default form type when it carries
+// JSON — a reference page's own curl example sends exactly that.
+bool IsAcceptedMediaType(std::string_view content_type);
+
+// The 413 and 415 checks of a request's body, in that order: at most `max_body_bytes`, and an
+// accepted media type when the route reads the body (`body_is_read`) and it is not empty.
+// nullopt when both pass.
+std::optional<Response> CheckBodyEnvelope(const Request& request, std::size_t max_body_bytes,
+                                          bool body_is_read, const RequestMeta& meta);
+
+// The core's view of who is asking.
+RequestContext ContextOf(const RequestMeta& meta);
+
+// How a 401 or 404 of one API names itself.
+struct ProblemLabels {
+  std::string_view auth_scheme = "credstore";  // 401: the WWW-Authenticate scheme
+  std::string_view realm;                      // 401
+  std::string scope;                           // 401: what the credential would have unlocked
+  std::string_view resource_type;              // 404: "integrator", "customer", ...
+  std::string_view resource_id;                // 404: echoed only when it is an integrator id
+};
+
+// The problem for a failed core call: the one Status -> HTTP mapping (HttpStatusFor), with
+// `labels` on 401 and 404, Retry-After on 429 and 503, and no detail on 500 (the cause is in
+// the server log, never in the answer).
+Response ProblemFor(const Status& failure, const RequestMeta& meta, const ProblemLabels& labels);
+
+// A JSON request body that owns its members and wipes every string in it when destroyed: the
+// strings may be secrets, API keys, or misnamed members that hold one.
+class JsonBody {
+ public:
+  JsonBody() = default;
+  explicit JsonBody(boost::json::object object) : object_(std::move(object)) {}
+  JsonBody(JsonBody&& other) noexcept : object_(std::move(other.object_)) {}
+  JsonBody& operator=(JsonBody&& other) noexcept;
+  ~JsonBody() { Wipe(); }
+
+  const boost::json::object& object() const { return object_; }
+
+ private:
+  void Wipe();
+  boost::json::object object_;
+};
+
+// `body` as a strict JSON object (strict_json.h) whose members are all in `allowed`, or the
+// detail of the 400 to send.
+std::variant<JsonBody, std::string> ParseJsonBody(std::string_view body,
+                                                  std::span<const std::string_view> allowed);
+
+// The member's text, or the 400 detail for a missing or non-string member. With `required`
+// false, a missing member reads as "".
+std::variant<std::string_view, std::string> StringMember(const boost::json::object& body,
+                                                         std::string_view name,
+                                                         bool required = true);
+
+// An optional grace in seconds: a finite JSON number in 0..3600, as milliseconds (round(n·1000));
+// absent is 0. Strings, null, booleans, arrays and objects are not numbers.
+std::variant<std::chrono::milliseconds, std::string> GraceMember(const boost::json::object& body,
+                                                                 std::string_view name);
+
+// "2026-11-23T08:00:00.000Z".
+std::string Iso8601(Timestamp t);
+
+}  // namespace credstore::http
+
+#endif  // CREDSTORE_HTTP_SRC_REQUEST_PARTS_H_
