@@ -126,6 +126,12 @@ bool CredentialStore::Impl::VerifySecret(const std::string& hash, std::string_vi
   return internal::VerifySecret(hash, secret);
 }
 
+internal::Digest CredentialStore::Impl::KeyedDigest(internal::DigestKind kind,
+                                                    std::string_view data) const {
+  stats_keyed_digests_.fetch_add(1, std::memory_order_relaxed);
+  return internal::KeyedDigest(keyring_.pepper().bytes, kind, data);
+}
+
 StoreStats CredentialStore::Impl::Stats() const {
   StoreStats stats;
   stats.argon2_hashes = stats_hashes_.load(std::memory_order_relaxed);
@@ -133,12 +139,17 @@ StoreStats CredentialStore::Impl::Stats() const {
   stats.argon2_budget_rejections = stats_budget_rejections_.load(std::memory_order_relaxed);
   stats.throttled = stats_throttled_.load(std::memory_order_relaxed);
   stats.cas_retries = stats_cas_retries_.load(std::memory_order_relaxed);
+  stats.keyed_digests = stats_keyed_digests_.load(std::memory_order_relaxed);
   return stats;
 }
 
 bool CredentialStore::Impl::HasService(std::string_view service) const {
   return std::find(options_.services.begin(), options_.services.end(), service) !=
          options_.services.end();
+}
+
+bool CredentialStore::Impl::NeverBlocks() const {
+  return backend_->AnswersFromMemory() && options_.api_key_validator->NeverBlocks();
 }
 
 // ---- Public methods: forwarding only ------------------------------------------------------
@@ -165,12 +176,12 @@ Status CredentialStore::UpdateSecret(const RequestContext& context, std::string_
 
 Status CredentialStore::VerifyAdminKey(std::string_view service, std::string_view api_key,
                                        std::string_view admin_key) {
-  return impl_->VerifyAdminKey(service, api_key, admin_key);
+  return *impl_->VerifyAdminKey(service, api_key, admin_key, Impl::Read::kMayBlock);
 }
 
 Result<std::string> CredentialStore::GetSettings(std::string_view service, std::string_view api_key,
                                                  std::string_view admin_key) {
-  return impl_->GetSettings(service, api_key, admin_key);
+  return *impl_->GetSettings(service, api_key, admin_key, Impl::Read::kMayBlock);
 }
 
 Result<std::string> CredentialStore::PutSettings(const RequestContext& context,
@@ -225,6 +236,20 @@ Result<IntegratorSecret> CredentialStore::RotateIntegratorSecret(
     std::chrono::milliseconds old_secret_grace) {
   return impl_->RotateIntegratorSecret(context, request, old_secret_grace);
 }
+
+std::optional<Status> CredentialStore::TryVerifyAdminKey(std::string_view service,
+                                                         std::string_view api_key,
+                                                         std::string_view admin_key) {
+  return impl_->VerifyAdminKey(service, api_key, admin_key, Impl::Read::kWithoutBlocking);
+}
+
+std::optional<Result<std::string>> CredentialStore::TryGetSettings(std::string_view service,
+                                                                   std::string_view api_key,
+                                                                   std::string_view admin_key) {
+  return impl_->GetSettings(service, api_key, admin_key, Impl::Read::kWithoutBlocking);
+}
+
+bool CredentialStore::NeverBlocks() const { return impl_->NeverBlocks(); }
 
 bool CredentialStore::HasService(std::string_view service) const {
   return impl_->HasService(service);

@@ -21,25 +21,35 @@ Status AdminKeyInvalid() { return Status::Unauthorized("admin key missing or inv
 
 }  // namespace
 
-Result<CustomerRef> CredentialStore::Impl::ResolveCustomer(std::string_view service,
-                                                           std::string_view api_key,
-                                                           Caller caller) {
-  if (!HasService(service)) return Status::NotFound("unknown service");
-  if (Status status = internal::ValidateApiKey(api_key); !status.ok()) return status;
+std::optional<Result<CustomerRef>> CredentialStore::Impl::ResolveCustomer(std::string_view service,
+                                                                          std::string_view api_key,
+                                                                          Caller caller,
+                                                                          Read read) {
+  if (!HasService(service)) return Result<CustomerRef>(Status::NotFound("unknown service"));
+  if (Status status = internal::ValidateApiKey(api_key); !status.ok()) {
+    return Result<CustomerRef>(std::move(status));
+  }
   if (caller == Caller::kCustomer) {
-    if (Status status = options_.api_key_validator->IsValid(service, api_key); !status.ok()) {
-      return status;
-    }
+    ApiKeyValidator& validator = *options_.api_key_validator;
+    std::optional<Status> valid = read == Read::kMayBlock ? validator.IsValid(service, api_key)
+                                                          : validator.TryIsValid(service, api_key);
+    if (!valid) return std::nullopt;
+    if (!valid->ok()) return Result<CustomerRef>(std::move(*valid));
   }
   CustomerRef ref;
   ref.service = std::string(service);
-  ref.api_key_digest = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+  ref.api_key_digest = KeyedDigest(DigestKind::kApiKey, api_key);
   ref.storage_key = internal::CustomerKey(service, ref.api_key_digest);
-  return ref;
+  return Result<CustomerRef>(std::move(ref));
 }
 
-Result<LoadedCustomer> CredentialStore::Impl::LoadCustomer(const CustomerRef& customer) {
-  auto stored = backend_->Get(customer.storage_key, Now());
+std::optional<Result<VersionedValue>> CredentialStore::Impl::ReadCustomer(
+    const CustomerRef& customer, Read read) {
+  if (read == Read::kMayBlock) return backend_->Get(customer.storage_key, Now());
+  return backend_->TryGet(customer.storage_key, Now());
+}
+
+Result<LoadedCustomer> CredentialStore::Impl::DecodeLoaded(const Result<VersionedValue>& stored) {
   if (!stored.ok()) return stored.status();
   auto record = internal::DecodeCustomer(stored->value);
   if (!record.ok()) return record.status();
@@ -79,34 +89,58 @@ Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
   return CheckedSecret{std::move(loaded).value(), std::move(permit).value()};
 }
 
+CredentialStore::Impl::PresentedAdminKey CredentialStore::Impl::PresentAdminKey(
+    std::string_view admin_key) const {
+  return PresentedAdminKey{KeyedDigest(DigestKind::kAdminKey, admin_key), admin_key.empty()};
+}
+
 Status CredentialStore::Impl::CheckAdminKey(const internal::CustomerAdminKeys& keys,
-                                            std::string_view admin_key) const {
-  if (admin_key.empty()) return AdminKeyInvalid();
-  const Digest digest =
-      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
+                                            const PresentedAdminKey& key) const {
   // Check both slots unconditionally so timing does not tell which one matched.
-  const bool current = internal::DigestsEqual(digest, keys.current);
+  const bool current = internal::DigestsEqual(key.digest, keys.current);
   const bool graced = keys.previous && Now() < keys.previous->expires_at &&
-                      internal::DigestsEqual(digest, keys.previous->digest);
-  return current || graced ? Status::Ok() : AdminKeyInvalid();
+                      internal::DigestsEqual(key.digest, keys.previous->digest);
+  return !key.empty && (current || graced) ? Status::Ok() : AdminKeyInvalid();
 }
 
 Status CredentialStore::Impl::CheckAdminKey(const CustomerRecord& record,
-                                            std::string_view admin_key) const {
+                                            const PresentedAdminKey& key) const {
   return CheckAdminKey(
-      internal::CustomerAdminKeys{record.admin_key_digest, record.previous_admin_key}, admin_key);
+      internal::CustomerAdminKeys{record.admin_key_digest, record.previous_admin_key}, key);
 }
 
-// The customer, once `admin_key` is one of its valid admin keys. An unknown customer reads the
-// same as a wrong key, so the answer does not tell which API keys are registered.
-Result<LoadedCustomer> CredentialStore::Impl::LoadWithAdminKey(const CustomerRef& customer,
-                                                               std::string_view admin_key) {
-  if (admin_key.empty()) return AdminKeyInvalid();
-  auto loaded = LoadCustomer(customer);
-  if (!loaded.ok()) {
-    return loaded.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : loaded.status();
+// An unknown customer reads the same as a wrong key, so the answer does not tell which API keys
+// are registered. The empty key matches no record, whoever the customer, so it is refused
+// without a read; it was hashed all the same (PresentAdminKey).
+std::optional<Result<VersionedValue>> CredentialStore::Impl::ReadForAdminKey(
+    const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
+  if (key.empty) return Result<VersionedValue>(AdminKeyInvalid());
+  auto stored = ReadCustomer(customer, read);
+  if (!stored) return std::nullopt;
+  if (!stored->ok() && stored->status().code() == StatusCode::kNotFound) {
+    return Result<VersionedValue>(AdminKeyInvalid());
   }
-  if (Status status = CheckAdminKey(loaded->record, admin_key); !status.ok()) return status;
+  return stored;
+}
+
+Status CredentialStore::Impl::AdminKeyAnswer(const Result<VersionedValue>& stored,
+                                             const PresentedAdminKey& key) const {
+  if (!stored.ok()) return stored.status();
+  auto keys = internal::DecodeCustomerAdminKeys(stored->value);
+  if (!keys.ok()) return keys.status();
+  return CheckAdminKey(*keys, key);
+}
+
+std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
+    const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
+  auto stored = ReadForAdminKey(customer, key, read);
+  if (!stored) return std::nullopt;
+  auto loaded = DecodeLoaded(*stored);
+  if (loaded.ok()) {
+    if (Status status = CheckAdminKey(loaded->record, key); !status.ok()) {
+      return Result<LoadedCustomer>(std::move(status));
+    }
+  }
   return loaded;
 }
 
@@ -165,8 +199,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& cont
   AdminKeyGrant grant{internal::RandomAlphanumeric(kAdminKeyLength), 1};
   CustomerRecord record;
   record.secret_hash = std::move(hash).value();
-  record.admin_key_digest =
-      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, grant.admin_key.view());
+  record.admin_key_digest = KeyedDigest(DigestKind::kAdminKey, grant.admin_key.view());
   record.admin_generation = grant.generation;
   record.created_at = Now();
   auto created =
@@ -196,8 +229,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
   if (!checked.ok()) return checked.status();
 
   SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
-  const Digest new_digest =
-      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key.view());
+  const Digest new_digest = KeyedDigest(DigestKind::kAdminKey, admin_key.view());
   const std::string verified_hash = checked->customer.record.secret_hash;
   // An upgrade of the stored hash to the configured cost, computed once outside the retry loop.
   std::optional<std::string> rehashed;
@@ -256,29 +288,31 @@ Status CredentialStore::Impl::UpdateSecret(const RequestContext& context, std::s
   return Status::Ok();
 }
 
-Status CredentialStore::Impl::VerifyAdminKey(std::string_view service, std::string_view api_key,
-                                             std::string_view admin_key) {
-  auto customer = ResolveCustomer(service, api_key);
-  if (!customer.ok()) return customer.status();
-  if (admin_key.empty()) return AdminKeyInvalid();
-  // The hot path of every authenticated call: one read, and only the admin-key digests decoded.
-  auto stored = backend_->Get(customer->storage_key, Now());
-  if (!stored.ok()) {
-    return stored.status().code() == StatusCode::kNotFound ? AdminKeyInvalid() : stored.status();
-  }
-  auto keys = internal::DecodeCustomerAdminKeys(stored->value);
-  if (!keys.ok()) return keys.status();
-  return CheckAdminKey(*keys, admin_key);
+// VerifyAdminKey and GetSettings hash the admin key before they read, and whatever the read
+// answers: an empty, unknown, wrong or revoked key all cost the same two keyed hashes.
+std::optional<Status> CredentialStore::Impl::VerifyAdminKey(std::string_view service,
+                                                            std::string_view api_key,
+                                                            std::string_view admin_key, Read read) {
+  auto customer = ResolveCustomer(service, api_key, Caller::kCustomer, read);
+  if (!customer) return std::nullopt;
+  if (!customer->ok()) return customer->status();
+  const PresentedAdminKey key = PresentAdminKey(admin_key);
+  auto stored = ReadForAdminKey(**customer, key, read);
+  if (!stored) return std::nullopt;
+  return AdminKeyAnswer(*stored, key);
 }
 
-Result<std::string> CredentialStore::Impl::GetSettings(std::string_view service,
-                                                       std::string_view api_key,
-                                                       std::string_view admin_key) {
-  auto customer = ResolveCustomer(service, api_key);
-  if (!customer.ok()) return customer.status();
-  auto loaded = LoadWithAdminKey(*customer, admin_key);
-  if (!loaded.ok()) return loaded.status();
-  return std::move(loaded->record.settings_json);
+std::optional<Result<std::string>> CredentialStore::Impl::GetSettings(std::string_view service,
+                                                                      std::string_view api_key,
+                                                                      std::string_view admin_key,
+                                                                      Read read) {
+  auto customer = ResolveCustomer(service, api_key, Caller::kCustomer, read);
+  if (!customer) return std::nullopt;
+  if (!customer->ok()) return Result<std::string>(customer->status());
+  auto loaded = LoadWithAdminKey(**customer, PresentAdminKey(admin_key), read);
+  if (!loaded) return std::nullopt;
+  if (!loaded->ok()) return Result<std::string>(loaded->status());
+  return Result<std::string>(std::move((*loaded)->record.settings_json));
 }
 
 Result<std::string> CredentialStore::Impl::PutSettings(const RequestContext& context,
@@ -295,14 +329,13 @@ Result<std::string> CredentialStore::Impl::PutSettings(const RequestContext& con
   if (!internal::IsValidUtf8(settings_json)) {
     return Status::InvalidArgument("settings must be valid UTF-8");
   }
-  auto loaded = LoadWithAdminKey(*customer, admin_key);
+  const PresentedAdminKey key = PresentAdminKey(admin_key);
+  auto loaded = *LoadWithAdminKey(*customer, key, Read::kMayBlock);
   if (!loaded.ok()) return loaded.status();
   auto updated =
       UpdateCustomer(*customer, std::move(loaded).value(), [&](CustomerRecord& record) -> Status {
         // Re-checked on every attempt: a key revoked meanwhile loses.
-        if (Status status = CheckAdminKey(record, admin_key); !status.ok()) {
-          return status;
-        }
+        if (Status status = CheckAdminKey(record, key); !status.ok()) return status;
         record.settings_json = std::string(settings_json);
         return Status::Ok();
       });
@@ -328,8 +361,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::ResetCustomer(const RequestContext&
   if (!hash.ok()) return hash.status();
 
   SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
-  const Digest new_digest =
-      internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key.view());
+  const Digest new_digest = KeyedDigest(DigestKind::kAdminKey, admin_key.view());
   auto updated =
       UpdateCustomer(*customer, std::move(loaded).value(), [&](CustomerRecord& record) -> Status {
         record.secret_hash = *hash;

@@ -40,8 +40,7 @@ SealedSecret CredentialStore::Impl::SealSecret(std::string_view integrator_id,
                                                std::uint64_t generation,
                                                std::optional<Timestamp> expires_at) const {
   const KeyWithId& master = keyring_.current_master();
-  const auto integrator_digest = internal::KeyedDigest(
-      keyring_.pepper().bytes, internal::DigestKind::kIntegratorId, integrator_id);
+  const auto integrator_digest = KeyedDigest(internal::DigestKind::kIntegratorId, integrator_id);
   SealedSecret sealed;
   sealed.generation = generation;
   sealed.master_key_id = master.id;
@@ -57,8 +56,7 @@ std::optional<SecretString> CredentialStore::Impl::OpenSecret(std::string_view i
                                                               SecretSlot slot) const {
   const KeyWithId* master = keyring_.FindMaster(sealed.master_key_id);
   if (master == nullptr) return std::nullopt;
-  const auto integrator_digest = internal::KeyedDigest(
-      keyring_.pepper().bytes, internal::DigestKind::kIntegratorId, integrator_id);
+  const auto integrator_digest = KeyedDigest(internal::DigestKind::kIntegratorId, integrator_id);
   return internal::Open(
       master->bytes, sealed.sealed,
       internal::SealingContext(sealed.master_key_id, integrator_digest, slot, sealed.generation));

@@ -148,14 +148,30 @@ Status ProvisionedApiKeys::Revoke(std::string_view service, std::string_view api
 }
 
 Status ProvisionedApiKeys::IsValid(std::string_view service, std::string_view api_key) {
+  return *Check(service, api_key, /*may_block=*/true);  // engaged: Get always answers
+}
+
+std::optional<Status> ProvisionedApiKeys::TryIsValid(std::string_view service,
+                                                     std::string_view api_key) {
+  return Check(service, api_key, /*may_block=*/false);
+}
+
+bool ProvisionedApiKeys::NeverBlocks() const { return backend_->AnswersFromMemory(); }
+
+// IsValid and TryIsValid differ only in how the record is read, so both forms give one answer.
+std::optional<Status> ProvisionedApiKeys::Check(std::string_view service, std::string_view api_key,
+                                                bool may_block) {
   if (!ValidateArguments(service, api_key).ok()) return NotProvisioned();
   const Located key = Locate(service, api_key);
-  auto stored = backend_->Get(key.storage_key, clock_->Now());
-  if (!stored.ok()) {
-    if (stored.status().code() == StatusCode::kNotFound) return NotProvisioned();
-    return stored.status();
+  const Timestamp now = clock_->Now();
+  std::optional<Result<VersionedValue>> stored =
+      may_block ? backend_->Get(key.storage_key, now) : backend_->TryGet(key.storage_key, now);
+  if (!stored) return std::nullopt;
+  if (!stored->ok()) {
+    if (stored->status().code() == StatusCode::kNotFound) return NotProvisioned();
+    return stored->status();
   }
-  if (!IsProvisionedValue(stored->value)) {
+  if (!IsProvisionedValue((*stored)->value)) {
     return Status::Internal("corrupt record: provisioned API key");
   }
   return Status::Ok();

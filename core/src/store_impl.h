@@ -43,6 +43,11 @@ struct LoadedIntegrator {
 
 class CredentialStore::Impl {
  public:
+  // How a call reads the backend and asks the ApiKeyValidator: Get and IsValid (may block), or
+  // TryGet and TryIsValid, where "would block" (nullopt) makes the call answer nullopt too. A
+  // blocking call and its Try form are one code path that takes this, so they cannot disagree.
+  enum class Read { kMayBlock, kWithoutBlocking };
+
   Impl(std::shared_ptr<StorageBackend> backend, Keyring keyring, Options options,
        std::string dummy_hash);
 
@@ -55,6 +60,9 @@ class CredentialStore::Impl {
   Result<std::string> HashSecret(std::string_view secret);
   bool VerifySecret(const std::string& hash, std::string_view secret);
   void CountCasRetry() { stats_cas_retries_.fetch_add(1, std::memory_order_relaxed); }
+  // Keyed BLAKE2b of `data` under the pepper, counted in StoreStats::keyed_digests. Every digest
+  // an operation computes goes through here, so the count is the hashing work a call did.
+  internal::Digest KeyedDigest(internal::DigestKind kind, std::string_view data) const;
   StoreStats Stats() const;
 
   // ---- customers (customer_operations.cc) ----
@@ -66,10 +74,11 @@ class CredentialStore::Impl {
   Status UpdateSecret(const RequestContext& context, std::string_view service,
                       std::string_view api_key, std::string_view secret,
                       std::string_view new_secret);
-  Status VerifyAdminKey(std::string_view service, std::string_view api_key,
-                        std::string_view admin_key);
-  Result<std::string> GetSettings(std::string_view service, std::string_view api_key,
-                                  std::string_view admin_key);
+  // Always engaged for Read::kMayBlock.
+  std::optional<Status> VerifyAdminKey(std::string_view service, std::string_view api_key,
+                                       std::string_view admin_key, Read read);
+  std::optional<Result<std::string>> GetSettings(std::string_view service, std::string_view api_key,
+                                                 std::string_view admin_key, Read read);
   Result<std::string> PutSettings(const RequestContext& context, std::string_view service,
                                   std::string_view api_key, std::string_view admin_key,
                                   std::string_view settings_json);
@@ -91,25 +100,56 @@ class CredentialStore::Impl {
                                                   std::chrono::milliseconds grace);
 
   bool HasService(std::string_view service) const;
+  bool NeverBlocks() const;
   const Options& options() const { return options_; }
 
  private:
   // Customers.
   // Checks the service and the API key's form, then asks the ApiKeyValidator — except for the
   // operator's calls, which must reach customers whose key the host has since revoked.
+  // With Read::kWithoutBlocking the validator is asked with TryIsValid.
   enum class Caller { kCustomer, kOperator };
+  std::optional<Result<CustomerRef>> ResolveCustomer(std::string_view service,
+                                                     std::string_view api_key, Caller caller,
+                                                     Read read);
   Result<CustomerRef> ResolveCustomer(std::string_view service, std::string_view api_key,
-                                      Caller caller = Caller::kCustomer);
-  Result<LoadedCustomer> LoadCustomer(const CustomerRef& customer);
+                                      Caller caller = Caller::kCustomer) {
+    return *ResolveCustomer(service, api_key, caller, Read::kMayBlock);
+  }
+  // The customer's record as stored: Get's answer, or TryGet's (nullopt: would block).
+  std::optional<Result<VersionedValue>> ReadCustomer(const CustomerRef& customer, Read read);
+  // `stored` decoded, with its version; a failed read's status as it is.
+  static Result<LoadedCustomer> DecodeLoaded(const Result<VersionedValue>& stored);
+  Result<LoadedCustomer> LoadCustomer(const CustomerRef& customer) {
+    return DecodeLoaded(*ReadCustomer(customer, Read::kMayBlock));
+  }
   struct CheckedSecret {
     LoadedCustomer customer;
     internal::Argon2Budget::Permit permit;  // held so follow-up hashing stays in budget
   };
   Result<CheckedSecret> CheckSecret(const RequestContext& context, const CustomerRef& customer,
                                     std::string_view secret);
-  Status CheckAdminKey(const internal::CustomerAdminKeys& keys, std::string_view admin_key) const;
-  Status CheckAdminKey(const internal::CustomerRecord& record, std::string_view admin_key) const;
-  Result<LoadedCustomer> LoadWithAdminKey(const CustomerRef& customer, std::string_view admin_key);
+  // An admin key as a caller presented it, hashed once; every check of it compares digests.
+  struct PresentedAdminKey {
+    internal::Digest digest{};
+    bool empty = true;
+  };
+  // Hashes `admin_key` whatever it is, the empty key included, so that every answer of the calls
+  // that check admin keys costs the same keyed hashing.
+  PresentedAdminKey PresentAdminKey(std::string_view admin_key) const;
+  Status CheckAdminKey(const internal::CustomerAdminKeys& keys, const PresentedAdminKey& key) const;
+  Status CheckAdminKey(const internal::CustomerRecord& record, const PresentedAdminKey& key) const;
+  // The record `key` is checked against, read as `read` says; an unknown customer answers as a
+  // wrong key. nullopt: would block.
+  std::optional<Result<VersionedValue>> ReadForAdminKey(const CustomerRef& customer,
+                                                        const PresentedAdminKey& key, Read read);
+  // VerifyAdminKey once the record is read (`stored`, from ReadForAdminKey): decodes only the
+  // admin-key digests, the hot path of every authenticated call.
+  Status AdminKeyAnswer(const Result<VersionedValue>& stored, const PresentedAdminKey& key) const;
+  // The whole customer, once `key` is one of its admin keys (Get/PutSettings). nullopt: would
+  // block.
+  std::optional<Result<LoadedCustomer>> LoadWithAdminKey(const CustomerRef& customer,
+                                                         const PresentedAdminKey& key, Read read);
   template <typename Mutate>
   Result<LoadedCustomer> UpdateCustomer(const CustomerRef& customer, LoadedCustomer loaded,
                                         Mutate&& mutate);
@@ -143,6 +183,7 @@ class CredentialStore::Impl {
   std::atomic<std::uint64_t> stats_budget_rejections_{0};
   std::atomic<std::uint64_t> stats_throttled_{0};
   std::atomic<std::uint64_t> stats_cas_retries_{0};
+  mutable std::atomic<std::uint64_t> stats_keyed_digests_{0};  // counted by const methods too
 
   friend class CredentialStore;
 };

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "credstore/api_key_validator.h"
@@ -566,6 +567,68 @@ BOOST_FIXTURE_TEST_CASE(UnknownCustomerAndWrongSecretAnswerAlikeAfterTheSameWork
   BOOST_TEST(unknown_admin.message() == wrong_admin.message());
   BOOST_TEST(
       wrong_admin_checks + unknown_admin_checks + wrong_admin_hashes + unknown_admin_hashes == 0u);
+}
+
+// Every refusal of an admin key does the same work: two keyed hashes (the API key's and the
+// presented key's, hashed before the read is looked at), one read and no write, whether the
+// customer is unknown, the key wrong, or revoked. The empty key is hashed too; it is refused
+// before the read, whoever the customer, so that read tells nothing either. Counted, not timed.
+BOOST_FIXTURE_TEST_CASE(UnknownWrongAndRevokedAdminKeysAnswerAlikeAfterTheSameWork, StoreFixture) {
+  ReopenCounting(TestOptions(), CountingBackend::TryGetMode::kForward);
+  const std::string revoked(MustRegister(kApiKey, kSecret).admin_key.view());
+  BOOST_TEST_REQUIRE(store().RegenerateAdminKey(Context(), kService, kApiKey, kSecret).ok());
+
+  struct Work {
+    Status status;
+    std::uint64_t digests = 0;
+    std::uint64_t gets = 0;
+    std::uint64_t writes = 0;
+  };
+  auto measure = [this](const std::function<Status()>& call) {
+    const StoreStats stats = store().Stats();
+    const CountingBackend::Counts counts = counting->counts();
+    Work work{call()};
+    work.digests = store().Stats().keyed_digests - stats.keyed_digests;
+    work.gets = counting->counts().gets - counts.gets;
+    work.writes = counting->counts().writes - counts.writes;
+    return work;
+  };
+  using Call = std::function<Status(std::string_view api_key, std::string_view admin_key)>;
+  const std::vector<std::pair<std::string, Call>> calls = {
+      {"VerifyAdminKey",
+       [this](std::string_view api_key, std::string_view admin_key) {
+         return store().VerifyAdminKey(kService, api_key, admin_key);
+       }},
+      {"GetSettings",
+       [this](std::string_view api_key, std::string_view admin_key) {
+         return store().GetSettings(kService, api_key, admin_key).status();
+       }},
+      {"PutSettings",
+       [this](std::string_view api_key, std::string_view admin_key) {
+         return store().PutSettings(Context(), kService, api_key, admin_key, "{}").status();
+       }},
+  };
+  for (const auto& [name, call] : calls) {
+    BOOST_TEST_CONTEXT(name) {
+      const Work unknown = measure([&] { return call(kUnknownApiKey, std::string(48, 'Z')); });
+      const Work wrong = measure([&] { return call(kApiKey, std::string(48, 'Z')); });
+      const Work revoked_key = measure([&] { return call(kApiKey, revoked); });
+      const Work empty_known = measure([&] { return call(kApiKey, ""); });
+      const Work empty_unknown = measure([&] { return call(kUnknownApiKey, ""); });
+      BOOST_TEST(unknown.status.code() == StatusCode::kUnauthorized);
+      for (const Work* other : {&wrong, &revoked_key, &empty_known, &empty_unknown}) {
+        BOOST_TEST(other->status.code() == unknown.status.code());
+        BOOST_TEST(other->status.message() == unknown.status.message());
+        BOOST_TEST(other->digests == unknown.digests);
+        BOOST_TEST(other->writes == 0u);
+      }
+      BOOST_TEST(unknown.digests == 2u, "the API key's digest and the admin key's");
+      BOOST_TEST(unknown.gets == 1u);
+      BOOST_TEST(wrong.gets == unknown.gets);
+      BOOST_TEST(revoked_key.gets == unknown.gets);
+      BOOST_TEST(empty_known.gets == empty_unknown.gets);
+    }
+  }
 }
 
 // ---- Operator calls ---------------------------------------------------------------------------

@@ -150,22 +150,34 @@ Options StoreFixture::TestOptions() const {
 void StoreFixture::Reopen(Options new_options) {
   store_.reset();
   gate.reset();
+  counting.reset();
   options = std::move(new_options);
-  backend = Harness().OpenFresh();
-  BOOST_TEST_REQUIRE(backend != nullptr, "the harness returned no backend");
-  Result<std::unique_ptr<CredentialStore>> opened =
-      CredentialStore::Open(backend, keyring, options);
-  BOOST_TEST_REQUIRE(opened.ok(), "CredentialStore::Open failed: " << Describe(opened.status()));
-  store_ = std::move(opened).value();
+  OpenStoreOver(Harness().OpenFresh());
 }
 
 void StoreFixture::ReopenGated(Options new_options) {
   store_.reset();
+  counting.reset();
   options = std::move(new_options);
   gate = std::make_shared<RaceGate>();
   std::shared_ptr<StorageBackend> fresh = Harness().OpenFresh();
   BOOST_TEST_REQUIRE(fresh != nullptr, "the harness returned no backend");
-  backend = std::make_shared<GatedBackend>(std::move(fresh), gate);
+  OpenStoreOver(std::make_shared<GatedBackend>(std::move(fresh), gate));
+}
+
+void StoreFixture::ReopenCounting(Options new_options, CountingBackend::TryGetMode mode) {
+  store_.reset();
+  gate.reset();
+  options = std::move(new_options);
+  std::shared_ptr<StorageBackend> fresh = Harness().OpenFresh();
+  BOOST_TEST_REQUIRE(fresh != nullptr, "the harness returned no backend");
+  counting = std::make_shared<CountingBackend>(std::move(fresh), mode);
+  OpenStoreOver(counting);
+}
+
+void StoreFixture::OpenStoreOver(std::shared_ptr<StorageBackend> over) {
+  backend = std::move(over);
+  BOOST_TEST_REQUIRE(backend != nullptr, "the harness returned no backend");
   Result<std::unique_ptr<CredentialStore>> opened =
       CredentialStore::Open(backend, keyring, options);
   BOOST_TEST_REQUIRE(opened.ok(), "CredentialStore::Open failed: " << Describe(opened.status()));

@@ -152,6 +152,9 @@ struct StoreFixture {
   // As Reopen, with the backend (and any second store's backend) wrapped in a GatedBackend at
   // `gate`.
   void ReopenGated(Options new_options);
+  // As Reopen, with the backend wrapped in a CountingBackend (set in `counting`) in `mode`: to
+  // count what a call read and wrote, or to make every TryGet answer "would block".
+  void ReopenCounting(Options new_options, CountingBackend::TryGetMode mode);
 
   // A second CredentialStore over Harness().OpenAnotherHandle() — the store most recently
   // opened — with `with_keyring` and the fixture's options: as a second server would open it.
@@ -201,8 +204,13 @@ struct StoreFixture {
   std::unique_ptr<CredentialStore> store_;
   // Set by ReopenGated.
   std::shared_ptr<RaceGate> gate;
+  // Set by ReopenCounting.
+  std::shared_ptr<CountingBackend> counting;
 
  private:
+  // Sets `backend` to `over` and opens store_ on it; fails the test case if Open fails.
+  void OpenStoreOver(std::shared_ptr<StorageBackend> over);
+
   std::atomic<std::uint64_t> next_body_{0};
 };
 

@@ -124,6 +124,49 @@ std::string ExpiryText(const std::optional<Timestamp>& expires_at) {
   return std::to_string(expires_at->time_since_epoch().count()) + " ms";
 }
 
+CountingBackend::Counts CountingBackend::counts() const {
+  return Counts{gets_.load(), try_gets_.load(), writes_.load(), scans_.load()};
+}
+
+Result<VersionedValue> CountingBackend::Get(std::string_view key, Timestamp now) {
+  gets_.fetch_add(1);
+  return inner_->Get(key, now);
+}
+
+std::optional<Result<VersionedValue>> CountingBackend::TryGet(std::string_view key, Timestamp now) {
+  try_gets_.fetch_add(1);
+  if (mode_ == TryGetMode::kWouldBlock) return std::nullopt;
+  return inner_->TryGet(key, now);
+}
+
+bool CountingBackend::AnswersFromMemory() const {
+  return mode_ == TryGetMode::kForward && inner_->AnswersFromMemory();
+}
+
+Result<Version> CountingBackend::Create(std::string_view key, std::string_view value,
+                                        const WriteOptions& options, Timestamp now) {
+  writes_.fetch_add(1);
+  return inner_->Create(key, value, options, now);
+}
+
+Result<Version> CountingBackend::CompareAndSwap(std::string_view key, Version expected,
+                                                std::string_view value, const WriteOptions& options,
+                                                Timestamp now) {
+  writes_.fetch_add(1);
+  return inner_->CompareAndSwap(key, expected, value, options, now);
+}
+
+Status CountingBackend::Erase(std::string_view key, Version expected, Timestamp now) {
+  writes_.fetch_add(1);
+  return inner_->Erase(key, expected, now);
+}
+
+Result<ScanPage> CountingBackend::Scan(std::string_view prefix, std::string_view cursor,
+                                       std::size_t limit, Timestamp now) {
+  scans_.fetch_add(1);
+  return inner_->Scan(prefix, cursor, limit, now);
+}
+
 }  // namespace credstore::testing
 
 namespace credstore {

@@ -2,8 +2,10 @@
 #ifndef CREDSTORE_TESTS_SUPPORT_TEST_HELPERS_H_
 #define CREDSTORE_TESTS_SUPPORT_TEST_HELPERS_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -11,6 +13,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "credstore/clock.h"
@@ -69,6 +72,47 @@ VersionedValue MustGet(StorageBackend& backend, std::string_view key, Timestamp 
 
 // "never", or milliseconds since the epoch: a printable form of an expiry for BOOST_TEST.
 std::string ExpiryText(const std::optional<Timestamp>& expires_at);
+
+// A StorageBackend decorator: forwards every call to `inner` and counts the calls, so a test can
+// say what work a call did (how many reads, whether it wrote). With TryGetMode::kWouldBlock it
+// is a backend that can never answer without blocking: TryGet answers nullopt without asking
+// `inner`, and AnswersFromMemory() is false. Thread-safe.
+class CountingBackend final : public StorageBackend {
+ public:
+  enum class TryGetMode { kForward, kWouldBlock };
+  struct Counts {
+    std::uint64_t gets = 0;
+    std::uint64_t try_gets = 0;
+    std::uint64_t writes = 0;  // Create, CompareAndSwap and Erase
+    std::uint64_t scans = 0;
+  };
+
+  explicit CountingBackend(std::shared_ptr<StorageBackend> inner,
+                           TryGetMode mode = TryGetMode::kForward)
+      : inner_(std::move(inner)), mode_(mode) {}
+
+  Counts counts() const;
+
+  std::string_view Name() const override { return inner_->Name(); }
+  Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
+  std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
+  bool AnswersFromMemory() const override;
+  Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
+                         Timestamp now) override;
+  Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
+                                 const WriteOptions& options, Timestamp now) override;
+  Status Erase(std::string_view key, Version expected, Timestamp now) override;
+  Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
+                        Timestamp now) override;
+
+ private:
+  std::shared_ptr<StorageBackend> inner_;
+  const TryGetMode mode_;
+  std::atomic<std::uint64_t> gets_{0};
+  std::atomic<std::uint64_t> try_gets_{0};
+  std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> scans_{0};
+};
 
 }  // namespace credstore::testing
 

@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -160,6 +161,103 @@ BOOST_AUTO_TEST_CASE(as_the_store_validator_a_revoked_key_cannot_register) {
       (*store)->RegenerateAdminKey(client, "geofencing", kApiKey, "s3cret").status().code() ==
       StatusCode::kUnauthorized);
   BOOST_TEST((*store)->VerifyAdminKey("geofencing", kApiKey, grant->admin_key.view()).code() ==
+             StatusCode::kUnauthorized);
+}
+
+// TryIsValid reads with TryGet; on a backend that answers from memory it always answers, and
+// exactly what IsValid answers, in every state a key can be in.
+BOOST_FIXTURE_TEST_CASE(try_is_valid_answers_what_is_valid_answers, Fixture) {
+  BOOST_TEST(keys.NeverBlocks());
+  auto expect_same = [this](std::string_view service, std::string_view api_key,
+                            std::string_view state) {
+    BOOST_TEST_CONTEXT(state << ": " << service) {
+      const Status blocking = keys.IsValid(service, api_key);
+      const std::optional<Status> tried = keys.TryIsValid(service, api_key);
+      BOOST_TEST_REQUIRE(tried.has_value());
+      BOOST_TEST(tried->code() == blocking.code());
+      BOOST_TEST(tried->message() == blocking.message());
+    }
+  };
+  expect_same("geofencing", kApiKey, "never provisioned");
+  BOOST_TEST(keys.Provision("geofencing", kApiKey).ok());
+  expect_same("geofencing", kApiKey, "provisioned");
+  BOOST_TEST(keys.TryIsValid("geofencing", kApiKey)->ok());
+  expect_same("locationHistory", kApiKey, "provisioned for another service");
+  expect_same("geofencing", kOtherKey, "another key");
+  expect_same("geo/fencing", kApiKey, "malformed service");
+  expect_same("geofencing", "short", "malformed key");
+  BOOST_TEST(keys.Revoke("geofencing", kApiKey).ok());
+  expect_same("geofencing", kApiKey, "revoked");
+
+  BOOST_TEST(keys.Provision("geofencing", kApiKey).ok());
+  const auto entries = ScanAll(*backend, "p/", 10, clock->Now());
+  BOOST_TEST_REQUIRE(entries.size() == 1u);
+  MustCas(*backend, entries.front().key, entries.front().record.version, "garbage", NoExpiry(),
+          clock->Now());
+  expect_same("geofencing", kApiKey, "corrupt");
+  BOOST_TEST(keys.TryIsValid("geofencing", kApiKey)->code() == StatusCode::kInternal);
+}
+
+// Over a backend that would block, TryIsValid says so instead of calling Get; only questions it
+// can answer without reading (malformed ones) are answered.
+BOOST_AUTO_TEST_CASE(try_is_valid_is_nullopt_when_the_backend_would_block) {
+  auto memory = std::make_shared<MemoryBackend>();
+  auto blocked =
+      std::make_shared<CountingBackend>(memory, CountingBackend::TryGetMode::kWouldBlock);
+  auto clock = std::make_shared<ManualClock>();
+  ProvisionedApiKeys keys(blocked, Keyring::Generate(), clock, std::make_shared<NullAuditSink>());
+  BOOST_TEST(!keys.NeverBlocks());
+  BOOST_TEST(keys.Provision("geofencing", kApiKey).ok());
+
+  const CountingBackend::Counts before = blocked->counts();
+  BOOST_TEST(!keys.TryIsValid("geofencing", kApiKey).has_value());
+  BOOST_TEST(!keys.TryIsValid("geofencing", kOtherKey).has_value());
+  BOOST_TEST(keys.TryIsValid("geofencing", "short").value().code() == StatusCode::kUnauthorized);
+  const CountingBackend::Counts after = blocked->counts();
+  BOOST_TEST(after.try_gets - before.try_gets == 2u);
+  BOOST_TEST(after.gets == before.gets, "TryIsValid must never fall back to Get");
+  BOOST_TEST(after.writes == before.writes);
+
+  BOOST_TEST(keys.IsValid("geofencing", kApiKey).ok());  // the blocking form still answers
+}
+
+// As the store's validator, ProvisionedApiKeys over memory lets the whole store answer without
+// blocking, with the blocking form's answers, a revoked API key included.
+BOOST_AUTO_TEST_CASE(as_the_store_validator_the_try_forms_answer_alike) {
+  auto backend = std::make_shared<MemoryBackend>();
+  const Keyring keyring = Keyring::Generate();
+  auto clock = std::make_shared<ManualClock>();
+  auto audit = std::make_shared<NullAuditSink>();
+  auto keys = std::make_shared<ProvisionedApiKeys>(backend, keyring, clock, audit);
+  Options options;
+  options.argon2 = Argon2Cost::MinimumForTests();
+  options.clock = clock;
+  options.audit = audit;
+  options.api_key_validator = keys;
+  auto store = CredentialStore::Open(backend, keyring, options);
+  BOOST_TEST_REQUIRE(store.ok());
+  BOOST_TEST((*store)->NeverBlocks());
+  BOOST_TEST(keys->Provision("geofencing", kApiKey).ok());
+  const RequestContext client{.client_address = "203.0.113.7", .request_id = "r"};
+  auto grant = (*store)->Register(client, "geofencing", kApiKey, "s3cret");
+  BOOST_TEST_REQUIRE(grant.ok());
+
+  auto expect_same = [&](std::string_view state) {
+    BOOST_TEST_CONTEXT(state) {
+      const Status blocking =
+          (*store)->VerifyAdminKey("geofencing", kApiKey, grant->admin_key.view());
+      const std::optional<Status> tried =
+          (*store)->TryVerifyAdminKey("geofencing", kApiKey, grant->admin_key.view());
+      BOOST_TEST_REQUIRE(tried.has_value());
+      BOOST_TEST(tried->code() == blocking.code());
+      BOOST_TEST(tried->message() == blocking.message());
+    }
+  };
+  expect_same("provisioned");
+  BOOST_TEST((*store)->TryVerifyAdminKey("geofencing", kApiKey, grant->admin_key.view())->ok());
+  BOOST_TEST(keys->Revoke("geofencing", kApiKey).ok());
+  expect_same("revoked");
+  BOOST_TEST((*store)->TryVerifyAdminKey("geofencing", kApiKey, grant->admin_key.view())->code() ==
              StatusCode::kUnauthorized);
 }
 

@@ -29,12 +29,25 @@ MemoryBackend::Shard& MemoryBackend::ShardFor(std::string_view key) {
   return *shards_[std::hash<std::string_view>{}(key) % shards_.size()];
 }
 
-Result<VersionedValue> MemoryBackend::Get(std::string_view key, Timestamp now) {
-  Shard& shard = ShardFor(key);
-  std::lock_guard lock(shard.mutex);
+// Get's answer, read by Get and TryGet alike once they hold the shard's lock.
+Result<VersionedValue> MemoryBackend::Lookup(const Shard& shard, std::string_view key,
+                                             Timestamp now) {
   auto it = shard.records.find(key);
   if (it == shard.records.end() || !IsLive(it->second, now)) return Status::NotFound("no record");
   return it->second;
+}
+
+Result<VersionedValue> MemoryBackend::Get(std::string_view key, Timestamp now) {
+  Shard& shard = ShardFor(key);
+  std::lock_guard lock(shard.mutex);
+  return Lookup(shard, key, now);
+}
+
+std::optional<Result<VersionedValue>> MemoryBackend::TryGet(std::string_view key, Timestamp now) {
+  Shard& shard = ShardFor(key);
+  std::unique_lock lock(shard.mutex, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;  // a writer or a scan holds the shard: would block
+  return Lookup(shard, key, now);
 }
 
 Result<Version> MemoryBackend::Create(std::string_view key, std::string_view value,

@@ -90,6 +90,9 @@ struct StoreStats {
   std::uint64_t argon2_budget_rejections = 0;
   std::uint64_t throttled = 0;
   std::uint64_t cas_retries = 0;
+  // Keyed BLAKE2b digests computed (API keys, admin keys, integrator ids): the hashing work that
+  // answers alike must also cost alike. An ApiKeyValidator's own digests are not counted.
+  std::uint64_t keyed_digests = 0;
 };
 
 class CredentialStore {
@@ -129,12 +132,14 @@ class CredentialStore {
                       std::string_view new_secret);
 
   // OK iff `admin_key` is the customer's current admin key (or its graced predecessor).
-  // kUnauthorized when missing, wrong, revoked, or the customer does not exist.
-  // Never runs Argon2id: two keyed BLAKE2b hashes and one backend read.
+  // kUnauthorized when missing, wrong, revoked, or the customer does not exist: the same status
+  // and message after the same work. Never runs Argon2id: two keyed BLAKE2b hashes, whatever the
+  // key (the empty one too), and one backend read (none for an empty key, whoever the customer).
   Status VerifyAdminKey(std::string_view service, std::string_view api_key,
                         std::string_view admin_key);
 
-  // The customer's settings document ("{}" until set). kUnauthorized as VerifyAdminKey.
+  // The customer's settings document ("{}" until set). kUnauthorized as VerifyAdminKey, after
+  // the same work.
   Result<std::string> GetSettings(std::string_view service, std::string_view api_key,
                                   std::string_view admin_key);
 

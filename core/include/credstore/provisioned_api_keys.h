@@ -11,7 +11,9 @@
 // Status message.
 //
 // No cache: IsValid() reads the backend every time (one Get, like VerifyAdminKey's), so a revoke
-// takes effect at once on every instance sharing the backend.
+// takes effect at once on every instance sharing the backend. TryIsValid() reads it the same
+// way with the backend's TryGet, so it answers exactly when the backend can answer without
+// blocking, and then what IsValid would.
 //
 // Keys: open the CredentialStore on the same backend and keyring first — its keycheck proves the
 // pepper is the one the store was written with; ProvisionedApiKeys does not check it again.
@@ -27,6 +29,7 @@
 #define CREDSTORE_PROVISIONED_API_KEYS_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -69,10 +72,19 @@ class ProvisionedApiKeys final : public ApiKeyValidator {
   // also for a malformed service or key · kUnavailable (backend unreachable) · kInternal.
   Status IsValid(std::string_view service, std::string_view api_key) override;
 
+  // IsValid without blocking: nullopt when the backend's TryGet would block, else IsValid's
+  // answer. A malformed service or key is refused without reading, so it is always answered.
+  std::optional<Status> TryIsValid(std::string_view service, std::string_view api_key) override;
+
+  // True iff the backend answers from memory (StorageBackend::AnswersFromMemory).
+  bool NeverBlocks() const override;
+
  private:
   struct Located;
   Located Locate(std::string_view service, std::string_view api_key) const;
   void Audit(std::string_view action, const Located& key, const RequestContext& context);
+  // The one reading of the record: with Get (`may_block`; always engaged) or with TryGet.
+  std::optional<Status> Check(std::string_view service, std::string_view api_key, bool may_block);
 
   std::shared_ptr<StorageBackend> backend_;
   KeyBytes pepper_{};

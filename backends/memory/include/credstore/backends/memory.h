@@ -6,6 +6,11 @@
 // do not contend for one lock; versions come from one backend-wide counter, so they are never
 // reused, even after Erase. `durable` is accepted and ignored.
 //
+// Not blocking: every call completes in memory (AnswersFromMemory() is true), holding one
+// shard's lock for a map operation, or each shard's in turn for Scan and CollectExpired. TryGet
+// only tries the shard's lock: it answers nullopt while another call holds it, and otherwise
+// exactly what Get answers.
+//
 // Thread safety: every method is safe to call from many threads at once.
 #ifndef CREDSTORE_BACKENDS_MEMORY_H_
 #define CREDSTORE_BACKENDS_MEMORY_H_
@@ -15,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +35,10 @@ class MemoryBackend final : public StorageBackend {
 
   std::string_view Name() const override { return "memory"; }
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
+  // Get if the key's shard lock is free at once (try_lock); nullopt while another call holds it.
+  std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
+  // True: no call does I/O, and each holds a shard lock only for a map operation.
+  bool AnswersFromMemory() const override { return true; }
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
@@ -51,6 +61,8 @@ class MemoryBackend final : public StorageBackend {
   };
 
   Shard& ShardFor(std::string_view key);
+  // The live record under `key`, or kNotFound; the caller holds `shard.mutex`.
+  static Result<VersionedValue> Lookup(const Shard& shard, std::string_view key, Timestamp now);
   Version NextVersion() { return next_version_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -45,6 +45,9 @@
 // the call succeeds with the stored version, otherwise it answers kUnavailable (the write may
 // or may not have happened, or may still happen) — it never guesses.
 //
+// Not blocking: every call is a network round trip and the backend keeps no cache yet, so TryGet
+// always answers "would block" (nullopt) and AnswersFromMemory() is false.
+//
 // Thread safety: every method is safe to call from many threads at once. A call holds one pooled
 // connection for its duration; callers beyond `pool_size` wait (at most `command_timeout`) for
 // one to be returned.
