@@ -208,6 +208,15 @@ def http_section(results):
                      f"{run.get('argon2_budget_kib', 0) / 1024:.0f} | "
                      f"{run.get('peak_rss_kib', 0) / 1024:.1f} | "
                      f"{run.get('peak_beyond_idle_and_argon2_kib', 0) / 1024:.1f} |")
+    fillsync = http.get("db_bench_fillsync") or {}
+    if fillsync.get("ops_per_s"):
+        ratio = http.get("settings_post_rocksdb_to_fillsync")
+        lines += ["", "The floor of durable writes: RocksDB's own `db_bench --benchmarks=fillsync "
+                  f"--threads={fillsync.get('threads', '?')}` ({fillsync.get('value_bytes', '?')}"
+                  f"-byte values, same file system) made {fmt_rate(fillsync['ops_per_s'])} "
+                  "synced writes/s; settings POST on RocksDB (over "
+                  f"{settings.get('settings_customers', '?')} customers) ÷ fillsync: "
+                  f"{fmt_ratio(ratio)}."]
     failures = http.get("failures", [])
     if failures:
         lines += ["", "Failures reported by the benchmark:", ""]
