@@ -17,10 +17,11 @@ CREDSTORE_APT_PACKAGES=(
   nginx wrk jq python3              # bench/http_bench: the floor server, the load, its smoke test
 )
 
-# What bench/run needs on top: the report's plots.
-# shellcheck disable=SC2034  # used by bench/run
+# What bench/run and bench/http_bench need on top: the report's plots, RocksDB's own benchmark.
+# shellcheck disable=SC2034  # used by bench/run and bench/http_bench
 CREDSTORE_BENCH_APT_PACKAGES=(
   gnuplot-nox                       # the plots of docs/benchmarks.md
+  rocksdb-tools                     # db_bench: the fillsync floor of durable writes
 )
 
 # Prints the given packages that are not installed, one per line.

@@ -50,6 +50,26 @@ BOOST_AUTO_TEST_CASE(rocksdb_uri_opens_a_folder_or_names_the_missing_backend) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(rocksdb_uri_takes_a_block_cache_size) {
+  testing::TempDir dir("credstore-uri");
+  const std::string folder = "rocksdb://" + (dir.path() / "db").string();
+  auto backend = OpenBackend(folder + "?block_cache_mb=16");
+  if (IsBackendBuilt("rocksdb")) {
+    BOOST_REQUIRE_MESSAGE(backend.ok(), backend.status().ToString());
+    BOOST_TEST((*backend)->Create("k", "v", {}, kNow).ok());
+  }
+  for (const char* query : {"?block_cache_mb=0", "?block_cache_mb=", "?block_cache_mb=12x",
+                            "?block_cache_mb=-1", "?block_cache_mb=1048577", "?cache=16", "?"}) {
+    BOOST_TEST_CONTEXT("query '" << query << "'") {
+      auto refused = OpenBackend(folder + query);
+      BOOST_TEST(refused.status().code() == StatusCode::kInvalidArgument);
+      if (IsBackendBuilt("rocksdb")) {
+        BOOST_TEST(refused.status().message().find("block_cache_mb") != std::string::npos);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(redis_uri_errors_name_the_backend_or_the_uri_problem) {
   auto backend = OpenBackend("redis://:topsecret@");
   BOOST_TEST(!backend.ok());

@@ -1,7 +1,8 @@
 // What only the RocksDB backend must prove, beyond the shared conformance suite: data and
 // versions survive reopening and SIGKILL, the folder lock is reported clearly, durable writes
 // really reach fsync, expired records are collected without deciding visibility, and values
-// reach the disk exactly as given (which the plaintext scan helper detects).
+// reach the disk exactly as given (which the plaintext scan helper detects), TryGet answers
+// from memory only, and concurrent durable writers sharing a commit group lose nothing.
 //
 // Second processes are rocksdb_test_child (see its header comment). No test sleeps or depends on
 // timing: a child is killed after a fixed number of acknowledged writes, and every loop is
@@ -532,6 +533,183 @@ BOOST_AUTO_TEST_CASE(concurrent_compare_and_swap_never_loses_an_increment) {
   BOOST_REQUIRE(final_value.ok());
   BOOST_TEST(final_value->value == std::to_string(kThreads * kIncrementsPerThread));
   BOOST_TEST(final_value->version == *versions.rbegin());
+}
+
+// ---- TryGet: answers from memory only
+// ---------------------------------------------------------------
+
+// Fixed width, so byte order is number order.
+std::string TryGetKey(int i) { return "t/" + std::to_string(10000 + i); }
+
+BOOST_AUTO_TEST_CASE(try_get_answers_from_memory_and_would_block_otherwise) {
+  constexpr int kRecords = 200;         // even numbers only: the odd ones are absent keys in range
+  const std::string padding(200, 'p');  // a few records per 4 KiB block: many blocks
+  TempDir folder("credstore-rocksdb-test");
+  {
+    auto backend = OpenStore(folder.path());
+    for (int i = 0; i < kRecords; ++i) {
+      MustCreate(*backend, TryGetKey(2 * i), padding + std::to_string(i), kT0);
+    }
+    // Everything is in the memtable: every answer comes from memory.
+    auto resident = backend->TryGet(TryGetKey(20), kT0);
+    BOOST_REQUIRE(resident.has_value());
+    BOOST_REQUIRE(resident->ok());
+    BOOST_TEST((*resident)->value == padding + "10");
+    auto absent = backend->TryGet(TryGetKey(21), kT0);
+    BOOST_REQUIRE(absent.has_value());
+    BOOST_TEST(absent->status().code() == StatusCode::kNotFound);
+  }
+  // Reopening replays the log into a table file; the block cache starts empty.
+  auto backend = OpenStore(folder.path());
+
+  // Absent keys inside the file's key range: the Bloom filter, kept in the table reader, says
+  // so without reading a block.
+  int answered_absent = 0;
+  for (int i = 1; i < 2 * kRecords; i += 8) {
+    auto absent = backend->TryGet(TryGetKey(i), kT0);
+    BOOST_TEST_CONTEXT("absent " << TryGetKey(i)) {
+      BOOST_REQUIRE(absent.has_value());
+      BOOST_TEST(absent->status().code() == StatusCode::kNotFound);
+    }
+    ++answered_absent;
+  }
+  BOOST_TEST(answered_absent == kRecords / 4);
+
+  // A present key whose block nobody has read: that needs file I/O, so "would block".
+  const std::string cold = TryGetKey(300);
+  BOOST_TEST(!backend->TryGet(cold, kT0).has_value());
+  auto got = backend->Get(cold, kT0);
+  BOOST_REQUIRE(got.ok());
+  // Get brought the block into the cache.
+  auto warm = backend->TryGet(cold, kT0);
+  BOOST_REQUIRE(warm.has_value());
+  BOOST_REQUIRE(warm->ok());
+  BOOST_TEST((*warm)->value == got->value);
+  BOOST_TEST((*warm)->version == got->version);
+
+  // A write after the reopen sits in the memtable; so do an expired record and a CAS.
+  const Version fresh = MustCreate(*backend, "t/fresh", "new", kT0,
+                                   WriteOptions{.expires_at = kT0 + std::chrono::hours(1)});
+  auto fresh_answer = backend->TryGet("t/fresh", kT0);
+  BOOST_REQUIRE(fresh_answer.has_value());
+  BOOST_REQUIRE(fresh_answer->ok());
+  BOOST_TEST((*fresh_answer)->version == fresh);
+  auto expired = backend->TryGet("t/fresh", kT0 + std::chrono::hours(1));
+  BOOST_REQUIRE(expired.has_value());
+  BOOST_TEST(expired->status().code() == StatusCode::kNotFound);
+  auto swapped = backend->CompareAndSwap(cold, got->version, "swapped", {}, kT0);
+  BOOST_REQUIRE(swapped.ok());
+  auto after_swap = backend->TryGet(cold, kT0);
+  BOOST_REQUIRE(after_swap.has_value());
+  BOOST_REQUIRE(after_swap->ok());
+  BOOST_TEST((*after_swap)->value == "swapped");
+
+  const std::string reserved("\0credstore/max_version", 22);
+  auto refused = backend->TryGet(reserved, kT0);
+  BOOST_REQUIRE(refused.has_value());
+  BOOST_TEST(refused->status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(!backend->AnswersFromMemory());
+}
+
+// ---- the commit queue: many durable writers
+// ---------------------------------------------------------
+
+// Many threads CAS durably over many keys and a few hot ones, so groups often hold several
+// writes to one key. Every acknowledged swap must chain onto the previous one (no lost update,
+// versions strictly increasing per key, none given twice) and the last one must be what a
+// reopened store holds.
+BOOST_AUTO_TEST_CASE(concurrent_durable_swaps_chain_and_survive_reopen) {
+  constexpr int kThreads = 16;
+  constexpr int kColdKeys = 64;
+  constexpr int kHotKeys = 2;
+  constexpr int kAttemptsPerThread = 120;
+  TempDir folder("credstore-rocksdb-test");
+
+  struct Ack {
+    Version expected;
+    Version version;
+    std::string value;
+  };
+  std::vector<std::string> keys;
+  for (int i = 0; i < kHotKeys; ++i) keys.push_back("hot/" + std::to_string(i));
+  for (int i = 0; i < kColdKeys; ++i) keys.push_back("cold/" + std::to_string(i));
+  std::map<std::string, Version> created;
+  std::vector<std::map<std::string, std::vector<Ack>>> acks(kThreads);
+  std::vector<std::string> failures(kThreads);
+  {
+    auto backend = OpenStore(folder.path());
+    for (const auto& key : keys) created[key] = MustCreate(*backend, key, key + "#created", kT0);
+
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int n = 0; n < kAttemptsPerThread; ++n) {
+          // Every other attempt goes to a hot key; the rest spread over the cold ones.
+          const std::string& key =
+              n % 2 == 0 ? keys[(t + n) % kHotKeys] : keys[kHotKeys + (t * 7 + n * 13) % kColdKeys];
+          auto current = backend->Get(key, kT0);
+          if (!current.ok()) {
+            failures[t] = "get " + key + ": " + current.status().ToString();
+            return;
+          }
+          const std::string value = key + "#" + std::to_string(t) + "." + std::to_string(n);
+          auto swapped = backend->CompareAndSwap(key, current->version, value, {}, kT0);
+          if (swapped.ok()) {
+            acks[t][key].push_back(Ack{current->version, *swapped, value});
+          } else if (swapped.status().code() != StatusCode::kConflict) {
+            failures[t] = "cas " + key + ": " + swapped.status().ToString();
+            return;
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  for (const auto& failure : failures) BOOST_TEST(failure.empty(), failure);
+
+  std::map<std::string, std::vector<Ack>> per_key;
+  std::set<Version> versions;
+  std::size_t total = 0;
+  for (const auto& mine : acks) {
+    for (const auto& [key, list] : mine) {
+      for (const auto& ack : list) {
+        per_key[key].push_back(ack);
+        versions.insert(ack.version);
+        ++total;
+      }
+      // One thread's acknowledgements of one key come in increasing version order.
+      for (std::size_t i = 1; i < list.size(); ++i) {
+        BOOST_TEST(list[i].version > list[i - 1].version);
+      }
+    }
+  }
+  BOOST_TEST_MESSAGE(total << " durable swaps acknowledged over " << per_key.size() << " keys");
+  BOOST_TEST(versions.size() == total);  // no version given twice
+  BOOST_TEST(per_key.count("hot/0") == 1u);
+
+  auto backend = OpenStore(folder.path());
+  for (const auto& key : keys) {
+    auto& list = per_key[key];
+    std::sort(list.begin(), list.end(),
+              [](const Ack& a, const Ack& b) { return a.version < b.version; });
+    // The acknowledged swaps of a key form one chain from its creation: each expected the
+    // version the one before it wrote, so none was lost and none was applied twice.
+    Version previous = created[key];
+    std::string value = key + "#created";
+    for (const auto& ack : list) {
+      BOOST_TEST_CONTEXT(key << " v" << ack.version) {
+        BOOST_TEST(ack.expected == previous);
+        BOOST_TEST(ack.version > previous);
+      }
+      previous = ack.version;
+      value = ack.value;
+    }
+    auto got = backend->Get(key, kT0);
+    BOOST_REQUIRE_MESSAGE(got.ok(), key << ": " << got.status().ToString());
+    BOOST_TEST(got->version == previous, key);
+    BOOST_TEST(got->value == value, key);
+  }
+  BOOST_TEST(MustCreate(*backend, "after", "x", kT0) > *versions.rbegin());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,7 @@
 #include "credstore/backends/open_backend.h"
 
+#include <cstddef>
+#include <optional>
 #include <string>
 
 #include "credstore/backends/memory.h"
@@ -19,13 +21,43 @@ namespace {
                                  std::string(option) + "=ON)");
 }
 
-Result<std::shared_ptr<StorageBackend>> OpenRocksDb(std::string_view path) {
+// A count in 1..max, digits only; nullopt otherwise.
+std::optional<std::size_t> ParseCount(std::string_view text, std::size_t max) {
+  std::size_t value = 0;
+  if (text.empty() || text.size() > 12) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<std::size_t>(c - '0');
+  }
+  if (value < 1 || value > max) return std::nullopt;
+  return value;
+}
+
+// `rest` is what follows "rocksdb://": the folder, then optionally ?block_cache_mb=N.
+Result<std::shared_ptr<StorageBackend>> OpenRocksDb(std::string_view rest) {
+  constexpr std::string_view kCacheParameter = "block_cache_mb=";
+  constexpr std::size_t kMaxCacheMib = std::size_t{1} << 20;  // 1 TiB
+  const std::size_t question = rest.find('?');
+  const std::string_view path = rest.substr(0, question);
   if (path.empty()) {
     return Status::InvalidArgument("rocksdb URI needs a folder: rocksdb:///var/lib/credstore");
+  }
+  std::optional<std::size_t> cache_mib;
+  if (question != std::string_view::npos) {
+    const std::string_view query = rest.substr(question + 1);
+    if (query.substr(0, kCacheParameter.size()) != kCacheParameter) {
+      return Status::InvalidArgument("the only rocksdb URI parameter is block_cache_mb=N");
+    }
+    cache_mib = ParseCount(query.substr(kCacheParameter.size()), kMaxCacheMib);
+    if (!cache_mib) {
+      return Status::InvalidArgument("rocksdb block_cache_mb must be a number of MiB, 1 to " +
+                                     std::to_string(kMaxCacheMib));
+    }
   }
 #if CREDSTORE_HAVE_ROCKSDB
   RocksDbOptions options;
   options.path = std::string(path);
+  if (cache_mib) options.block_cache_bytes = *cache_mib << 20;
   auto opened = RocksDbBackend::Open(options);
   if (!opened.ok()) return opened.status();
   return std::shared_ptr<StorageBackend>(std::move(opened).value());

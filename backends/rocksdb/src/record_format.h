@@ -83,13 +83,18 @@ inline std::string EncodeRecord(Version version, std::optional<Timestamp> expire
   return out;
 }
 
+// The expiry rule of storage_backend.h: a record whose `expires_at` is <= now is absent.
+inline bool IsLiveAt(const std::optional<Timestamp>& expires_at, Timestamp now) {
+  return !expires_at || now < *expires_at;
+}
+
 // A view into the encoded bytes; valid as long as they are.
 struct DecodedRecord {
   Version version = 0;
   std::optional<Timestamp> expires_at;
   std::string_view value;
 
-  bool IsLive(Timestamp now) const { return !expires_at || now < *expires_at; }
+  bool IsLive(Timestamp now) const { return IsLiveAt(expires_at, now); }
 };
 
 // nullopt when `bytes` is not a record this code understands.

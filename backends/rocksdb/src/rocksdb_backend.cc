@@ -8,14 +8,20 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "credstore/backends/rocksdb.h"
 #include "record_format.h"
@@ -167,31 +173,67 @@ class MaxVersionOperator final : public rdb::AssociativeMergeOperator {
 
 // Compare-and-swap: the read-check-write of Create, CompareAndSwap and Erase runs under one of
 // `stripes` mutexes, picked by key hash. RocksDB lets only one process open the folder, so
-// in-process locks are enough to make each call atomic; writes to keys on different stripes
-// still proceed in parallel and share fsyncs through RocksDB's group commit. This was chosen
-// over TransactionDB / OptimisticTransactionDB because a call touches exactly one record: a
-// plain Get plus one WriteBatch is the least work per call, with no lock manager, no conflict
-// tracking and no retry loop inside the backend. Reads take no lock: a Get sees either the
-// previous or the new record, never a mix, because each write is one atomic batch.
+// in-process locks are enough to make each call atomic. This was chosen over TransactionDB /
+// OptimisticTransactionDB because a call touches exactly one record: a plain Get plus one
+// WriteBatch is the least work per call, with no lock manager, no conflict tracking and no retry
+// loop inside the backend. Reads take no lock: a Get sees either the previous or the new record,
+// never a mix, because each write is one atomic batch.
+//
+// Durable writes go through a commit queue: callers enqueue their mutation and wait; one writer
+// thread takes every pending mutation at once, checks each in arrival order against the stored
+// record (or against an earlier mutation of the same group on the same key, so two CAS on one key
+// in one group behave as if run one after the other), writes the whole group as one WriteBatch
+// with one sync, and only then answers every caller. It holds the stripes of the group's keys
+// from the checks to the end of the synced write, so non-durable writers (which take their stripe
+// and write at once, unsynced) stay atomic with it.
+//
+// Chosen over "write unsynced under the stripe lock, then share a SyncWAL among the waiters"
+// because here nothing ever observes a durable write before it is synced: RocksDB makes a
+// sync=true batch visible only after its log sync, so no Get, TryGet or CAS (durable or not)
+// can read, answer from or build on a value that a crash could still take back. With the other
+// scheme an unsynced value is visible to every reader in between, and each reader that acts on it
+// (a non-durable CAS, a Get served to a client) would need its own wait for the covering sync.
+// The cost: one thread does the group's checks, so a group of keys that are not in memory pays
+// its reads one MultiGet at a time; the sync, which dominates, is shared either way.
 struct RocksDbBackend::Impl {
+  // One Create, CompareAndSwap or Erase as the caller asked for it; the views outlive the call.
+  struct Mutation {
+    enum class Kind { kCreate, kSwap, kErase };
+    Kind kind;
+    std::string_view key;
+    Version expected = 0;    // kSwap and kErase
+    std::string_view value;  // kCreate and kSwap
+    WriteOptions options;    // kCreate and kSwap
+    Timestamp now;
+  };
+
+  // A durable mutation waiting in the commit queue, on its caller's stack.
+  struct Pending {
+    explicit Pending(const Mutation& asked) : mutation(&asked) {}
+
+    const Mutation* mutation;
+    Result<Version> result = Status::Internal("rocksdb: the commit queue never answered");
+    bool done = false;  // guarded by queue_mutex
+    std::condition_variable answered;
+  };
+
   explicit Impl(const RocksDbOptions& options)
       : path(options.path),
         gc(std::make_shared<GcState>(options.expired_gc_grace)),
         stripe_count(std::max<std::size_t>(options.lock_stripes, 1)),
         stripes(std::make_unique<std::mutex[]>(stripe_count)) {}
 
-  std::mutex& StripeFor(std::string_view key) {
-    return stripes[std::hash<std::string_view>{}(key) % stripe_count];
+  std::size_t StripeIndex(std::string_view key) const {
+    return std::hash<std::string_view>{}(key) % stripe_count;
   }
 
   // Versions come from one counter, recovered at Open from kMaxVersionKey; see rocksdb.h.
   Version NextVersion() { return last_version.fetch_add(1, std::memory_order_relaxed) + 1; }
 
-  // The live record under `key`, or nullopt when it is absent or expired at `now`.
-  Result<std::optional<VersionedValue>> LoadLive(std::string_view key, Timestamp now) {
-    rdb::PinnableSlice bytes;
-    const rdb::Status read =
-        db->Get(rdb::ReadOptions(), db->DefaultColumnFamily(), ToSlice(key), &bytes);
+  // What RocksDB's answer for a key means at `now`: the live record, or nullopt when it is absent
+  // or expired. The one decoding path of every read (Get, TryGet and both write paths).
+  static Result<std::optional<VersionedValue>> DecodeLive(const rdb::Status& read,
+                                                          const rdb::Slice& bytes, Timestamp now) {
     if (read.IsNotFound()) return std::optional<VersionedValue>();
     if (!read.ok()) return FromRocks(read, "read");
     const auto record = DecodeRecord(ToView(bytes));
@@ -201,19 +243,181 @@ struct RocksDbBackend::Impl {
         VersionedValue{std::string(record->value), record->version, record->expires_at});
   }
 
-  // The record and the version counter go in one batch: after any crash either both are on disk
-  // or neither is, so the counter never falls behind a stored version.
-  Status WriteRecord(std::string_view key, Version version, std::string_view value,
-                     const WriteOptions& options) {
-    rdb::WriteBatch batch;
-    rdb::Status status = batch.Put(ToSlice(key), EncodeRecord(version, options.expires_at, value));
+  Result<std::optional<VersionedValue>> LoadLive(std::string_view key, Timestamp now,
+                                                 const rdb::ReadOptions& read_options = {}) {
+    rdb::PinnableSlice bytes;
+    const rdb::Status read = db->Get(read_options, db->DefaultColumnFamily(), ToSlice(key), &bytes);
+    return DecodeLive(read, bytes, now);
+  }
+
+  // The rules of Create, CompareAndSwap and Erase (storage_backend.h), given the version of the
+  // live record the mutation finds (nullopt: none). Ok when the mutation may be written.
+  static Status Admit(const Mutation& mutation, std::optional<Version> live) {
+    if (mutation.kind == Mutation::Kind::kCreate) {
+      // An expired record counts as absent; the Put replaces it.
+      return live ? Status::Conflict("record exists") : Status::Ok();
+    }
+    if (!live) return Status::NotFound("no record");
+    if (*live != mutation.expected) return Status::Conflict("version changed");
+    return Status::Ok();
+  }
+
+  // Adds an admitted mutation to `batch`: the new version for Create and CompareAndSwap, 0 for
+  // Erase. The record and the version counter go in one batch: after any crash either both are
+  // on disk or neither is, so the counter never falls behind a stored version.
+  Result<Version> Stage(const Mutation& mutation, rdb::WriteBatch& batch) {
+    if (mutation.kind == Mutation::Kind::kErase) {
+      // No tombstone of our own is needed: the version counter already covers the erased one.
+      const rdb::Status status = batch.Delete(ToSlice(mutation.key));
+      if (!status.ok()) return FromRocks(status, "erase");
+      return Version{0};
+    }
+    const Version version = NextVersion();
+    rdb::Status status = batch.Put(
+        ToSlice(mutation.key), EncodeRecord(version, mutation.options.expires_at, mutation.value));
     if (status.ok()) status = batch.Merge(ToSlice(kMaxVersionKey), EncodeU64(version));
     if (!status.ok()) return FromRocks(status, "write");
-    rdb::WriteOptions write_options;
-    write_options.sync = options.durable;  // the WAL stays on either way
-    status = db->Write(write_options, &batch);
-    if (!status.ok()) return FromRocks(status, "write");
-    return Status::Ok();
+    return version;
+  }
+
+  // A non-durable mutation: checked and written at once under its stripe, without a sync (the
+  // write-ahead log stays on).
+  Result<Version> ApplyUnsynced(const Mutation& mutation) {
+    std::lock_guard lock(stripes[StripeIndex(mutation.key)]);
+    auto current = LoadLive(mutation.key, mutation.now);
+    if (!current.ok()) return current.status();
+    const std::optional<Version> live =
+        *current ? std::optional<Version>((*current)->version) : std::nullopt;
+    if (Status admitted = Admit(mutation, live); !admitted.ok()) return admitted;
+    rdb::WriteBatch batch;
+    auto version = Stage(mutation, batch);
+    if (!version.ok()) return version;
+    const rdb::Status written = db->Write(rdb::WriteOptions(), &batch);
+    if (!written.ok()) return FromRocks(written, "write");
+    return version;
+  }
+
+  // A durable mutation: through the commit queue; returns once the group holding it is synced.
+  Result<Version> Commit(const Mutation& mutation) {
+    Pending pending(mutation);
+    std::unique_lock lock(queue_mutex);
+    if (stopping) return Status::Unavailable("rocksdb: the backend is shutting down");
+    queue.push_back(&pending);
+    queue_ready.notify_one();
+    pending.answered.wait(lock, [&] { return pending.done; });
+    return std::move(pending.result);
+  }
+
+  void StartWriter() {
+    writer = std::thread([this] { WriterLoop(); });
+  }
+
+  // Answers everything already queued, then ends the writer thread.
+  void StopWriter() {
+    {
+      std::lock_guard lock(queue_mutex);
+      stopping = true;
+    }
+    queue_ready.notify_one();
+    if (writer.joinable()) writer.join();
+  }
+
+  void WriterLoop() {
+    std::vector<Pending*> group;
+    std::unique_lock lock(queue_mutex);
+    while (true) {
+      queue_ready.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) return;  // stopping, and nothing is left to answer
+      group.swap(queue);
+      lock.unlock();
+      CommitGroup(group);
+      lock.lock();
+      // Notified under the lock: a caller may return, and destroy its condition variable, as
+      // soon as it sees `done`.
+      for (Pending* pending : group) {
+        pending->done = true;
+        pending->answered.notify_one();
+      }
+      group.clear();
+    }
+  }
+
+  // Checks every mutation of `group` in order, writes the admitted ones in one synced batch and
+  // fills in every result. A failed write fails the whole group, refusals included: they may
+  // rest on a mutation of the group that was never written.
+  void CommitGroup(const std::vector<Pending*>& group) {
+    std::vector<std::size_t> held;
+    held.reserve(group.size());
+    for (const Pending* pending : group) held.push_back(StripeIndex(pending->mutation->key));
+    std::sort(held.begin(), held.end());
+    held.erase(std::unique(held.begin(), held.end()), held.end());
+    // Only this thread ever holds more than one stripe, so taking several cannot deadlock.
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(held.size());
+    for (std::size_t index : held) locks.emplace_back(stripes[index]);
+
+    // The stored records of the group's keys, read in one MultiGet.
+    std::unordered_map<std::string_view, std::size_t> slot;  // key -> index in keys
+    std::vector<rdb::Slice> keys;
+    for (const Pending* pending : group) {
+      const std::string_view key = pending->mutation->key;
+      if (slot.emplace(key, keys.size()).second) keys.push_back(ToSlice(key));
+    }
+    std::vector<rdb::PinnableSlice> stored(keys.size());
+    std::vector<rdb::Status> reads(keys.size());
+    db->MultiGet(rdb::ReadOptions(), db->DefaultColumnFamily(), keys.size(), keys.data(),
+                 stored.data(), reads.data());
+
+    // What the group itself has written so far, per key: the version and expiry of the record,
+    // or nullopt after an Erase.
+    struct Written {
+      Version version;
+      std::optional<Timestamp> expires_at;
+    };
+    std::unordered_map<std::string_view, std::optional<Written>> written;
+    rdb::WriteBatch batch;
+    bool any_staged = false;
+    for (Pending* pending : group) {
+      const Mutation& mutation = *pending->mutation;
+      std::optional<Version> live;
+      if (const auto earlier = written.find(mutation.key); earlier != written.end()) {
+        if (earlier->second && IsLiveAt(earlier->second->expires_at, mutation.now)) {
+          live = earlier->second->version;
+        }
+      } else {
+        const std::size_t i = slot.at(mutation.key);
+        auto current = DecodeLive(reads[i], stored[i], mutation.now);
+        if (!current.ok()) {
+          pending->result = current.status();
+          continue;
+        }
+        if (*current) live = (*current)->version;
+      }
+      if (Status admitted = Admit(mutation, live); !admitted.ok()) {
+        pending->result = std::move(admitted);
+        continue;
+      }
+      pending->result = Stage(mutation, batch);
+      if (!pending->result.ok()) continue;
+      written[mutation.key] =
+          mutation.kind == Mutation::Kind::kErase
+              ? std::nullopt
+              : std::optional<Written>(Written{*pending->result, mutation.options.expires_at});
+      any_staged = true;
+    }
+    if (!any_staged) return;
+    rdb::WriteOptions synced;
+    synced.sync = true;
+    const rdb::Status status = db->Write(synced, &batch);
+    if (status.ok()) return;
+    const Status failed = FromRocks(status, "write");
+    for (Pending* pending : group) pending->result = failed;
+  }
+
+  Result<Version> Apply(const Mutation& mutation) {
+    gc->Observe(mutation.now);
+    const bool durable = mutation.kind == Mutation::Kind::kErase || mutation.options.durable;
+    return durable ? Commit(mutation) : ApplyUnsynced(mutation);
   }
 
   const std::string path;
@@ -221,6 +425,13 @@ struct RocksDbBackend::Impl {
   const std::size_t stripe_count;
   std::unique_ptr<std::mutex[]> stripes;
   std::atomic<Version> last_version{0};
+
+  std::mutex queue_mutex;
+  std::condition_variable queue_ready;  // the writer waits here for work or for `stopping`
+  std::vector<Pending*> queue;          // guarded by queue_mutex
+  bool stopping = false;                // guarded by queue_mutex
+  std::thread writer;
+
   std::unique_ptr<rdb::DB> db;  // declared last: closed first
 };
 
@@ -249,10 +460,23 @@ Status OpenError(const rdb::Status& status, const RocksDbOptions& options) {
 
 }  // namespace
 
+std::size_t RocksDbOptions::DefaultBlockCacheBytes() {
+  constexpr std::size_t kMin = std::size_t{64} << 20;
+  constexpr std::size_t kMax = std::size_t{4} << 30;
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_bytes = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_bytes <= 0) return kMin;  // unknown: the smallest share
+  const auto physical = static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_bytes);
+  return std::clamp(physical / 8, kMin, kMax);
+}
+
 RocksDbBackend::RocksDbBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RocksDbBackend::~RocksDbBackend() {
-  if (impl_ && impl_->db) {
+  if (!impl_) return;
+  // Every queued durable write is answered before the database closes under it.
+  impl_->StopWriter();
+  if (impl_->db) {
     // Close() reports errors that the destructor would swallow anyway; every acknowledged write
     // is already in the WAL, so nothing is lost either way.
     (void)impl_->db->Close();
@@ -278,10 +502,21 @@ Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOption
   db_options.merge_operator = std::make_shared<MaxVersionOperator>();
   db_options.compaction_filter_factory = std::make_shared<ExpiredRecordFilterFactory>(impl->gc);
 
+  // Every table file stays open with its reader (RocksDB's default, written here because TryGet
+  // depends on it): a reader that had to be reopened would be file I/O, and TryGet would answer
+  // "would block" for every key in that file.
+  db_options.max_open_files = -1;
+
   rdb::BlockBasedTableOptions table_options;
   table_options.block_cache = rdb::NewLRUCache(options.block_cache_bytes);
   // Most Creates look up a key that does not exist yet; a Bloom filter answers without I/O.
   table_options.filter_policy.reset(rdb::NewBloomFilterPolicy(10));
+  // Index and filter blocks live in the table readers, loaded when a file is opened, not in the
+  // block cache (RocksDB's default, written here because TryGet depends on it): in the cache,
+  // they would be missing after a reopen or an eviction, and TryGet of an absent key — which the
+  // filter alone can answer — would come back "would block". They cost memory beside the cache,
+  // about 1.3 bytes a key for the filter plus the index; docs/operations.md counts them.
+  table_options.cache_index_and_filter_blocks = false;
   db_options.table_factory.reset(rdb::NewBlockBasedTableFactory(table_options));
 
   rdb::DB* raw_db = nullptr;
@@ -321,65 +556,74 @@ Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOption
     return FromRocks(status, "open");
   }
 
+  impl->StartWriter();
   return std::shared_ptr<RocksDbBackend>(new RocksDbBackend(std::move(impl)));
 }
 
-Result<VersionedValue> RocksDbBackend::Get(std::string_view key, Timestamp now) {
-  if (Status valid = CheckKey(key); !valid.ok()) return valid;
-  impl_->gc->Observe(now);
-  auto record = impl_->LoadLive(key, now);
+namespace {
+
+// Get's answer from a decoded read: the record, kNotFound, or the error.
+Result<VersionedValue> AsGetAnswer(Result<std::optional<VersionedValue>> record) {
   if (!record.ok()) return record.status();
   if (!record->has_value()) return Status::NotFound("no record");
   return std::move(**record);
 }
 
+}  // namespace
+
+Result<VersionedValue> RocksDbBackend::Get(std::string_view key, Timestamp now) {
+  if (Status valid = CheckKey(key); !valid.ok()) return valid;
+  impl_->gc->Observe(now);
+  return AsGetAnswer(impl_->LoadLive(key, now));
+}
+
+// kBlockCacheTier lets RocksDB answer from the memtables, the table readers' index and Bloom
+// filter blocks (kept outside the cache, see Open) and the block cache; whatever would need a
+// read from a file comes back as Incomplete, which is "would block". No credstore lock is taken.
+std::optional<Result<VersionedValue>> RocksDbBackend::TryGet(std::string_view key, Timestamp now) {
+  if (Status valid = CheckKey(key); !valid.ok()) return Result<VersionedValue>(valid);
+  impl_->gc->Observe(now);
+  rdb::ReadOptions memory_only;
+  memory_only.read_tier = rdb::kBlockCacheTier;
+  rdb::PinnableSlice bytes;
+  const rdb::Status read =
+      impl_->db->Get(memory_only, impl_->db->DefaultColumnFamily(), ToSlice(key), &bytes);
+  if (read.IsIncomplete()) return std::nullopt;
+  return AsGetAnswer(Impl::DecodeLive(read, bytes, now));
+}
+
 Result<Version> RocksDbBackend::Create(std::string_view key, std::string_view value,
                                        const WriteOptions& options, Timestamp now) {
   if (Status valid = CheckKey(key); !valid.ok()) return valid;
-  impl_->gc->Observe(now);
-  std::lock_guard lock(impl_->StripeFor(key));
-  auto current = impl_->LoadLive(key, now);
-  if (!current.ok()) return current.status();
-  // An expired record counts as absent; the Put below replaces it under the same lock.
-  if (current->has_value()) return Status::Conflict("record exists");
-  const Version version = impl_->NextVersion();
-  if (Status written = impl_->WriteRecord(key, version, value, options); !written.ok()) {
-    return written;
-  }
-  return version;
+  return impl_->Apply(Impl::Mutation{.kind = Impl::Mutation::Kind::kCreate,
+                                     .key = key,
+                                     .value = value,
+                                     .options = options,
+                                     .now = now});
 }
 
 Result<Version> RocksDbBackend::CompareAndSwap(std::string_view key, Version expected,
                                                std::string_view value, const WriteOptions& options,
                                                Timestamp now) {
   if (Status valid = CheckKey(key); !valid.ok()) return valid;
-  impl_->gc->Observe(now);
-  std::lock_guard lock(impl_->StripeFor(key));
-  auto current = impl_->LoadLive(key, now);
-  if (!current.ok()) return current.status();
-  if (!current->has_value()) return Status::NotFound("no record");
-  if ((*current)->version != expected) return Status::Conflict("version changed");
-  const Version version = impl_->NextVersion();
-  if (Status written = impl_->WriteRecord(key, version, value, options); !written.ok()) {
-    return written;
-  }
-  return version;
+  return impl_->Apply(Impl::Mutation{.kind = Impl::Mutation::Kind::kSwap,
+                                     .key = key,
+                                     .expected = expected,
+                                     .value = value,
+                                     .options = options,
+                                     .now = now});
 }
 
 Status RocksDbBackend::Erase(std::string_view key, Version expected, Timestamp now) {
   if (Status valid = CheckKey(key); !valid.ok()) return valid;
-  impl_->gc->Observe(now);
-  std::lock_guard lock(impl_->StripeFor(key));
-  auto current = impl_->LoadLive(key, now);
-  if (!current.ok()) return current.status();
-  if (!current->has_value()) return Status::NotFound("no record");
-  if ((*current)->version != expected) return Status::Conflict("version changed");
-  // No tombstone of our own is needed: the version counter already covers the erased version.
-  rdb::WriteOptions synced;
-  synced.sync = true;
-  const rdb::Status erased = impl_->db->Delete(synced, ToSlice(key));
-  if (!erased.ok()) return FromRocks(erased, "erase");
-  return Status::Ok();
+  return impl_
+      ->Apply(Impl::Mutation{.kind = Impl::Mutation::Kind::kErase,
+                             .key = key,
+                             .expected = expected,
+                             .value = {},
+                             .options = {},  // Erase is always durable
+                             .now = now})
+      .status();
 }
 
 Result<ScanPage> RocksDbBackend::Scan(std::string_view prefix, std::string_view cursor,

@@ -4,6 +4,10 @@
 //   memory://                                 in this process only (MemoryBackend)
 //   rocksdb:///var/lib/credstore              an embedded RocksDB folder (absolute path), or
 //   rocksdb://./data                          a path relative to the working directory
+//   rocksdb:///var/lib/credstore?block_cache_mb=N
+//                                             with a block cache of N MiB, 1..1048576 (default:
+//                                             RocksDbOptions::DefaultBlockCacheBytes(), 1/8
+//                                             of physical memory in [64 MiB, 4 GiB])
 //   redis://[:password@]host:port[/db]        a Redis server over TCP
 //   redis+unix:///path/redis.sock[?db=N]      a Redis server over a unix socket (see redis.h)
 // Backends not built into this copy of credstore (CREDSTORE_WITH_ROCKSDB/REDIS=OFF, or AUTO with

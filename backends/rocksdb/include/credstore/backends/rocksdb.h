@@ -18,10 +18,27 @@
 // disk — after Erase, after a restart, after a crash. A version is therefore never given twice.
 //
 // Durability: `durable = true` writes, and every Erase, are synced to the write-ahead log
-// (fdatasync) before the call returns; concurrent durable writers share one sync (RocksDB's
-// group commit). `durable = false` writes still go through the write-ahead log but are not
-// synced: they survive a crash of the process, and are lost in a crash of the machine only if no
-// later synced write followed them. Recovery replays the log up to its last intact entry.
+// (fdatasync) before the call returns. They go through a commit queue: one writer thread takes
+// every durable write waiting at that moment, checks each in arrival order (two writes to one key
+// in one group behave as if made one after the other), writes the group as one batch with one
+// sync, and then answers each caller — so concurrent durable writers share a sync, and none is
+// acknowledged before the sync that covers it. No reader ever sees a durable write before it is
+// synced, so nothing a crash takes back has been read, compared against or answered from.
+// `durable = false` writes are checked and written by the calling thread, never wait for the
+// queue, and are not synced: they survive a crash of the process, and are lost in a crash of the
+// machine only if no later synced write followed them. Recovery replays the log up to its last
+// intact entry.
+//
+// Not blocking: TryGet answers from the memtables, the block cache and the index and Bloom filter
+// blocks that every open table file keeps in memory (outside the cache), so an absent key is
+// usually answered at once, and a present key once its block is cached (after any Get of it or
+// of a neighbour). It takes no credstore lock; inside RocksDB a cache lookup takes a cache
+// shard's mutex, held for a hash-table probe. AnswersFromMemory() is false: Get, Scan and every
+// write may do I/O.
+//
+// Memory: the block cache (block_cache_bytes), up to two write buffers of write_buffer_bytes
+// being filled or flushed, and the index and filter blocks of the table files (a few bytes per
+// record, outside the cache); docs/operations.md gives the whole bound.
 //
 // Expiry: visibility is decided by the `now` each call passes, never by this machine's clock. A
 // compaction filter only collects garbage: it drops records whose `expires_at` is older than both
@@ -35,6 +52,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +61,11 @@
 namespace credstore {
 
 struct RocksDbOptions {
+  // 1/8 of the physical memory the kernel reports (sysconf; a container's cgroup limit is not
+  // consulted, so set block_cache_bytes there), clamped to [64 MiB, 4 GiB]: enough for the hot
+  // records of millions of customers without crowding the host on a small machine.
+  static std::size_t DefaultBlockCacheBytes();
+
   // The database folder, e.g. "/var/lib/credstore". Required; no default.
   std::string path;
 
@@ -50,8 +73,10 @@ struct RocksDbOptions {
   // without a store fails with kNotFound.
   bool create_if_missing = true;
 
-  // Shared LRU cache for uncompressed data blocks. Default: 64 MiB.
-  std::size_t block_cache_bytes = std::size_t{64} << 20;
+  // LRU cache for data blocks (uncompressed: blocks are not compressed). A record read from it,
+  // or from a write buffer, needs no file I/O; TryGet answers only from memory. Default:
+  // DefaultBlockCacheBytes(), 1/8 of this machine's physical memory clamped to [64 MiB, 4 GiB].
+  std::size_t block_cache_bytes = DefaultBlockCacheBytes();
 
   // Size of one in-memory write buffer (memtable) before it is flushed to a table file.
   // Default: 16 MiB.
@@ -99,6 +124,8 @@ class RocksDbBackend final : public StorageBackend {
   // byte (reserved), with kUnavailable when RocksDB reports an I/O error or is shutting down,
   // and with kInternal when a stored record cannot be decoded.
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
+  // Answers from memory only (see Not blocking above); nullopt when the answer needs file I/O.
+  std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
