@@ -482,21 +482,7 @@ OperatorApi::~OperatorApi() {
 }
 
 bool OperatorApi::IsAuthorized(const Request& request) const {
-  // Two Authorization headers are ambiguous about who is asking: neither counts.
-  if (request.count(beast_http::field::authorization) != 1) return false;
-  const std::string_view header = request[beast_http::field::authorization];
-  constexpr std::string_view kScheme = "bearer ";
-  if (header.size() <= kScheme.size()) return false;
-  for (std::size_t i = 0; i < kScheme.size(); ++i) {
-    const char c = header[i];
-    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-    if (lower != kScheme[i]) return false;
-  }
-  std::string_view presented = header.substr(kScheme.size());
-  while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
-  while (!presented.empty() && (presented.back() == ' ' || presented.back() == '\t')) {
-    presented.remove_suffix(1);
-  }
+  const std::string_view presented = BearerToken(request);
   // Digests of equal length, compared in constant time: neither the token's length nor its
   // bytes leak through timing.
   std::array<unsigned char, 32> digest{};

@@ -41,6 +41,17 @@ std::optional<Response> CheckBodyEnvelope(const Request& request, std::size_t ma
   return std::nullopt;
 }
 
+std::string_view BearerToken(const Request& request) {
+  if (request.count(beast_http::field::authorization) != 1) return {};
+  const std::string_view header = request[beast_http::field::authorization];
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size() ||
+      !boost::beast::iequals(header.substr(0, kScheme.size()), kScheme)) {
+    return {};
+  }
+  return Trim(header.substr(kScheme.size()));
+}
+
 RequestContext ContextOf(const RequestMeta& meta) {
   return RequestContext{meta.client_address, meta.request_id};
 }

@@ -34,6 +34,10 @@ bool IsAcceptedMediaType(std::string_view content_type);
 std::optional<Response> CheckBodyEnvelope(const Request& request, std::size_t max_body_bytes,
                                           bool body_is_read, const RequestMeta& meta);
 
+// The token of `Authorization: Bearer <token>` (scheme in any case, RFC 6750), or "" when the
+// header is absent, sent twice (ambiguous about who is asking), or of another scheme.
+std::string_view BearerToken(const Request& request);
+
 // The core's view of who is asking.
 RequestContext ContextOf(const RequestMeta& meta);
 
