@@ -173,7 +173,7 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
     : options_(std::move(options)),
       trusted_(std::move(trusted)),
       hashing_pool_(std::make_shared<WorkerPool>("hashing", options_.hashing_workers,
-                                                 options_.hashing_queue)),
+                                                 options_.hashing_queue, options_.hashing_nice)),
       storage_pool_(std::make_shared<WorkerPool>("storage", options_.storage_workers,
                                                  options_.storage_queue)),
       open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)) {
@@ -380,6 +380,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   if (options.io_threads == 0) return Status::InvalidArgument("io_threads must be at least 1");
   if (options.hashing_workers == 0 || options.storage_workers == 0) {
     return Status::InvalidArgument("each worker pool needs at least 1 thread");
+  }
+  if (options.hashing_nice < 0 || options.hashing_nice > 19) {
+    return Status::InvalidArgument("hashing_nice must be between 0 and 19");
   }
   if (options.max_pipelined == 0) {
     return Status::InvalidArgument("max_pipelined must be at least 1");

@@ -1,15 +1,26 @@
 #include "worker_pool.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <utility>
 
 namespace credstore::http {
 
-WorkerPool::WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity)
+WorkerPool::WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity,
+                       int nice)
     : name_(std::move(name)),
       workers_(workers == 0 ? 1 : workers),
       queue_capacity_(queue_capacity) {
   threads_.reserve(workers_);
-  for (std::size_t i = 0; i < workers_; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+  for (std::size_t i = 0; i < workers_; ++i) {
+    threads_.emplace_back([this, nice] {
+      // Linux keeps a nice value per thread. Raising it needs no privilege; failing to is
+      // harmless (the pool only loses its yielding), so the result is not checked.
+      if (nice > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+      WorkerLoop();
+    });
+  }
 }
 
 WorkerPool::~WorkerPool() { Shutdown(); }

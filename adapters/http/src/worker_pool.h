@@ -25,8 +25,9 @@ namespace credstore::http {
 class WorkerPool {
  public:
   // Starts `workers` (>= 1) threads. At most `queue_capacity` tasks wait for a thread; tasks
-  // already running do not count against it.
-  WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity);
+  // already running do not count against it. `nice` > 0 runs the threads at that nice value
+  // (Linux: per thread), so their work yields the CPU to the rest of the process.
+  WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity, int nice = 0);
   // Drops waiting tasks and joins the threads (see Shutdown).
   ~WorkerPool();
 

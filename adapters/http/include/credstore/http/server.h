@@ -71,6 +71,10 @@ struct ServerOptions {
   std::size_t hashing_workers = 2;  // default: 2
   // Hashing requests waiting for a thread; one more answers 503 at once.
   std::size_t hashing_queue = 16;  // default: 16
+  // Nice value of the hashing threads (0..19). Argon2id is the only work that can keep every
+  // core busy for long; niced, it yields to the I/O threads, so a register flood slows
+  // registrations rather than every verification. 0 runs them like every other thread.
+  int hashing_nice = 10;  // default: 10
 
   // Threads for WorkClass::kStorage (backend reads and writes that may block).
   std::size_t storage_workers = 4;  // default: 4
