@@ -26,6 +26,7 @@
 #include "credstore/storage_backend.h"
 #include "support/backend_harness.h"
 #include "support/test_helpers.h"
+#include "support/test_scale.h"
 
 namespace credstore::testing {
 namespace {
@@ -37,7 +38,7 @@ constexpr Timestamp kNow = kBackendTestEpoch;
 // Threads per race and races per test: enough to make lost races likely on a broken backend
 // while staying at a few hundred calls, since the Redis run goes over a socket.
 constexpr int kRacers = 16;
-constexpr int kRounds = 8;
+const int kRounds = ScaledCount(8, /*minimum=*/2);  // odd rounds race over an expired record
 
 // Runs body(0) ... body(n - 1) on n threads released at the same moment, and joins them.
 void RunTogether(int n, const std::function<void(int)>& body) {
@@ -100,11 +101,11 @@ BOOST_AUTO_TEST_SUITE(backend_contract)
 BOOST_AUTO_TEST_CASE(concurrent_cas_increments_lose_no_update) {
   auto backend = OpenEmptyBackend();
   constexpr int kThreads = 8;
-  constexpr int kIncrements = 200;
+  const int kIncrements = ScaledCount(200);
   // An attempt fails only if another thread's swap succeeded between its Get and its CAS, and
   // the other threads have only (kThreads - 1) * kIncrements of those: a correct backend never
   // reaches this bound, a backend whose swaps never succeed stops at it.
-  constexpr int kMaxAttempts = (kThreads - 1) * kIncrements + 1;
+  const int kMaxAttempts = (kThreads - 1) * kIncrements + 1;
   const std::string key = "race/counter";
   MustCreate(*backend, key, "0", NoExpiry(), kNow);
 

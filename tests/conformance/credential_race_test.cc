@@ -22,6 +22,7 @@
 #include "credstore/status.h"
 #include "store_fixture.h"
 #include "support/test_helpers.h"
+#include "support/test_scale.h"
 
 namespace credstore::testing {
 namespace {
@@ -286,7 +287,7 @@ BOOST_FIXTURE_TEST_CASE(ConcurrentSecretUpdatesFromOneOldSecretHaveOneWinner, St
 BOOST_FIXTURE_TEST_CASE(ConcurrentChangesNeverLoseAnAcknowledgedWrite, StoreFixture) {
   constexpr int kUpdaters = 8;
   constexpr int kUpdatesEach = 3;
-  constexpr int kSettingsWrites = 40;
+  const int kSettingsWrites = ScaledCount(40);
   ReopenForRaces(*this);
   const AdminKeyGrant grant = MustRegister(kApiKey, kSecret);
   std::unique_ptr<CredentialStore> second;

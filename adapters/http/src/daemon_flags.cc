@@ -1,0 +1,157 @@
+#include "daemon_flags.h"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+namespace credstore::http::daemon {
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr const char* kUsage =
+    "Usage: credstored [flags]\n"
+    "\n"
+    "Serves credstore's public routes (customer configuration, integrator secrets) over HTTP,\n"
+    "and its operator routes (/metrics, integrators, API keys, customer resets) on a separate\n"
+    "loopback or unix-socket listener. Logs are JSON lines on stderr (or --log-file).\n"
+    "\n"
+    "Secrets never go on the command line: the keyring comes from --key-file or the\n"
+    "CREDSTORE_KEYRING environment variable, the operator token from --operator-token-file or\n"
+    "the CREDSTORE_OPERATOR_TOKEN environment variable.\n"
+    "\n"
+    "Exit status: 0 after SIGINT/SIGTERM and a clean stop; 1 when serving failed; 2 for a\n"
+    "configuration error or data written under other keys.\n";
+
+po::options_description Flags(DaemonConfig& config) {
+  po::options_description flags("Flags (a JSON --config file may set the same names; flags win)",
+                                100);
+  auto add = flags.add_options();
+  add("help", "Print this help and exit.");
+  add("config", po::value<std::string>()->value_name("FILE"),
+      "A JSON object whose members are flags of this list, e.g. {\"listen\": \"0.0.0.0:8443\", "
+      "\"trusted-proxy\": [\"10.0.0.1\"], \"allow-plain-http-on-public-address\": true}.");
+  add("listen", po::value(&config.listen)->default_value(config.listen)->value_name("HOST:PORT"),
+      "Public listener. Port 0 picks a free port (see --port-file). A non-loopback host needs "
+      "--tls-cert/--tls-key or --allow-plain-http-on-public-address.");
+  add("port-file", po::value(&config.port_file)->value_name("PATH"),
+      "After listening, write the public listener's port (decimal) to PATH.");
+  add("storage", po::value(&config.storage)->default_value(config.storage)->value_name("URI"),
+      "Storage backend: memory://, rocksdb://PATH (relative) or rocksdb:///abs/path, "
+      "redis://[:password@]host:port[/db], redis+unix:///path/redis.sock.");
+  add("key-file", po::value(&config.key_file)->default_value(config.key_file)->value_name("PATH"),
+      "The server's keyring. Created (mode 0600) on first start when absent, never "
+      "overwritten; must lie outside the RocksDB data folder. Ignored when the environment "
+      "variable CREDSTORE_KEYRING holds the key file's text.");
+  add("services",
+      po::value<std::string>()->default_value("geofencing,locationHistory")->value_name("A,B"),
+      "The services customers register with (the {service} of the routes), comma-separated.");
+  add("api-keys",
+      po::value(&config.api_keys)->default_value(config.api_keys)->value_name("any|provisioned"),
+      "Which API keys may register: any well-formed key (behind a gateway that checks keys), "
+      "or only keys an operator provisioned.");
+  add("argon2",
+      po::value(&config.argon2)->default_value(config.argon2)->value_name("production|minimum"),
+      "Argon2id cost of customer secrets. 'minimum' is for tests only and is logged as a "
+      "warning.");
+  add("io-threads",
+      po::value(&config.io_threads)->default_value(config.io_threads)->value_name("N"),
+      "Threads running network I/O.");
+  add("hashing-workers",
+      po::value(&config.hashing_workers)->default_value(config.hashing_workers)->value_name("N"),
+      "Threads running Argon2id (register, regenerateKey, updateSecret); also the most "
+      "Argon2id computations at once (each holds 64 MiB in production).");
+  add("hashing-queue",
+      po::value(&config.hashing_queue)->default_value(config.hashing_queue)->value_name("N"),
+      "Argon2id requests waiting for a thread; beyond it the answer is 503 at once.");
+  add("storage-workers",
+      po::value(&config.storage_workers)->default_value(config.storage_workers)->value_name("N"),
+      "Threads running storage-bound requests (settings, signed requests).");
+  add("storage-queue",
+      po::value(&config.storage_queue)->default_value(config.storage_queue)->value_name("N"),
+      "Storage requests waiting for a thread; beyond it the answer is 503 at once.");
+  add("read-timeout",
+      po::value(&config.read_timeout_seconds)
+          ->default_value(config.read_timeout_seconds)
+          ->value_name("SECONDS"),
+      "Time for a request to arrive once its first byte did.");
+  add("idle-timeout",
+      po::value(&config.idle_timeout_seconds)
+          ->default_value(config.idle_timeout_seconds)
+          ->value_name("SECONDS"),
+      "Time a keep-alive connection may wait for its next request.");
+  add("shutdown-grace",
+      po::value(&config.shutdown_grace_seconds)
+          ->default_value(config.shutdown_grace_seconds)
+          ->value_name("SECONDS"),
+      "On SIGINT/SIGTERM, how long requests in flight may finish before connections close.");
+  add("operator-listen", po::value(&config.operator_listen)->value_name("HOST:PORT"),
+      "Operator listener on a loopback address (default 127.0.0.1:8081; port 0 picks a free "
+      "port). Needs an operator token.");
+  add("operator-socket", po::value(&config.operator_socket)->value_name("PATH"),
+      "Operator listener on a unix socket (mode 0600) instead of TCP.");
+  add("operator-port-file", po::value(&config.operator_port_file)->value_name("PATH"),
+      "After listening, write the operator listener's port to PATH.");
+  add("operator-token-file", po::value(&config.operator_token_file)->value_name("PATH"),
+      "File holding the operator bearer token (or set CREDSTORE_OPERATOR_TOKEN). Without a "
+      "token the operator listener is off, unless one was asked for: then startup fails.");
+  add("tls-cert", po::value(&config.tls_cert)->value_name("PEM"),
+      "Certificate chain of the public listener (PEM, leaf first); enables TLS.");
+  add("tls-key", po::value(&config.tls_key)->value_name("PEM"),
+      "Private key of the public listener's certificate (PEM).");
+  add("allow-plain-http-on-public-address",
+      po::bool_switch(&config.allow_plain_http_on_public_address),
+      "Serve plain HTTP on a non-loopback --listen (a TLS-terminating proxy is in front).");
+  add("trusted-proxy", po::value(&config.trusted_proxies)->value_name("ADDR"),
+      "A proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable. The client is "
+      "the right-most X-Forwarded-For entry that is not a trusted proxy.");
+  add("log-file", po::value(&config.log_file)->value_name("PATH"),
+      "Append log lines (startup, access log, audit events) to PATH instead of stderr.");
+  return flags;
+}
+
+}  // namespace
+
+Stop ParseFlags(int argc, char** argv, DaemonConfig& config) {
+  po::options_description flags = Flags(config);
+  po::variables_map values;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(flags).run(), values);
+    if (values.count("help")) {
+      std::cout << kUsage << '\n' << flags << '\n';
+      return kExitOk;
+    }
+    if (values.count("config")) {
+      const std::string path = values["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) {
+        std::cerr << "credstored: cannot read the config file " << path << '\n';
+        return kExitConfig;
+      }
+      std::stringstream text;
+      text << in.rdbuf();
+      auto arguments = JsonConfigToArguments(text.str());
+      if (!arguments.ok()) {
+        std::cerr << "credstored: " << path << ": " << arguments.status().message() << '\n';
+        return kExitConfig;
+      }
+      // Stored second: a value the command line already set is kept.
+      po::store(po::command_line_parser(*arguments).options(flags).run(), values);
+    }
+    po::notify(values);
+  } catch (const po::error& error) {
+    std::cerr << "credstored: " << error.what() << "\n(see credstored --help)\n";
+    return kExitConfig;
+  }
+  auto services = SplitServiceList(values["services"].as<std::string>());
+  if (!services.ok()) {
+    std::cerr << "credstored: " << services.status().message() << '\n';
+    return kExitConfig;
+  }
+  config.services = std::move(services).value();
+  return std::nullopt;
+}
+
+}  // namespace credstore::http::daemon
