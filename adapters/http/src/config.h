@@ -1,7 +1,7 @@
 // config.h — credstored's settings: what the flags and the JSON config file mean, and which
 // combinations are refused before anything is opened.
 //
-// The flag parser itself (Boost.Program_options) lives in credstored_main.cc; this file holds
+// The flag parser itself (Boost.Program_options) lives in daemon_flags.cc; this file holds
 // the plain settings, their validation and the small parsers they need, so that the rules
 // (no plain HTTP on a public address without saying so, operator listener on loopback only,
 // never a secret on the command line) are in one place.
