@@ -7,8 +7,11 @@
 //   VerifySignedRequest, RotateIntegratorSecret: throughput and latency
 //   scale            verify p50/p99 with 10^3, 10^5, 10^6 customers after a block-cache warm-up
 //                    (WarmUp), bytes per customer, p99 @10^6 / p99 @10^3
+//   same answer      VerifyAdminKey for an unknown customer vs a known one with a wrong admin key
+//                    (memory, interleaved): median / median, which should be about 1
 //
-// Output: a human table on stdout and, with --json FILE, the numbers for bench/run's report.
+// Output: a human table on stdout ending in the targets ("name: ratio (target ...)", judged,
+// never asserted) and, with --json FILE, the numbers and targets for bench/run's report.
 #include <sodium.h>
 #include <unistd.h>
 
@@ -60,6 +63,42 @@ struct Report {
     if (ratio >= 0) out << ",\"ratio_to_floor\":" << ratio;
     out << "}";
     entries.push_back(out.str());
+  }
+  // The speed targets, each a ratio measured in this run and judged against its bounds (a bound
+  // of 0 is "none"): printed at the end as "name: ratio (target ...)", and in the JSON. Nothing
+  // is asserted: a missed target is reported, never a failure.
+  struct TargetLine {
+    std::string name, text;
+    double value, low, high;
+  };
+  std::vector<TargetLine> targets;
+  void Target(const std::string& name, double value, double low, double high) {
+    char text[64];
+    if (low > 0 && high > 0) {
+      std::snprintf(text, sizeof text, "%g..%g", low, high);
+    } else if (low > 0) {
+      std::snprintf(text, sizeof text, ">= %g", low);
+    } else {
+      std::snprintf(text, sizeof text, "<= %g", high);
+    }
+    targets.push_back({name, text, value, low, high});
+  }
+  bool Met(const TargetLine& t) const {
+    return (t.low <= 0 || t.value >= t.low) && (t.high <= 0 || t.value <= t.high);
+  }
+  std::string TargetsJson() const {
+    std::ostringstream out;
+    out << "[";
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const TargetLine& t = targets[i];
+      out << (i ? ",\n" : "\n") << "{\"name\":\"" << t.name << "\",\"value\":" << t.value
+          << ",\"target\":\"" << t.text << "\",\"met\":" << (Met(t) ? "true" : "false");
+      if (t.low > 0) out << ",\"at_least\":" << t.low;
+      if (t.high > 0) out << ",\"at_most\":" << t.high;
+      out << "}";
+    }
+    out << "\n]";
+    return out.str();
   }
   void AddValue(const std::string& backend, const std::string& kind, const std::string& name,
                 double value) {
@@ -116,7 +155,72 @@ void BenchVerify(const std::string& backend_name, BackendFloor& floor, Credentia
                 backend_name.c_str(), threads, ratio);
     report.Add(backend_name, "verify_floor", floor_m);
     report.Add(backend_name, "verify", verify_m, ratio);
+    report.Target(backend_name + "_verify_vs_floor_" + std::to_string(threads) + "t", ratio, 0.80,
+                  0);
   }
+}
+
+// "Same answer, same work": VerifyAdminKey for a customer that does not exist and for a known
+// customer with a wrong admin key must answer the same and cost the same, or timing tells an
+// attacker which API keys are registered. Measured interleaved (MeasurePair) on one thread with
+// every record already read once; the ratio is unknown-customer median / wrong-key median.
+void BenchSameAnswer(const std::string& backend_name, CredentialStore& store,
+                     const SeededCustomers& customers, const Settings& settings, Report& report) {
+  const std::size_t n = customers.size();
+  // Unknown API keys of the same shape as the seeded ones ("bench_<i>_customer").
+  std::vector<std::string> unknown_keys;
+  unknown_keys.reserve(n);
+  for (std::size_t c = 0; c < n; ++c) {
+    unknown_keys.push_back("bench_" + std::to_string(n + c) + "_customer");
+  }
+  // A wrong admin key of the right form: another customer's (each is 48 random characters).
+  auto wrong_key = [&](std::size_t c) -> const std::string& {
+    return customers.admin_keys[(c + 1) % n];
+  };
+  for (std::size_t c = 0; c < n; ++c) {  // every record read once: cached, as on a busy server
+    (void)store.VerifyAdminKey(customers.service, customers.api_keys[c], customers.admin_keys[c]);
+  }
+  const Status unknown_answer =
+      store.VerifyAdminKey(customers.service, unknown_keys[0], customers.admin_keys[0]);
+  const Status wrong_answer =
+      store.VerifyAdminKey(customers.service, customers.api_keys[0], wrong_key(0));
+  const bool same_answer = unknown_answer.code() == wrong_answer.code() && !unknown_answer.ok();
+  std::printf("  answers: unknown customer %s, wrong admin key %s%s\n",
+              unknown_answer.ToString().c_str(), wrong_answer.ToString().c_str(),
+              same_answer ? "" : " (NOT the same answer)");
+  const StatusCode expected = wrong_answer.code();
+  auto pick = [n](std::uint64_t i) { return (i * 2654435761u) % n; };
+  const Contender unknown{backend_name + " VerifyAdminKey unknown customer",
+                          [&](int, std::uint64_t i) {
+                            const std::size_t c = pick(i);
+                            return store
+                                       .VerifyAdminKey(customers.service, unknown_keys[c],
+                                                       customers.admin_keys[c])
+                                       .code() == expected;
+                          }};
+  const Contender wrong{backend_name + " VerifyAdminKey wrong admin key",
+                        [&](int, std::uint64_t i) {
+                          const std::size_t c = pick(i);
+                          return store
+                                     .VerifyAdminKey(customers.service, customers.api_keys[c],
+                                                     wrong_key(c))
+                                     .code() == expected;
+                        }};
+  const auto [unknown_m, wrong_m] = MeasurePair(unknown, wrong, 1, 2 * settings.duration, 16);
+  Print(unknown_m);
+  Print(wrong_m);
+  const double ratio = wrong_m.p50_us > 0 ? unknown_m.p50_us / wrong_m.p50_us : 0.0;
+  std::printf(
+      "  => %s VerifyAdminKey median unknown customer / wrong admin key: %.2fx (target "
+      "0.90..1.10)\n",
+      backend_name.c_str(), ratio);
+  report.Add(backend_name, "verify_unknown_customer", unknown_m);
+  report.Add(backend_name, "verify_wrong_admin_key", wrong_m);
+  report.AddValue(backend_name, "unknown_vs_wrong_key_median", "p50 unknown / p50 wrong key",
+                  ratio);
+  report.AddValue(backend_name, "unknown_vs_wrong_key_same_answer", "same status code",
+                  same_answer ? 1 : 0);
+  report.Target(backend_name + "_verify_unknown_vs_wrong_key_median", ratio, 0.90, 1.10);
 }
 
 // VerifySignedRequest and RotateIntegratorSecret: unique requests are signed outside the timed
@@ -267,6 +371,9 @@ void BenchArgon2Share(const Keyring& keyring, const Settings& settings, Report& 
       "  => Argon2id share: Register %.1f%%, RegenerateAdminKey %.1f%%, UpdateSecret "
       "%.1f%% (target >= 95%%)\n",
       100 * reg_share, 100 * regen_share, 100 * update_share);
+  report.Target("argon2_share_register", reg_share, 0.95, 0);
+  report.Target("argon2_share_regenerate", regen_share, 0.95, 0);
+  report.Target("argon2_share_update_secret", update_share, 0.95, 0);
   report.Add("memory", "argon2_bare_hash", bare_hash);
   report.Add("memory", "argon2_bare_verify", bare_verify);
   report.Add("memory", "argon2_bare_verify_and_hash", bare_both);
@@ -329,9 +436,10 @@ void BenchScale(const std::string& backend_name, const Keyring& keyring, const S
   constexpr std::size_t kSmall = 1'000, kLarge = 1'000'000;
   if (p99_at.count(kSmall) == 1 && p99_at.count(kLarge) == 1 && p99_at[kSmall] > 0) {
     const double growth = p99_at[kLarge] / p99_at[kSmall];
-    std::printf("  => %s VerifyAdminKey p99 @10^6 / p99 @10^3 customers: %.2fx\n",
+    std::printf("  => %s VerifyAdminKey p99 @10^6 / p99 @10^3 customers: %.2fx (target <= 3)\n",
                 backend_name.c_str(), growth);
     report.AddValue(backend_name, "p99_growth", "1000000/1000", growth);
+    report.Target(backend_name + "_verify_p99_1e6_vs_1e3", growth, 0, 3.0);
   }
 }
 
@@ -406,6 +514,11 @@ int main(int argc, char** argv) {
     const SeededCustomers customers = SeedCustomers(*opened.backend, keyring, settings.customers);
     auto floor = MakeFloor(backend_name, opened, keyring, customers);
     BenchVerify(backend_name, *floor, *store, customers, settings, report);
+    if (backend_name == "memory") {
+      std::printf("[%s] same answer, same work: unknown customer vs wrong admin key\n",
+                  backend_name.c_str());
+      BenchSameAnswer(backend_name, *store, customers, settings, report);
+    }
     std::printf("[%s] integrators\n", backend_name.c_str());
     BenchIntegrators(backend_name, *store, settings, report);
     if (backend_name != "memory") {
@@ -423,7 +536,12 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < report.entries.size(); ++i) {
       out << (i ? ",\n" : "\n") << report.entries[i];
     }
-    out << "\n]}\n";
+    out << "\n],\"targets\":" << report.TargetsJson() << "}\n";
+  }
+  std::printf("\ntargets (ratios measured in this run; nothing is asserted)%s:\n",
+              settings.smoke ? ", a smoke run: too short to judge" : "");
+  for (const auto& t : report.targets) {
+    std::printf("  %s: %.2f (target %s)\n", t.name.c_str(), t.value, t.text.c_str());
   }
   std::printf("\nbenchmarks finished: %zu results\n", report.entries.size());
   return 0;

@@ -46,6 +46,99 @@ def by_threads(entries):
     return {entry["measurement"]["threads"]: entry for entry in entries}
 
 
+# ---- Targets ------------------------------------------------------------------------------------
+
+# The project's speed targets, in the order the page lists them: (name, what it compares, how it
+# is judged). Each is a ratio measured in one run: credstore_bench and bench/http_bench write
+# them to their JSON's "targets" arrays; nothing asserts them.
+TARGETS = (
+    ("settings_get_memory_vs_nginx",
+     "settings GET, memory backend, access log on ÷ nginx `return 200` (access_log off)", ">= 0.7"),
+    ("settings_get_rocksdb_vs_nginx",
+     "settings GET, RocksDB, customers in the block cache ÷ nginx `return 200`", ">= 0.7"),
+    ("settings_post_rocksdb_vs_fillsync",
+     "settings POST, RocksDB, 64 connections over ≥ 256 customers ÷ `db_bench fillsync "
+     "--threads=64`", ">= 0.8"),
+    ("settings_get_during_flood_memory",
+     "settings GET rate during a register flood ÷ its rate alone, memory", ">= 0.5"),
+    ("settings_get_during_flood_rocksdb",
+     "settings GET rate during a register flood ÷ its rate alone, RocksDB", ">= 0.5"),
+    ("rocksdb_verify_p99_1e6_vs_1e3",
+     "VerifyAdminKey p99 at 10^6 customers ÷ p99 at 10^3, RocksDB", "<= 3"),
+    ("memory_verify_unknown_vs_wrong_key_median",
+     "VerifyAdminKey median, unknown customer ÷ known customer with a wrong key (memory, "
+     "interleaved): same answer, same work", "0.9..1.1"),
+)
+
+
+def measured_targets(results):
+    """Every target entry of the run, by name: the HTTP benchmark's and the library's."""
+    found = {}
+    for source in ((results.get("http") or {}).get("targets", []),
+                   (results.get("library") or {}).get("targets", [])):
+        for entry in source:
+            found[entry["name"]] = entry
+    # Results files from before the targets arrays: what they measured all the same.
+    http = results.get("http") or {}
+    if "settings_post_rocksdb_vs_fillsync" not in found and \
+            http.get("settings_post_rocksdb_to_fillsync") is not None:
+        found["settings_post_rocksdb_vs_fillsync"] = {
+            "value": http["settings_post_rocksdb_to_fillsync"], "measured": ""}
+    for backend in BACKENDS:
+        p99 = {count: m["p99_us"] for count, m in scale_points(results, backend)}
+        if 1000 in p99 and 1000000 in p99 and p99[1000] > 0:
+            found.setdefault(f"{backend}_verify_p99_1e6_vs_1e3",
+                             {"value": p99[1000000] / p99[1000], "measured": ""})
+    return found
+
+
+def judge(value, target):
+    """True/False against a target written as '>= x', '<= x' or 'lo..hi'; None if unmeasured."""
+    if value is None:
+        return None
+    target = target.strip()
+    if target.startswith(">="):
+        return value >= float(target[2:])
+    if target.startswith("<="):
+        return value <= float(target[2:])
+    low, high = (float(bound) for bound in target.split(".."))
+    return low <= value <= high
+
+
+def targets_section(results):
+    smoke = ((results.get("http") or {}).get("settings") or {}).get("smoke")
+    lines = ["## Targets", "",
+             "Each target is a ratio of two measurements made in the same run on the same "
+             "machine; they are measured and reported, never asserted by a test. How each was "
+             "measured is in the sections below.", ""]
+    if smoke:
+        lines += ["**This page comes from a smoke run: the numbers are too short to judge.**", ""]
+    lines += ["| target | ratio | goal | met | measured as |", "|---|---|---|---|---|"]
+    found = measured_targets(results)
+    shown = set()
+    for name, label, goal in TARGETS:
+        entry = found.get(name)
+        value = entry.get("value") if entry else None
+        met = judge(value, goal)
+        lines.append(f"| {label} | {'not measured' if value is None else f'{value:.2f}'} | "
+                     f"{goal.replace('>=', '≥').replace('<=', '≤')} | "
+                     f"{'—' if met is None else ('yes' if met else '**no**')} | "
+                     f"{(entry or {}).get('measured') or '—'} |")
+        shown.add(name)
+    others = [(name, entry) for name, entry in found.items()
+              if name not in shown and entry.get("target")]
+    if others:
+        lines += ["", "The library's other targets in this run:", "",
+                  "| target | ratio | goal | met |", "|---|---|---|---|"]
+        for name, entry in others:
+            met = judge(entry.get("value"), entry["target"])
+            lines.append(f"| `{name}` | {fmt_ratio(entry.get('value')).rstrip('×')} | "
+                         f"{entry['target'].replace('>=', '≥').replace('<=', '≤')} | "
+                         f"{'—' if met is None else ('yes' if met else '**no**')} |")
+    lines.append("")
+    return lines
+
+
 # ---- Tables -------------------------------------------------------------------------------------
 
 def machine_section(results):
@@ -88,6 +181,19 @@ def verify_section(results):
                 f"{fmt_ratio(verify.get('ratio_to_floor'), TARGET_VERIFY_RATIO)} | "
                 f"{fmt_us(measurement['p50_us'])} | {fmt_us(measurement['p99_us'])} |")
     lines.append("")
+    unknown = library_entries(results, "verify_unknown_customer", "memory")
+    wrong = library_entries(results, "verify_wrong_admin_key", "memory")
+    ratio = library_entries(results, "unknown_vs_wrong_key_median", "memory")
+    same = library_entries(results, "unknown_vs_wrong_key_same_answer", "memory")
+    if unknown and wrong and ratio:
+        u, w = unknown[0]["measurement"], wrong[0]["measurement"]
+        lines += ["Same answer, same work: VerifyAdminKey for an API key that is not registered "
+                  "and for a registered customer with a wrong admin key, on memory with every "
+                  "record read once, measured interleaved on one thread. "
+                  f"Both answered {'the same' if same and same[0]['value'] else '**differently**'}; "
+                  f"medians {fmt_us(u['p50_us'])} µs and {fmt_us(w['p50_us'])} µs "
+                  f"(p99 {fmt_us(u['p99_us'])} and {fmt_us(w['p99_us'])} µs): unknown ÷ wrong key "
+                  f"= {ratio[0]['value']:.2f} (target 0.9–1.1).", ""]
     return lines
 
 
@@ -183,8 +289,11 @@ def http_section(results):
     lines = ["## HTTP: credstored against nginx", "",
              "`credstored` and an nginx answering `return 200` on the same machine, driven by wrk "
              f"with the same {settings.get('threads', '?')} threads and "
-             f"{settings.get('connections', '?')} connections for {settings.get('seconds', '?')} s "
-             "per scenario. Signed rotations come from `credstore_signed_rotation_client`, since "
+             f"{settings.get('connections', '?')} connections "
+             + (f"({settings['post_connections']} for settings POST) "
+                if settings.get("post_connections") else "")
+             + f"for {settings.get('seconds', '?')} s per scenario. "
+             "Signed rotations come from `credstore_signed_rotation_client`, since "
              "each must be signed with the secret the previous one returned; nginx answers the "
              "same client with a fixed secret. Under overload, 503 with `Retry-After` is the "
              "expected answer: errors count socket errors, timeouts and any other status.", "",
@@ -208,6 +317,7 @@ def http_section(results):
                      f"{run.get('argon2_budget_kib', 0) / 1024:.0f} | "
                      f"{run.get('peak_rss_kib', 0) / 1024:.1f} | "
                      f"{run.get('peak_beyond_idle_and_argon2_kib', 0) / 1024:.1f} |")
+    lines += vs_nginx_lines(http) + flood_lines(http)
     fillsync = http.get("db_bench_fillsync") or {}
     if fillsync.get("ops_per_s"):
         ratio = http.get("settings_post_rocksdb_to_fillsync")
@@ -222,6 +332,59 @@ def http_section(results):
         lines += ["", "Failures reported by the benchmark:", ""]
         lines += [f"- {failure}" for failure in failures]
     lines.append("")
+    return lines
+
+
+def vs_nginx_lines(http):
+    runs = [run for run in http.get("credstored", []) if run.get("settings_get_vs_nginx")]
+    if not runs:
+        return []
+    first = runs[0]["settings_get_vs_nginx"]
+    lines = ["", "Settings GET against nginx, alternated: nginx `return 200` with `access_log off`, "
+             "then credstored with its access log on, then nginx again, and so on, "
+             f"{len(first['rounds'])} rounds of {first['seconds']} s each (wrk "
+             f"-t{first['wrk_threads']} -c{first['wrk_connections']}), the GETs spread over "
+             f"{first['customers']} customers. On RocksDB credstored was restarted after the "
+             "customers registered (recovery writes them to SST files) and every customer was "
+             "read once before the rounds, so the GETs were served from the block cache.", "",
+             "| backend | round | nginx requests/s | credstored requests/s | credstored p99 ms "
+             "| ratio |", "|---|---|---|---|---|---|"]
+    for run in runs:
+        vs = run["settings_get_vs_nginx"]
+        for index, one in enumerate(vs["rounds"], 1):
+            lines.append(f"| {run['backend']} | {index} | {fmt_rate(one['nginx_requests_per_s'])} "
+                         f"| {fmt_rate(one['credstored_requests_per_s'])} | "
+                         f"{fmt_us((one.get('credstored_latency_ms') or {}).get('p99'))} | "
+                         f"{fmt_ratio(one['ratio'])} |")
+        lines.append(f"| {run['backend']} | **median** | | | | **{fmt_ratio(vs['median_ratio'])}** |")
+    lines.append("")
+    for run in runs:
+        log = run["settings_get_vs_nginx"].get("access_log", {})
+        lines.append(f"- credstored ({run['backend']}) access log during the rounds: "
+                     f"{log.get('lines_written', 0):,} lines written for "
+                     f"{log.get('credstored_requests', 0):,} requests, "
+                     f"{log.get('lines_dropped', 0):g} dropped.")
+    return lines
+
+
+def flood_lines(http):
+    runs = [run for run in http.get("credstored", []) if run.get("settings_get_during_flood")]
+    if not runs:
+        return []
+    lines = ["", "Settings GET during a register flood: the same spread GETs (wrk -t1) alone, then "
+             "while a second wrk (-t1) floods `register` with new customers, most of them "
+             "answered 503 at once because the hashing pool is full.", "",
+             "| backend | GET requests/s alone | GET requests/s during the flood | GET p99 ms "
+             "during | flood statuses | ratio |", "|---|---|---|---|---|---|"]
+    for run in runs:
+        flood = run["settings_get_during_flood"]
+        counts = ", ".join(f"{code}: {count}" for code, count in
+                           sorted((flood.get("register_flood", {}).get("status_counts")
+                                   or {}).items()))
+        lines.append(f"| {run['backend']} | {fmt_rate(flood['alone'].get('requests_per_s'))} | "
+                     f"{fmt_rate(flood['during_flood'].get('requests_per_s'))} | "
+                     f"{fmt_us(flood['during_flood'].get('latency_ms', {}).get('p99'))} | "
+                     f"{counts or '—'} | {fmt_ratio(flood.get('ratio'))} |")
     return lines
 
 
@@ -340,6 +503,7 @@ def main():
              "run on the same machine: absolute numbers drift between machines and runs, ratios "
              "hold (DESIGN.md §6). Regenerate this page with `bench/run`; the numbers below are in "
              "[benchmarks.json](benchmarks.json).", ""]
+    lines += targets_section(results)
     lines += machine_section(results)
     lines += misses_section(results)
     lines += verify_section(results)
