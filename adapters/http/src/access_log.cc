@@ -18,9 +18,7 @@ void LogWriter::WriteLine(std::string_view line) {
   out_->flush();
 }
 
-std::string JsonEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
+void AppendJsonEscaped(std::string& out, std::string_view text) {
   for (unsigned char c : text) {
     switch (c) {
       case '"':
@@ -48,6 +46,12 @@ std::string JsonEscape(std::string_view text) {
         }
     }
   }
+}
+
+std::string JsonEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  AppendJsonEscaped(out, text);
   return out;
 }
 
@@ -91,19 +95,19 @@ std::string FormatAccessLogLine(const AccessLogEntry& entry) {
   line += "{\"ts\":\"";
   line += CachedUtcTimestamp(entry.time);
   line += "\",\"request_id\":\"";
-  line += JsonEscape(entry.request_id);
+  AppendJsonEscaped(line, entry.request_id);
   line += "\",\"listener\":\"";
-  line += JsonEscape(entry.listener);
+  AppendJsonEscaped(line, entry.listener);
   line += "\",\"method\":\"";
-  line += JsonEscape(entry.method);
+  AppendJsonEscaped(line, entry.method);
   line += "\",\"route\":\"";
-  line += JsonEscape(entry.route_template);
+  AppendJsonEscaped(line, entry.route_template);
   line += "\",\"status\":";
   line += std::to_string(entry.status);
   line += ",\"latency_ms\":";
   line += latency;
   line += ",\"client\":\"";
-  line += JsonEscape(entry.client_address);
+  AppendJsonEscaped(line, entry.client_address);
   line += "\"}";
   return line;
 }

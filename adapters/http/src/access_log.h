@@ -52,6 +52,8 @@ std::string FormatAccessLogLine(const AccessLogEntry& entry);
 
 // `text` as the inside of a JSON string (quotes, backslashes and control characters escaped).
 std::string JsonEscape(std::string_view text);
+// The same, appended to `out` (no temporary string: the access log's hot path).
+void AppendJsonEscaped(std::string& out, std::string_view text);
 
 // RFC 3339 UTC with milliseconds: "2026-11-23T08:00:00.000Z".
 std::string FormatUtcTimestamp(std::chrono::system_clock::time_point time);

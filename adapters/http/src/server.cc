@@ -26,7 +26,12 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 using local = net::local::stream_protocol;
-using TlsStream = beast::ssl_stream<tcp::socket>;
+// Sockets bound to an io_context's own executor type rather than the type-erased
+// any_io_executor: every handler of a connection is dispatched without the erasure's cost.
+using IoExecutor = net::io_context::executor_type;
+using TcpSocket = tcp::socket::rebind_executor<IoExecutor>::other;
+using UnixSocket = local::socket::rebind_executor<IoExecutor>::other;
+using TlsStream = beast::ssl_stream<TcpSocket>;
 
 // How long an acceptor waits before accepting again after a failure such as EMFILE (too many
 // open files), so a full descriptor table does not turn into a busy loop.
@@ -40,7 +45,7 @@ class Listener final : public ListenerBase,
                        public std::enable_shared_from_this<Listener<Protocol>> {
  public:
   using Acceptor = typename Protocol::acceptor;
-  using Socket = typename Protocol::socket;
+  using Socket = typename Protocol::socket::template rebind_executor<IoExecutor>::other;
 
   Listener(ServerCore& core, std::shared_ptr<ListenerContext> context, Acceptor acceptor,
            std::string unix_path)
@@ -108,13 +113,13 @@ class Listener final : public ListenerBase,
                                                             *context_->tls);
         if (core_.Register(session)) session->Start();
       } else {
-        auto session = std::make_shared<Session<tcp::socket>>(core_, thread, context_,
-                                                              peer.address(), std::move(socket));
+        auto session = std::make_shared<Session<TcpSocket>>(core_, thread, context_,
+                                                            peer.address(), std::move(socket));
         if (core_.Register(session)) session->Start();
       }
     } else {
-      auto session = std::make_shared<Session<local::socket>>(core_, thread, context_,
-                                                              std::nullopt, std::move(socket));
+      auto session = std::make_shared<Session<UnixSocket>>(core_, thread, context_,
+                                                           std::nullopt, std::move(socket));
       if (core_.Register(session)) session->Start();
     }
   }

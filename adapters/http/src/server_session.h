@@ -25,7 +25,8 @@
 // stop) shuts down its send side and drains what the client is still sending for a moment
 // before closing, so the client reads the response instead of a reset.
 //
-// Stream is asio's tcp::socket, beast::ssl_stream<tcp::socket> or local::stream_protocol::socket.
+// Stream is a TCP socket, a beast::ssl_stream over one, or a unix stream socket, each bound to
+// its I/O thread's io_context executor.
 #ifndef CREDSTORE_HTTP_SRC_SERVER_SESSION_H_
 #define CREDSTORE_HTTP_SRC_SERVER_SESSION_H_
 
@@ -72,6 +73,12 @@ inline std::string_view MethodName(boost::beast::http::verb verb) {
   return {name.data(), name.size()};
 }
 
+// True for a TLS stream (beast::ssl_stream over any socket).
+template <class Stream>
+struct IsTlsStream : std::false_type {};
+template <class NextLayer>
+struct IsTlsStream<boost::beast::ssl_stream<NextLayer>> : std::true_type {};
+
 // Best-effort wipe of a message body that may hold a secret or a key.
 inline void WipeBody(std::string& body) {
   if (!body.empty()) OPENSSL_cleanse(body.data(), body.size());
@@ -83,8 +90,7 @@ inline void WipeBody(std::string& body) {
 template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  static constexpr bool kTls =
-      std::is_same_v<Stream, boost::beast::ssl_stream<boost::asio::ip::tcp::socket>>;
+  static constexpr bool kTls = session_detail::IsTlsStream<Stream>::value;
 
   // `peer` is the TCP peer's address; nullopt on a unix socket. `stream_args` build the Stream,
   // whose socket belongs to `thread`'s io_context.
