@@ -357,11 +357,11 @@ std::string Sha256Hex(std::string_view data) {
 
 std::string TokenLines() {
   return "# verifier tokens for the tests\n"
-         "billing geofencing+signatures " + std::string(kBillingToken) + "\n" +
-         "geo geofencing " + std::string(kGeoToken) + "\r\n" +
+         "billing geofencing+signatures " +
+         std::string(kBillingToken) + "\n" + "geo geofencing " + std::string(kGeoToken) + "\r\n" +
          "\n"
-         "sig +signatures " + std::string(kSignaturesToken) + "\n" +
-         "all * " + std::string(kAllToken) + "\n";
+         "sig +signatures " +
+         std::string(kSignaturesToken) + "\n" + "all * " + std::string(kAllToken) + "\n";
 }
 
 struct VerifyFixture : ApiFixture {
@@ -379,7 +379,8 @@ struct VerifyFixture : ApiFixture {
   Request Verify(std::string_view path, std::string body, std::string_view token = kBillingToken) {
     Request request(beast_http::verb::post, path, 11);
     request.set(beast_http::field::content_type, "application/json");
-    if (!token.empty()) request.set(beast_http::field::authorization, "Bearer " + std::string(token));
+    if (!token.empty())
+      request.set(beast_http::field::authorization, "Bearer " + std::string(token));
     request.body() = std::move(body);
     request.prepare_payload();
     return request;
@@ -465,11 +466,11 @@ BOOST_AUTO_TEST_CASE(admin_key_current_and_graced) {
 
 BOOST_AUTO_TEST_CASE(admin_key_refusals_answer_alike) {
   const std::string first = RegisterCustomer();
-  BOOST_REQUIRE_EQUAL(Send(beast_http::verb::post,
-                           "/geofencing/1/regenerateKey?key=" + std::string(kKey),
-                           R"({"secret":"s3cret"})")
-                          .result_int(),
-                      200u);
+  BOOST_REQUIRE_EQUAL(
+      Send(beast_http::verb::post, "/geofencing/1/regenerateKey?key=" + std::string(kKey),
+           R"({"secret":"s3cret"})")
+          .result_int(),
+      200u);
   const auto before = Records();
   std::vector<boost::json::object> bodies;
   for (auto [api_key, admin_key] :
@@ -485,15 +486,16 @@ BOOST_AUTO_TEST_CASE(admin_key_refusals_answer_alike) {
     BOOST_TEST(body.at("realm").as_string() == "credstore", "about the key, not the token");
     bodies.push_back(body);
   }
-  for (const auto& body : bodies) BOOST_TEST(boost::json::serialize(body) ==
-                                             boost::json::serialize(bodies.front()));
+  for (const auto& body : bodies)
+    BOOST_TEST(boost::json::serialize(body) == boost::json::serialize(bodies.front()));
   BOOST_TEST((Records() == before), "a verify changes nothing");
 }
 
 BOOST_AUTO_TEST_CASE(customer_ids_differ_per_service) {
   const std::string geo = RegisterCustomer();
-  Response other = Send(beast_http::verb::post, "/locationHistory/1/register?key=" + std::string(kKey),
-                        R"({"secret":"s3cret"})");
+  Response other =
+      Send(beast_http::verb::post, "/locationHistory/1/register?key=" + std::string(kKey),
+           R"({"secret":"s3cret"})");
   BOOST_REQUIRE_EQUAL(other.result_int(), 200u);
   const std::string history(BodyOf(other).at("adminKey").as_string());
   Response a = CheckKey("geofencing", kKey, geo, kAllToken);
@@ -506,17 +508,19 @@ BOOST_AUTO_TEST_CASE(customer_ids_differ_per_service) {
 BOOST_AUTO_TEST_CASE(admin_key_malformed_bodies_are_400) {
   const std::string admin_key = RegisterCustomer();
   const auto before = Records();
-  for (std::string body :
-       {std::string("{"), std::string("[]"), std::string(R"({"service":"geofencing","apiKey":")") +
-                                                 std::string(kKey) + R"("})",
-        std::string(R"({"apiKey":"customer_key_1","adminKey":"x"})"),
-        std::string(R"({"service":1,"apiKey":"customer_key_1","adminKey":"x"})"),
-        std::string(R"({"service":"geofencing","apiKey":null,"adminKey":"x"})"),
-        std::string(R"({"service":"geofencing","apiKey":"customer_key_1","adminKey":[]})"),
-        std::string(R"({"service":"geofencing","apiKey":"short","adminKey":"x"})"),
-        std::string(R"({"service":"geofencing","apiKey":"has space 123","adminKey":"x"})"),
-        std::string(R"({"service":"geofencing","apiKey":"customer_key_1","adminKey":"x","x":1})"),
-        std::string(R"({"service":"geofencing","service":"geofencing","apiKey":"customer_key_1","adminKey":"x"})")}) {
+  for (
+      std::string body :
+      {std::string("{"), std::string("[]"),
+       std::string(R"({"service":"geofencing","apiKey":")") + std::string(kKey) + R"("})",
+       std::string(R"({"apiKey":"customer_key_1","adminKey":"x"})"),
+       std::string(R"({"service":1,"apiKey":"customer_key_1","adminKey":"x"})"),
+       std::string(R"({"service":"geofencing","apiKey":null,"adminKey":"x"})"),
+       std::string(R"({"service":"geofencing","apiKey":"customer_key_1","adminKey":[]})"),
+       std::string(R"({"service":"geofencing","apiKey":"short","adminKey":"x"})"),
+       std::string(R"({"service":"geofencing","apiKey":"has space 123","adminKey":"x"})"),
+       std::string(R"({"service":"geofencing","apiKey":"customer_key_1","adminKey":"x","x":1})"),
+       std::string(
+           R"({"service":"geofencing","service":"geofencing","apiKey":"customer_key_1","adminKey":"x"})")}) {
     BOOST_TEST_CONTEXT(body) {
       Response response = Call(Verify(kAdminKeyPath, body));
       RequireProblem(response, 400);
@@ -552,8 +556,9 @@ BOOST_AUTO_TEST_CASE(scopes_and_services) {
 BOOST_AUTO_TEST_CASE(tokens_are_checked_right_after_routing) {
   RegisterCustomer();
   const std::string good = R"({"service":"geofencing","apiKey":"customer_key_1","adminKey":"x"})";
-  for (std::string_view token : {std::string_view(), std::string_view("wrong-token-but-long-enough-000000000"),
-                                 std::string_view("billing")}) {
+  for (std::string_view token :
+       {std::string_view(), std::string_view("wrong-token-but-long-enough-000000000"),
+        std::string_view("billing")}) {
     BOOST_TEST_CONTEXT("token '" << token << "'") {
       // 401 before the body: even a malformed one with a bad media type.
       Request request = Verify(kSignaturePath, "{", token);
@@ -583,9 +588,9 @@ BOOST_AUTO_TEST_CASE(failed_tokens_are_throttled_per_address) {
   const std::string body = boost::json::serialize(
       boost::json::object{{"service", "geofencing"}, {"apiKey", kKey}, {"adminKey", admin_key}});
   for (int i = 0; i < 3; ++i) {
-    RequireProblem(Call(Verify(kAdminKeyPath, body, "nope-nope-nope-nope-nope-nope-nope-0"),
-                        "192.0.2.1"),
-                   401);
+    RequireProblem(
+        Call(Verify(kAdminKeyPath, body, "nope-nope-nope-nope-nope-nope-nope-0"), "192.0.2.1"),
+        401);
   }
   // Over the limit, even the right token waits; in the same IPv6 /64 too.
   Response throttled = Call(Verify(kAdminKeyPath, body), "192.0.2.1");
@@ -616,10 +621,9 @@ BOOST_AUTO_TEST_CASE(work_classes) {
   auto integrator = store->CreateIntegrator({}, "acme");
   BOOST_REQUIRE(integrator.ok());
   RequestMeta meta{"req-w", "198.51.100.4", 11, true};
-  Request check = Verify(kAdminKeyPath, boost::json::serialize(boost::json::object{
-                                            {"service", "geofencing"},
-                                            {"apiKey", kKey},
-                                            {"adminKey", admin_key}}));
+  Request check = Verify(
+      kAdminKeyPath, boost::json::serialize(boost::json::object{
+                         {"service", "geofencing"}, {"apiKey", kKey}, {"adminKey", admin_key}}));
   Routed read = api->Route(check, meta);
   BOOST_REQUIRE(read.call);
   BOOST_TEST((read.work == WorkClass::kStorage));
@@ -628,8 +632,8 @@ BOOST_AUTO_TEST_CASE(work_classes) {
   BOOST_REQUIRE(inline_answer.has_value());
   BOOST_TEST(inline_answer->result_int() == 200u);
 
-  Request sig = Verify(kSignaturePath, SignWith(integrator->integrator_id,
-                                                integrator->secret.view()).Json());
+  Request sig =
+      Verify(kSignaturePath, SignWith(integrator->integrator_id, integrator->secret.view()).Json());
   Routed write = api->Route(sig, meta);
   BOOST_REQUIRE(write.call);
   BOOST_TEST((write.work == WorkClass::kInline));
@@ -671,18 +675,20 @@ BOOST_AUTO_TEST_CASE(signature_failures) {
   BOOST_REQUIRE(integrator.ok());
   // A graced old secret verifies, and says so.
   auto rotated = store->RotateIntegratorSecret(
-      {}, [&] {
+      {},
+      [&] {
         static std::string ts, sig;
         ts = std::to_string(clock->Now().time_since_epoch().count());
         sig = SignRequest(integrator->secret.view(), ts, "POST", "/v1/integrator/regenerate-secret",
                           "");
-        return SignedRequest{integrator->integrator_id, ts, sig, "POST",
+        return SignedRequest{integrator->integrator_id,          ts, sig, "POST",
                              "/v1/integrator/regenerate-secret", ""};
       }(),
       std::chrono::seconds(60));
   BOOST_REQUIRE(rotated.ok());
-  Response old = Call(Verify(kSignaturePath, SignWith(integrator->integrator_id,
-                                                      integrator->secret.view(), "old").Json()));
+  Response old =
+      Call(Verify(kSignaturePath,
+                  SignWith(integrator->integrator_id, integrator->secret.view(), "old").Json()));
   BOOST_REQUIRE_EQUAL(old.result_int(), 200u);
   BOOST_TEST(!BodyOf(old).at("signedWithCurrent").as_bool());
 
@@ -709,12 +715,13 @@ BOOST_AUTO_TEST_CASE(signature_failures) {
   BOOST_TEST(malformed_id.body().find("sk_looks") == std::string::npos);
 
   // Scope: a token without +signatures.
-  RequireProblem(Call(Verify(kSignaturePath, SignWith(integrator->integrator_id,
-                                                       rotated->secret.view(), "e").Json(),
-                             kGeoToken)),
-                 403);
-  BOOST_TEST(Call(Verify(kSignaturePath, SignWith(integrator->integrator_id,
-                                                   rotated->secret.view(), "e").Json(),
+  RequireProblem(
+      Call(Verify(kSignaturePath,
+                  SignWith(integrator->integrator_id, rotated->secret.view(), "e").Json(),
+                  kGeoToken)),
+      403);
+  BOOST_TEST(Call(Verify(kSignaturePath,
+                         SignWith(integrator->integrator_id, rotated->secret.view(), "e").Json(),
                          kSignaturesToken))
                  .result_int() == 200u);
 }
@@ -750,10 +757,12 @@ BOOST_AUTO_TEST_CASE(signature_malformed_bodies_are_400) {
       BOOST_TEST(response.body().find(good.signature.substr(7)) == std::string::npos);
     }
   }
-  for (std::string body :
-       {std::string("{}"), std::string(R"({"method":"POST"})"),
-        std::string(R"({"method":1,"target":"/","integratorKey":"int_a","timestamp":"1","signature":"s","bodySha256":"h"})"),
-        good.Json().insert(1, R"("extra":true,)")}) {
+  for (
+      std::string body :
+      {std::string("{}"), std::string(R"({"method":"POST"})"),
+       std::string(
+           R"({"method":1,"target":"/","integratorKey":"int_a","timestamp":"1","signature":"s","bodySha256":"h"})"),
+       good.Json().insert(1, R"("extra":true,)")}) {
     BOOST_TEST_CONTEXT(body) { RequireProblem(Call(Verify(kSignaturePath, body)), 400); }
   }
   BOOST_TEST((Records() == before), "no replay record for a refused request");
@@ -775,13 +784,13 @@ BOOST_AUTO_TEST_CASE(parses_lines_comments_and_scopes) {
   auto check = set->Check(kBillingToken, "geofencing", true);
   BOOST_TEST((check.access == VerifierAccess::kAllowed));
   BOOST_TEST(check.label == "billing");
-  BOOST_TEST((set->Check(kBillingToken, "locationHistory", false).access ==
-              VerifierAccess::kOutOfScope));
+  BOOST_TEST(
+      (set->Check(kBillingToken, "locationHistory", false).access == VerifierAccess::kOutOfScope));
   BOOST_TEST((set->Check(kGeoToken, "geofencing", true).access == VerifierAccess::kOutOfScope));
   BOOST_TEST((set->Check(kGeoToken, "geofencing", false).access == VerifierAccess::kAllowed));
   BOOST_TEST((set->Check(kSignaturesToken, "", true).access == VerifierAccess::kAllowed));
-  BOOST_TEST((set->Check(kSignaturesToken, "geofencing", false).access ==
-              VerifierAccess::kOutOfScope));
+  BOOST_TEST(
+      (set->Check(kSignaturesToken, "geofencing", false).access == VerifierAccess::kOutOfScope));
   BOOST_TEST((set->Check(kAllToken, "anything", false).access == VerifierAccess::kAllowed));
   BOOST_TEST((set->Check(kAllToken, "", true).access == VerifierAccess::kOutOfScope));
   // Unknown, empty, a prefix or an extension of a token: unknown.
@@ -796,13 +805,13 @@ BOOST_AUTO_TEST_CASE(parses_lines_comments_and_scopes) {
 }
 
 BOOST_AUTO_TEST_CASE(scope_syntax) {
-  for (const char* good : {"*", "geofencing", "a,b,c", "*+signatures", "a+signatures",
-                           "+signatures", "a.b_c-d"}) {
+  for (const char* good :
+       {"*", "geofencing", "a,b,c", "*+signatures", "a+signatures", "+signatures", "a.b_c-d"}) {
     BOOST_TEST(ParseVerifierScope(good).ok(), good);
   }
-  for (const char* bad : {"", ",", "a,", ",a", "a,,b", "a,a", "*,a", "a,*", "+", "signatures+",
-                          "a+signature", "a+signatures+signatures", "a b", "a;b",
-                          "+signatures,a"}) {
+  for (const char* bad :
+       {"", ",", "a,", ",a", "a,,b", "a,a", "*,a", "a,*", "+", "signatures+", "a+signature",
+        "a+signatures+signatures", "a b", "a;b", "+signatures,a"}) {
     BOOST_TEST(!ParseVerifierScope(bad).ok(), bad);
   }
   auto scope = ParseVerifierScope("a,b+signatures");
@@ -844,7 +853,8 @@ BOOST_AUTO_TEST_CASE(load_merges_the_file_and_the_environment) {
   const std::string path = (dir.path() / "tokens").string();
   std::ofstream(path) << "from-file geofencing " << std::string(40, 'f') << "\n";
   const std::vector<std::string> services = {"geofencing"};
-  auto both = LoadVerifierTokens(path, "from-env +signatures " + std::string(40, 'e'), "", services);
+  auto both =
+      LoadVerifierTokens(path, "from-env +signatures " + std::string(40, 'e'), "", services);
   BOOST_REQUIRE_MESSAGE(both.ok(), both.status().ToString());
   BOOST_TEST(both->size() == 2u);
   BOOST_TEST(LoadVerifierTokens("", "", "", services)->empty());

@@ -118,9 +118,9 @@ BOOST_FIXTURE_TEST_CASE(CustomerIdsAreDistinctPerServiceAndApiKey, StoreFixture)
 
 BOOST_FIXTURE_TEST_CASE(CheckAdminKeyValidatesLikeVerifyAdminKey, StoreFixture) {
   const AdminKeyGrant grant = MustRegister(kApiKey, kSecret);
-  BOOST_TEST(store().CheckAdminKey("noSuchService", kApiKey, grant.admin_key.view())
-                 .status()
-                 .code() == StatusCode::kNotFound);
+  BOOST_TEST(
+      store().CheckAdminKey("noSuchService", kApiKey, grant.admin_key.view()).status().code() ==
+      StatusCode::kNotFound);
   BOOST_TEST(store().CheckAdminKey(kService, "bad key!", grant.admin_key.view()).status().code() ==
              StatusCode::kInvalidArgument);
 }
@@ -211,8 +211,8 @@ BOOST_FIXTURE_TEST_CASE(TryCheckAdminKeyAnswersAsTheBlockingForm, StoreFixture) 
 BOOST_FIXTURE_TEST_CASE(BodyHashVerifiesLikeTheBody, StoreFixture) {
   const IntegratorSecret integrator = MustCreateIntegrator();
   const std::string body = UniqueBody();
-  OwnedSignedRequest request = Sign(integrator.integrator_id, integrator.secret.view(), "POST",
-                                    "/orders?x=1", body);
+  OwnedSignedRequest request =
+      Sign(integrator.integrator_id, integrator.secret.view(), "POST", "/orders?x=1", body);
   const std::string hash = Sha256Hex(body);
   SignedRequest hashed = request.View();
   hashed.body = {};
@@ -228,13 +228,12 @@ BOOST_FIXTURE_TEST_CASE(BodyHashVerifiesLikeTheBody, StoreFixture) {
   BOOST_TEST(store().VerifySignedRequest(hashed).status().code() == StatusCode::kUnauthorized);
 
   // The hash of another body does not verify.
-  OwnedSignedRequest other = Sign(integrator.integrator_id, integrator.secret.view(), "POST",
-                                  "/orders?x=1", UniqueBody());
+  OwnedSignedRequest other =
+      Sign(integrator.integrator_id, integrator.secret.view(), "POST", "/orders?x=1", UniqueBody());
   SignedRequest wrong_hash = other.View();
   wrong_hash.body = {};
   wrong_hash.body_sha256 = hash;
-  BOOST_TEST(store().VerifySignedRequest(wrong_hash).status().code() ==
-             StatusCode::kUnauthorized);
+  BOOST_TEST(store().VerifySignedRequest(wrong_hash).status().code() == StatusCode::kUnauthorized);
 }
 
 // A request verified through its body hash cannot then authorize a rotation: one replay record.
@@ -265,8 +264,7 @@ BOOST_FIXTURE_TEST_CASE(MalformedBodyHashesAreRefusedBeforeAnything, StoreFixtur
     SignedRequest hashed = request.View();
     hashed.body = {};
     hashed.body_sha256 = hash;
-    BOOST_TEST(store().VerifySignedRequest(hashed).status().code() ==
-               StatusCode::kInvalidArgument);
+    BOOST_TEST(store().VerifySignedRequest(hashed).status().code() == StatusCode::kInvalidArgument);
   }
   SignedRequest both = request.View();
   both.body_sha256 = good;

@@ -88,9 +88,9 @@ std::variant<std::optional<std::string>, std::string> AdminKeyOf(
   const std::string_view from_header = request[kHeader];
   if (from_query) {
     // Constant time for equal lengths: the comparison must not become a key oracle.
-    const bool equal = from_query->size() == from_header.size() &&
-                       sodium_memcmp(from_query->data(), from_header.data(),
-                                     from_header.size()) == 0;
+    const bool equal =
+        from_query->size() == from_header.size() &&
+        sodium_memcmp(from_query->data(), from_header.data(), from_header.size()) == 0;
     sodium_memzero(from_query->data(), from_query->size());
     if (!equal) {
       return std::string("query parameter 'adminKey' and header X-Admin-Key disagree");

@@ -24,7 +24,8 @@ bool IsNameChar(char c) {
 
 // A label or a service name: 1..64 characters of [A-Za-z0-9_.-].
 bool IsName(std::string_view text) {
-  return !text.empty() && text.size() <= kMaxNameLength && std::all_of(text.begin(), text.end(), IsNameChar);
+  return !text.empty() && text.size() <= kMaxNameLength &&
+         std::all_of(text.begin(), text.end(), IsNameChar);
 }
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
@@ -165,7 +166,8 @@ Result<VerifierTokenSet> VerifierTokenSet::ParseSources(
         if (entry.label == label) return refuse("label '" + std::string(label) + "' appears twice");
       }
       if (set.Contains(token)) return refuse("the token appears twice");
-      set.entries_.push_back(Entry{std::string(label), std::move(scope).value(), set.DigestOf(token)});
+      set.entries_.push_back(
+          Entry{std::string(label), std::move(scope).value(), set.DigestOf(token)});
     }
   }
   return set;

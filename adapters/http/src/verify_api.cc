@@ -100,8 +100,7 @@ std::variant<std::vector<std::string_view>, std::string> RequiredStrings(
 
 }  // namespace
 
-VerifyApi::VerifyApi(CredentialStore& store, const VerifierTokens& tokens,
-                     VerifyApiOptions options)
+VerifyApi::VerifyApi(CredentialStore& store, const VerifierTokens& tokens, VerifyApiOptions options)
     : store_(store),
       tokens_(tokens),
       options_(options),
@@ -128,9 +127,9 @@ Routed VerifyApi::Route(Request& request, const RequestMeta& meta) const {
   if (auto wait = failures_->Blocked(meta.client_address, now)) {
     ProblemLabels labels;
     labels.realm = kRealm;
-    return Answer(route_template,
-                  ProblemFor(Status::Throttled("too many failed verifier tokens", *wait), meta,
-                             labels));
+    return Answer(
+        route_template,
+        ProblemFor(Status::Throttled("too many failed verifier tokens", *wait), meta, labels));
   }
   if (tokens_.Check(BearerToken(request), {}, false).access == VerifierAccess::kUnknownToken) {
     failures_->CountFailure(meta.client_address, now);
@@ -198,14 +197,13 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
   return PrepareRead(
       kTemplate,
       [call]() -> std::optional<Response> {
-        auto checked = call->store->TryCheckAdminKey(call->service, call->api_key,
-                                                     call->admin_key);
+        auto checked = call->store->TryCheckAdminKey(call->service, call->api_key, call->admin_key);
         if (!checked) return std::nullopt;  // would block: the storage pool reads it
         return call->Respond(*checked);
       },
       [call]() -> Response {
-        return call->Respond(call->store->CheckAdminKey(call->service, call->api_key,
-                                                       call->admin_key));
+        return call->Respond(
+            call->store->CheckAdminKey(call->service, call->api_key, call->admin_key));
       });
 }
 
@@ -274,8 +272,7 @@ Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) cons
   labels.resource_type = "integrator";
   // An id of another form names no integrator: 404 as the core answers one, without the id.
   if (!IsWellFormedIntegratorId(signed_request.integrator_key)) {
-    return Answer(kTemplate,
-                  ProblemFor(Status::NotFound("integrator not found"), meta, labels));
+    return Answer(kTemplate, ProblemFor(Status::NotFound("integrator not found"), meta, labels));
   }
 
   const WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
