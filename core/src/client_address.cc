@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 
+#include "credstore/request_context.h"
 #include "crypto.h"
 
 namespace credstore::internal {
@@ -35,3 +36,11 @@ std::optional<std::string> AddressBucket(std::string_view address) {
 }
 
 }  // namespace credstore::internal
+
+namespace credstore {
+
+std::optional<std::string> ThrottleBucketOf(std::string_view client_address) {
+  return internal::AddressBucket(client_address);
+}
+
+}  // namespace credstore

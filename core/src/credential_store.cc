@@ -179,6 +179,12 @@ Status CredentialStore::VerifyAdminKey(std::string_view service, std::string_vie
   return *impl_->VerifyAdminKey(service, api_key, admin_key, Impl::Read::kMayBlock);
 }
 
+Result<AdminKeyCheck> CredentialStore::CheckAdminKey(std::string_view service,
+                                                     std::string_view api_key,
+                                                     std::string_view admin_key) {
+  return *impl_->CheckAdminKey(service, api_key, admin_key, Impl::Read::kMayBlock);
+}
+
 Result<std::string> CredentialStore::GetSettings(std::string_view service, std::string_view api_key,
                                                  std::string_view admin_key) {
   return *impl_->GetSettings(service, api_key, admin_key, Impl::Read::kMayBlock);
@@ -241,6 +247,12 @@ std::optional<Status> CredentialStore::TryVerifyAdminKey(std::string_view servic
                                                          std::string_view api_key,
                                                          std::string_view admin_key) {
   return impl_->VerifyAdminKey(service, api_key, admin_key, Impl::Read::kWithoutBlocking);
+}
+
+std::optional<Result<AdminKeyCheck>> CredentialStore::TryCheckAdminKey(std::string_view service,
+                                                                       std::string_view api_key,
+                                                                       std::string_view admin_key) {
+  return impl_->CheckAdminKey(service, api_key, admin_key, Impl::Read::kWithoutBlocking);
 }
 
 std::optional<Result<std::string>> CredentialStore::TryGetSettings(std::string_view service,

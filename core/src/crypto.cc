@@ -20,6 +20,8 @@ const char* Personalization(DigestKind kind) {
       return "credstore.intgid";
     case DigestKind::kKeycheck:
       return "credstore.keychk";
+    case DigestKind::kCustomerId:
+      return "credstore.custid";
   }
   return "credstore.unused";
 }

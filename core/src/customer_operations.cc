@@ -94,19 +94,22 @@ CredentialStore::Impl::PresentedAdminKey CredentialStore::Impl::PresentAdminKey(
   return PresentedAdminKey{KeyedDigest(DigestKind::kAdminKey, admin_key), admin_key.empty()};
 }
 
-Status CredentialStore::Impl::CheckAdminKey(const internal::CustomerAdminKeys& keys,
-                                            const PresentedAdminKey& key) const {
+Result<CredentialStore::Impl::AdminKeyMatch> CredentialStore::Impl::MatchAdminKey(
+    const internal::CustomerAdminKeys& keys, const PresentedAdminKey& key) const {
   // Check both slots unconditionally so timing does not tell which one matched.
   const bool current = internal::DigestsEqual(key.digest, keys.current);
   const bool graced = keys.previous && Now() < keys.previous->expires_at &&
                       internal::DigestsEqual(key.digest, keys.previous->digest);
-  return !key.empty && (current || graced) ? Status::Ok() : AdminKeyInvalid();
+  if (key.empty || !(current || graced)) return AdminKeyInvalid();
+  if (current) return AdminKeyMatch{};
+  return AdminKeyMatch{true, keys.previous->expires_at};
 }
 
-Status CredentialStore::Impl::CheckAdminKey(const CustomerRecord& record,
+Status CredentialStore::Impl::MatchAdminKey(const CustomerRecord& record,
                                             const PresentedAdminKey& key) const {
-  return CheckAdminKey(
-      internal::CustomerAdminKeys{record.admin_key_digest, record.previous_admin_key}, key);
+  return MatchAdminKey(
+             internal::CustomerAdminKeys{record.admin_key_digest, record.previous_admin_key}, key)
+      .status();
 }
 
 // An unknown customer reads the same as a wrong key, so the answer does not tell which API keys
@@ -123,12 +126,12 @@ std::optional<Result<VersionedValue>> CredentialStore::Impl::ReadForAdminKey(
   return stored;
 }
 
-Status CredentialStore::Impl::AdminKeyAnswer(const Result<VersionedValue>& stored,
-                                             const PresentedAdminKey& key) const {
+Result<CredentialStore::Impl::AdminKeyMatch> CredentialStore::Impl::AdminKeyAnswer(
+    const Result<VersionedValue>& stored, const PresentedAdminKey& key) const {
   if (!stored.ok()) return stored.status();
   auto keys = internal::DecodeCustomerAdminKeys(stored->value);
   if (!keys.ok()) return keys.status();
-  return CheckAdminKey(*keys, key);
+  return MatchAdminKey(*keys, key);
 }
 
 std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
@@ -137,7 +140,7 @@ std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
   if (!stored) return std::nullopt;
   auto loaded = DecodeLoaded(*stored);
   if (loaded.ok()) {
-    if (Status status = CheckAdminKey(loaded->record, key); !status.ok()) {
+    if (Status status = MatchAdminKey(loaded->record, key); !status.ok()) {
       return Result<LoadedCustomer>(std::move(status));
     }
   }
@@ -255,6 +258,9 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
       });
   if (!updated.ok()) return updated.status();
   AdminKeyGrant grant{std::move(admin_key), updated->record.admin_generation};
+  if (updated->record.previous_admin_key) {
+    grant.old_key_expires_at = updated->record.previous_admin_key->expires_at;
+  }
   Audit(context, "customer.regenerate_admin_key", &*customer, {}, grant.generation);
   return grant;
 }
@@ -288,18 +294,46 @@ Status CredentialStore::Impl::UpdateSecret(const RequestContext& context, std::s
   return Status::Ok();
 }
 
-// VerifyAdminKey and GetSettings hash the admin key before they read, and whatever the read
-// answers: an empty, unknown, wrong or revoked key all cost the same two keyed hashes.
-std::optional<Status> CredentialStore::Impl::VerifyAdminKey(std::string_view service,
-                                                            std::string_view api_key,
-                                                            std::string_view admin_key, Read read) {
+// VerifyAdminKey, CheckAdminKey and GetSettings hash the admin key before they read, and
+// whatever the read answers: an empty, unknown, wrong or revoked key all cost the same two keyed
+// hashes.
+std::optional<Result<CredentialStore::Impl::MatchedCustomer>>
+CredentialStore::Impl::MatchAdminKeyOf(std::string_view service, std::string_view api_key,
+                                       std::string_view admin_key, Read read) {
+  using Answer = Result<MatchedCustomer>;
   auto customer = ResolveCustomer(service, api_key, Caller::kCustomer, read);
   if (!customer) return std::nullopt;
-  if (!customer->ok()) return customer->status();
+  if (!customer->ok()) return Answer(customer->status());
   const PresentedAdminKey key = PresentAdminKey(admin_key);
   auto stored = ReadForAdminKey(**customer, key, read);
   if (!stored) return std::nullopt;
-  return AdminKeyAnswer(*stored, key);
+  auto match = AdminKeyAnswer(*stored, key);
+  if (!match.ok()) return Answer(match.status());
+  return Answer(MatchedCustomer{std::move(**customer), *match});
+}
+
+std::optional<Status> CredentialStore::Impl::VerifyAdminKey(std::string_view service,
+                                                            std::string_view api_key,
+                                                            std::string_view admin_key, Read read) {
+  auto matched = MatchAdminKeyOf(service, api_key, admin_key, read);
+  if (!matched) return std::nullopt;
+  return matched->status();
+}
+
+std::optional<Result<AdminKeyCheck>> CredentialStore::Impl::CheckAdminKey(
+    std::string_view service, std::string_view api_key, std::string_view admin_key, Read read) {
+  auto matched = MatchAdminKeyOf(service, api_key, admin_key, read);
+  if (!matched) return std::nullopt;
+  if (!matched->ok()) return Result<AdminKeyCheck>(matched->status());
+  // The storage key names exactly one (service, API key) pair; its digest under a
+  // personalization of its own is an id no other digest can be mistaken for. Only computed for a
+  // valid key, so every refusal still costs the two hashes above and nothing more.
+  AdminKeyCheck check;
+  check.customer_id =
+      internal::ToHex(KeyedDigest(DigestKind::kCustomerId, (*matched)->customer.storage_key));
+  check.graced = (*matched)->match.graced;
+  check.expires_at = (*matched)->match.expires_at;
+  return Result<AdminKeyCheck>(std::move(check));
 }
 
 std::optional<Result<std::string>> CredentialStore::Impl::GetSettings(std::string_view service,
@@ -335,7 +369,7 @@ Result<std::string> CredentialStore::Impl::PutSettings(const RequestContext& con
   auto updated =
       UpdateCustomer(*customer, std::move(loaded).value(), [&](CustomerRecord& record) -> Status {
         // Re-checked on every attempt: a key revoked meanwhile loses.
-        if (Status status = CheckAdminKey(record, key); !status.ok()) return status;
+        if (Status status = MatchAdminKey(record, key); !status.ok()) return status;
         record.settings_json = std::string(settings_json);
         return Status::Ok();
       });

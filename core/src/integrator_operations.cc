@@ -213,8 +213,7 @@ Result<CredentialStore::Impl::Verified> CredentialStore::Impl::Verify(
   const IntegratorRecord& record = loaded->record;
   if (!record.enabled) return Status::Unauthorized("integrator disabled");
 
-  const std::string message =
-      internal::SigningMessage(request.timestamp, request.method, request.target, request.body);
+  const std::string message = internal::SigningMessage(request);
   auto signed_by = [&](const SealedSecret& sealed, SecretSlot slot) {
     auto secret = OpenSecret(record.integrator_id, sealed, slot);
     if (!secret) return false;

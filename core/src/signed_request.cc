@@ -16,18 +16,30 @@ bool IsAlnum(char c) {
 
 }  // namespace
 
-std::string SigningMessage(std::string_view timestamp, std::string_view method,
-                           std::string_view target, std::string_view body) {
-  const Digest body_hash = Sha256(body);
+std::string SigningMessage(const SignedRequest& request) {
   std::string message;
-  message.reserve(timestamp.size() + method.size() + target.size() + 3 + 64 + 1);
-  message.append(timestamp).append(".").append(method).append(".").append(target).append(".");
-  message.append(ToHex(body_hash));
+  message.reserve(request.timestamp.size() + request.method.size() + request.target.size() + 3 +
+                  64);
+  message.append(request.timestamp).append(".").append(request.method).append(".");
+  message.append(request.target).append(".");
+  if (!request.body_sha256.empty()) {
+    message.append(request.body_sha256);
+  } else {
+    message.append(ToHex(Sha256(request.body)));
+  }
   return message;
 }
 
 Result<ParsedSignature> ParseSignedRequest(const SignedRequest& request, Timestamp now,
                                            std::chrono::milliseconds tolerance) {
+  if (!request.body_sha256.empty()) {
+    if (!request.body.empty()) {
+      return Status::InvalidArgument("a signed request carries its body or its hash, not both");
+    }
+    if (!ParseLowerHexDigest(request.body_sha256)) {
+      return Status::InvalidArgument("the body hash must be 64 lowercase hex digits");
+    }
+  }
   if (request.integrator_key.empty() || request.timestamp.empty() || request.signature.empty()) {
     return Status::Unauthorized(
         "X-Integrator-Key, X-Timestamp and X-Signature headers are required");
@@ -79,8 +91,12 @@ bool IsWellFormedIntegratorId(std::string_view id) {
 
 std::string SignRequest(std::string_view secret, std::string_view timestamp,
                         std::string_view method, std::string_view target, std::string_view body) {
-  const auto mac =
-      internal::HmacSha256(secret, internal::SigningMessage(timestamp, method, target, body));
+  SignedRequest request;
+  request.timestamp = timestamp;
+  request.method = method;
+  request.target = target;
+  request.body = body;
+  const auto mac = internal::HmacSha256(secret, internal::SigningMessage(request));
   return "sha256=" + internal::ToHex(mac);
 }
 

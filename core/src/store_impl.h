@@ -74,9 +74,12 @@ class CredentialStore::Impl {
   Status UpdateSecret(const RequestContext& context, std::string_view service,
                       std::string_view api_key, std::string_view secret,
                       std::string_view new_secret);
-  // Always engaged for Read::kMayBlock.
+  // Always engaged for Read::kMayBlock. Both are MatchAdminKeyOf, answered two ways.
   std::optional<Status> VerifyAdminKey(std::string_view service, std::string_view api_key,
                                        std::string_view admin_key, Read read);
+  std::optional<Result<AdminKeyCheck>> CheckAdminKey(std::string_view service,
+                                                     std::string_view api_key,
+                                                     std::string_view admin_key, Read read);
   std::optional<Result<std::string>> GetSettings(std::string_view service, std::string_view api_key,
                                                  std::string_view admin_key, Read read);
   Result<std::string> PutSettings(const RequestContext& context, std::string_view service,
@@ -137,15 +140,30 @@ class CredentialStore::Impl {
   // Hashes `admin_key` whatever it is, the empty key included, so that every answer of the calls
   // that check admin keys costs the same keyed hashing.
   PresentedAdminKey PresentAdminKey(std::string_view admin_key) const;
-  Status CheckAdminKey(const internal::CustomerAdminKeys& keys, const PresentedAdminKey& key) const;
-  Status CheckAdminKey(const internal::CustomerRecord& record, const PresentedAdminKey& key) const;
+  // Which of the customer's keys `key` is, or kUnauthorized (AdminKeyInvalid) when it is none.
+  struct AdminKeyMatch {
+    bool graced = false;
+    std::optional<Timestamp> expires_at;  // set iff graced
+  };
+  Result<AdminKeyMatch> MatchAdminKey(const internal::CustomerAdminKeys& keys,
+                                      const PresentedAdminKey& key) const;
+  Status MatchAdminKey(const internal::CustomerRecord& record, const PresentedAdminKey& key) const;
   // The record `key` is checked against, read as `read` says; an unknown customer answers as a
   // wrong key. nullopt: would block.
   std::optional<Result<VersionedValue>> ReadForAdminKey(const CustomerRef& customer,
                                                         const PresentedAdminKey& key, Read read);
-  // VerifyAdminKey once the record is read (`stored`, from ReadForAdminKey): decodes only the
+  // MatchAdminKey once the record is read (`stored`, from ReadForAdminKey): decodes only the
   // admin-key digests, the hot path of every authenticated call.
-  Status AdminKeyAnswer(const Result<VersionedValue>& stored, const PresentedAdminKey& key) const;
+  Result<AdminKeyMatch> AdminKeyAnswer(const Result<VersionedValue>& stored,
+                                       const PresentedAdminKey& key) const;
+  // The one path of VerifyAdminKey and CheckAdminKey: the customer, and which key matched.
+  struct MatchedCustomer {
+    CustomerRef customer;
+    AdminKeyMatch match;
+  };
+  std::optional<Result<MatchedCustomer>> MatchAdminKeyOf(std::string_view service,
+                                                         std::string_view api_key,
+                                                         std::string_view admin_key, Read read);
   // The whole customer, once `key` is one of its admin keys (Get/PutSettings). nullopt: would
   // block.
   std::optional<Result<LoadedCustomer>> LoadWithAdminKey(const CustomerRef& customer,

@@ -471,6 +471,35 @@ std::vector<Row> Rows() {
          return "/geofencing/1/settings?key=" + c.customer.key + "&adminKey=" + RandomAlnum(48);
        }),
        401},
+      // The X-Admin-Key header: with the query parameter only when equal, and once.
+      {"settings GET: X-Admin-Key disagrees with adminKey",
+       [](Context& c) {
+         return BuildRequest("GET", SettingsTarget(c), "X-Admin-Key: " + RandomAlnum(48) + "\r\n");
+       },
+       400},
+      {"settings POST: X-Admin-Key disagrees with adminKey",
+       [](Context& c) {
+         return BuildRequest("POST", SettingsTarget(c),
+                             "Content-Type: application/json\r\nX-Admin-Key: " + RandomAlnum(48) +
+                                 "\r\n",
+                             R"({"v":2})", true);
+       },
+       400},
+      {"settings GET: X-Admin-Key twice",
+       [](Context& c) {
+         const std::string header = "X-Admin-Key: " + c.customer.admin_key + "\r\n";
+         return BuildRequest("GET", "/geofencing/1/settings?key=" + c.customer.key,
+                             header + header);
+       },
+       400},
+      {"settings POST: wrong X-Admin-Key alone",
+       [](Context& c) {
+         return BuildRequest("POST", "/geofencing/1/settings?key=" + c.customer.key,
+                             "Content-Type: application/json\r\nX-Admin-Key: " + RandomAlnum(48) +
+                                 "\r\n",
+                             R"({"v":2})", true);
+       },
+       401},
 
       // ---- regenerate-secret, correctly signed: only the body refuses it ----
       {"regenerate-secret: grace -1", SignedGrace("-1"), 400},

@@ -44,7 +44,7 @@ beast_http::response<beast_http::string_body> MakeProblem(beast_http::status sta
                                                           const RequestMeta& meta,
                                                           const ProblemExtras& extras) {
   boost::json::object body;
-  body["type"] = ProblemType(status);
+  body["type"] = extras.type.empty() ? ProblemType(status) : extras.type;
   body["title"] = std::string(beast_http::obsolete_reason(status));
   body["status"] = static_cast<unsigned>(status);
   body["detail"] = std::string(detail);

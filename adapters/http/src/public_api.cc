@@ -3,6 +3,8 @@
 // and throttling is the core's.
 #include "credstore/http/public_api.h"
 
+#include <sodium.h>
+
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -73,6 +75,30 @@ std::variant<CustomerQuery, std::string> ReadCustomerQuery(const boost::urls::ur
   return query;
 }
 
+// The admin key of a settings request: the `adminKey` query parameter (`from_query`) or the
+// X-Admin-Key header, which keeps the key out of URLs. Both are accepted together only when
+// equal, since a disagreement says the client is confused about which key it sends; the header
+// may appear once. The 400 detail otherwise, which never quotes either value.
+std::variant<std::optional<std::string>, std::string> AdminKeyOf(
+    const Request& request, std::optional<std::string> from_query) {
+  constexpr std::string_view kHeader = "X-Admin-Key";
+  const std::size_t headers = request.count(kHeader);
+  if (headers == 0) return from_query;
+  if (headers > 1) return std::string("header X-Admin-Key appears more than once");
+  const std::string_view from_header = request[kHeader];
+  if (from_query) {
+    // Constant time for equal lengths: the comparison must not become a key oracle.
+    const bool equal =
+        from_query->size() == from_header.size() &&
+        sodium_memcmp(from_query->data(), from_header.data(), from_header.size()) == 0;
+    sodium_memzero(from_query->data(), from_query->size());
+    if (!equal) {
+      return std::string("query parameter 'adminKey' and header X-Admin-Key disagree");
+    }
+  }
+  return std::optional<std::string>(std::string(from_header));
+}
+
 // What a customer route's call needs, owned: it may run later on a worker thread.
 struct CustomerCall {
   CredentialStore* store;
@@ -115,7 +141,11 @@ Routed RegenerateKey(CustomerCall call, JsonBody body, std::chrono::milliseconds
           return ProblemFor(grant.status(), call.meta,
                             CustomerLabels(call.service, "configuration"));
         }
-        return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+        json::object answer{{"adminKey", grant->admin_key.view()}};
+        if (grant->old_key_expires_at) {
+          answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
+        }
+        return NoStoreJson(status::ok, answer, call.meta);
       });
 }
 
@@ -205,6 +235,11 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
       }
       settings_json = json::serialize(std::get<json::object>(parsed));
     }
+    auto admin_key = AdminKeyOf(request, std::move(params.admin_key));
+    if (auto* problem = std::get_if<std::string>(&admin_key)) {
+      return Answer(route_template, BadRequest(*problem, meta));
+    }
+    params.admin_key = std::move(std::get<std::optional<std::string>>(admin_key));
     if (!params.admin_key || params.admin_key->empty()) {
       return Answer(route_template,
                     ProblemFor(Status::Unauthorized("admin key missing or invalid"), meta,
@@ -257,7 +292,13 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
 }  // namespace
 
 PublicApi::PublicApi(CredentialStore& store, PublicApiOptions options)
-    : store_(store), options_(options) {}
+    : store_(store), options_(options) {
+  if (options_.verifier_tokens != nullptr) {
+    verify_ = std::make_unique<VerifyApi>(store_, *options_.verifier_tokens, options_.verify);
+  }
+}
+
+PublicApi::~PublicApi() = default;
 
 Routed PublicApi::Route(Request& request, const RequestMeta& meta) const {
   const std::string_view target = request.target();
@@ -273,6 +314,10 @@ Routed PublicApi::Route(Request& request, const RequestMeta& meta) const {
   if (path == kHealthTemplate) {
     if (method != verb::get) return Answer(kUnmatched, MethodNotAllowed("GET", meta));
     return Health(meta);
+  }
+  if (path.starts_with(VerifyApi::kPathPrefix)) {
+    if (verify_) return verify_->Route(request, meta);
+    return Answer(kUnmatched, MakeProblem(status::not_found, "no such route", meta));
   }
   if (path == kRegenerateSecretPath) {
     if (method != verb::post) return Answer(kUnmatched, MethodNotAllowed("POST", meta));

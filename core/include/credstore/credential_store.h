@@ -51,6 +51,23 @@ namespace credstore {
 struct AdminKeyGrant {
   SecretString admin_key;        // 48 characters of [A-Za-z0-9]
   std::uint64_t generation = 0;  // increases with every regeneration of this customer's key
+  // RegenerateAdminKey with a grace: when the previous admin key stops verifying. nullopt when
+  // the previous key was revoked at once (no grace), and for Register and ResetCustomer.
+  std::optional<Timestamp> old_key_expires_at = std::nullopt;
+};
+
+// What CheckAdminKey established about a valid admin key.
+struct AdminKeyCheck {
+  // An opaque, stable name for the customer: 64 lowercase hex digits (a 256-bit keyed BLAKE2b
+  // digest of the service and the API key, with a personalization of its own). The same API key
+  // under two services names two customers; the id reveals nothing about the API key, and it is
+  // unlike any other digest credstore computes (audit ids included). Stable for as long as the
+  // store's pepper is.
+  std::string customer_id;
+  // False: the key is the customer's current admin key. True: it is the previous key, still
+  // valid during the grace RegenerateAdminKey gave it, until `expires_at`.
+  bool graced = false;
+  std::optional<Timestamp> expires_at;  // set iff graced
 };
 
 // A newly minted integrator secret. Shown once: credstore keeps it only sealed.
@@ -117,7 +134,8 @@ class CredentialStore {
                                  std::string_view api_key, std::string_view secret);
 
   // Checks `secret` and issues a new admin key. The old key is revoked at once, or stays valid
-  // until now + `old_key_grace` (0..max_grace); an older graced key is dropped either way.
+  // until now + `old_key_grace` (0..max_grace; the grant's old_key_expires_at); an older graced
+  // key is dropped either way.
   // kInvalidArgument · kUnauthorized (wrong secret, or no such customer: same answer, same work)
   // · kThrottled.
   Result<AdminKeyGrant> RegenerateAdminKey(
@@ -137,6 +155,13 @@ class CredentialStore {
   // key (the empty one too), and one backend read (none for an empty key, whoever the customer).
   Status VerifyAdminKey(std::string_view service, std::string_view api_key,
                         std::string_view admin_key);
+
+  // VerifyAdminKey that also says which customer and which key: the same checks, the same
+  // answers and, on every refusal, the same work (it is one code path). On success it computes
+  // one more keyed digest, the customer id. kNotFound (unknown service) · kInvalidArgument (bad
+  // API key) · kUnauthorized (as VerifyAdminKey).
+  Result<AdminKeyCheck> CheckAdminKey(std::string_view service, std::string_view api_key,
+                                      std::string_view admin_key);
 
   // The customer's settings document ("{}" until set). kUnauthorized as VerifyAdminKey, after
   // the same work.
@@ -183,7 +208,8 @@ class CredentialStore {
   // current secret or a still-graced old one, and not seen before (the MAC is remembered for as
   // long as its timestamp is accepted: through timestamp + tolerance, inclusive). kUnauthorized
   // (missing/malformed headers, stale or future timestamp, bad MAC, replay, disabled integrator) ·
-  // kNotFound (unknown integrator).
+  // kNotFound (unknown integrator) · kInvalidArgument (a `body_sha256` that is not 64 lowercase
+  // hex digits, or set together with `body`; checked first).
   Result<VerifiedRequest> VerifySignedRequest(const SignedRequest& request);
 
   // Verifies `request` as above and requires that it was signed with the *current* secret
@@ -204,11 +230,14 @@ class CredentialStore {
 
   std::optional<Status> TryVerifyAdminKey(std::string_view service, std::string_view api_key,
                                           std::string_view admin_key);
+  std::optional<Result<AdminKeyCheck>> TryCheckAdminKey(std::string_view service,
+                                                        std::string_view api_key,
+                                                        std::string_view admin_key);
   std::optional<Result<std::string>> TryGetSettings(std::string_view service,
                                                     std::string_view api_key,
                                                     std::string_view admin_key);
 
-  // True iff every call that runs no Argon2id (VerifyAdminKey, Get/PutSettings,
+  // True iff every call that runs no Argon2id (Verify/CheckAdminKey, Get/PutSettings,
   // VerifySignedRequest, RotateIntegratorSecret, the operator calls) completes without blocking:
   // the backend answers from memory and the ApiKeyValidator never blocks. An event loop may then
   // make those calls directly, writes included.

@@ -6,7 +6,9 @@
 #ifndef CREDSTORE_REQUEST_CONTEXT_H_
 #define CREDSTORE_REQUEST_CONTEXT_H_
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace credstore {
 
@@ -20,6 +22,12 @@ struct RequestContext {
   // An opaque id for correlation (audit events, logs). May be empty.
   std::string request_id;
 };
+
+// The per-address throttling bucket of `client_address`, as the store counts it: "4/<hex>" for
+// an IPv4 address (/32, IPv4-mapped IPv6 included), "6/<hex>" for the /64 of an IPv6 address,
+// "x/<hex>" for text that is not an IP address; nullopt for the empty address. For adapters
+// that keep a limit of their own and must bucket addresses exactly as the store does.
+std::optional<std::string> ThrottleBucketOf(std::string_view client_address);
 
 }  // namespace credstore
 

@@ -8,6 +8,10 @@
 //                     message = "{timestamp}.{METHOD}.{target}.{hex SHA-256 of the raw body}")
 // `target` is the request target exactly as received (origin-form: path and query, undecoded).
 //
+// A verifier that received only the body's hash (a host that hashed the body itself, as the
+// /v1/verify/signature route's callers do) sets `body_sha256` instead of `body`: the message is
+// then built from that hash, so both forms sign and verify the same bytes.
+//
 // The fields are views: the caller keeps the bytes alive for the duration of the call.
 #ifndef CREDSTORE_SIGNED_REQUEST_H_
 #define CREDSTORE_SIGNED_REQUEST_H_
@@ -24,6 +28,10 @@ struct SignedRequest {
   std::string_view method;          // "POST"
   std::string_view target;          // "/v1/integrator/regenerate-secret"
   std::string_view body;            // raw bytes; empty when there is none
+  // When not empty: the body's SHA-256 as 64 lowercase hex digits, used in the message instead
+  // of hashing `body`, which must then be empty. Any other form, or both set, is
+  // kInvalidArgument from the store (before anything is read or written).
+  std::string_view body_sha256 = {};
 };
 
 // True iff `id` has the form of an integrator id: "int_" and 8–64 letters or digits. Ids are

@@ -28,6 +28,7 @@ struct RequestMeta {
 };
 
 struct ProblemExtras {
+  std::string type;                                 // overrides the status's type when set
   std::string auth_scheme = "credstore";            // 401: the WWW-Authenticate scheme
   std::string realm;                                // 401: the authentication realm
   std::string scope;                                // 401: the scope required

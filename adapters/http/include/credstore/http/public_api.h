@@ -7,7 +7,14 @@
 //   GET  /{service}/1/settings?key=K&adminKey=A                               -> 200 settings
 //   POST /{service}/1/settings?key=K&adminKey=A   a JSON object (<= 16 KiB)    -> 200 stored
 //   POST /v1/integrator/regenerate-secret         signed; [{"oldSecretValidForSeconds": n}]
+//   POST /v1/verify/admin-key, /v1/verify/signature   verify_api.h (with verifier tokens)
 //   GET  /healthz
+//
+// regenerateKey answers {"adminKey"[, "oldKeyExpiresAt"]}: the time the previous key stops
+// verifying, present only with a grace. The settings routes take the admin key from the
+// `adminKey` query parameter or from an `X-Admin-Key` header, which keeps it out of URLs (and
+// so out of proxy logs); both may be sent only when they are equal (400 otherwise), and the
+// header may be sent once.
 //
 // Every error is an RFC 9457 problem (application/problem+json). Checks run in one order, so
 // every bad request has one answer: 404/405 route -> 413 size -> 415 media type -> 400
@@ -27,6 +34,7 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +42,8 @@
 #include "credstore/credential_store.h"
 #include "credstore/http/http_api.h"
 #include "credstore/http/problem.h"
+#include "credstore/http/verifier_tokens.h"
+#include "credstore/http/verify_api.h"
 
 namespace credstore::http {
 
@@ -41,12 +51,20 @@ struct PublicApiOptions {
   // Largest request body the server's parser admits (413 beyond); settings are 16 KiB, so a
   // little more leaves room for whitespace. Used by the server, exposed here to keep one number.
   std::size_t max_body_bytes = 32 * 1024;  // default: 32 KiB
+
+  // The verifier tokens of the /v1/verify/ routes (verify_api.h), which must outlive the
+  // PublicApi. nullptr, or a set with no token: those routes answer 404.
+  const VerifierTokens* verifier_tokens = nullptr;  // default: none
+  VerifyApiOptions verify;
 };
 
 class PublicApi final : public HttpApi {
  public:
   // `store` must outlive the PublicApi.
   explicit PublicApi(CredentialStore& store, PublicApiOptions options = {});
+  ~PublicApi() override;
+  PublicApi(const PublicApi&) = delete;
+  PublicApi& operator=(const PublicApi&) = delete;
 
   // Every check of the order above that needs no storage, then the prepared call. No I/O.
   Routed Route(Request& request, const RequestMeta& meta) const override;
@@ -58,6 +76,7 @@ class PublicApi final : public HttpApi {
 
   CredentialStore& store_;
   PublicApiOptions options_;
+  std::unique_ptr<VerifyApi> verify_;  // null without verifier tokens
 };
 
 }  // namespace credstore::http

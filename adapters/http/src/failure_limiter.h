@@ -1,0 +1,60 @@
+// failure_limiter.h — failed bearer-token attempts per client address, in memory.
+//
+// The core's throttle (kept in the store, shared by every instance) has no public form, so the
+// verify routes keep this one: a fixed window of failures per address bucket, the buckets the
+// store itself uses (credstore::ThrottleBucketOf: IPv4 /32, IPv6 /64). It is per process: with
+// N instances an address gets N times the limit, which still turns guessing a 32-character
+// token from hopeless into more hopeless; the limit is there to stop a flood early, on the I/O
+// thread, before any digest is computed.
+//
+// Memory is bounded: at most `max_tracked` buckets. When full, expired windows are dropped; if
+// that frees nothing, new addresses share one overflow bucket, so a flood from many addresses
+// is throttled as one rather than let through.
+//
+// Thread safety: all methods may be called from many threads at once.
+#ifndef CREDSTORE_HTTP_SRC_FAILURE_LIMITER_H_
+#define CREDSTORE_HTTP_SRC_FAILURE_LIMITER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "credstore/clock.h"
+
+namespace credstore::http {
+
+class FailureLimiter {
+ public:
+  FailureLimiter(std::uint32_t failures_per_window, std::chrono::milliseconds window,
+                 std::size_t max_tracked);
+
+  // How long `client_address` must wait when it has used up its failures, else nullopt.
+  std::optional<std::chrono::milliseconds> Blocked(std::string_view client_address,
+                                                   Timestamp now) const;
+
+  // Counts one failure of `client_address`.
+  void CountFailure(std::string_view client_address, Timestamp now);
+
+ private:
+  struct Window {
+    Timestamp ends;
+    std::uint32_t failures = 0;
+  };
+  // The bucket `client_address` is counted in ("" when it has none: the empty address).
+  static std::string BucketOf(std::string_view client_address);
+
+  const std::uint32_t limit_;
+  const std::chrono::milliseconds window_;
+  const std::size_t max_tracked_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Window> windows_;
+};
+
+}  // namespace credstore::http
+
+#endif  // CREDSTORE_HTTP_SRC_FAILURE_LIMITER_H_

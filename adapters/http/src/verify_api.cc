@@ -1,0 +1,294 @@
+// The verify routes: routing, the verifier token, the body in the documented check order, then
+// one CredentialStore call. No business rule lives here: what makes an admin key or a signature
+// valid is the core's.
+#include "credstore/http/verify_api.h"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/object.hpp>
+#include <boost/url/parse.hpp>
+#include <memory>
+#include <utility>
+
+#include "credstore/api_key_validator.h"
+#include "credstore/signed_request.h"
+#include "failure_limiter.h"
+#include "prepared_calls.h"
+#include "request_parts.h"
+#include "responses.h"
+
+namespace credstore::http {
+namespace {
+
+namespace beast_http = boost::beast::http;
+namespace json = boost::json;
+using beast_http::status;
+using beast_http::verb;
+
+constexpr std::string_view kRealm = "credstore-verify";
+// The realm of the credential being verified (a customer's admin key, an integrator's
+// signature), as the public routes name it: a 401 in this realm is about that credential, not
+// about the caller's token.
+constexpr std::string_view kSubjectRealm = "credstore";
+constexpr std::string_view kForbiddenType = "urn:credstore:problem:forbidden";
+constexpr std::size_t kMaxTargetLength = 8 * 1024;
+constexpr std::size_t kMaxMethodLength = 32;
+constexpr std::size_t kMaxTimestampDigits = 16;
+
+Response TokenMissingOrInvalid(const RequestMeta& meta) {
+  ProblemExtras extras;
+  extras.auth_scheme = "Bearer";  // a verifier token is a bearer token (RFC 6750)
+  extras.realm = std::string(kRealm);
+  return MakeProblem(status::unauthorized,
+                     "verifier token missing or invalid (Authorization: Bearer <token>)", meta,
+                     extras);
+}
+
+Response OutOfScope(std::string_view what, const RequestMeta& meta) {
+  ProblemExtras extras;
+  extras.type = std::string(kForbiddenType);
+  extras.realm = std::string(kRealm);
+  return MakeProblem(status::forbidden,
+                     "the verifier token's scope does not cover " + std::string(what), meta,
+                     extras);
+}
+
+Response UnknownService(const RequestMeta& meta) {
+  ProblemExtras extras;
+  extras.resource_type = "service";
+  // The name is not echoed: a mixed-up request could carry an API key in its place.
+  return MakeProblem(status::not_found, "unknown service", meta, extras);
+}
+
+bool IsLowerHex(std::string_view text, std::size_t length) {
+  if (text.size() != length) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool IsDigits(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// An HTTP method: a token (RFC 9110 §5.6.2).
+bool IsMethod(std::string_view text) {
+  if (text.empty() || text.size() > kMaxMethodLength) return false;
+  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  for (char c : text) {
+    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && kSymbols.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+// The string members a verify body must all have, or the 400 detail.
+std::variant<std::vector<std::string_view>, std::string> RequiredStrings(
+    const json::object& body, std::span<const std::string_view> names) {
+  std::vector<std::string_view> values;
+  for (std::string_view name : names) {
+    auto value = StringMember(body, name);
+    if (auto* problem = std::get_if<std::string>(&value)) return std::move(*problem);
+    values.push_back(std::get<std::string_view>(value));
+  }
+  return values;
+}
+
+}  // namespace
+
+VerifyApi::VerifyApi(CredentialStore& store, const VerifierTokens& tokens, VerifyApiOptions options)
+    : store_(store),
+      tokens_(tokens),
+      options_(options),
+      failures_(std::make_unique<FailureLimiter>(
+          options.failures_per_address, options.failure_window, options.max_tracked_addresses)) {}
+
+VerifyApi::~VerifyApi() = default;
+
+Routed VerifyApi::Route(Request& request, const RequestMeta& meta) const {
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool admin_key = path == kAdminKeyPath;
+  const bool signature = path == kSignaturePath;
+  // Without a token nothing could ever be allowed here: the routes are absent, not locked.
+  if ((!admin_key && !signature) || tokens_.empty()) {
+    return Answer("unmatched", MakeProblem(status::not_found, "no such route", meta));
+  }
+  const std::string_view route_template = admin_key ? kAdminKeyPath : kSignaturePath;
+  if (request.method() != verb::post) return Answer("unmatched", MethodNotAllowed("POST", meta));
+
+  // The token right after routing, on this thread: an unauthenticated request never reaches a
+  // worker, and an address that keeps failing is refused before any digest is computed.
+  const Timestamp now = store_.options().clock->Now();
+  if (auto wait = failures_->Blocked(meta.client_address, now)) {
+    ProblemLabels labels;
+    labels.realm = kRealm;
+    return Answer(
+        route_template,
+        ProblemFor(Status::Throttled("too many failed verifier tokens", *wait), meta, labels));
+  }
+  if (tokens_.Check(BearerToken(request), {}, false).access == VerifierAccess::kUnknownToken) {
+    failures_->CountFailure(meta.client_address, now);
+    return Answer(route_template, TokenMissingOrInvalid(meta));
+  }
+  return admin_key ? RouteAdminKey(request, meta) : RouteSignature(request, meta);
+}
+
+Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const {
+  constexpr std::string_view kTemplate = kAdminKeyPath;
+  if (auto problem = CheckBodyEnvelope(request, options_.max_body_bytes, true, meta)) {
+    return Answer(kTemplate, std::move(*problem));
+  }
+  static constexpr std::string_view kMembers[] = {"service", "apiKey", "adminKey"};
+  auto parsed = ParseJsonBody(request.body(), kMembers);
+  if (auto* problem = std::get_if<std::string>(&parsed)) {
+    return Answer(kTemplate, BadRequest(*problem, meta));
+  }
+  auto body = std::make_shared<JsonBody>(std::move(std::get<JsonBody>(parsed)));
+  auto members = RequiredStrings(body->object(), kMembers);
+  if (auto* problem = std::get_if<std::string>(&members)) {
+    return Answer(kTemplate, BadRequest(*problem, meta));
+  }
+  const auto& values = std::get<std::vector<std::string_view>>(members);
+  const std::string_view service = values[0];
+  const std::string_view api_key = values[1];
+  const std::string_view admin_key = values[2];
+  if (!IsWellFormedApiKey(api_key)) {
+    return Answer(kTemplate,
+                  BadRequest("member 'apiKey' must be 8-128 characters of [A-Za-z0-9_-]", meta));
+  }
+  // The scope needs the service, so it is checked once the body is known to be well-formed.
+  // The token is checked again for it: a reload may have replaced it since Route() looked.
+  switch (tokens_.Check(BearerToken(request), service, false).access) {
+    case VerifierAccess::kAllowed:
+      break;
+    case VerifierAccess::kOutOfScope:
+      return Answer(kTemplate, OutOfScope("this service", meta));
+    case VerifierAccess::kUnknownToken:
+      return Answer(kTemplate, TokenMissingOrInvalid(meta));
+  }
+  if (!store_.HasService(service)) return Answer(kTemplate, UnknownService(meta));
+
+  struct Call {
+    CredentialStore* store;
+    RequestMeta meta;
+    std::shared_ptr<JsonBody> body;  // wipes the keys when the last copy goes
+    std::string_view service, api_key, admin_key;
+
+    Response Respond(const Result<AdminKeyCheck>& checked) const {
+      if (!checked.ok()) {
+        ProblemLabels labels;
+        labels.realm = kSubjectRealm;
+        labels.resource_type = "service";
+        return ProblemFor(checked.status(), meta, labels);
+      }
+      json::object answer{{"service", service},
+                          {"customer", checked->customer_id},
+                          {"keyState", checked->graced ? "graced" : "current"}};
+      if (checked->expires_at) answer["expiresAt"] = Iso8601(*checked->expires_at);
+      return NoStoreJson(status::ok, answer, meta);
+    }
+  };
+  auto call = std::make_shared<Call>(Call{&store_, meta, body, service, api_key, admin_key});
+  return PrepareRead(
+      kTemplate,
+      [call]() -> std::optional<Response> {
+        auto checked = call->store->TryCheckAdminKey(call->service, call->api_key, call->admin_key);
+        if (!checked) return std::nullopt;  // would block: the storage pool reads it
+        return call->Respond(*checked);
+      },
+      [call]() -> Response {
+        return call->Respond(
+            call->store->CheckAdminKey(call->service, call->api_key, call->admin_key));
+      });
+}
+
+Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) const {
+  constexpr std::string_view kTemplate = kSignaturePath;
+  if (auto problem = CheckBodyEnvelope(request, options_.max_body_bytes, true, meta)) {
+    return Answer(kTemplate, std::move(*problem));
+  }
+  static constexpr std::string_view kMembers[] = {"method",    "target",    "integratorKey",
+                                                  "timestamp", "signature", "bodySha256"};
+  auto parsed = ParseJsonBody(request.body(), kMembers);
+  if (auto* problem = std::get_if<std::string>(&parsed)) {
+    return Answer(kTemplate, BadRequest(*problem, meta));
+  }
+  auto body = std::make_shared<JsonBody>(std::move(std::get<JsonBody>(parsed)));
+  auto members = RequiredStrings(body->object(), kMembers);
+  if (auto* problem = std::get_if<std::string>(&members)) {
+    return Answer(kTemplate, BadRequest(*problem, meta));
+  }
+  const auto& values = std::get<std::vector<std::string_view>>(members);
+  SignedRequest signed_request;
+  signed_request.method = values[0];
+  signed_request.target = values[1];
+  signed_request.integrator_key = values[2];
+  signed_request.timestamp = values[3];
+  signed_request.signature = values[4];
+  signed_request.body_sha256 = values[5];
+  // The forms are checked here, as 400s: the caller relays what it received, and a malformed
+  // member is its mistake to see, not a credential that failed (which the core answers 401).
+  if (!IsMethod(signed_request.method)) {
+    return Answer(kTemplate, BadRequest("member 'method' must be an HTTP method", meta));
+  }
+  const std::string_view target = signed_request.target;
+  if (target.empty() || target.front() != '/' || target.size() > kMaxTargetLength ||
+      !boost::urls::parse_origin_form(target)) {
+    return Answer(kTemplate,
+                  BadRequest("member 'target' must be an origin-form request target (a path "
+                             "and query, at most 8192 characters)",
+                             meta));
+  }
+  if (!IsDigits(signed_request.timestamp) ||
+      signed_request.timestamp.size() > kMaxTimestampDigits) {
+    return Answer(kTemplate,
+                  BadRequest("member 'timestamp' must be Unix time in milliseconds", meta));
+  }
+  const std::string_view mac = signed_request.signature;
+  if (!mac.starts_with("sha256=") || !IsLowerHex(mac.substr(7), 64)) {
+    return Answer(kTemplate,
+                  BadRequest("member 'signature' must be sha256=<64 lowercase hex digits>", meta));
+  }
+  if (!IsLowerHex(signed_request.body_sha256, 64)) {
+    return Answer(kTemplate,
+                  BadRequest("member 'bodySha256' must be 64 lowercase hex digits", meta));
+  }
+  switch (tokens_.Check(BearerToken(request), {}, true).access) {
+    case VerifierAccess::kAllowed:
+      break;
+    case VerifierAccess::kOutOfScope:
+      return Answer(kTemplate, OutOfScope("signatures", meta));
+    case VerifierAccess::kUnknownToken:
+      return Answer(kTemplate, TokenMissingOrInvalid(meta));
+  }
+  ProblemLabels labels;
+  labels.realm = kSubjectRealm;
+  labels.scope = "integrator";
+  labels.resource_type = "integrator";
+  // An id of another form names no integrator: 404 as the core answers one, without the id.
+  if (!IsWellFormedIntegratorId(signed_request.integrator_key)) {
+    return Answer(kTemplate, ProblemFor(Status::NotFound("integrator not found"), meta, labels));
+  }
+
+  const WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
+  return Prepare(kTemplate, work,
+                 [store = &store_, meta, body, signed_request, labels]() -> Response {
+                   auto verified = store->VerifySignedRequest(signed_request);
+                   if (!verified.ok()) {
+                     ProblemLabels named = labels;
+                     named.resource_id = signed_request.integrator_key;
+                     return ProblemFor(verified.status(), meta, named);
+                   }
+                   return NoStoreJson(status::ok,
+                                      {{"integratorId", verified->integrator_id},
+                                       {"signedWithCurrent", verified->signed_with_current}},
+                                      meta);
+                 });
+}
+
+}  // namespace credstore::http
