@@ -44,6 +44,7 @@ struct DaemonConfig {
   std::string operator_socket;  // unix socket path instead of operator_listen
   std::string operator_port_file;
   std::string operator_token_file;
+  std::string verifier_token_file;  // `label scope token` lines; "" = none (verify routes 404)
 
   std::string tls_cert;
   std::string tls_key;

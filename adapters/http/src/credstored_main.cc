@@ -36,6 +36,7 @@
 #include "credstore/http/operator_api.h"
 #include "credstore/http/public_api.h"
 #include "credstore/http/server.h"
+#include "credstore/http/verifier_tokens.h"
 #include "credstore/provisioned_api_keys.h"
 #include "credstore/secret_string.h"
 #include "credstore/storage_backend.h"
@@ -106,6 +107,7 @@ class Daemon {
 
   int Serve() {
     if (Stop stop = LoadSecrets()) return *stop;
+    if (Stop stop = LoadVerifierTokenSet()) return *stop;
     if (Stop stop = LoadKeyring()) return *stop;
     if (Stop stop = OpenStorage()) return *stop;
     if (Stop stop = OpenStore()) return *stop;
@@ -154,6 +156,56 @@ class Daemon {
       return kExitConfig;
     }
     return std::nullopt;
+  }
+
+  // The verifier tokens from --verifier-token-file and CREDSTORE_VERIFIER_TOKENS (taken, and
+  // kept for SIGHUP's reload). None configured is fine: the verify routes then answer 404.
+  Stop LoadVerifierTokenSet() {
+    verifier_env_ = TakeSecretFromEnvironment("CREDSTORE_VERIFIER_TOKENS");
+    auto loaded = LoadVerifierTokenSetNow();
+    if (!loaded.ok()) {
+      LogLine("error", "credstored.config").Add("message", loaded.status().message()).WriteTo(log_);
+      return kExitConfig;
+    }
+    verifier_tokens_.Replace(std::move(loaded).value());
+    return std::nullopt;
+  }
+
+  Result<VerifierTokenSet> LoadVerifierTokenSetNow() const {
+    // The operator token is passed so that no verifier token can equal it: each credential
+    // opens its own door only.
+    return LoadVerifierTokens(config_.verifier_token_file,
+                              verifier_env_ ? verifier_env_->view() : std::string_view(),
+                              operator_token_ ? operator_token_->view() : std::string_view(),
+                              config_.services);
+  }
+
+  // SIGHUP: the verifier tokens again. A file that no longer parses keeps the tokens in force
+  // and says why in the log.
+  void ReloadOnHangup() {
+    hangup_.emplace(signal_context_, SIGHUP);
+    WaitForHangup();
+  }
+
+  void WaitForHangup() {
+    hangup_->async_wait([this](const boost::system::error_code& error, int) {
+      if (error) return;
+      auto loaded = LoadVerifierTokenSetNow();
+      if (loaded.ok()) {
+        const std::size_t count = loaded->size();
+        verifier_tokens_.Replace(std::move(loaded).value());
+        LogLine("info", "credstored.reload")
+            .Add("what", "verifier tokens")
+            .AddNumber("tokens", count)
+            .WriteTo(log_);
+      } else {
+        LogLine("error", "credstored.reload")
+            .Add("what", "verifier tokens")
+            .Add("message", loaded.status().message() + "; the tokens in force are kept")
+            .WriteTo(log_);
+      }
+      WaitForHangup();
+    });
   }
 
   // The keyring from CREDSTORE_KEYRING or the key file, which is created on first start.
@@ -235,12 +287,14 @@ class Daemon {
   }
 
   // The public routes, and the operator routes when there is a token (which they take over).
+  // The operator token stays in memory (wiped at exit) for SIGHUP's verifier-token check.
   void BuildApis() {
-    public_api_.emplace(*store_);
+    PublicApiOptions public_options;
+    public_options.verifier_tokens = &verifier_tokens_;
+    public_api_.emplace(*store_, public_options);
     if (!operator_token_) return;
     OperatorApiOptions operator_options;
     operator_options.token = std::string(operator_token_->view());
-    operator_token_.reset();
     operator_api_.emplace(*store_, provisioned_.get(), metrics_, std::move(operator_options));
   }
 
@@ -280,6 +334,7 @@ class Daemon {
       stop_signal_ = number == SIGINT ? "SIGINT" : "SIGTERM";
       server_->Stop();
     });
+    ReloadOnHangup();
   }
 
   Stop AddPublicListener() {
@@ -381,6 +436,7 @@ class Daemon {
     std::thread signal_thread([this] { signal_context_.run(); });
     server_->Run();
     signals_->cancel();
+    hangup_->cancel();
     signal_context_.stop();
     signal_thread.join();
     server_.reset();
@@ -395,6 +451,8 @@ class Daemon {
   const std::string storage_shown_;  // config_.storage without passwords, for the log
   std::optional<SecretString> keyring_text_;
   std::optional<SecretString> operator_token_;
+  std::optional<SecretString> verifier_env_;  // CREDSTORE_VERIFIER_TOKENS, for SIGHUP
+  VerifierTokens verifier_tokens_;            // outlives public_api_ (declared before it)
   std::optional<LoadedKeyring> keyring_;
   std::shared_ptr<StorageBackend> backend_;
   std::shared_ptr<ProvisionedApiKeys> provisioned_;  // with --api-keys provisioned
@@ -405,6 +463,7 @@ class Daemon {
   std::unique_ptr<Server> server_;
   boost::asio::io_context signal_context_;
   std::optional<boost::asio::signal_set> signals_;
+  std::optional<boost::asio::signal_set> hangup_;
   std::string stop_signal_;  // set by the handler StopOnSignals() installs
   boost::asio::ip::tcp::endpoint listen_;
   std::optional<TlsConfig> tls_;

@@ -97,6 +97,10 @@ po::options_description Flags(DaemonConfig& config) {
   add("operator-token-file", po::value(&config.operator_token_file)->value_name("PATH"),
       "File holding the operator bearer token (or set CREDSTORE_OPERATOR_TOKEN). Without a "
       "token the operator listener is off, unless one was asked for: then startup fails.");
+  add("verifier-token-file", po::value(&config.verifier_token_file)->value_name("PATH"),
+      "File of verifier tokens, one `label scope token` line each (or set "
+      "CREDSTORE_VERIFIER_TOKENS): the credentials of the services that call /v1/verify/. "
+      "Reloaded on SIGHUP. Without any, the verify routes answer 404.");
   add("tls-cert", po::value(&config.tls_cert)->value_name("PEM"),
       "Certificate chain of the public listener (PEM, leaf first); enables TLS.");
   add("tls-key", po::value(&config.tls_key)->value_name("PEM"),

@@ -29,6 +29,8 @@ constexpr std::string_view kRealm = "credstore-verify";
 // signature), as the public routes name it: a 401 in this realm is about that credential, not
 // about the caller's token.
 constexpr std::string_view kSubjectRealm = "credstore";
+// What a verifier token unlocks, named on its 401 as every 401 names its scope.
+constexpr std::string_view kTokenScope = "verify";
 constexpr std::string_view kForbiddenType = "urn:credstore:problem:forbidden";
 constexpr std::size_t kMaxTargetLength = 8 * 1024;
 constexpr std::size_t kMaxMethodLength = 32;
@@ -38,6 +40,7 @@ Response TokenMissingOrInvalid(const RequestMeta& meta) {
   ProblemExtras extras;
   extras.auth_scheme = "Bearer";  // a verifier token is a bearer token (RFC 6750)
   extras.realm = std::string(kRealm);
+  extras.scope = std::string(kTokenScope);
   return MakeProblem(status::unauthorized,
                      "verifier token missing or invalid (Authorization: Bearer <token>)", meta,
                      extras);
@@ -183,6 +186,7 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
       if (!checked.ok()) {
         ProblemLabels labels;
         labels.realm = kSubjectRealm;
+        labels.scope = std::string(service) + ":admin-key";
         labels.resource_type = "service";
         return ProblemFor(checked.status(), meta, labels);
       }
