@@ -566,7 +566,7 @@ BOOST_AUTO_TEST_CASE(tokens_are_checked_right_after_routing) {
       Response response = Call(std::move(request), "203.0.113." + std::to_string(token.size()));
       RequireProblem(response, 401);
       BOOST_TEST(response[beast_http::field::www_authenticate] ==
-                 R"(Bearer realm="credstore-verify")");
+                 R"(Bearer realm="credstore-verify", scope="verify")");
       BOOST_TEST(BodyOf(response).at("realm").as_string() == "credstore-verify");
       BOOST_TEST(response[beast_http::field::cache_control] == "no-store");
     }
