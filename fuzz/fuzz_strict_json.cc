@@ -3,9 +3,9 @@
 // Checks, beyond "never crashes": an accepted text had no repeated member name in any of its
 // objects (its member names, counted while parsing, are exactly the members of the value built),
 // and its serialization is accepted again and equal (doubles up to 2 ulps apart: see
-// NearlyEqual). A rejection must have one of the documented
-// reasons: Boost.JSON's own parser refuses the text, or it is not an object, or it repeats a
-// member, or it holds a number out of a double's range.
+// NearlyEqual). A rejection must have one of the documented reasons: Boost.JSON's own parser
+// refuses the text, or it is not an object, or it repeats a member, or it holds a number out of
+// a double's range.
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
