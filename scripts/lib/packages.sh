@@ -24,6 +24,13 @@ CREDSTORE_BENCH_APT_PACKAGES=(
   rocksdb-tools                     # db_bench: the fillsync floor of durable writes
 )
 
+# What the fuzzing phase of .ci/run needs on top: libFuzzer comes with clang, and its runtime
+# (with ASan's and UBSan's) is packaged apart from the compiler. docs/fuzzing.md.
+# shellcheck disable=SC2034  # used by .ci/run
+CREDSTORE_FUZZ_APT_PACKAGES=(
+  clang-14 libclang-rt-14-dev       # clang++-14 -fsanitize=fuzzer,address,undefined
+)
+
 # Prints the given packages that are not installed, one per line.
 credstore_missing_packages() {
   local package state
