@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -248,6 +249,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void OnHeader(boost::beast::error_code error, std::size_t) {
     if (error) return OnReadError(error);
+    if (AmbiguousFraming(parser_->get())) {
+      return RejectFraming("the request's Transfer-Encoding is not exactly \"chunked\"");
+    }
     if (parser_->is_done()) return OnMessage({}, 0);
     const auto& header = parser_->get();
     const auto expect = header[boost::beast::http::field::expect];
@@ -276,7 +280,62 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void ReadBody() {
+    if (parser_->chunked()) return ReadChunkedBody();
     boost::beast::http::async_read(stream_, buffer_, *parser_, Bind(&Session::OnMessage));
+  }
+
+  // RFC 9112 §6.1 and §6.3: a body that a proxy in front could frame differently from Beast is
+  // request smuggling. Beast frames "identity" or "xchunked" beside Content-Length by the
+  // Content-Length, and "gzip, chunked" by its chunks while leaving the body gzipped; no
+  // transfer coding but chunked is implemented. So the one accepted Transfer-Encoding is one
+  // field of exactly "chunked" (any case), and never beside Content-Length (which §6.3 lets a
+  // server treat as an error, and which is the safe answer).
+  static bool AmbiguousFraming(const Request& header) {
+    namespace http = boost::beast::http;
+    const auto [first, last] = header.equal_range(http::field::transfer_encoding);
+    if (first == last) return false;
+    return std::next(first) != last || header.count(http::field::content_length) > 0 ||
+           !boost::beast::iequals(first->value(), "chunked");
+  }
+
+  // 400 before the body is read; the connection closes, since where the body ends is unknown.
+  void RejectFraming(const std::string& detail) {
+    read_deadline_ = kNever;
+    read_ = ReadState::kClosed;
+    parser_.reset();
+    AnswerUnparsed(boost::beast::http::status::bad_request, detail);
+    MaybeFinish();
+  }
+
+  // A chunked body, read in parts. Beast 1.81 ends a chunk-size or trailer line only at CRLF and
+  // skips a bare LF, so a body framed with bare LFs (RFC 9112 §7.1 allows only CRLF) would wait
+  // for the read timeout. With eager parsing Beast consumes every byte it can, including chunk
+  // data as it arrives, so whatever stays buffered is framing it could not finish; a LF there
+  // without its CR can never become valid (not in a chunk size, an extension or a trailer
+  // field), and is answered 400 at once. Checking the unparsed rest is all that is needed.
+  void ReadChunkedBody() {
+    namespace http = boost::beast::http;
+    parser_->eager(true);
+    // What arrived with the header first: async_read_some would wait for more bytes before
+    // looking at what is buffered and unfinished.
+    if (buffer_.size() > 0) {
+      boost::beast::error_code error;
+      buffer_.consume(parser_->put(buffer_.data(), error));
+      if (error && error != http::error::need_more) return OnReadError(error);
+    }
+    if (parser_->is_done()) return OnMessage({}, 0);
+    const auto* rest = static_cast<const char*>(buffer_.data().data());
+    for (std::size_t i = 0; i < buffer_.size(); ++i) {
+      if (rest[i] == '\n' && (i == 0 || rest[i - 1] != '\r')) {
+        return RejectFraming("a chunk's framing line ends in a bare LF, not CRLF");
+      }
+    }
+    http::async_read_some(stream_, buffer_, *parser_, Bind(&Session::OnChunkedPart));
+  }
+
+  void OnChunkedPart(boost::beast::error_code error, std::size_t) {
+    if (error) return OnReadError(error);
+    ReadChunkedBody();
   }
 
   void OnMessage(boost::beast::error_code error, std::size_t) {
