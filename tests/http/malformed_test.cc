@@ -842,6 +842,35 @@ BOOST_FIXTURE_TEST_CASE(ambiguous_framing_is_refused_and_closes_the_connection, 
   ExpectJson(chunked, 200, "Transfer-Encoding: ChUnKeD");
 }
 
+// The header limit (8 KiB by default) is the request line plus the header fields, with their
+// line endings and the empty line that ends them, counted exactly: Beast's own limit applies to
+// the request line and to the fields separately.
+BOOST_FIXTURE_TEST_CASE(the_header_limit_is_exact, ServerFixture) {
+  constexpr std::size_t kLimit = 8 * 1024;
+  // `size` bytes in all, padded in the request line (`in_target`) or in one field.
+  const auto request = [](std::size_t size, std::size_t in_target) {
+    const std::string head = "GET /healthz?p=" + std::string(in_target, 't') +
+                             " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: ";
+    const std::string tail = "\r\n\r\n";
+    BOOST_TEST_REQUIRE(size > head.size() + tail.size());
+    return head + std::string(size - head.size() - tail.size(), 'p') + tail;
+  };
+  for (const std::size_t in_target : {std::size_t(1), std::size_t(5000)}) {
+    BOOST_TEST_CONTEXT(in_target << " bytes of the padding in the request line") {
+      BOOST_TEST(request(kLimit, in_target).size() == kLimit);
+      const HttpResponse at = server.Send(request(kLimit, in_target), "at the limit");
+      BOOST_TEST(at.status == 200u, at.Describe());
+      ExpectProblem(server.Send(request(kLimit + 1, in_target), "one byte over"), 431,
+                    "one byte over");
+      ExpectProblem(server.Send(request(12'278, in_target), "12,278 bytes"), 431, "12,278 bytes");
+    }
+  }
+  // Many small fields.
+  std::string small = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (int i = 0; small.size() < 12'000; ++i) small += "X-F" + std::to_string(i) + ": v\r\n";
+  ExpectProblem(server.Send(small + "\r\n", "small fields"), 431, "small fields");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace credstore::http_tests
