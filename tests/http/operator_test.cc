@@ -3,6 +3,7 @@
 // public traffic, and the `credstore` command run as a subprocess.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -1180,6 +1182,45 @@ BOOST_FIXTURE_TEST_CASE(cli_token_rules, ServerFixture, *utf::precondition(HasCl
              metrics.Describe());
   // Nobody reached the listener with a secret on its command line: the log holds neither token.
   server.Stop();
+}
+
+// docs/operations.md: the operator token has at least 16 characters. A shorter one, from the
+// environment or from --operator-token-file, stops credstored at start (exit 2) with a message
+// naming the rule and never the token.
+BOOST_AUTO_TEST_CASE(a_short_operator_token_refuses_to_start) {
+  for (const bool from_file : {false, true}) {
+    BOOST_TEST_CONTEXT((from_file ? "--operator-token-file" : "CREDSTORE_OPERATOR_TOKEN")) {
+      credstore::testing::TempDir dir("credstore-short-token");
+      const std::string token = "short-" + RandomAlnum(9);  // 15 characters
+      CredstoredConfig config;
+      config.binary = Args().credstored;
+      config.storage_uri = "memory://";
+      config.key_file = dir.path() / "credstore.keys";
+      config.work_dir = dir.path();
+      if (from_file) {
+        const auto file = dir.path() / "operator.token";
+        std::ofstream(file) << token << "\n";
+        chmod(file.c_str(), 0600);
+        config.extra_args = {"--operator-token-file", file.string()};
+        config.operator_token = "";  // the file is the only source
+      } else {
+        config.operator_token = token;
+      }
+      CredstoredProcess process(config);
+      std::string failure;
+      try {
+        process.Start(30s);
+      } catch (const std::exception& error) {
+        failure = error.what();
+      }
+      if (process.running()) process.Kill();
+      BOOST_TEST(failure.find("exited during start-up (exit code 2)") != std::string::npos,
+                 "credstored started with a 15-character token: " << failure);
+      const std::string log = process.Log();
+      BOOST_TEST(log.find("at least 16 characters") != std::string::npos, log);
+      BOOST_TEST(log.find(token) == std::string::npos, "the log names the token");
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

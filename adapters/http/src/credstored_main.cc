@@ -50,6 +50,9 @@
 namespace credstore::http::daemon {
 namespace {
 
+// docs/operations.md: the operator token has at least this many characters.
+constexpr std::size_t kMinOperatorToken = 16;
+
 // ---- Process hygiene --------------------------------------------------------------------
 
 // No core dumps and no ptrace by other users' tools: a dump would hold keys and secrets.
@@ -140,10 +143,14 @@ class Daemon {
     }
     const bool operator_requested =
         !config_.operator_listen.empty() || !config_.operator_socket.empty();
-    if (operator_token_ && operator_token_->size() < 16) {
-      LogLine("warning", "credstored.config")
-          .Add("message", "the operator token is shorter than 16 characters; use a long random one")
+    // Whatever its source: a short token can be guessed, and it unlocks every integrator.
+    if (operator_token_ && operator_token_->size() < kMinOperatorToken) {
+      LogLine("error", "credstored.config")
+          .Add("message", "the operator token must have at least " +
+                              std::to_string(kMinOperatorToken) +
+                              " characters; use a long random one")
           .WriteTo(log_);
+      return kExitConfig;
     }
     if (!operator_token_ && operator_requested) {
       LogLine("error", "credstored.config")
