@@ -1223,6 +1223,35 @@ BOOST_AUTO_TEST_CASE(a_short_operator_token_refuses_to_start) {
   }
 }
 
+// Failed token attempts are throttled per client address: after 10 in a minute the answer is
+// 429 with Retry-After, before the token is even looked at (the right token from that address
+// too), while another address with the right token is served.
+BOOST_FIXTURE_TEST_CASE(failed_token_attempts_are_throttled_per_address, ServerFixture) {
+  const std::string list = "GET /v1/integrators HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  const ClientOptions attacker{NextClientAddress()};
+  const auto send = [&](const ClientOptions& from, std::string_view token) {
+    const std::string request = list + Bearer(token) + "Connection: close\r\n\r\n";
+    return SendRaw(server.operator_port(), request, from);
+  };
+  const std::string wrong = "optok-" + RandomAlnum(40);
+  for (int attempt = 1; attempt <= 10; ++attempt) {
+    ExpectProblem(send(attacker, wrong), 401, "failed attempt " + std::to_string(attempt));
+  }
+  const HttpResponse throttled = send(attacker, wrong);
+  ExpectProblem(throttled, 429, "the 11th failed attempt");
+  const int retry_after = std::atoi(throttled.Header("Retry-After").value_or("0").c_str());
+  BOOST_TEST((retry_after >= 1 && retry_after <= 60), throttled.Describe());
+  ExpectProblem(send(attacker, TokenOf(server)), 429, "the right token, from the same address");
+  // Another address is not locked out.
+  const HttpResponse other = send(ClientOptions{NextClientAddress()}, TokenOf(server));
+  BOOST_TEST(other.status == 200u, other.Describe());
+  // /healthz needs no token, and is never throttled.
+  const HttpResponse health =
+      SendRaw(server.operator_port(),
+              "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", attacker);
+  BOOST_TEST(health.status == 200u, health.Describe());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace credstore::http_tests

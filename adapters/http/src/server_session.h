@@ -30,11 +30,13 @@
 #define CREDSTORE_HTTP_SRC_SERVER_SESSION_H_
 
 #include <openssl/crypto.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -86,6 +88,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
  public:
   static constexpr bool kTls =
       std::is_same_v<Stream, boost::beast::ssl_stream<boost::asio::ip::tcp::socket>>;
+  static constexpr bool kUnix = std::is_same_v<Stream, boost::asio::local::stream_protocol::socket>;
 
   // `peer` is the TCP peer's address; nullopt on a unix socket. `stream_args` build the Stream,
   // whose socket belongs to `thread`'s io_context.
@@ -186,6 +189,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // ---- Start and reading ----------------------------------------------------------------
 
   void OnStart() {
+    if constexpr (kUnix) {
+      // Who is on the other end of a unix socket: the kernel's word, not the request's.
+      ucred peer{};
+      socklen_t size = sizeof peer;
+      if (::getsockopt(Lowest().native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &size) == 0) {
+        peer_uid_ = peer.uid;
+      }
+    }
     if constexpr (kTls) {
       read_ = ReadState::kHandshaking;
       ReadDeadline(core_.options().write_timeout);
@@ -408,6 +419,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     RequestMeta meta;
     meta.request_id = ServerCore::NewRequestId();
     if (peer_) meta.client_address = ResolveClientAddress(*peer_, request, core_.trusted_proxies());
+    meta.peer_uid = peer_uid_;
     meta.http_version = request.version() == 10 ? 10 : 11;
     meta.keep_alive = request.keep_alive();
     return meta;
@@ -657,6 +669,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   IoThread& thread_;
   std::shared_ptr<ListenerContext> listener_;
   std::optional<boost::asio::ip::address> peer_;
+  std::optional<unsigned> peer_uid_;  // unix sockets: the peer's uid (SO_PEERCRED)
   Stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<Parser> parser_;

@@ -25,6 +25,9 @@ struct RequestMeta {
   std::string client_address;  // after trusted-proxy resolution; drives throttling
   unsigned http_version = 11;  // 10 or 11, echoed in the response
   bool keep_alive = true;
+  // On a unix-socket listener (no client address): the peer's uid (SO_PEERCRED), so that what
+  // is throttled per client there is throttled per local user.
+  std::optional<unsigned> peer_uid = std::nullopt;
 };
 
 struct ProblemExtras {
