@@ -196,14 +196,14 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
 
   if (route == CustomerRoute::kSettings) {
     // A malformed body is 400 before any credential is looked at (the check order). Settings
-    // may hold any members; the core stores the document as the client's JSON, re-serialized.
+    // may hold any members; the core stores the client's own text, compacted (strict_json.h).
     std::string settings_json;
     if (is_post) {
       auto parsed = internal::ParseStrictJsonObject(request.body());
       if (auto* problem = std::get_if<std::string>(&parsed)) {
         return Answer(route_template, BadRequest(*problem, meta));
       }
-      settings_json = json::serialize(std::get<json::object>(parsed));
+      settings_json = internal::CompactJson(request.body());
     }
     if (!params.admin_key || params.admin_key->empty()) {
       return Answer(route_template,
