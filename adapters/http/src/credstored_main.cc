@@ -243,7 +243,16 @@ class Daemon {
 
   // The public routes, and the operator routes when there is a token (which they take over).
   void BuildApis() {
-    public_api_.emplace(*store_);
+    PublicApiOptions public_options;
+    // What the public 503 no longer says, in the log next to the request's access line.
+    public_options.storage_unavailable = [log = &log_](const RequestMeta& meta,
+                                                       std::string_view cause) {
+      LogLine("warning", "credstored.storage")
+          .Add("request_id", meta.request_id)
+          .Add("message", cause)
+          .WriteTo(*log);
+    };
+    public_api_.emplace(*store_, std::move(public_options));
     if (!operator_token_) return;
     OperatorApiOptions operator_options;
     operator_options.token = std::string(operator_token_->view());

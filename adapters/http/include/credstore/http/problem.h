@@ -11,6 +11,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ struct RequestMeta {
   // is throttled per client there is throttled per local user.
   std::optional<unsigned> peer_uid = std::nullopt;
 };
+
+// Where an API reports the cause of a 503 it did not show the client (public_api.h).
+using StorageUnavailableLog = std::function<void(const RequestMeta& meta, std::string_view cause)>;
 
 struct ProblemExtras {
   std::string auth_scheme = "credstore";            // 401: the WWW-Authenticate scheme

@@ -41,6 +41,11 @@ struct PublicApiOptions {
   // Largest request body the server's parser admits (413 beyond); settings are 16 KiB, so a
   // little more leaves room for whitespace. Used by the server, exposed here to keep one number.
   std::size_t max_body_bytes = 32 * 1024;  // default: 32 KiB
+
+  // A 503 caused by storage says only "storage unavailable" to the public; this is told the
+  // cause (the backend's message) with the request, to log it. Called from any thread; must not
+  // throw. Default: not set (the cause is dropped).
+  StorageUnavailableLog storage_unavailable;
 };
 
 class PublicApi final : public HttpApi {
