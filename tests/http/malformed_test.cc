@@ -840,6 +840,23 @@ BOOST_FIXTURE_TEST_CASE(ambiguous_framing_is_refused_and_closes_the_connection, 
                   }() +
                   "\r\n" + body + "\r\n0\r\n\r\n");
   ExpectJson(chunked, 200, "Transfer-Encoding: ChUnKeD");
+
+  // A chunked body that arrives in parts, with the next request pipelined right behind it: the
+  // part read last completes the body, and what follows it is the next request.
+  const std::string split_key = NewApiKey();
+  server.AddSensitive(split_key);
+  Connection connection(server.port(), ClientOptions{NextClientAddress()});
+  BOOST_TEST_REQUIRE(connection.ok(), connection.error());
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx", body.size());
+  connection.Send("POST " + RegisterTarget(split_key) +
+                  " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n" +
+                  size + "\r\n" + body.substr(0, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  connection.Send(body.substr(5) + "\r\n0\r\n\r\n" + BuildRequest("GET", "/healthz"));
+  ExpectJson(connection.ReadResponse(), 200, "a chunked body in two parts");
+  ExpectJson(connection.ReadResponse(), 200, "the request pipelined behind it");
 }
 
 // The header limit (8 KiB by default) is the request line plus the header fields, with their

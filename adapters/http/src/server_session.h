@@ -355,7 +355,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_->eager(true);
     // What arrived with the header first: async_read_some would wait for more bytes before
     // looking at what is buffered and unfinished.
-    if (buffer_.size() > 0) {
+    if (buffer_.size() > 0 && !parser_->is_done()) {  // done: the rest is the next request
       boost::beast::error_code error;
       buffer_.consume(parser_->put(buffer_.data(), error));
       if (error && error != http::error::need_more) return OnReadError(error);
