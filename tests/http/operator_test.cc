@@ -3,7 +3,10 @@
 // public traffic, and the `credstore` command run as a subprocess.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,7 +16,9 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -1250,6 +1255,86 @@ BOOST_FIXTURE_TEST_CASE(failed_token_attempts_are_throttled_per_address, ServerF
       SendRaw(server.operator_port(),
               "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", attacker);
   BOOST_TEST(health.status == 200u, health.Describe());
+}
+
+// One request over a unix socket from a child process running as `uid`: the answer's status,
+// 0 when none came. A child, because only a process of that uid makes SO_PEERCRED say it.
+unsigned SendOverSocketAs(const std::filesystem::path& path, const std::string& request,
+                          uid_t uid) {
+  int out[2];
+  if (pipe(out) != 0) return 0;
+  const pid_t child = fork();
+  if (child == 0) {
+    close(out[0]);
+    if (uid != geteuid() && setuid(uid) != 0) _exit(1);
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+    const timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) _exit(2);
+    if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+      _exit(3);
+    }
+    char buffer[4096];
+    ssize_t got = 0;
+    while ((got = read(fd, buffer, sizeof buffer)) > 0) {
+      if (write(out[1], buffer, static_cast<std::size_t>(got)) != got) _exit(4);
+    }
+    _exit(0);
+  }
+  close(out[1]);
+  std::string answer;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = read(out[0], buffer, sizeof buffer)) > 0) {
+    answer.append(buffer, static_cast<std::size_t>(got));
+  }
+  close(out[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  // "HTTP/1.1 429 Too Many Requests"
+  if (answer.size() < 12 || !answer.starts_with("HTTP/1.1 ")) return 0;
+  return static_cast<unsigned>(std::atoi(answer.c_str() + 9));
+}
+
+bool IsRoot(utf::test_unit_id) { return geteuid() == 0; }
+
+// On a unix-socket operator listener failed tokens are counted per peer uid (SO_PEERCRED): a
+// local user who keeps failing is throttled, and another user (here root) is not.
+BOOST_AUTO_TEST_CASE(failed_tokens_on_the_operator_socket_are_throttled_per_uid,
+                     *utf::precondition(IsRoot)) {
+  constexpr uid_t kNobody = 65534;
+  credstore::testing::TempDir dir("credstore-operator-socket");
+  chmod(dir.path().c_str(), 0755);  // nobody must reach the socket inside
+  CredstoredConfig config;
+  config.binary = Args().credstored;
+  config.storage_uri = "memory://";
+  config.key_file = dir.path() / "credstore.keys";
+  config.work_dir = dir.path();
+  config.operator_token = "optok-" + RandomAlnum(40);
+  config.operator_socket = dir.path() / "operator.sock";
+  CredstoredProcess process(config);
+  process.Start();
+  // The socket is 0600: give it to nobody, whom root can still reach.
+  BOOST_TEST_REQUIRE(chown(config.operator_socket.c_str(), kNobody, kNobody) == 0);
+  const auto list = [](std::string_view token) {
+    return "GET /v1/integrators HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " +
+           std::string(token) + "\r\nConnection: close\r\n\r\n";
+  };
+  const std::string wrong = "optok-" + RandomAlnum(40);
+  for (int attempt = 1; attempt <= 10; ++attempt) {
+    BOOST_TEST(SendOverSocketAs(config.operator_socket, list(wrong), kNobody) == 401u,
+               "nobody's failed attempt " << attempt);
+  }
+  BOOST_TEST(SendOverSocketAs(config.operator_socket, list(wrong), kNobody) == 429u);
+  BOOST_TEST(SendOverSocketAs(config.operator_socket, list(config.operator_token), kNobody) ==
+             429u);
+  // Another local user is not locked out by nobody's failures.
+  BOOST_TEST(SendOverSocketAs(config.operator_socket, list(config.operator_token), 0) == 200u);
+  const ExitInfo stopped = process.Stop();
+  BOOST_TEST((stopped.exited && stopped.code == 0), stopped.Describe());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
