@@ -22,6 +22,10 @@ std::optional<std::string> AddressBucket(std::string_view address) {
     return "4/" + ToHex(std::string_view(reinterpret_cast<const char*>(v4.data()), v4.size()));
   }
   std::array<unsigned char, 16> v6{};
+  // An IPv6 zone id ("fe80::1%eth0", RFC 4007) names the local interface, not the client:
+  // inet_pton refuses it, and keeping it would give every spelling of one address a bucket of
+  // its own. Only the address before it is grouped.
+  if (char* zone = std::strchr(text, '%')) *zone = '\0';
   if (inet_pton(AF_INET6, text, v6.data()) == 1) {
     static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
     if (std::memcmp(v6.data(), kMappedPrefix, sizeof kMappedPrefix) == 0) {

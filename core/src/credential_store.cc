@@ -111,7 +111,7 @@ Result<internal::Argon2Budget::Permit> CredentialStore::Impl::AcquireHashPermit(
   auto permit = budget_.TryAcquire();
   if (!permit) {
     stats_budget_rejections_.fetch_add(1, std::memory_order_relaxed);
-    return Status::Unavailable("too many secret checks in progress; try again shortly");
+    return Status::Unavailable(std::string(kHashBudgetExhausted));
   }
   return std::move(*permit);
 }

@@ -59,6 +59,14 @@ class Reader {
     for (int i = 0; i < 8; ++i) v = (v << 8) | U8();
     return v;
   }
+  // A presence or enabled flag. Only 0 and 1 are written; any other byte is corrupt data, not
+  // "absent" or "disabled", or a flipped bit would silently drop a graced key or disable an
+  // integrator instead of being reported.
+  bool Flag() {
+    const std::uint8_t v = U8();
+    if (v > 1) ok_ = false;
+    return v == 1;
+  }
   Timestamp Time() {
     return Timestamp(std::chrono::milliseconds(static_cast<std::int64_t>(U64())));
   }
@@ -111,7 +119,7 @@ SealedSecret ReadSealed(Reader& r) {
   s.generation = r.U64();
   s.master_key_id = r.U32();
   s.sealed = r.Bytes();
-  if (r.U8() == 1) s.expires_at = r.Time();
+  if (r.Flag()) s.expires_at = r.Time();
   return s;
 }
 
@@ -158,7 +166,7 @@ Result<CustomerRecord> DecodeCustomer(std::string_view bytes) {
   record.secret_generation = r.U64();
   record.admin_key_digest = r.Fixed();
   record.admin_generation = r.U64();
-  if (r.U8() == 1) {
+  if (r.Flag()) {
     GracedAdminKey previous;
     previous.digest = r.Fixed();
     previous.expires_at = r.Time();
@@ -178,7 +186,7 @@ Result<CustomerAdminKeys> DecodeCustomerAdminKeys(std::string_view bytes) {
   (void)r.U64();   // secret_generation
   keys.current = r.Fixed();
   (void)r.U64();  // admin_generation
-  if (r.U8() == 1) {
+  if (r.Flag()) {
     GracedAdminKey previous;
     previous.digest = r.Fixed();
     previous.expires_at = r.Time();
@@ -208,11 +216,11 @@ Result<IntegratorRecord> DecodeIntegrator(std::string_view bytes) {
   IntegratorRecord record;
   record.integrator_id = r.Bytes();
   record.label = r.Bytes();
-  record.enabled = r.U8() == 1;
+  record.enabled = r.Flag();
   record.created_at = r.Time();
   record.last_generation = r.U64();
   record.current = ReadSealed(r);
-  if (r.U8() == 1) record.old = ReadSealed(r);
+  if (r.Flag()) record.old = ReadSealed(r);
   if (!r.Done()) return Corrupt("integrator");
   return record;
 }

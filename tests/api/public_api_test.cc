@@ -99,6 +99,19 @@ BOOST_AUTO_TEST_CASE(register_then_settings_round_trip) {
   BOOST_TEST(Send(beast_http::verb::get, settings, {}, {}).body() == R"({"zones":[1,2]})");
 }
 
+// Settings are stored as the client's own text, compacted: numbers and escapes exactly as sent.
+BOOST_AUTO_TEST_CASE(settings_keep_the_documents_own_text) {
+  const std::string admin_key = RegisterCustomer();
+  const std::string settings =
+      "/geofencing/1/settings?key=" + std::string(kKey) + "&adminKey=" + admin_key;
+  const std::string sent = "{\"min\": 2.2250738585072011e-308,\t\"s\": \"x \\u00e9\"}\r\n";
+  const std::string stored = "{\"min\":2.2250738585072011e-308,\"s\":\"x \\u00e9\"}";
+  Response put = Send(beast_http::verb::post, settings, sent);
+  BOOST_TEST(put.result_int() == 200u);
+  BOOST_TEST(put.body() == stored);
+  BOOST_TEST(Send(beast_http::verb::get, settings, {}, {}).body() == stored);
+}
+
 // Route() decides once where each call's work belongs; on the memory backend nothing but
 // Argon2id leaves the I/O thread.
 BOOST_AUTO_TEST_CASE(each_route_names_its_work_class) {

@@ -85,21 +85,18 @@ void CredstoredProcess::Start(std::chrono::milliseconds timeout) {
   std::filesystem::remove(port_file);
   std::filesystem::remove(operator_port_file);
 
-  std::vector<std::string> args = {config_.binary,
-                                   "--listen",
-                                   "127.0.0.1:0",
-                                   "--port-file",
-                                   port_file.string(),
-                                   "--storage",
-                                   config_.storage_uri,
-                                   "--key-file",
-                                   config_.key_file.string(),
-                                   "--argon2",
-                                   config_.argon2,
-                                   "--operator-listen",
-                                   "127.0.0.1:0",
-                                   "--operator-port-file",
-                                   operator_port_file.string()};
+  std::vector<std::string> args = {
+      config_.binary,      "--listen",         "127.0.0.1:0",
+      "--port-file",       port_file.string(), "--storage",
+      config_.storage_uri, "--key-file",       config_.key_file.string(),
+      "--argon2",          config_.argon2,
+  };
+  if (config_.operator_socket.empty()) {
+    args.insert(args.end(), {"--operator-listen", "127.0.0.1:0", "--operator-port-file",
+                             operator_port_file.string()});
+  } else {
+    args.insert(args.end(), {"--operator-socket", config_.operator_socket.string()});
+  }
   args.insert(args.end(), config_.extra_args.begin(), config_.extra_args.end());
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
@@ -156,11 +153,15 @@ void CredstoredProcess::Start(std::chrono::milliseconds timeout) {
                                FromWaitStatus(status).Describe() + "); log:\n" + Tail(Log()));
     }
     const std::uint16_t port = ParsePortFile(port_file);
-    const std::uint16_t operator_port = ParsePortFile(operator_port_file);
+    // With an operator socket there is no operator port: the socket's existence stands for it.
+    const std::uint16_t operator_port =
+        config_.operator_socket.empty()
+            ? ParsePortFile(operator_port_file)
+            : static_cast<std::uint16_t>(std::filesystem::exists(config_.operator_socket));
     if (port != 0 && operator_port != 0 && port == seen_port &&
         operator_port == seen_operator_port) {
       port_ = port;
-      operator_port_ = operator_port;
+      operator_port_ = config_.operator_socket.empty() ? operator_port : 0;
       return;
     }
     seen_port = port;

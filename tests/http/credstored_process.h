@@ -29,6 +29,8 @@ struct CredstoredConfig {
   std::string operator_token;           // CREDSTORE_OPERATOR_TOKEN
   std::string argon2 = "minimum";       // --argon2
   std::vector<std::string> extra_args;  // appended to the command line
+  // Set: the operator listener is this unix socket instead of 127.0.0.1:0 (no operator port).
+  std::filesystem::path operator_socket;
 };
 
 // How the child ended.

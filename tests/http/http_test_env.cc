@@ -358,7 +358,10 @@ HttpResponse Server::Send(std::string_view request, const ClientOptions& options
 }
 
 HttpResponse Server::SendOperator(std::string_view request) {
-  return SendRaw(operator_port(), request);
+  // A fresh address, as on the public listener: failed token attempts are throttled per client.
+  ClientOptions options;
+  options.source_address = NextClientAddress();
+  return SendRaw(operator_port(), request, options);
 }
 
 HttpResponse Server::Post(std::string_view target, std::string_view body,

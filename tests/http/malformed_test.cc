@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <optional>
@@ -770,6 +771,150 @@ BOOST_FIXTURE_TEST_CASE(a_replay_with_the_current_secret_is_refused, ServerFixtu
     }
   }
   BOOST_TEST(ok == 1, ok << " of 4 identical signed rotations succeeded");
+}
+
+// Request smuggling (RFC 9112 §6.1, §6.3): a Transfer-Encoding that is not exactly one
+// "chunked", or one beside Content-Length, could frame the body differently here than in a
+// proxy in front. Each such request gets 400 with Connection: close, and what it carried (a
+// registration, and a second request hidden in its body) registers nothing. The connection is
+// kept open by the client, so an answer that only comes with the read timeout shows as slow.
+BOOST_FIXTURE_TEST_CASE(ambiguous_framing_is_refused_and_closes_the_connection, ServerFixture) {
+  struct Form {
+    std::string name;
+    std::string framing;  // header lines
+    bool chunked_body;    // else the body is framed by a Content-Length line in `framing`
+  };
+  const std::string body = SecretBody();
+  const std::string length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  const std::vector<Form> forms = {
+      {"identity and Content-Length", "Transfer-Encoding: identity\r\n" + length, false},
+      {"xchunked and Content-Length", "Transfer-Encoding: xchunked\r\n" + length, false},
+      {"Content-Length and identity", length + "Transfer-Encoding: identity\r\n", false},
+      {"chunked and Content-Length", "Transfer-Encoding: chunked\r\n" + length, true},
+      {"Content-Length and chunked", length + "Transfer-Encoding: chunked\r\n", true},
+      {"gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n", true},
+      {"chunked, chunked", "Transfer-Encoding: chunked, chunked\r\n", true},
+      {"chunked twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", true},
+      {"identity alone", "Transfer-Encoding: identity\r\n", true},
+      {"empty", "Transfer-Encoding: \r\n", true},
+  };
+  std::vector<std::string> keys;
+  for (const Form& form : forms) {
+    BOOST_TEST_CONTEXT("Transfer-Encoding form '" << form.name << "'") {
+      const std::string key = NewApiKey();
+      server.AddSensitive(key);
+      keys.push_back(key);
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx", body.size());
+      // The body is followed by a complete second request: a server that framed the first one
+      // by the wrong length would read it as the next request on this connection.
+      const std::string hidden = Post(RegisterTarget(key + "2"), body);
+      const std::string payload = form.chunked_body
+                                      ? std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n" + hidden
+                                      : body + hidden;
+      const std::string request = "POST " + RegisterTarget(key) +
+                                  " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                                  "application/json\r\n" +
+                                  form.framing + "\r\n" + payload;
+      ClientOptions options{NextClientAddress(), std::chrono::seconds(3)};
+      const auto started = std::chrono::steady_clock::now();
+      const HttpResponse response = server.Send(request, options, form.name);
+      BOOST_TEST((std::chrono::steady_clock::now() - started < std::chrono::seconds(1)));
+      ExpectProblem(response, 400, form.name);
+      BOOST_TEST(response.Header("Connection").value_or("") == "close", response.Describe());
+    }
+  }
+  // A chunked body whose framing ends its lines in a bare LF: Beast waits for a CR that never
+  // comes; the answer must not wait for the read timeout.
+  for (const std::string& framing :
+       {std::string("%zx\n%s\r\n0\r\n\r\n"), std::string("%zx\r\n%s\r\n0\n\n"),
+        std::string("%zx;ext=1\n%s\r\n0\r\n\r\n"), std::string("%zx\r\n%s\r\n0\r\n\n")}) {
+    BOOST_TEST_CONTEXT("chunk framing '" << framing << "'") {
+      const std::string key = NewApiKey();
+      server.AddSensitive(key);
+      keys.push_back(key);
+      char chunked[256];
+      std::snprintf(chunked, sizeof chunked, framing.c_str(), body.size(), body.c_str());
+      const std::string request = "POST " + RegisterTarget(key) +
+                                  " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                                  "application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                  chunked;
+      ClientOptions options{NextClientAddress(), std::chrono::seconds(3)};
+      const auto started = std::chrono::steady_clock::now();
+      const HttpResponse response = server.Send(request, options, "bare LF");
+      BOOST_TEST((std::chrono::steady_clock::now() - started < std::chrono::seconds(1)));
+      ExpectProblem(response, 400, "bare LF");
+      BOOST_TEST(response.Header("Connection").value_or("") == "close", response.Describe());
+    }
+  }
+  // Nothing was registered, neither the keys the requests named nor the hidden requests' keys.
+  for (const std::string& key : keys) {
+    for (const std::string& name : {key, key + "2"}) {
+      const std::string secret = NewSecret();
+      server.AddSensitive(secret);
+      ExpectJson(server.Register("geofencing", name, secret), 200, "still free: " + name);
+    }
+  }
+  // The one accepted form: exactly one "chunked", in any case.
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  const HttpResponse chunked =
+      server.Send("POST " + RegisterTarget(key) +
+                  " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: ChUnKeD\r\nConnection: close\r\n\r\n" +
+                  [&] {
+                    char size[32];
+                    std::snprintf(size, sizeof size, "%zx", body.size());
+                    return std::string(size);
+                  }() +
+                  "\r\n" + body + "\r\n0\r\n\r\n");
+  ExpectJson(chunked, 200, "Transfer-Encoding: ChUnKeD");
+
+  // A chunked body that arrives in parts, with the next request pipelined right behind it: the
+  // part read last completes the body, and what follows it is the next request.
+  const std::string split_key = NewApiKey();
+  server.AddSensitive(split_key);
+  Connection connection(server.port(), ClientOptions{NextClientAddress()});
+  BOOST_TEST_REQUIRE(connection.ok(), connection.error());
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx", body.size());
+  connection.Send("POST " + RegisterTarget(split_key) +
+                  " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n" +
+                  size + "\r\n" + body.substr(0, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  connection.Send(body.substr(5) + "\r\n0\r\n\r\n" + BuildRequest("GET", "/healthz"));
+  ExpectJson(connection.ReadResponse(), 200, "a chunked body in two parts");
+  ExpectJson(connection.ReadResponse(), 200, "the request pipelined behind it");
+}
+
+// The header limit (8 KiB by default) is the request line plus the header fields, with their
+// line endings and the empty line that ends them, counted exactly: Beast's own limit applies to
+// the request line and to the fields separately.
+BOOST_FIXTURE_TEST_CASE(the_header_limit_is_exact, ServerFixture) {
+  constexpr std::size_t kLimit = 8 * 1024;
+  // `size` bytes in all, padded in the request line (`in_target`) or in one field.
+  const auto request = [](std::size_t size, std::size_t in_target) {
+    const std::string head = "GET /healthz?p=" + std::string(in_target, 't') +
+                             " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: ";
+    const std::string tail = "\r\n\r\n";
+    BOOST_TEST_REQUIRE(size > head.size() + tail.size());
+    return head + std::string(size - head.size() - tail.size(), 'p') + tail;
+  };
+  for (const std::size_t in_target : {std::size_t(1), std::size_t(5000)}) {
+    BOOST_TEST_CONTEXT(in_target << " bytes of the padding in the request line") {
+      BOOST_TEST(request(kLimit, in_target).size() == kLimit);
+      const HttpResponse at = server.Send(request(kLimit, in_target), "at the limit");
+      BOOST_TEST(at.status == 200u, at.Describe());
+      ExpectProblem(server.Send(request(kLimit + 1, in_target), "one byte over"), 431,
+                    "one byte over");
+      ExpectProblem(server.Send(request(12'278, in_target), "12,278 bytes"), 431, "12,278 bytes");
+    }
+  }
+  // Many small fields.
+  std::string small = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (int i = 0; small.size() < 12'000; ++i) small += "X-F" + std::to_string(i) + ": v\r\n";
+  ExpectProblem(server.Send(small + "\r\n", "small fields"), 431, "small fields");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -3,6 +3,10 @@
 // public traffic, and the `credstore` command run as a subprocess.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +16,9 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -1180,6 +1187,154 @@ BOOST_FIXTURE_TEST_CASE(cli_token_rules, ServerFixture, *utf::precondition(HasCl
              metrics.Describe());
   // Nobody reached the listener with a secret on its command line: the log holds neither token.
   server.Stop();
+}
+
+// docs/operations.md: the operator token has at least 16 characters. A shorter one, from the
+// environment or from --operator-token-file, stops credstored at start (exit 2) with a message
+// naming the rule and never the token.
+BOOST_AUTO_TEST_CASE(a_short_operator_token_refuses_to_start) {
+  for (const bool from_file : {false, true}) {
+    BOOST_TEST_CONTEXT((from_file ? "--operator-token-file" : "CREDSTORE_OPERATOR_TOKEN")) {
+      credstore::testing::TempDir dir("credstore-short-token");
+      const std::string token = "short-" + RandomAlnum(9);  // 15 characters
+      CredstoredConfig config;
+      config.binary = Args().credstored;
+      config.storage_uri = "memory://";
+      config.key_file = dir.path() / "credstore.keys";
+      config.work_dir = dir.path();
+      if (from_file) {
+        const auto file = dir.path() / "operator.token";
+        std::ofstream(file) << token << "\n";
+        chmod(file.c_str(), 0600);
+        config.extra_args = {"--operator-token-file", file.string()};
+        config.operator_token = "";  // the file is the only source
+      } else {
+        config.operator_token = token;
+      }
+      CredstoredProcess process(config);
+      std::string failure;
+      try {
+        process.Start(30s);
+      } catch (const std::exception& error) {
+        failure = error.what();
+      }
+      if (process.running()) process.Kill();
+      BOOST_TEST(failure.find("exited during start-up (exit code 2)") != std::string::npos,
+                 "credstored started with a 15-character token: " << failure);
+      const std::string log = process.Log();
+      BOOST_TEST(log.find("at least 16 characters") != std::string::npos, log);
+      BOOST_TEST(log.find(token) == std::string::npos, "the log names the token");
+    }
+  }
+}
+
+// Failed token attempts are throttled per client address: after 10 in a minute the answer is
+// 429 with Retry-After, before the token is even looked at (the right token from that address
+// too), while another address with the right token is served.
+BOOST_FIXTURE_TEST_CASE(failed_token_attempts_are_throttled_per_address, ServerFixture) {
+  const std::string list = "GET /v1/integrators HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  const ClientOptions attacker{NextClientAddress()};
+  const auto send = [&](const ClientOptions& from, std::string_view token) {
+    const std::string request = list + Bearer(token) + "Connection: close\r\n\r\n";
+    return SendRaw(server.operator_port(), request, from);
+  };
+  const std::string wrong = "optok-" + RandomAlnum(40);
+  for (int attempt = 1; attempt <= 10; ++attempt) {
+    ExpectProblem(send(attacker, wrong), 401, "failed attempt " + std::to_string(attempt));
+  }
+  const HttpResponse throttled = send(attacker, wrong);
+  ExpectProblem(throttled, 429, "the 11th failed attempt");
+  const int retry_after = std::atoi(throttled.Header("Retry-After").value_or("0").c_str());
+  BOOST_TEST((retry_after >= 1 && retry_after <= 60), throttled.Describe());
+  ExpectProblem(send(attacker, TokenOf(server)), 429, "the right token, from the same address");
+  // Another address is not locked out.
+  const HttpResponse other = send(ClientOptions{NextClientAddress()}, TokenOf(server));
+  BOOST_TEST(other.status == 200u, other.Describe());
+  // /healthz needs no token, and is never throttled.
+  const HttpResponse health =
+      SendRaw(server.operator_port(),
+              "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", attacker);
+  BOOST_TEST(health.status == 200u, health.Describe());
+}
+
+// One request over a unix socket from a child process running as `uid`: the answer's status,
+// 0 when none came. A child, because only a process of that uid makes SO_PEERCRED say it.
+unsigned SendOverSocketAs(const std::filesystem::path& path, const std::string& request,
+                          uid_t uid) {
+  int out[2];
+  if (pipe(out) != 0) return 0;
+  const pid_t child = fork();
+  if (child == 0) {
+    close(out[0]);
+    if (uid != geteuid() && setuid(uid) != 0) _exit(1);
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+    const timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) _exit(2);
+    if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+      _exit(3);
+    }
+    char buffer[4096];
+    ssize_t got = 0;
+    while ((got = read(fd, buffer, sizeof buffer)) > 0) {
+      if (write(out[1], buffer, static_cast<std::size_t>(got)) != got) _exit(4);
+    }
+    _exit(0);
+  }
+  close(out[1]);
+  std::string answer;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = read(out[0], buffer, sizeof buffer)) > 0) {
+    answer.append(buffer, static_cast<std::size_t>(got));
+  }
+  close(out[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  // "HTTP/1.1 429 Too Many Requests"
+  if (answer.size() < 12 || !answer.starts_with("HTTP/1.1 ")) return 0;
+  return static_cast<unsigned>(std::atoi(answer.c_str() + 9));
+}
+
+bool IsRoot(utf::test_unit_id) { return geteuid() == 0; }
+
+// On a unix-socket operator listener failed tokens are counted per peer uid (SO_PEERCRED): a
+// local user who keeps failing is throttled, and another user (here root) is not.
+BOOST_AUTO_TEST_CASE(failed_tokens_on_the_operator_socket_are_throttled_per_uid,
+                     *utf::precondition(IsRoot)) {
+  constexpr uid_t kNobody = 65534;
+  credstore::testing::TempDir dir("credstore-operator-socket");
+  chmod(dir.path().c_str(), 0755);  // nobody must reach the socket inside
+  CredstoredConfig config;
+  config.binary = Args().credstored;
+  config.storage_uri = "memory://";
+  config.key_file = dir.path() / "credstore.keys";
+  config.work_dir = dir.path();
+  config.operator_token = "optok-" + RandomAlnum(40);
+  config.operator_socket = dir.path() / "operator.sock";
+  CredstoredProcess process(config);
+  process.Start();
+  // The socket is 0600: give it to nobody, whom root can still reach.
+  BOOST_TEST_REQUIRE(chown(config.operator_socket.c_str(), kNobody, kNobody) == 0);
+  const auto list = [](std::string_view token) {
+    return "GET /v1/integrators HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " +
+           std::string(token) + "\r\nConnection: close\r\n\r\n";
+  };
+  const std::string wrong = "optok-" + RandomAlnum(40);
+  for (int attempt = 1; attempt <= 10; ++attempt) {
+    BOOST_TEST(SendOverSocketAs(config.operator_socket, list(wrong), kNobody) == 401u,
+               "nobody's failed attempt " << attempt);
+  }
+  BOOST_TEST(SendOverSocketAs(config.operator_socket, list(wrong), kNobody) == 429u);
+  BOOST_TEST(SendOverSocketAs(config.operator_socket, list(config.operator_token), kNobody) ==
+             429u);
+  // Another local user is not locked out by nobody's failures.
+  BOOST_TEST(SendOverSocketAs(config.operator_socket, list(config.operator_token), 0) == 200u);
+  const ExitInfo stopped = process.Stop();
+  BOOST_TEST((stopped.exited && stopped.code == 0), stopped.Describe());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,6 +10,10 @@
 
 #include "http/http_test_env.h"
 
+#ifdef CREDSTORE_HTTP_TESTS_WITH_REDIS
+#include "redis/redis_server_fixture.h"
+#endif
+
 namespace credstore::http_tests {
 namespace {
 
@@ -259,6 +263,87 @@ BOOST_FIXTURE_TEST_CASE(settings_round_trip, ServerFixture) {
   ExpectJson(replaced, 200, "second POST");
   server.ExpectSettings(customer, R"({"only":1})", "a POST replaces the document");
 }
+
+// What GET returns is byte for byte what POST stored and echoed: numbers as the client wrote
+// them (Boost.JSON 1.81 reads some doubles inexactly, so re-serializing changed them), escapes
+// as sent; only whitespace outside strings is dropped.
+BOOST_FIXTURE_TEST_CASE(settings_come_back_byte_for_byte, ServerFixture) {
+  const Customer customer = server.NewCustomer();
+  const std::string sent =
+      "{ \"min\": 2.2250738585072011e-308, \"big\":1.7976931348623157E308,\n"
+      "  \"int\":12345678901234567890, \"tiny\":5e-324, \"text\":\"a b\\u00e9\\/\\\"\",\n"
+      "  \"list\":[ 1.0, -0.0, 1e2 ] }";
+  const std::string stored =
+      "{\"min\":2.2250738585072011e-308,\"big\":1.7976931348623157E308,"
+      "\"int\":12345678901234567890,\"tiny\":5e-324,\"text\":\"a b\\u00e9\\/\\\"\","
+      "\"list\":[1.0,-0.0,1e2]}";
+  const HttpResponse posted = server.PostSettings(customer, sent);
+  ExpectJson(posted, 200, "POST settings");
+  BOOST_TEST(posted.body == stored);
+  const HttpResponse got = server.GetSettings(customer);
+  ExpectJson(got, 200, "GET settings");
+  BOOST_TEST(got.body == stored);
+}
+
+#ifdef CREDSTORE_HTTP_TESTS_WITH_REDIS
+// A 503 on the public listener tells an anonymous client only that storage is unavailable,
+// never how the backend failed ("redis: cannot connect: No such file or directory"); the
+// server's log keeps the cause with the request id, and the operator listener keeps the detail.
+// Its own Redis, stopped under a running credstored (the shared one serves other cases).
+BOOST_AUTO_TEST_CASE(a_storage_outage_is_only_storage_unavailable_to_the_public) {
+  credstore::testing::RedisServerFixture redis;
+  credstore::testing::TempDir dir("credstore-http-outage");
+  CredstoredConfig config;
+  config.binary = Args().credstored;
+  config.storage_uri = redis.unix_uri();
+  config.key_file = dir.path() / "credstore.keys";
+  config.work_dir = dir.path();
+  config.operator_token = "optok-" + RandomAlnum(40);
+  CredstoredProcess process(config);
+  process.Start();
+  const std::string secret_body = R"({"secret":"outage-secret-value"})";
+  const auto register_request = [&] {
+    return BuildRequest("POST", "/geofencing/1/register?key=" + NewApiKey(),
+                        "Content-Type: application/json\r\n", secret_body);
+  };
+  const HttpResponse before = SendRaw(process.port(), register_request());
+  BOOST_TEST_REQUIRE(before.status == 200u, before.Describe());
+
+  redis.Stop();
+  const HttpResponse down = SendRaw(process.port(), register_request());
+  const json::object problem = ExpectProblem(down, 503, "register with Redis stopped");
+  BOOST_TEST(problem.if_contains("detail") != nullptr);
+  if (problem.if_contains("detail") != nullptr) {
+    BOOST_TEST(problem.at("detail") == "storage unavailable", down.Describe());
+  }
+  BOOST_TEST(down.body.find("redis") == std::string::npos, down.Describe());
+  // The log line with this request's id holds the cause.
+  const std::string instance(problem.at("instance").as_string());
+  const std::string request_id = instance.substr(instance.rfind(':') + 1);
+  const std::string log = process.Log();
+  bool logged = false;
+  std::size_t start = 0;
+  while (start < log.size()) {
+    const std::size_t end = std::min(log.find('\n', start), log.size());
+    const std::string_view line(log.data() + start, end - start);
+    logged = logged || (line.find(request_id) != std::string_view::npos &&
+                        line.find("redis") != std::string_view::npos);
+    start = end + 1;
+  }
+  BOOST_TEST(logged, "no log line with request id " << request_id << " and the cause:\n" << log);
+  // The operator listener keeps the backend's own message.
+  const HttpResponse operator_down =
+      SendRaw(process.operator_port(),
+              BuildRequest("GET", "/v1/integrators",
+                           "Authorization: Bearer " + config.operator_token + "\r\n"));
+  ExpectProblem(operator_down, 503, "operator list with Redis stopped");
+  BOOST_TEST(operator_down.body.find("redis") != std::string::npos, operator_down.Describe());
+
+  redis.Start();
+  const ExitInfo stopped = process.Stop();
+  BOOST_TEST((stopped.exited && stopped.code == 0), stopped.Describe());
+}
+#endif
 
 BOOST_FIXTURE_TEST_CASE(settings_size_limit_is_16_kib, ServerFixture) {
   const Customer customer = server.NewCustomer();

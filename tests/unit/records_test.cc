@@ -63,6 +63,39 @@ BOOST_AUTO_TEST_CASE(admin_key_decoder_refuses_what_the_full_decoder_refuses) {
   BOOST_TEST(!internal::DecodeCustomerAdminKeys(retagged).ok());
 }
 
+// A flag byte is 0 or 1; any other value is corrupt data, never "absent" or "disabled".
+BOOST_AUTO_TEST_CASE(decoders_refuse_non_canonical_flag_bytes) {
+  const CustomerRecord customer = SampleRecord(false, "{}");
+  const std::string bytes = internal::Encode(customer);
+  // format, type, secret_hash, secret_generation, admin_key_digest, admin_generation, flag
+  const std::size_t flag = 2 + 4 + customer.secret_hash.size() + 8 + 32 + 8;
+  BOOST_TEST_REQUIRE(bytes[flag] == 0);
+  for (const unsigned char value : {2, 0x80, 0xFF}) {
+    std::string altered = bytes;
+    altered[flag] = static_cast<char>(value);
+    BOOST_TEST(!internal::DecodeCustomer(altered).ok(), "flag " << int(value));
+    BOOST_TEST(!internal::DecodeCustomerAdminKeys(altered).ok(), "flag " << int(value));
+    BOOST_TEST((internal::DecodeCustomer(altered).status().code() == StatusCode::kInternal));
+  }
+
+  internal::IntegratorRecord integrator;
+  integrator.integrator_id = "acme";
+  integrator.label = "Acme";
+  integrator.enabled = true;
+  const std::string sealed = internal::Encode(integrator);
+  // format, type, integrator_id, label, enabled
+  const std::size_t enabled = 2 + 4 + 4 + 4 + 4;
+  BOOST_TEST_REQUIRE(internal::DecodeIntegrator(sealed).ok());
+  BOOST_TEST_REQUIRE(sealed[enabled] == 1);
+  std::string altered = sealed;
+  altered[enabled] = 2;
+  BOOST_TEST(!internal::DecodeIntegrator(altered).ok());
+  // The old-secret flag, the last byte of a record without an old secret.
+  altered = sealed;
+  altered.back() = 7;
+  BOOST_TEST(!internal::DecodeIntegrator(altered).ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

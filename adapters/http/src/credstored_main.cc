@@ -51,6 +51,9 @@
 namespace credstore::http::daemon {
 namespace {
 
+// docs/operations.md: the operator token has at least this many characters.
+constexpr std::size_t kMinOperatorToken = 16;
+
 // ---- Process hygiene --------------------------------------------------------------------
 
 // No core dumps and no ptrace by other users' tools: a dump would hold keys and secrets.
@@ -142,10 +145,14 @@ class Daemon {
     }
     const bool operator_requested =
         !config_.operator_listen.empty() || !config_.operator_socket.empty();
-    if (operator_token_ && operator_token_->size() < 16) {
-      LogLine("warning", "credstored.config")
-          .Add("message", "the operator token is shorter than 16 characters; use a long random one")
+    // Whatever its source: a short token can be guessed, and it unlocks every integrator.
+    if (operator_token_ && operator_token_->size() < kMinOperatorToken) {
+      LogLine("error", "credstored.config")
+          .Add("message", "the operator token must have at least " +
+                              std::to_string(kMinOperatorToken) +
+                              " characters; use a long random one")
           .WriteTo(log_);
+      return kExitConfig;
     }
     if (!operator_token_ && operator_requested) {
       LogLine("error", "credstored.config")
@@ -291,7 +298,15 @@ class Daemon {
   void BuildApis() {
     PublicApiOptions public_options;
     public_options.verifier_tokens = &verifier_tokens_;
-    public_api_.emplace(*store_, public_options);
+    // What the public 503 no longer says, in the log next to the request's access line.
+    public_options.storage_unavailable = [log = &log_](const RequestMeta& meta,
+                                                       std::string_view cause) {
+      LogLine("warning", "credstored.storage")
+          .Add("request_id", meta.request_id)
+          .Add("message", cause)
+          .WriteTo(*log);
+    };
+    public_api_.emplace(*store_, std::move(public_options));
     if (!operator_token_) return;
     OperatorApiOptions operator_options;
     operator_options.token = std::string(operator_token_->view());

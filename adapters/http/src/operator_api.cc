@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "failure_throttle.h"
 #include "prepared_calls.h"
 #include "request_parts.h"
 #include "responses.h"
@@ -102,6 +104,27 @@ Response Unauthorized(const RequestMeta& meta) {
   return MakeProblem(status::unauthorized,
                      "operator token missing or invalid (Authorization: Bearer <token>)", meta,
                      extras);
+}
+
+// docs/operations.md: this many failed token attempts per client in one window, then 429 until
+// the window ends. Enough for an operator's typos, far too few to guess a 16-character token.
+constexpr std::size_t kMaxTokenFailures = 10;
+constexpr std::chrono::seconds kTokenFailureWindow{60};
+constexpr std::size_t kMaxThrottledClients = 4096;
+
+Response TooManyTokenFailures(std::chrono::seconds wait, const RequestMeta& meta) {
+  ProblemExtras extras;
+  extras.retry_after = wait;
+  return MakeProblem(status::too_many_requests,
+                     "too many failed operator token attempts; try again later", meta, extras);
+}
+
+// Who a failed attempt is counted against: the client address on a loopback listener, the
+// local user on a unix socket (so one user cannot lock out another).
+std::string ThrottleKey(const RequestMeta& meta) {
+  if (!meta.client_address.empty()) return "addr/" + meta.client_address;
+  if (meta.peer_uid) return "uid/" + std::to_string(*meta.peer_uid);
+  return "unknown";
 }
 
 // What a 404 names: a resource type, and an id when it is public.
@@ -466,7 +489,9 @@ OperatorApi::OperatorApi(CredentialStore& store, ProvisionedApiKeys* api_keys, M
     : store_(store),
       api_keys_(api_keys),
       metrics_(metrics),
-      max_body_bytes_(options.max_body_bytes) {
+      max_body_bytes_(options.max_body_bytes),
+      failed_tokens_(std::make_unique<FailureThrottle>(kMaxTokenFailures, kTokenFailureWindow,
+                                                       kMaxThrottledClients)) {
   if (sodium_init() < 0) std::abort();  // libsodium cannot work without a random source
   randombytes_buf(digest_key_.data(), digest_key_.size());
   has_token_ = !options.token.empty();
@@ -505,7 +530,17 @@ Routed OperatorApi::Route(Request& request, const RequestMeta& meta) const {
   }
   // Right after routing: one BLAKE2b hash, cheap enough for an I/O thread, and it keeps
   // strangers off the workers.
-  if (!IsAuthorized(request)) return Answer(route_template, Unauthorized(meta));
+  // Failed tokens are throttled per client before the token is looked at, so a client that
+  // guessed too often learns nothing more, not even from the right token.
+  const std::string client = ThrottleKey(meta);
+  const auto now = FailureThrottle::Clock::now();
+  if (auto wait = failed_tokens_->Blocked(client, now)) {
+    return Answer(route_template, TooManyTokenFailures(*wait, meta));
+  }
+  if (!IsAuthorized(request)) {
+    failed_tokens_->Failed(client, now);
+    return Answer(route_template, Unauthorized(meta));
+  }
   if (auto problem = CheckBodyEnvelope(request, max_body_bytes_, /*body_is_read=*/true, meta)) {
     return Answer(route_template, std::move(*problem));
   }

@@ -105,7 +105,15 @@ struct CustomerCall {
   RequestMeta meta;
   std::string service;
   std::string api_key;
+  const StorageUnavailableLog* storage_unavailable;  // the PublicApi's; see ProblemLabels
 };
+
+// The labels of a failed call's problem: the route's, on the public listener.
+ProblemLabels CallLabels(const CustomerCall& call, std::string_view what) {
+  ProblemLabels labels = CustomerLabels(call.service, what);
+  labels.storage_unavailable = call.storage_unavailable;
+  return labels;
+}
 
 Routed Health(const RequestMeta& meta) {
   return Answer(kHealthTemplate, NoStoreJson(status::ok, json::object{{"status", "ok"}}, meta));
@@ -121,8 +129,7 @@ Routed Register(CustomerCall call, JsonBody body) {
                    auto grant = call.store->Register(ContextOf(call.meta), call.service,
                                                      call.api_key, secret);
                    if (!grant.ok()) {
-                     return ProblemFor(grant.status(), call.meta,
-                                       CustomerLabels(call.service, "register"));
+                     return ProblemFor(grant.status(), call.meta, CallLabels(call, "register"));
                    }
                    return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}},
                                       call.meta);
@@ -138,8 +145,7 @@ Routed RegenerateKey(CustomerCall call, JsonBody body, std::chrono::milliseconds
         auto grant = call.store->RegenerateAdminKey(ContextOf(call.meta), call.service,
                                                     call.api_key, secret, grace);
         if (!grant.ok()) {
-          return ProblemFor(grant.status(), call.meta,
-                            CustomerLabels(call.service, "configuration"));
+          return ProblemFor(grant.status(), call.meta, CallLabels(call, "configuration"));
         }
         json::object answer{{"adminKey", grant->admin_key.view()}};
         if (grant->old_key_expires_at) {
@@ -158,8 +164,7 @@ Routed UpdateSecret(CustomerCall call, JsonBody body) {
                        std::get<std::string_view>(StringMember(members, "secret")),
                        std::get<std::string_view>(StringMember(members, "newSecret")));
                    if (!updated.ok()) {
-                     return ProblemFor(updated, call.meta,
-                                       CustomerLabels(call.service, "configuration"));
+                     return ProblemFor(updated, call.meta, CallLabels(call, "configuration"));
                    }
                    return NoContent(call.meta);
                  });
@@ -167,7 +172,7 @@ Routed UpdateSecret(CustomerCall call, JsonBody body) {
 
 Response SettingsAnswer(Result<std::string> settings, const CustomerCall& call) {
   if (!settings.ok()) {
-    return ProblemFor(settings.status(), call.meta, CustomerLabels(call.service, "settings"));
+    return ProblemFor(settings.status(), call.meta, CallLabels(call, "settings"));
   }
   return NoStoreBody(status::ok, "application/json", std::move(settings).value(), call.meta);
 }
@@ -206,7 +211,8 @@ Routed PutSettings(CustomerCall call, std::string admin_key, std::string setting
 // and the body, then the prepared call.
 Routed RouteCustomer(CustomerRoute route, std::string_view service,
                      const boost::urls::url_view& url, Request& request, const RequestMeta& meta,
-                     CredentialStore& store, std::size_t max_body_bytes) {
+                     CredentialStore& store, std::size_t max_body_bytes,
+                     const StorageUnavailableLog* storage_unavailable) {
   const std::string_view route_template = TemplateOf(route);
   const bool is_post = request.method() == verb::post;
   if (auto problem = CheckBodyEnvelope(request, max_body_bytes, is_post, meta)) {
@@ -222,18 +228,19 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
                   BadRequest("query parameter 'key' must be 8-128 characters of [A-Za-z0-9_-]",
                              meta));
   }
-  CustomerCall call{&store, meta, std::string(service), std::move(*params.key)};
+  CustomerCall call{&store, meta, std::string(service), std::move(*params.key),
+                    storage_unavailable};
 
   if (route == CustomerRoute::kSettings) {
     // A malformed body is 400 before any credential is looked at (the check order). Settings
-    // may hold any members; the core stores the document as the client's JSON, re-serialized.
+    // may hold any members; the core stores the client's own text, compacted (strict_json.h).
     std::string settings_json;
     if (is_post) {
       auto parsed = internal::ParseStrictJsonObject(request.body());
       if (auto* problem = std::get_if<std::string>(&parsed)) {
         return Answer(route_template, BadRequest(*problem, meta));
       }
-      settings_json = json::serialize(std::get<json::object>(parsed));
+      settings_json = internal::CompactJson(request.body());
     }
     auto admin_key = AdminKeyOf(request, std::move(params.admin_key));
     if (auto* problem = std::get_if<std::string>(&admin_key)) {
@@ -341,7 +348,8 @@ Routed PublicApi::Route(Request& request, const RequestMeta& meta) const {
       } else if (method != verb::post) {
         return Answer(kUnmatched, MethodNotAllowed("POST", meta));
       }
-      return RouteCustomer(*route, service, *url, request, meta, store_, options_.max_body_bytes);
+      return RouteCustomer(*route, service, *url, request, meta, store_, options_.max_body_bytes,
+                           &options_.storage_unavailable);
     }
   }
   return Answer(kUnmatched, MakeProblem(status::not_found, "no such route", meta));
@@ -352,6 +360,7 @@ Routed PublicApi::RouteRegenerateSecret(Request& request, const RequestMeta& met
   ProblemLabels labels;
   labels.realm = kRealm;
   labels.scope = "integrator:regenerate-secret";
+  labels.storage_unavailable = &options_.storage_unavailable;
   if (auto problem = CheckBodyEnvelope(request, options_.max_body_bytes, true, meta)) {
     return Answer(kTemplate, std::move(*problem));
   }

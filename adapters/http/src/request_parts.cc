@@ -78,6 +78,13 @@ Response ProblemFor(const Status& failure, const RequestMeta& meta, const Proble
       code == beast_http::status::service_unavailable) {
     extras.retry_after = RetryAfterSeconds(failure.retry_after());
   }
+  // "redis: cannot connect: No such file or directory" tells an anonymous client which backend
+  // runs and how it fails; the operator listener and the log may know, the public may not.
+  if (labels.storage_unavailable != nullptr && failure.code() == StatusCode::kUnavailable &&
+      failure.message() != kHashBudgetExhausted) {
+    if (*labels.storage_unavailable) (*labels.storage_unavailable)(meta, failure.message());
+    return MakeProblem(code, "storage unavailable", meta, extras);
+  }
   return MakeProblem(code, failure.message(), meta, extras);
 }
 

@@ -48,11 +48,15 @@ struct ProblemLabels {
   std::string scope;                           // 401: what the credential would have unlocked
   std::string_view resource_type;              // 404: "integrator", "customer", ...
   std::string_view resource_id;                // 404: echoed only when it is an integrator id
+  // Set on the public listener: a 503 from storage says only "storage unavailable" there, and
+  // its cause goes here instead (when the function is set: the server's log).
+  const StorageUnavailableLog* storage_unavailable = nullptr;
 };
 
 // The problem for a failed core call: the one Status -> HTTP mapping (HttpStatusFor), with
 // `labels` on 401 and 404, Retry-After on 429 and 503, and no detail on 500 (the cause is in
-// the server log, never in the answer).
+// the server log, never in the answer). On the public listener (`labels.storage_unavailable`) a
+// 503 other than the Argon2id budget's does not name the backend either.
 Response ProblemFor(const Status& failure, const RequestMeta& meta, const ProblemLabels& labels);
 
 // A JSON request body that owns its members and wipes every string in it when destroyed: the

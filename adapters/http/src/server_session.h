@@ -31,11 +31,13 @@
 #define CREDSTORE_HTTP_SRC_SERVER_SESSION_H_
 
 #include <openssl/crypto.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -45,6 +47,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +82,13 @@ struct IsTlsStream : std::false_type {};
 template <class NextLayer>
 struct IsTlsStream<boost::beast::ssl_stream<NextLayer>> : std::true_type {};
 
+// True for a unix stream socket, whatever its executor.
+template <class Stream>
+struct IsUnixStream : std::false_type {};
+template <class Executor>
+struct IsUnixStream<boost::asio::basic_stream_socket<boost::asio::local::stream_protocol, Executor>>
+    : std::true_type {};
+
 // Best-effort wipe of a message body that may hold a secret or a key.
 inline void WipeBody(std::string& body) {
   if (!body.empty()) OPENSSL_cleanse(body.data(), body.size());
@@ -91,6 +101,7 @@ template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   static constexpr bool kTls = session_detail::IsTlsStream<Stream>::value;
+  static constexpr bool kUnix = session_detail::IsUnixStream<Stream>::value;
 
   // `peer` is the TCP peer's address; nullopt on a unix socket. `stream_args` build the Stream,
   // whose socket belongs to `thread`'s io_context.
@@ -191,6 +202,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // ---- Start and reading ----------------------------------------------------------------
 
   void OnStart() {
+    if constexpr (kUnix) {
+      // Who is on the other end of a unix socket: the kernel's word, not the request's.
+      ucred peer{};
+      socklen_t size = sizeof peer;
+      if (::getsockopt(Lowest().native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &size) == 0) {
+        peer_uid_ = peer.uid;
+      }
+    }
     if constexpr (kTls) {
       read_ = ReadState::kHandshaking;
       ReadDeadline(core_.options().write_timeout);
@@ -249,11 +268,40 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_->body_limit(listener_->api->max_body_bytes());
     message_started_ = std::chrono::steady_clock::now();
     ReadDeadline(core_.options().read_timeout);
-    boost::beast::http::async_read_header(stream_, buffer_, *parser_, Bind(&Session::OnHeader));
+    header_bytes_ = 0;
+    ReadHeader();
   }
 
-  void OnHeader(boost::beast::error_code error, std::size_t) {
+  // Reads the header: Beast's async_read_header, but counting. Beast applies its header limit to
+  // each parse step's window, not to the whole header, so small fields arriving in parts added
+  // up far past it (12 KB and more against 8 KiB). The bytes the parser uses for the request
+  // line and the fields (with their CRLFs and the empty line) are counted after every step,
+  // and one byte over the limit is 431, exactly and before more is read.
+  void ReadHeader() {
+    namespace http = boost::beast::http;
+    if (buffer_.size() > 0) {
+      boost::beast::error_code error;
+      const std::size_t used = parser_->put(buffer_.data(), error);  // stops at the header's end
+      buffer_.consume(used);
+      header_bytes_ += used;
+      if (header_bytes_ > core_.options().header_limit) error = http::error::header_limit;
+      if (error != http::error::need_more) return OnHeader(error);
+    }
+    stream_.async_read_some(buffer_.prepare(session_detail::kReadChunk),
+                            Bind(&Session::OnHeaderBytes));
+  }
+
+  void OnHeaderBytes(boost::beast::error_code error, std::size_t bytes) {
+    if (error) return OnReadError(error);  // the client left, or the read timeout ran out
+    buffer_.commit(bytes);
+    ReadHeader();
+  }
+
+  void OnHeader(boost::beast::error_code error) {
     if (error) return OnReadError(error);
+    if (AmbiguousFraming(parser_->get())) {
+      return RejectFraming("the request's Transfer-Encoding is not exactly \"chunked\"");
+    }
     if (parser_->is_done()) return OnMessage({}, 0);
     const auto& header = parser_->get();
     const auto expect = header[boost::beast::http::field::expect];
@@ -282,7 +330,62 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void ReadBody() {
+    if (parser_->chunked()) return ReadChunkedBody();
     boost::beast::http::async_read(stream_, buffer_, *parser_, Bind(&Session::OnMessage));
+  }
+
+  // RFC 9112 §6.1 and §6.3: a body that a proxy in front could frame differently from Beast is
+  // request smuggling. Beast frames "identity" or "xchunked" beside Content-Length by the
+  // Content-Length, and "gzip, chunked" by its chunks while leaving the body gzipped; no
+  // transfer coding but chunked is implemented. So the one accepted Transfer-Encoding is one
+  // field of exactly "chunked" (any case), and never beside Content-Length (which §6.3 lets a
+  // server treat as an error, and which is the safe answer).
+  static bool AmbiguousFraming(const Request& header) {
+    namespace http = boost::beast::http;
+    const auto [first, last] = header.equal_range(http::field::transfer_encoding);
+    if (first == last) return false;
+    return std::next(first) != last || header.count(http::field::content_length) > 0 ||
+           !boost::beast::iequals(first->value(), "chunked");
+  }
+
+  // 400 before the body is read; the connection closes, since where the body ends is unknown.
+  void RejectFraming(const std::string& detail) {
+    read_deadline_ = kNever;
+    read_ = ReadState::kClosed;
+    parser_.reset();
+    AnswerUnparsed(boost::beast::http::status::bad_request, detail);
+    MaybeFinish();
+  }
+
+  // A chunked body, read in parts. Beast 1.81 ends a chunk-size or trailer line only at CRLF and
+  // skips a bare LF, so a body framed with bare LFs (RFC 9112 §7.1 allows only CRLF) would wait
+  // for the read timeout. With eager parsing Beast consumes every byte it can, including chunk
+  // data as it arrives, so whatever stays buffered is framing it could not finish; a LF there
+  // without its CR can never become valid (not in a chunk size, an extension or a trailer
+  // field), and is answered 400 at once. Checking the unparsed rest is all that is needed.
+  void ReadChunkedBody() {
+    namespace http = boost::beast::http;
+    parser_->eager(true);
+    // What arrived with the header first: async_read_some would wait for more bytes before
+    // looking at what is buffered and unfinished.
+    if (buffer_.size() > 0 && !parser_->is_done()) {  // done: the rest is the next request
+      boost::beast::error_code error;
+      buffer_.consume(parser_->put(buffer_.data(), error));
+      if (error && error != http::error::need_more) return OnReadError(error);
+    }
+    if (parser_->is_done()) return OnMessage({}, 0);
+    const auto* rest = static_cast<const char*>(buffer_.data().data());
+    for (std::size_t i = 0; i < buffer_.size(); ++i) {
+      if (rest[i] == '\n' && (i == 0 || rest[i - 1] != '\r')) {
+        return RejectFraming("a chunk's framing line ends in a bare LF, not CRLF");
+      }
+    }
+    http::async_read_some(stream_, buffer_, *parser_, Bind(&Session::OnChunkedPart));
+  }
+
+  void OnChunkedPart(boost::beast::error_code error, std::size_t) {
+    if (error) return OnReadError(error);
+    ReadChunkedBody();
   }
 
   void OnMessage(boost::beast::error_code error, std::size_t) {
@@ -329,6 +432,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     RequestMeta meta;
     meta.request_id = ServerCore::NewRequestId();
     if (peer_) meta.client_address = ResolveClientAddress(*peer_, request, core_.trusted_proxies());
+    meta.peer_uid = peer_uid_;
     meta.http_version = request.version() == 10 ? 10 : 11;
     meta.keep_alive = request.keep_alive();
     return meta;
@@ -578,9 +682,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   IoThread& thread_;
   std::shared_ptr<ListenerContext> listener_;
   std::optional<boost::asio::ip::address> peer_;
+  std::optional<unsigned> peer_uid_;  // unix sockets: the peer's uid (SO_PEERCRED)
   Stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<Parser> parser_;
+  std::size_t header_bytes_ = 0;  // of the request being read, so far
   std::chrono::steady_clock::time_point message_started_;
   std::deque<Slot> slots_;
   std::uint64_t next_slot_id_ = 0;

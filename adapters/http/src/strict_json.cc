@@ -86,4 +86,29 @@ std::variant<json::object, std::string> ParseStrictJsonObject(std::string_view t
   return std::move(value.as_object());
 }
 
+std::string CompactJson(std::string_view valid_json) {
+  // Valid JSON has whitespace only between tokens or inside strings, so dropping every space,
+  // tab, CR and LF outside a string leaves each token, numbers and escapes included, as sent.
+  std::string compact;
+  compact.reserve(valid_json.size());
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : valid_json) {
+    if (in_string) {
+      compact.push_back(c);
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      compact.push_back(c);
+      in_string = c == '"';
+    }
+  }
+  return compact;
+}
+
 }  // namespace credstore::http::internal

@@ -17,6 +17,12 @@ namespace credstore::http::internal {
 // duplicate member, a non-finite number, or a top level that is not an object.
 std::variant<boost::json::object, std::string> ParseStrictJsonObject(std::string_view text);
 
+// `valid_json` (which ParseStrictJsonObject accepted) without the whitespace between its tokens:
+// the client's own text otherwise, byte for byte. Re-serializing the parsed value instead would
+// rewrite numbers (Boost.JSON 1.81 reads some doubles inexactly: 2.2250738585072011e-308 came
+// back as 2.2250738585072014E-308) and escapes.
+std::string CompactJson(std::string_view valid_json);
+
 }  // namespace credstore::http::internal
 
 #endif  // CREDSTORE_ADAPTERS_HTTP_SRC_STRICT_JSON_H_

@@ -33,6 +33,12 @@ enum class StatusCode {
   kInternal,           // a broken invariant or corrupt data (HTTP 500)
 };
 
+// The message of the kUnavailable the core returns when its Argon2id budget is exhausted. It says
+// nothing about storage, so an adapter may show it to anyone; other kUnavailable messages may
+// name the backend and how it failed.
+inline constexpr std::string_view kHashBudgetExhausted =
+    "too many secret checks in progress; try again shortly";
+
 // The stable lowercase name of a code, e.g. "invalid_argument"; used in logs and metrics.
 std::string_view StatusCodeName(StatusCode code);
 

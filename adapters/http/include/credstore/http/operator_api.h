@@ -24,11 +24,15 @@
 // (Argon2id); the rest inline when the store never blocks (the memory backend), else on the
 // storage pool.
 //
-// Errors are RFC 9457 problems (problem.h), checked in this order: 404/405 route -> 401 token ->
-// 413 size -> 415 media type -> 400 malformed -> the operation (404 with resourceType and, for
-// integrators, resourceId; 409 when API key provisioning is off; 503 with Retry-After when
-// unavailable). Every response has `Cache-Control: no-store`. No response or problem carries the
-// token, an API key, a customer secret or an admin key other than the one being issued.
+// Failed token attempts are throttled per client (address; uid on a unix socket): after 10 in a
+// minute, 429 with Retry-After until the minute ends, before the token is looked at.
+//
+// Errors are RFC 9457 problems (problem.h), checked in this order: 404/405 route -> 429 failed
+// tokens -> 401 token -> 413 size -> 415 media type -> 400 malformed -> the operation (404 with
+// resourceType and, for integrators, resourceId; 409 when API key provisioning is off; 503 with
+// Retry-After when unavailable). Every response has `Cache-Control: no-store`. No response or
+// problem carries the token, an API key, a customer secret or an admin key other than the one
+// being issued.
 //
 // Thread safety: Route() and Handle() may be called from many threads at once.
 #ifndef CREDSTORE_HTTP_OPERATOR_API_H_
@@ -36,6 +40,7 @@
 
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "credstore/credential_store.h"
@@ -45,6 +50,8 @@
 #include "credstore/provisioned_api_keys.h"
 
 namespace credstore::http {
+
+class FailureThrottle;
 
 struct OperatorApiOptions {
   // The bearer token every route but /healthz requires. Must not be empty: with an empty token
@@ -86,6 +93,8 @@ class OperatorApi final : public HttpApi {
   // Per-instance random key for the token digests: a digest in memory says nothing on its own.
   std::array<unsigned char, 32> digest_key_{};
   std::array<unsigned char, 32> token_digest_{};
+  // Failed token attempts per client (Route is const; the throttle is the one thing it counts).
+  std::unique_ptr<FailureThrottle> failed_tokens_;
 };
 
 }  // namespace credstore::http

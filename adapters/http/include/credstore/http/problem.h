@@ -11,6 +11,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,7 +26,13 @@ struct RequestMeta {
   std::string client_address;  // after trusted-proxy resolution; drives throttling
   unsigned http_version = 11;  // 10 or 11, echoed in the response
   bool keep_alive = true;
+  // On a unix-socket listener (no client address): the peer's uid (SO_PEERCRED), so that what
+  // is throttled per client there is throttled per local user.
+  std::optional<unsigned> peer_uid = std::nullopt;
 };
+
+// Where an API reports the cause of a 503 it did not show the client (public_api.h).
+using StorageUnavailableLog = std::function<void(const RequestMeta& meta, std::string_view cause)>;
 
 struct ProblemExtras {
   std::string type;                                 // overrides the status's type when set

@@ -56,6 +56,11 @@ struct PublicApiOptions {
   // PublicApi. nullptr, or a set with no token: those routes answer 404.
   const VerifierTokens* verifier_tokens = nullptr;  // default: none
   VerifyApiOptions verify;
+
+  // A 503 caused by storage says only "storage unavailable" to the public; this is told the
+  // cause (the backend's message) with the request, to log it. Called from any thread; must not
+  // throw. Default: not set (the cause is dropped).
+  StorageUnavailableLog storage_unavailable;
 };
 
 class PublicApi final : public HttpApi {

@@ -81,7 +81,8 @@ struct ServerOptions {
   // Storage requests waiting for a thread; one more answers 503 at once.
   std::size_t storage_queue = 256;  // default: 256
 
-  // Largest request line plus header fields; larger answers 431 and closes.
+  // Largest request line plus header fields, counted exactly with their CRLFs and the empty
+  // line that ends them; one byte more answers 431 and closes.
   std::size_t header_limit = 8 * 1024;  // default: 8 KiB
 
   // Time for one request to arrive completely once its first byte did. When it runs out the
