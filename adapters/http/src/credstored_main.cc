@@ -291,6 +291,10 @@ class Daemon {
   void BuildApis() {
     PublicApiOptions public_options;
     public_options.verifier_tokens = &verifier_tokens_;
+    // ValidateConfig has checked the name.
+    if (!config_.forward_auth.empty()) {
+      public_options.forward_auth = ParseGatewayProfile(config_.forward_auth);
+    }
     public_api_.emplace(*store_, public_options);
     if (!operator_token_) return;
     OperatorApiOptions operator_options;
