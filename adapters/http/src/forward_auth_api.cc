@@ -46,6 +46,16 @@ struct ProfileHeaders {
 constexpr ProfileHeaders kNginxHeaders{"X-Original-URI", "X-Original-Method"};
 constexpr ProfileHeaders kTraefikHeaders{"X-Forwarded-Uri", "X-Forwarded-Method"};
 
+// A header value a gateway may put inside a JSON string or a log line as it is (the error_page
+// recipe of docs/gateways.md does): printable ASCII without '"' or '\'. credstore's problem
+// texts are such already; this keeps them so.
+std::string HeaderSafe(std::string text) {
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') c = '\'';
+  }
+  return text;
+}
+
 // The problem `problem` as a gateway can carry it: no body, its type, detail and instance in
 // headers, and 401 unless it is a 403 or the store's trouble (5xx). A 401 keeps its challenge,
 // or gets one in `realm` when the problem had another status.
@@ -59,9 +69,9 @@ Response Bodiless(Response problem, std::string_view realm, std::string_view sco
       return member != nullptr && member->is_string() ? std::string(member->as_string())
                                                       : std::string();
     };
-    type = text("type");
-    detail = text("detail");
-    instance = text("instance");
+    type = HeaderSafe(text("type"));
+    detail = HeaderSafe(text("detail"));
+    instance = HeaderSafe(text("instance"));
   }
   status code = problem.result();
   if (problem.result_int() < 500 && code != status::forbidden) code = status::unauthorized;
