@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 // The configuration of docs/gateways.md ("The tested nginx configuration"): keep the two equal.
 // @DIR@, @PORT@, @CREDSTORED@, @UPSTREAM@ and @TOKEN@ are filled in by NginxConfig().
 constexpr std::string_view kTemplate =
-    R"(# nginx in front of a service, with credstore's forward auth (credstored --forward-auth nginx).
+    R"(# A service behind nginx, with credstore's forward auth (credstored --forward-auth nginx).
 daemon off;
 master_process off;
 worker_processes 1;
@@ -178,6 +178,8 @@ std::string Tail(const std::string& text) {
 }
 
 }  // namespace
+
+std::string_view NginxConfigTemplate() { return kTemplate; }
 
 std::string NginxConfig(const std::filesystem::path& dir, std::uint16_t port,
                         const NginxSite& site) {

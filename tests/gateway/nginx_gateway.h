@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace credstore::gateway_tests {
 
@@ -25,6 +26,10 @@ struct NginxSite {
   // variant the fixture's self-check must notice.
   bool auth_request = true;
 };
+
+// The configuration with its placeholders (@DIR@, @PORT@, @CREDSTORED@, @UPSTREAM@, @TOKEN@),
+// as docs/gateways.md shows it.
+std::string_view NginxConfigTemplate();
 
 // The nginx.conf of `site`, listening on 127.0.0.1:`port`, writing only under `dir`.
 std::string NginxConfig(const std::filesystem::path& dir, std::uint16_t port,

@@ -3,7 +3,8 @@
 // received. The configuration under test is docs/gateways.md's (nginx_gateway.cc).
 //
 // Arguments after Boost.Test's `--`: --credstored PATH (else $CREDSTORED), --nginx PATH (else
-// $NGINX, else /usr/sbin/nginx).
+// $NGINX, else /usr/sbin/nginx), --docs PATH (docs/gateways.md, whose nginx configuration must be
+// the one tested).
 #include "gateway/nginx_gateway.h"
 
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
@@ -40,6 +42,7 @@ using http_tests::SendRaw;
 struct Args {
   std::string credstored;
   std::string nginx = "/usr/sbin/nginx";
+  std::string docs;
 };
 
 const Args& TheArgs() {
@@ -52,6 +55,7 @@ const Args& TheArgs() {
       const std::string_view arg = suite.argv[i];
       if (arg == "--credstored") parsed.credstored = suite.argv[++i];
       if (arg == "--nginx") parsed.nginx = suite.argv[++i];
+      if (arg == "--docs") parsed.docs = suite.argv[++i];
     }
     return parsed;
   }();
@@ -446,6 +450,17 @@ BOOST_AUTO_TEST_CASE(the_fixture_notices_a_config_without_auth_request) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Outside the fixture: it needs no server.
+BOOST_AUTO_TEST_CASE(the_documented_nginx_configuration_is_the_tested_one) {
+  BOOST_TEST_REQUIRE(!TheArgs().docs.empty(), "pass docs/gateways.md: -- --docs PATH");
+  std::ifstream in(TheArgs().docs, std::ios::binary);
+  BOOST_TEST_REQUIRE(in.good(), "cannot read " << TheArgs().docs);
+  const std::string docs((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string block = "```nginx\n" + std::string(NginxConfigTemplate()) + "```\n";
+  BOOST_TEST(docs.find(block) != std::string::npos,
+             TheArgs().docs << " does not show tests/gateway's nginx configuration as it is");
+}
 
 }  // namespace
 }  // namespace credstore::gateway_tests
