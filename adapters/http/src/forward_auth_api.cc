@@ -196,7 +196,8 @@ std::optional<GatewayProfile> ParseGatewayProfile(std::string_view name) {
 // The original request as the profile's gateway described it.
 struct ForwardAuthApi::Original {
   std::string method;
-  std::string target;  // origin-form, exactly as the client sent it
+  std::string target;  // origin-form, exactly as the client sent it; may hold keys in its query
+  ~Original() { sodium_memzero(target.data(), target.size()); }
   std::string_view query() const {
     const std::size_t mark = target.find('?');
     return mark == std::string::npos ? std::string_view()
@@ -288,7 +289,8 @@ Routed ForwardAuthApi::Route(Request& request, const RequestMeta& meta) const {
     std::string_view rest = target.substr(route_template.size());
     if (admin_key) {
       rest.remove_prefix(1);
-      const std::size_t slash = rest.find('/');
+      // The service ends at the path's next '/', never at one in the query.
+      const std::size_t slash = path.substr(route_template.size() + 1).find('/');
       if (slash == std::string_view::npos) return refuse("no original target after the service");
       service = std::string(rest.substr(0, slash));
       rest.remove_prefix(slash);
