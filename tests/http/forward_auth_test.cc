@@ -149,6 +149,33 @@ BOOST_AUTO_TEST_CASE(forward_auth_nginx_token_scope_and_service) {
   BOOST_TEST(verified.Header("X-Credstore-Body-SHA256").value_or("") == HexSha256(body));
 }
 
+BOOST_AUTO_TEST_CASE(forward_auth_shares_the_verify_routes_failure_budget) {
+  ForwardAuthServer fixture("nginx");
+  ClientOptions from_one_address;
+  from_one_address.source_address = NextClientAddress();
+  // The verify routes' default: 10 failed tokens per address per window, counted once for both
+  // APIs, so a guesser cannot double its tries by alternating them.
+  for (int i = 0; i < 10; ++i) {
+    const HttpResponse failed = fixture.server.Send(
+        BuildRequest("GET", "/v1/auth/signature", fixture.Bearer("vt-wrong-" + RandomAlnum(40))),
+        from_one_address);
+    ExpectGatewayAnswer(failed, 401, "a wrong token");
+  }
+  const HttpResponse throttled =
+      fixture.server.Send(BuildRequest("POST", "/v1/verify/signature",
+                                       fixture.Bearer() + "Content-Type: "
+                                                          "application/json\r\n",
+                                       "{}"),
+                          from_one_address);
+  ExpectProblem(throttled, 429, "the verify route after 10 failures on the auth route");
+  const HttpResponse refused = fixture.server.Send(
+      BuildRequest("GET", "/v1/auth/signature", fixture.Bearer()), from_one_address);
+  ExpectGatewayAnswer(refused, 401, "the auth route, throttled");
+  BOOST_TEST(refused.Header("X-Credstore-Problem-Type").value_or("") ==
+             "urn:credstore:problem:throttled");
+  BOOST_TEST(refused.Header("Retry-After").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(forward_auth_traefik) {
   ForwardAuthServer fixture("traefik");
   Server& server = fixture.server;
