@@ -10,7 +10,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <boost/url/parse_query.hpp>
+#include <boost/url/parse.hpp>
 #include <memory>
 #include <string>
 #include <utility>
@@ -129,9 +129,11 @@ template <std::size_t N>
 std::variant<std::array<std::optional<std::string>, N>, std::string> StrictParams(
     std::string_view query, const std::array<std::string_view, N>& names) {
   std::array<std::optional<std::string>, N> values;
-  auto params = boost::urls::parse_query(query);
-  if (!params) return std::string("the query is malformed");
-  for (const auto& param : *params) {
+  // Parsed as a whole target, which the url_view points into: it must outlive the loop.
+  const std::string as_target = "/?" + std::string(query);
+  auto url = boost::urls::parse_origin_form(as_target);
+  if (!url) return std::string("the query is malformed");
+  for (const auto& param : url->encoded_params()) {
     const std::string decoded = param.key.decode();
     const std::string_view key(param.key.data(), param.key.size());
     const std::string_view value(param.value.data(), param.value.size());
