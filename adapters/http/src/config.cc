@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "credstore/http/forward_auth_api.h"
 #include "trim.h"
 
 namespace credstore::http {
@@ -164,6 +165,9 @@ Status ValidateConfig(const DaemonConfig& config) {
   }
   if (config.argon2 != "production" && config.argon2 != "minimum") {
     return Status::InvalidArgument("--argon2 must be 'production' or 'minimum'");
+  }
+  if (!config.forward_auth.empty() && !ParseGatewayProfile(config.forward_auth)) {
+    return Status::InvalidArgument("--forward-auth must be 'nginx', 'traefik' or 'envoy'");
   }
   if (config.services.empty()) return Status::InvalidArgument("--services names no service");
   for (const std::string& service : config.services) {

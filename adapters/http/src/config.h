@@ -45,6 +45,7 @@ struct DaemonConfig {
   std::string operator_port_file;
   std::string operator_token_file;
   std::string verifier_token_file;  // `label scope token` lines; "" = none (verify routes 404)
+  std::string forward_auth;         // "nginx" | "traefik" | "envoy"; "" = off (auth routes 404)
 
   std::string tls_cert;
   std::string tls_key;

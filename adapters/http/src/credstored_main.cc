@@ -306,6 +306,17 @@ class Daemon {
           .Add("message", cause)
           .WriteTo(*log);
     };
+    // ValidateConfig has checked the name.
+    if (!config_.forward_auth.empty()) {
+      public_options.forward_auth = ParseGatewayProfile(config_.forward_auth);
+      if (verifier_tokens_.empty()) {
+        LogLine("warning", "credstored.config")
+            .Add("message",
+                 "--forward-auth without any verifier token: the /v1/auth/ routes "
+                 "answer 404 until one is loaded (SIGHUP)")
+            .WriteTo(log_);
+      }
+    }
     public_api_.emplace(*store_, std::move(public_options));
     if (!operator_token_) return;
     OperatorApiOptions operator_options;
@@ -428,6 +439,7 @@ class Daemon {
         .Add("backend", std::string(backend_->Name()))
         .Add("keys", keyring_->origin)
         .Add("api_keys", config_.api_keys)
+        .Add("forward_auth", config_.forward_auth.empty() ? "off" : config_.forward_auth)
         .Add("argon2", config_.argon2)
         .AddList("services", config_.services)
         .AddNumber("hashing_workers", config_.hashing_workers)

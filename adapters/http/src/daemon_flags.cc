@@ -101,6 +101,10 @@ po::options_description Flags(DaemonConfig& config) {
       "File of verifier tokens, one `label scope token` line each (or set "
       "CREDSTORE_VERIFIER_TOKENS): the credentials of the services that call /v1/verify/. "
       "Reloaded on SIGHUP. Without any, the verify routes answer 404.");
+  add("forward-auth", po::value(&config.forward_auth)->value_name("nginx|traefik|envoy"),
+      "Answer the forward-auth checks of this gateway on /v1/auth/admin-key and "
+      "/v1/auth/signature (docs/gateways.md), with the verifier tokens. Off by default: those "
+      "routes answer 404.");
   add("tls-cert", po::value(&config.tls_cert)->value_name("PEM"),
       "Certificate chain of the public listener (PEM, leaf first); enables TLS.");
   add("tls-key", po::value(&config.tls_key)->value_name("PEM"),

@@ -14,6 +14,7 @@
 #include "request_parts.h"
 #include "responses.h"
 #include "strict_json.h"
+#include "verifier_gate.h"
 
 namespace credstore::http {
 namespace {
@@ -301,7 +302,14 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
 PublicApi::PublicApi(CredentialStore& store, PublicApiOptions options)
     : store_(store), options_(options) {
   if (options_.verifier_tokens != nullptr) {
-    verify_ = std::make_unique<VerifyApi>(store_, *options_.verifier_tokens, options_.verify);
+    // One gate for both APIs a verifier token opens: one budget of failed tokens per address.
+    auto gate = std::make_shared<VerifierGate>(*options_.verifier_tokens, options_.verify);
+    verify_ = std::make_unique<VerifyApi>(store_, gate, options_.verify);
+    if (options_.forward_auth) {
+      forward_auth_ = std::make_unique<ForwardAuthApi>(
+          store_, gate,
+          ForwardAuthApiOptions{*options_.forward_auth, options_.verify, options_.max_body_bytes});
+    }
   }
 }
 
@@ -324,6 +332,10 @@ Routed PublicApi::Route(Request& request, const RequestMeta& meta) const {
   }
   if (path.starts_with(VerifyApi::kPathPrefix)) {
     if (verify_) return verify_->Route(request, meta);
+    return Answer(kUnmatched, MakeProblem(status::not_found, "no such route", meta));
+  }
+  if (path.starts_with(ForwardAuthApi::kPathPrefix)) {
+    if (forward_auth_) return forward_auth_->Route(request, meta);
     return Answer(kUnmatched, MakeProblem(status::not_found, "no such route", meta));
   }
   if (path == kRegenerateSecretPath) {

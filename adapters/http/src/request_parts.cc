@@ -4,6 +4,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/url/parse.hpp>
 #include <cmath>
 #include <utility>
 
@@ -50,6 +51,23 @@ std::string_view BearerToken(const Request& request) {
     return {};
   }
   return Trim(header.substr(kScheme.size()));
+}
+
+bool IsHttpMethod(std::string_view text) {
+  constexpr std::size_t kMaxMethodLength = 32;
+  if (text.empty() || text.size() > kMaxMethodLength) return false;
+  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  for (char c : text) {
+    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && kSymbols.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+bool IsSignableTarget(std::string_view target) {
+  constexpr std::size_t kMaxTargetLength = 8 * 1024;
+  return !target.empty() && target.front() == '/' && target.size() <= kMaxTargetLength &&
+         boost::urls::parse_origin_form(target).has_value();
 }
 
 RequestContext ContextOf(const RequestMeta& meta) {

@@ -38,6 +38,13 @@ std::optional<Response> CheckBodyEnvelope(const Request& request, std::size_t ma
 // header is absent, sent twice (ambiguous about who is asking), or of another scheme.
 std::string_view BearerToken(const Request& request);
 
+// An HTTP method: a token (RFC 9110 §5.6.2) of at most 32 characters.
+bool IsHttpMethod(std::string_view text);
+
+// A request target a signed request may name: origin-form (a path and query, as received), at
+// most 8192 characters.
+bool IsSignableTarget(std::string_view target);
+
 // The core's view of who is asking.
 RequestContext ContextOf(const RequestMeta& meta);
 

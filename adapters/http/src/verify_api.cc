@@ -5,16 +5,15 @@
 
 #include <boost/beast/http/field.hpp>
 #include <boost/json/object.hpp>
-#include <boost/url/parse.hpp>
 #include <memory>
 #include <utility>
 
 #include "credstore/api_key_validator.h"
 #include "credstore/signed_request.h"
-#include "failure_limiter.h"
 #include "prepared_calls.h"
 #include "request_parts.h"
 #include "responses.h"
+#include "verifier_gate.h"
 
 namespace credstore::http {
 namespace {
@@ -24,36 +23,11 @@ namespace json = boost::json;
 using beast_http::status;
 using beast_http::verb;
 
-constexpr std::string_view kRealm = "credstore-verify";
 // The realm of the credential being verified (a customer's admin key, an integrator's
 // signature), as the public routes name it: a 401 in this realm is about that credential, not
 // about the caller's token.
 constexpr std::string_view kSubjectRealm = "credstore";
-// What a verifier token unlocks, named on its 401 as every 401 names its scope.
-constexpr std::string_view kTokenScope = "verify";
-constexpr std::string_view kForbiddenType = "urn:credstore:problem:forbidden";
-constexpr std::size_t kMaxTargetLength = 8 * 1024;
-constexpr std::size_t kMaxMethodLength = 32;
 constexpr std::size_t kMaxTimestampDigits = 16;
-
-Response TokenMissingOrInvalid(const RequestMeta& meta) {
-  ProblemExtras extras;
-  extras.auth_scheme = "Bearer";  // a verifier token is a bearer token (RFC 6750)
-  extras.realm = std::string(kRealm);
-  extras.scope = std::string(kTokenScope);
-  return MakeProblem(status::unauthorized,
-                     "verifier token missing or invalid (Authorization: Bearer <token>)", meta,
-                     extras);
-}
-
-Response OutOfScope(std::string_view what, const RequestMeta& meta) {
-  ProblemExtras extras;
-  extras.type = std::string(kForbiddenType);
-  extras.realm = std::string(kRealm);
-  return MakeProblem(status::forbidden,
-                     "the verifier token's scope does not cover " + std::string(what), meta,
-                     extras);
-}
 
 Response UnknownService(const RequestMeta& meta) {
   ProblemExtras extras;
@@ -78,17 +52,6 @@ bool IsDigits(std::string_view text) {
   return true;
 }
 
-// An HTTP method: a token (RFC 9110 §5.6.2).
-bool IsMethod(std::string_view text) {
-  if (text.empty() || text.size() > kMaxMethodLength) return false;
-  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
-  for (char c : text) {
-    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && kSymbols.find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
-
 // The string members a verify body must all have, or the 400 detail.
 std::variant<std::vector<std::string_view>, std::string> RequiredStrings(
     const json::object& body, std::span<const std::string_view> names) {
@@ -104,11 +67,11 @@ std::variant<std::vector<std::string_view>, std::string> RequiredStrings(
 }  // namespace
 
 VerifyApi::VerifyApi(CredentialStore& store, const VerifierTokens& tokens, VerifyApiOptions options)
-    : store_(store),
-      tokens_(tokens),
-      options_(options),
-      failures_(std::make_unique<FailureLimiter>(
-          options.failures_per_address, options.failure_window, options.max_tracked_addresses)) {}
+    : VerifyApi(store, std::make_shared<VerifierGate>(tokens, options), options) {}
+
+VerifyApi::VerifyApi(CredentialStore& store, std::shared_ptr<VerifierGate> gate,
+                     VerifyApiOptions options)
+    : store_(store), gate_(std::move(gate)), tokens_(gate_->tokens()), options_(options) {}
 
 VerifyApi::~VerifyApi() = default;
 
@@ -126,17 +89,14 @@ Routed VerifyApi::Route(Request& request, const RequestMeta& meta) const {
 
   // The token right after routing, on this thread: an unauthenticated request never reaches a
   // worker, and an address that keeps failing is refused before any digest is computed.
-  const Timestamp now = store_.options().clock->Now();
-  if (auto wait = failures_->Blocked(meta.client_address, now)) {
-    ProblemLabels labels;
-    labels.realm = kRealm;
-    return Answer(
-        route_template,
-        ProblemFor(Status::Throttled("too many failed verifier tokens", *wait), meta, labels));
-  }
-  if (tokens_.Check(BearerToken(request), {}, false).access == VerifierAccess::kUnknownToken) {
-    failures_->CountFailure(meta.client_address, now);
-    return Answer(route_template, TokenMissingOrInvalid(meta));
+  const auto admission = gate_->Admit(request, meta, store_.options().clock->Now());
+  switch (admission.outcome) {
+    case VerifierGate::Outcome::kAdmitted:
+      break;
+    case VerifierGate::Outcome::kThrottled:
+      return Answer(route_template, VerifierTokensThrottled(admission.retry_after, meta));
+    case VerifierGate::Outcome::kUnknownToken:
+      return Answer(route_template, VerifierTokenRefused(meta));
   }
   return admin_key ? RouteAdminKey(request, meta) : RouteSignature(request, meta);
 }
@@ -170,9 +130,9 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
     case VerifierAccess::kAllowed:
       break;
     case VerifierAccess::kOutOfScope:
-      return Answer(kTemplate, OutOfScope("this service", meta));
+      return Answer(kTemplate, VerifierScopeRefused("this service", meta));
     case VerifierAccess::kUnknownToken:
-      return Answer(kTemplate, TokenMissingOrInvalid(meta));
+      return Answer(kTemplate, VerifierTokenRefused(meta));
   }
   if (!store_.HasService(service)) return Answer(kTemplate, UnknownService(meta));
 
@@ -237,12 +197,10 @@ Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) cons
   signed_request.body_sha256 = values[5];
   // The forms are checked here, as 400s: the caller relays what it received, and a malformed
   // member is its mistake to see, not a credential that failed (which the core answers 401).
-  if (!IsMethod(signed_request.method)) {
+  if (!IsHttpMethod(signed_request.method)) {
     return Answer(kTemplate, BadRequest("member 'method' must be an HTTP method", meta));
   }
-  const std::string_view target = signed_request.target;
-  if (target.empty() || target.front() != '/' || target.size() > kMaxTargetLength ||
-      !boost::urls::parse_origin_form(target)) {
+  if (!IsSignableTarget(signed_request.target)) {
     return Answer(kTemplate,
                   BadRequest("member 'target' must be an origin-form request target (a path "
                              "and query, at most 8192 characters)",
@@ -266,9 +224,9 @@ Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) cons
     case VerifierAccess::kAllowed:
       break;
     case VerifierAccess::kOutOfScope:
-      return Answer(kTemplate, OutOfScope("signatures", meta));
+      return Answer(kTemplate, VerifierScopeRefused("signatures", meta));
     case VerifierAccess::kUnknownToken:
-      return Answer(kTemplate, TokenMissingOrInvalid(meta));
+      return Answer(kTemplate, VerifierTokenRefused(meta));
   }
   ProblemLabels labels;
   labels.realm = kSubjectRealm;

@@ -8,6 +8,7 @@
 //   POST /{service}/1/settings?key=K&adminKey=A   a JSON object (<= 16 KiB)    -> 200 stored
 //   POST /v1/integrator/regenerate-secret         signed; [{"oldSecretValidForSeconds": n}]
 //   POST /v1/verify/admin-key, /v1/verify/signature   verify_api.h (with verifier tokens)
+//   /v1/auth/admin-key, /v1/auth/signature       forward_auth_api.h (with a gateway profile)
 //   GET  /healthz
 //
 // regenerateKey answers {"adminKey"[, "oldKeyExpiresAt"]}: the time the previous key stops
@@ -40,6 +41,7 @@
 #include <string_view>
 
 #include "credstore/credential_store.h"
+#include "credstore/http/forward_auth_api.h"
 #include "credstore/http/http_api.h"
 #include "credstore/http/problem.h"
 #include "credstore/http/verifier_tokens.h"
@@ -61,6 +63,11 @@ struct PublicApiOptions {
   // cause (the backend's message) with the request, to log it. Called from any thread; must not
   // throw. Default: not set (the cause is dropped).
   StorageUnavailableLog storage_unavailable;
+
+  // The gateway whose forward-auth checks the /v1/auth/ routes answer (forward_auth_api.h), with
+  // the verifier tokens above and one failure count shared with the verify routes. nullopt, or
+  // no verifier tokens: those routes answer 404.
+  std::optional<GatewayProfile> forward_auth;  // default: off
 };
 
 class PublicApi final : public HttpApi {
@@ -81,7 +88,8 @@ class PublicApi final : public HttpApi {
 
   CredentialStore& store_;
   PublicApiOptions options_;
-  std::unique_ptr<VerifyApi> verify_;  // null without verifier tokens
+  std::unique_ptr<VerifyApi> verify_;             // null without verifier tokens
+  std::unique_ptr<ForwardAuthApi> forward_auth_;  // null without tokens or a profile
 };
 
 }  // namespace credstore::http

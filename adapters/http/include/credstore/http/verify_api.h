@@ -57,7 +57,7 @@
 
 namespace credstore::http {
 
-class FailureLimiter;
+class VerifierGate;
 
 struct VerifyApiOptions {
   // Failed verifier tokens (missing or wrong) allowed per client address (IPv4 /32, IPv6 /64)
@@ -82,6 +82,9 @@ class VerifyApi final : public HttpApi {
   // `store` and `tokens` must outlive the VerifyApi; `tokens` may be replaced meanwhile
   // (VerifierTokens::Replace). Failures are timed by the store's clock.
   VerifyApi(CredentialStore& store, const VerifierTokens& tokens, VerifyApiOptions options = {});
+  // The same over a gate (the token check and its failure counts) shared with another API that
+  // verifier tokens open: PublicApi composes this one and ForwardAuthApi over one gate.
+  VerifyApi(CredentialStore& store, std::shared_ptr<VerifierGate> gate, VerifyApiOptions options);
   ~VerifyApi() override;
   VerifyApi(const VerifyApi&) = delete;
   VerifyApi& operator=(const VerifyApi&) = delete;
@@ -96,9 +99,9 @@ class VerifyApi final : public HttpApi {
   Routed RouteSignature(Request& request, const RequestMeta& meta) const;
 
   CredentialStore& store_;
-  const VerifierTokens& tokens_;
+  std::shared_ptr<VerifierGate> gate_;
+  const VerifierTokens& tokens_;  // the gate's
   VerifyApiOptions options_;
-  std::unique_ptr<FailureLimiter> failures_;
 };
 
 }  // namespace credstore::http
