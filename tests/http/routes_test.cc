@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
+#include <fstream>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -299,6 +300,12 @@ BOOST_AUTO_TEST_CASE(a_storage_outage_is_only_storage_unavailable_to_the_public)
   config.key_file = dir.path() / "credstore.keys";
   config.work_dir = dir.path();
   config.operator_token = "optok-" + RandomAlnum(40);
+  const std::string verifier_token = "vt-" + RandomAlnum(40);
+  {
+    std::ofstream tokens(dir.path() / "verifier.tokens");
+    tokens << "outage * " << verifier_token << "\n";
+  }
+  config.extra_args = {"--verifier-token-file", (dir.path() / "verifier.tokens").string()};
   CredstoredProcess process(config);
   process.Start();
   const std::string secret_body = R"({"secret":"outage-secret-value"})";
@@ -317,6 +324,16 @@ BOOST_AUTO_TEST_CASE(a_storage_outage_is_only_storage_unavailable_to_the_public)
     BOOST_TEST(problem.at("detail") == "storage unavailable", down.Describe());
   }
   BOOST_TEST(down.body.find("redis") == std::string::npos, down.Describe());
+  // The verify routes are public too.
+  const HttpResponse verify_down = SendRaw(
+      process.port(),
+      BuildRequest("POST", "/v1/verify/admin-key",
+                   "Content-Type: application/json\r\nAuthorization: Bearer " + verifier_token +
+                       "\r\n",
+                   R"({"service":"geofencing","apiKey":")" + NewApiKey() +
+                       R"(","adminKey":"not-a-key-at-all"})"));
+  const json::object verify_problem = ExpectProblem(verify_down, 503, "verify with Redis stopped");
+  BOOST_TEST(verify_problem.at("detail") == "storage unavailable", verify_down.Describe());
   // The log line with this request's id holds the cause.
   const std::string instance(problem.at("instance").as_string());
   const std::string request_id = instance.substr(instance.rfind(':') + 1);

@@ -15,13 +15,13 @@ FailureLimiter::FailureLimiter(std::uint32_t failures_per_window, std::chrono::m
                                std::size_t max_tracked)
     : limit_(failures_per_window), window_(window), max_tracked_(max_tracked) {}
 
-std::string FailureLimiter::BucketOf(std::string_view client_address) {
+std::string FailureLimiter::AddressKey(std::string_view client_address) {
   return ThrottleBucketOf(client_address).value_or("");
 }
 
-std::optional<std::chrono::milliseconds> FailureLimiter::Blocked(std::string_view client_address,
+std::optional<std::chrono::milliseconds> FailureLimiter::Blocked(std::string_view key,
                                                                  Timestamp now) const {
-  const std::string bucket = BucketOf(client_address);
+  const std::string bucket(key);
   std::lock_guard lock(mutex_);
   auto it = windows_.find(bucket);
   if (it == windows_.end() && windows_.size() >= max_tracked_) {
@@ -33,8 +33,8 @@ std::optional<std::chrono::milliseconds> FailureLimiter::Blocked(std::string_vie
   return std::chrono::duration_cast<std::chrono::milliseconds>(it->second.ends - now);
 }
 
-void FailureLimiter::CountFailure(std::string_view client_address, Timestamp now) {
-  std::string bucket = BucketOf(client_address);
+void FailureLimiter::CountFailure(std::string_view key, Timestamp now) {
+  std::string bucket(key);
   std::lock_guard lock(mutex_);
   if (!windows_.contains(bucket) && windows_.size() >= max_tracked_) {
     for (auto it = windows_.begin(); it != windows_.end();) {

@@ -1,11 +1,14 @@
-// failure_limiter.h — failed bearer-token attempts per client address, in memory.
+// failure_limiter.h — failed bearer-token attempts per client, in memory: the one guard of the
+// operator token and the verifier tokens against guessing.
 //
 // The core's throttle (kept in the store, shared by every instance) has no public form, so the
-// verify routes keep this one: a fixed window of failures per address bucket, the buckets the
-// store itself uses (credstore::ThrottleBucketOf: IPv4 /32, IPv6 /64). It is per process: with
-// N instances an address gets N times the limit, which still turns guessing a 32-character
-// token from hopeless into more hopeless; the limit is there to stop a flood early, on the I/O
-// thread, before any digest is computed.
+// token checks keep this one: a fixed window of failures per key. The caller names the client:
+// AddressKey gives the buckets the store itself uses (credstore::ThrottleBucketOf: IPv4 /32,
+// IPv6 /64); the operator's unix socket counts per peer uid instead. It is per process: with N
+// instances a client gets N times the limit, which still turns guessing a 32-character token
+// from hopeless into more hopeless; the limit is there to stop a flood early, on the I/O
+// thread, before any digest is computed. A success does not clear the count: the attempt that
+// succeeds may be a guess.
 //
 // Memory is bounded: at most `max_tracked` buckets. When full, expired windows are dropped; if
 // that frees nothing, new addresses share one overflow bucket, so a flood from many addresses
@@ -33,21 +36,20 @@ class FailureLimiter {
   FailureLimiter(std::uint32_t failures_per_window, std::chrono::milliseconds window,
                  std::size_t max_tracked);
 
-  // How long `client_address` must wait when it has used up its failures, else nullopt.
-  std::optional<std::chrono::milliseconds> Blocked(std::string_view client_address,
-                                                   Timestamp now) const;
+  // The key of a client address: its throttle bucket ("" for an address with none).
+  static std::string AddressKey(std::string_view client_address);
 
-  // Counts one failure of `client_address`.
-  void CountFailure(std::string_view client_address, Timestamp now);
+  // How long `key` must wait when it has used up its failures, else nullopt.
+  std::optional<std::chrono::milliseconds> Blocked(std::string_view key, Timestamp now) const;
+
+  // Counts one failure of `key`.
+  void CountFailure(std::string_view key, Timestamp now);
 
  private:
   struct Window {
     Timestamp ends;
     std::uint32_t failures = 0;
   };
-  // The bucket `client_address` is counted in ("" when it has none: the empty address).
-  static std::string BucketOf(std::string_view client_address);
-
   const std::uint32_t limit_;
   const std::chrono::milliseconds window_;
   const std::size_t max_tracked_;

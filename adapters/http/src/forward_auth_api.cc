@@ -344,6 +344,7 @@ Routed ForwardAuthApi::RouteAdminKey(Request& request, const RequestMeta& meta,
     CredentialStore* store;
     RequestMeta meta;
     std::string service, api_key, admin_key, scope;
+    const StorageUnavailableLog* storage_unavailable;
     ~Call() {
       sodium_memzero(api_key.data(), api_key.size());
       sodium_memzero(admin_key.data(), admin_key.size());
@@ -353,6 +354,7 @@ Routed ForwardAuthApi::RouteAdminKey(Request& request, const RequestMeta& meta,
         ProblemLabels labels;
         labels.realm = kSubjectRealm;
         labels.scope = scope;
+        labels.storage_unavailable = storage_unavailable;
         return Bodiless(ProblemFor(checked.status(), meta, labels), kSubjectRealm, scope);
       }
       Response answer = NoContent(meta);
@@ -361,8 +363,9 @@ Routed ForwardAuthApi::RouteAdminKey(Request& request, const RequestMeta& meta,
       return answer;
     }
   };
-  auto call = std::make_shared<Call>(
-      Call{&store_, meta, std::string(service), std::move(*key), std::move(*admin), scope});
+  auto call =
+      std::make_shared<Call>(Call{&store_, meta, std::string(service), std::move(*key),
+                                  std::move(*admin), scope, options_.verify.storage_unavailable});
   return PrepareRead(
       kTemplate,
       [call]() -> std::optional<Response> {
@@ -432,26 +435,30 @@ Routed ForwardAuthApi::RouteSignature(Request& request, const RequestMeta& meta,
              std::string(request["X-Signature"]), original.method, original.target,
              forwarded ? std::move(*forwarded) : std::move(*claimed)});
   const WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
-  return Prepare(kTemplate, work, [store = &store_, meta, owned]() -> Response {
-    SignedRequest signed_request;
-    signed_request.integrator_key = owned->integrator_key;
-    signed_request.timestamp = owned->timestamp;
-    signed_request.signature = owned->signature;
-    signed_request.method = owned->method;
-    signed_request.target = owned->target;
-    signed_request.body_sha256 = owned->body_sha256;
-    auto verified = store->VerifySignedRequest(signed_request);
-    if (!verified.ok()) {
-      ProblemLabels labels;
-      labels.realm = kSubjectRealm;
-      labels.scope = std::string(kIntegratorScope);
-      return Bodiless(ProblemFor(verified.status(), meta, labels), kSubjectRealm, kIntegratorScope);
-    }
-    Response answer = NoContent(meta);
-    answer.set("X-Credstore-Integrator", verified->integrator_id);
-    answer.set("X-Credstore-Body-SHA256", owned->body_sha256);
-    return answer;
-  });
+  return Prepare(kTemplate, work,
+                 [store = &store_, meta, owned,
+                  storage_unavailable = options_.verify.storage_unavailable]() -> Response {
+                   SignedRequest signed_request;
+                   signed_request.integrator_key = owned->integrator_key;
+                   signed_request.timestamp = owned->timestamp;
+                   signed_request.signature = owned->signature;
+                   signed_request.method = owned->method;
+                   signed_request.target = owned->target;
+                   signed_request.body_sha256 = owned->body_sha256;
+                   auto verified = store->VerifySignedRequest(signed_request);
+                   if (!verified.ok()) {
+                     ProblemLabels labels;
+                     labels.realm = kSubjectRealm;
+                     labels.scope = std::string(kIntegratorScope);
+                     labels.storage_unavailable = storage_unavailable;
+                     return Bodiless(ProblemFor(verified.status(), meta, labels), kSubjectRealm,
+                                     kIntegratorScope);
+                   }
+                   Response answer = NoContent(meta);
+                   answer.set("X-Credstore-Integrator", verified->integrator_id);
+                   answer.set("X-Credstore-Body-SHA256", owned->body_sha256);
+                   return answer;
+                 });
 }
 
 }  // namespace credstore::http

@@ -85,15 +85,39 @@ struct GaugeFamily {
 
 }  // namespace
 
+// Orders the shards' keys — (listener, route template[, status]) — whether held as strings or
+// given as views, so that counting a request looks its key up without allocating.
+struct ViewLess {
+  using is_transparent = void;
+
+  static std::tuple<std::string_view, std::string_view, unsigned> View(
+      const std::tuple<std::string, std::string, unsigned>& key) {
+    return {std::get<0>(key), std::get<1>(key), std::get<2>(key)};
+  }
+  static std::tuple<std::string_view, std::string_view> View(
+      const std::tuple<std::string, std::string>& key) {
+    return {std::get<0>(key), std::get<1>(key)};
+  }
+  template <class... Views>
+  static const std::tuple<Views...>& View(const std::tuple<Views...>& key) {
+    return key;
+  }
+
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    return View(a) < View(b);
+  }
+};
+
 // One I/O thread's counts. Only its own thread writes them; /metrics merges every shard. The
 // shard's mutex is therefore uncontended except during a scrape.
 struct Metrics::Shard {
   std::mutex mutex;
-  // (listener, route template, status) -> requests; std::less<> finds a key by string_view, so
+  // (listener, route template, status) -> requests; ViewLess finds a key by string_view, so
   // counting a request allocates nothing once its key exists.
-  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t, std::less<>> requests;
+  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t, ViewLess> requests;
   // (listener, route template) -> latency histogram
-  std::map<std::tuple<std::string, std::string>, Histogram, std::less<>> latency;
+  std::map<std::tuple<std::string, std::string>, Histogram, ViewLess> latency;
 };
 
 struct Metrics::State {

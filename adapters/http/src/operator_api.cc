@@ -20,7 +20,7 @@
 #include <variant>
 #include <vector>
 
-#include "failure_throttle.h"
+#include "failure_limiter.h"
 #include "prepared_calls.h"
 #include "request_parts.h"
 #include "responses.h"
@@ -108,13 +108,13 @@ Response Unauthorized(const RequestMeta& meta) {
 
 // docs/operations.md: this many failed token attempts per client in one window, then 429 until
 // the window ends. Enough for an operator's typos, far too few to guess a 16-character token.
-constexpr std::size_t kMaxTokenFailures = 10;
+constexpr std::uint32_t kMaxTokenFailures = 10;
 constexpr std::chrono::seconds kTokenFailureWindow{60};
 constexpr std::size_t kMaxThrottledClients = 4096;
 
-Response TooManyTokenFailures(std::chrono::seconds wait, const RequestMeta& meta) {
+Response TooManyTokenFailures(std::chrono::milliseconds wait, const RequestMeta& meta) {
   ProblemExtras extras;
-  extras.retry_after = wait;
+  extras.retry_after = RetryAfterSeconds(wait);
   return MakeProblem(status::too_many_requests,
                      "too many failed operator token attempts; try again later", meta, extras);
 }
@@ -122,7 +122,9 @@ Response TooManyTokenFailures(std::chrono::seconds wait, const RequestMeta& meta
 // Who a failed attempt is counted against: the client address on a loopback listener, the
 // local user on a unix socket (so one user cannot lock out another).
 std::string ThrottleKey(const RequestMeta& meta) {
-  if (!meta.client_address.empty()) return "addr/" + meta.client_address;
+  if (!meta.client_address.empty()) {
+    return "addr/" + FailureLimiter::AddressKey(meta.client_address);
+  }
   if (meta.peer_uid) return "uid/" + std::to_string(*meta.peer_uid);
   return "unknown";
 }
@@ -317,7 +319,7 @@ struct Call {
   ProvisionedApiKeys* api_keys;
   RequestMeta meta;
   Matched routed;  // the route and its path parameters
-  JsonBody body;  // the strict JSON body (empty for routes that take none)
+  JsonBody body;   // the strict JSON body (empty for routes that take none)
   ListQuery list;
 };
 
@@ -490,8 +492,8 @@ OperatorApi::OperatorApi(CredentialStore& store, ProvisionedApiKeys* api_keys, M
       api_keys_(api_keys),
       metrics_(metrics),
       max_body_bytes_(options.max_body_bytes),
-      failed_tokens_(std::make_unique<FailureThrottle>(kMaxTokenFailures, kTokenFailureWindow,
-                                                       kMaxThrottledClients)) {
+      failed_tokens_(std::make_unique<FailureLimiter>(kMaxTokenFailures, kTokenFailureWindow,
+                                                      kMaxThrottledClients)) {
   if (sodium_init() < 0) std::abort();  // libsodium cannot work without a random source
   randombytes_buf(digest_key_.data(), digest_key_.size());
   has_token_ = !options.token.empty();
@@ -533,12 +535,12 @@ Routed OperatorApi::Route(Request& request, const RequestMeta& meta) const {
   // Failed tokens are throttled per client before the token is looked at, so a client that
   // guessed too often learns nothing more, not even from the right token.
   const std::string client = ThrottleKey(meta);
-  const auto now = FailureThrottle::Clock::now();
+  const Timestamp now = store_.options().clock->Now();
   if (auto wait = failed_tokens_->Blocked(client, now)) {
     return Answer(route_template, TooManyTokenFailures(*wait, meta));
   }
   if (!IsAuthorized(request)) {
-    failed_tokens_->Failed(client, now);
+    failed_tokens_->CountFailure(client, now);
     return Answer(route_template, Unauthorized(meta));
   }
   if (auto problem = CheckBodyEnvelope(request, max_body_bytes_, /*body_is_read=*/true, meta)) {
@@ -561,11 +563,10 @@ Routed OperatorApi::Route(Request& request, const RequestMeta& meta) const {
   }
   if (call.routed.route == Endpoint::kMetrics) {
     // Reads counters in memory: never blocks.
-    return Prepare(route_template, WorkClass::kInline,
-                   [this, meta]() -> Response {
-                     return NoStoreBody(status::ok, "text/plain; version=0.0.4; charset=utf-8",
-                                        RenderMetrics(metrics_, store_.Stats()), meta);
-                   });
+    return Prepare(route_template, WorkClass::kInline, [this, meta]() -> Response {
+      return NoStoreBody(status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                         RenderMetrics(metrics_, store_.Stats()), meta);
+    });
   }
   WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
   if (call.routed.route == Endpoint::kResetCustomer) work = WorkClass::kHashing;  // Argon2id

@@ -123,37 +123,36 @@ Routed Health(const RequestMeta& meta) {
 // ---- Customer routes (after routing, size, media type and query checks) ---------------------
 
 Routed Register(CustomerCall call, JsonBody body) {
-  return Prepare(kRegisterTemplate, WorkClass::kHashing,
-                 [call = std::move(call), body = std::move(body)]() -> Response {
-                   const std::string_view secret =
-                       std::get<std::string_view>(StringMember(body.object(), "secret"));
-                   auto grant = call.store->Register(ContextOf(call.meta), call.service,
-                                                     call.api_key, secret);
-                   if (!grant.ok()) {
-                     return ProblemFor(grant.status(), call.meta, CallLabels(call, "register"));
-                   }
-                   return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}},
-                                      call.meta);
-                 });
+  return Prepare(
+      kRegisterTemplate, WorkClass::kHashing,
+      [call = std::move(call), body = std::move(body)]() -> Response {
+        const std::string_view secret =
+            std::get<std::string_view>(StringMember(body.object(), "secret"));
+        auto grant = call.store->Register(ContextOf(call.meta), call.service, call.api_key, secret);
+        if (!grant.ok()) {
+          return ProblemFor(grant.status(), call.meta, CallLabels(call, "register"));
+        }
+        return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+      });
 }
 
 Routed RegenerateKey(CustomerCall call, JsonBody body, std::chrono::milliseconds grace) {
-  return Prepare(
-      kRegenerateKeyTemplate, WorkClass::kHashing,
-      [call = std::move(call), body = std::move(body), grace]() -> Response {
-        const std::string_view secret =
-            std::get<std::string_view>(StringMember(body.object(), "secret"));
-        auto grant = call.store->RegenerateAdminKey(ContextOf(call.meta), call.service,
-                                                    call.api_key, secret, grace);
-        if (!grant.ok()) {
-          return ProblemFor(grant.status(), call.meta, CallLabels(call, "configuration"));
-        }
-        json::object answer{{"adminKey", grant->admin_key.view()}};
-        if (grant->old_key_expires_at) {
-          answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
-        }
-        return NoStoreJson(status::ok, answer, call.meta);
-      });
+  return Prepare(kRegenerateKeyTemplate, WorkClass::kHashing,
+                 [call = std::move(call), body = std::move(body), grace]() -> Response {
+                   const std::string_view secret =
+                       std::get<std::string_view>(StringMember(body.object(), "secret"));
+                   auto grant = call.store->RegenerateAdminKey(ContextOf(call.meta), call.service,
+                                                               call.api_key, secret, grace);
+                   if (!grant.ok()) {
+                     return ProblemFor(grant.status(), call.meta,
+                                       CallLabels(call, "configuration"));
+                   }
+                   json::object answer{{"adminKey", grant->admin_key.view()}};
+                   if (grant->old_key_expires_at) {
+                     answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
+                   }
+                   return NoStoreJson(status::ok, answer, call.meta);
+                 });
 }
 
 Routed UpdateSecret(CustomerCall call, JsonBody body) {
@@ -179,8 +178,8 @@ Response SettingsAnswer(Result<std::string> settings, const CustomerCall& call) 
 }
 
 Routed GetSettings(CustomerCall call, std::string admin_key) {
-  auto shared = std::make_shared<std::pair<CustomerCall, std::string>>(std::move(call),
-                                                                       std::move(admin_key));
+  auto shared =
+      std::make_shared<std::pair<CustomerCall, std::string>>(std::move(call), std::move(admin_key));
   return PrepareRead(
       kSettingsTemplate,
       [shared]() -> std::optional<Response> {
@@ -191,8 +190,7 @@ Routed GetSettings(CustomerCall call, std::string admin_key) {
       },
       [shared]() -> Response {
         const auto& [call, admin_key] = *shared;
-        return SettingsAnswer(call.store->GetSettings(call.service, call.api_key, admin_key),
-                              call);
+        return SettingsAnswer(call.store->GetSettings(call.service, call.api_key, admin_key), call);
       });
 }
 
@@ -201,10 +199,10 @@ Routed PutSettings(CustomerCall call, std::string admin_key, std::string setting
   return Prepare(kSettingsTemplate, work,
                  [call = std::move(call), admin_key = std::move(admin_key),
                   settings_json = std::move(settings_json)]() -> Response {
-                   return SettingsAnswer(call.store->PutSettings(ContextOf(call.meta), call.service,
-                                                                 call.api_key, admin_key,
-                                                                 settings_json),
-                                         call);
+                   return SettingsAnswer(
+                       call.store->PutSettings(ContextOf(call.meta), call.service, call.api_key,
+                                               admin_key, settings_json),
+                       call);
                  });
 }
 
@@ -225,9 +223,9 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
   }
   CustomerQuery& params = std::get<CustomerQuery>(query);
   if (!params.key || !IsWellFormedApiKey(*params.key)) {
-    return Answer(route_template,
-                  BadRequest("query parameter 'key' must be 8-128 characters of [A-Za-z0-9_-]",
-                             meta));
+    return Answer(
+        route_template,
+        BadRequest("query parameter 'key' must be 8-128 characters of [A-Za-z0-9_-]", meta));
   }
   CustomerCall call{&store, meta, std::string(service), std::move(*params.key),
                     storage_unavailable};
@@ -249,9 +247,8 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
     }
     params.admin_key = std::move(std::get<std::optional<std::string>>(admin_key));
     if (!params.admin_key || params.admin_key->empty()) {
-      return Answer(route_template,
-                    ProblemFor(Status::Unauthorized("admin key missing or invalid"), meta,
-                               CustomerLabels(service, "settings")));
+      return Answer(route_template, ProblemFor(Status::Unauthorized("admin key missing or invalid"),
+                                               meta, CustomerLabels(service, "settings")));
     }
     if (!is_post) return GetSettings(std::move(call), std::move(*params.admin_key));
     return PutSettings(std::move(call), std::move(*params.admin_key), std::move(settings_json));
@@ -302,13 +299,16 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
 PublicApi::PublicApi(CredentialStore& store, PublicApiOptions options)
     : store_(store), options_(options) {
   if (options_.verifier_tokens != nullptr) {
+    // The verify and auth routes are public too: their 503s keep the backend to the log.
+    VerifyApiOptions verify = options_.verify;
+    verify.storage_unavailable = &options_.storage_unavailable;
     // One gate for both APIs a verifier token opens: one budget of failed tokens per address.
-    auto gate = std::make_shared<VerifierGate>(*options_.verifier_tokens, options_.verify);
-    verify_ = std::make_unique<VerifyApi>(store_, gate, options_.verify);
+    auto gate = std::make_shared<VerifierGate>(*options_.verifier_tokens, verify);
+    verify_ = std::make_unique<VerifyApi>(store_, gate, verify);
     if (options_.forward_auth) {
       forward_auth_ = std::make_unique<ForwardAuthApi>(
           store_, gate,
-          ForwardAuthApiOptions{*options_.forward_auth, options_.verify, options_.max_body_bytes});
+          ForwardAuthApiOptions{*options_.forward_auth, verify, options_.max_body_bytes});
     }
   }
 }
@@ -318,8 +318,9 @@ PublicApi::~PublicApi() = default;
 Routed PublicApi::Route(Request& request, const RequestMeta& meta) const {
   const std::string_view target = request.target();
   if (target.empty() || target.front() != '/') {
-    return Answer(kUnmatched,
-                  BadRequest("the request target must be in origin-form (a path, not a URL)", meta));
+    return Answer(
+        kUnmatched,
+        BadRequest("the request target must be in origin-form (a path, not a URL)", meta));
   }
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return Answer(kUnmatched, BadRequest("the request target is malformed", meta));
@@ -383,7 +384,8 @@ Routed PublicApi::RouteRegenerateSecret(Request& request, const RequestMeta& met
     if (auto* problem = std::get_if<std::string>(&parsed)) {
       return Answer(kTemplate, BadRequest(*problem, meta));
     }
-    auto parsed_grace = GraceMember(std::get<JsonBody>(parsed).object(), "oldSecretValidForSeconds");
+    auto parsed_grace =
+        GraceMember(std::get<JsonBody>(parsed).object(), "oldSecretValidForSeconds");
     if (auto* problem = std::get_if<std::string>(&parsed_grace)) {
       return Answer(kTemplate, BadRequest(*problem, meta));
     }
@@ -406,25 +408,22 @@ Routed PublicApi::RouteRegenerateSecret(Request& request, const RequestMeta& met
              std::string(request["X-Signature"]), std::string(request.method_string()),
              std::string(request.target()), std::move(request.body())});
   const WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
-  return Prepare(kTemplate, work,
-                 [store = &store_, meta, owned, grace, labels]() -> Response {
-                   const SignedRequest signed_request{owned->integrator_key, owned->timestamp,
-                                                      owned->signature,      owned->method,
-                                                      owned->target,         owned->body};
-                   auto rotated = store->RotateIntegratorSecret(ContextOf(meta), signed_request,
-                                                                grace);
-                   if (!rotated.ok()) {
-                     ProblemLabels named = labels;
-                     named.resource_type = "integrator";
-                     named.resource_id = owned->integrator_key;
-                     return ProblemFor(rotated.status(), meta, named);
-                   }
-                   json::object body{{"secret", rotated->secret.view()}};
-                   if (rotated->old_secret_expires_at) {
-                     body["oldSecretExpiresAt"] = Iso8601(*rotated->old_secret_expires_at);
-                   }
-                   return NoStoreJson(status::ok, body, meta);
-                 });
+  return Prepare(kTemplate, work, [store = &store_, meta, owned, grace, labels]() -> Response {
+    const SignedRequest signed_request{owned->integrator_key, owned->timestamp, owned->signature,
+                                       owned->method,         owned->target,    owned->body};
+    auto rotated = store->RotateIntegratorSecret(ContextOf(meta), signed_request, grace);
+    if (!rotated.ok()) {
+      ProblemLabels named = labels;
+      named.resource_type = "integrator";
+      named.resource_id = owned->integrator_key;
+      return ProblemFor(rotated.status(), meta, named);
+    }
+    json::object body{{"secret", rotated->secret.view()}};
+    if (rotated->old_secret_expires_at) {
+      body["oldSecretExpiresAt"] = Iso8601(*rotated->old_secret_expires_at);
+    }
+    return NoStoreJson(status::ok, body, meta);
+  });
 }
 
 }  // namespace credstore::http

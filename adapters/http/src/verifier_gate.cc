@@ -24,11 +24,11 @@ VerifierGate::VerifierGate(const VerifierTokens& tokens, const VerifyApiOptions&
 
 VerifierGate::Admission VerifierGate::Admit(const Request& request, const RequestMeta& meta,
                                             Timestamp now) {
-  if (auto wait = failures_.Blocked(meta.client_address, now)) {
+  if (auto wait = failures_.Blocked(FailureLimiter::AddressKey(meta.client_address), now)) {
     return Admission{Outcome::kThrottled, *wait};
   }
   if (tokens_.Check(BearerToken(request), {}, false).access == VerifierAccess::kUnknownToken) {
-    failures_.CountFailure(meta.client_address, now);
+    failures_.CountFailure(FailureLimiter::AddressKey(meta.client_address), now);
     return Admission{Outcome::kUnknownToken, {}};
   }
   return Admission{Outcome::kAdmitted, {}};

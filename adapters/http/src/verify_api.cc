@@ -141,6 +141,7 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
     RequestMeta meta;
     std::shared_ptr<JsonBody> body;  // wipes the keys when the last copy goes
     std::string_view service, api_key, admin_key;
+    const StorageUnavailableLog* storage_unavailable;
 
     Response Respond(const Result<AdminKeyCheck>& checked) const {
       if (!checked.ok()) {
@@ -148,6 +149,7 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
         labels.realm = kSubjectRealm;
         labels.scope = std::string(service) + ":admin-key";
         labels.resource_type = "service";
+        labels.storage_unavailable = storage_unavailable;
         return ProblemFor(checked.status(), meta, labels);
       }
       json::object answer{{"service", service},
@@ -157,7 +159,8 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
       return NoStoreJson(status::ok, answer, meta);
     }
   };
-  auto call = std::make_shared<Call>(Call{&store_, meta, body, service, api_key, admin_key});
+  auto call = std::make_shared<Call>(
+      Call{&store_, meta, body, service, api_key, admin_key, options_.storage_unavailable});
   return PrepareRead(
       kTemplate,
       [call]() -> std::optional<Response> {
@@ -232,6 +235,7 @@ Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) cons
   labels.realm = kSubjectRealm;
   labels.scope = "integrator";
   labels.resource_type = "integrator";
+  labels.storage_unavailable = options_.storage_unavailable;
   // An id of another form names no integrator: 404 as the core answers one, without the id.
   if (!IsWellFormedIntegratorId(signed_request.integrator_key)) {
     return Answer(kTemplate, ProblemFor(Status::NotFound("integrator not found"), meta, labels));

@@ -51,7 +51,7 @@
 
 namespace credstore::http {
 
-class FailureThrottle;
+class FailureLimiter;
 
 struct OperatorApiOptions {
   // The bearer token every route but /healthz requires. Must not be empty: with an empty token
@@ -94,7 +94,7 @@ class OperatorApi final : public HttpApi {
   std::array<unsigned char, 32> digest_key_{};
   std::array<unsigned char, 32> token_digest_{};
   // Failed token attempts per client (Route is const; the throttle is the one thing it counts).
-  std::unique_ptr<FailureThrottle> failed_tokens_;
+  std::unique_ptr<FailureLimiter> failed_tokens_;
 };
 
 }  // namespace credstore::http

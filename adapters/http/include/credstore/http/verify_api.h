@@ -69,6 +69,10 @@ struct VerifyApiOptions {
 
   // Largest request body (413 beyond): a verify body is a few short strings and a target.
   std::size_t max_body_bytes = 16 * 1024;  // default: 16 KiB
+
+  // When set, a 503 caused by storage says only "storage unavailable", and this is told the
+  // cause to log it (problem.h). PublicApi sets its own; must outlive the API.
+  const StorageUnavailableLog* storage_unavailable = nullptr;  // default: the cause is shown
 };
 
 class VerifyApi final : public HttpApi {
