@@ -1,5 +1,5 @@
 // credstore's library benchmarks: every backend against the floor of what each call must cost,
-// measured in the same process, one right after the other (DESIGN.md §6).
+// measured in the same process, one right after the other (docs/benchmarks.md).
 //
 //   VerifyAdminKey   vs two keyed BLAKE2b hashes + the bare storage read of that backend
 //                    (memory: a hash-map probe; RocksDB: DB::Get; Redis: hiredis GET)

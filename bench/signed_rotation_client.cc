@@ -78,7 +78,7 @@ http::request<http::string_body> SignedRotation(const Settings& settings, const 
   request.set(http::field::host, settings.host + ":" + settings.port);
   request.set("X-Integrator-Key", chain.integrator_id);
   request.set("X-Timestamp", timestamp);
-  // The body is empty, so it is signed as the hash of the empty string (DESIGN.md §1).
+  // The body is empty, so it is signed as the hash of the empty string (docs/http.md).
   request.set("X-Signature", SignRequest(chain.secret, timestamp, "POST", kTarget, ""));
   request.keep_alive(true);
   request.prepare_payload();
@@ -95,7 +95,7 @@ std::string SecretOf(const std::string& body) {
   return std::string(secret->as_string());
 }
 
-// Problem bodies carry no secret by design (DESIGN.md §1), so they are safe to show; a 200's
+// Problem bodies carry no secret by design (docs/http.md), so they are safe to show; a 200's
 // body would carry one, and is never shown.
 void ReportFailure(std::size_t index, unsigned status, const std::string& body) {
   std::ostringstream out;

@@ -1,4 +1,4 @@
-// PublicApi called directly (no server): the check order of DESIGN.md §1 and the JSON rules.
+// PublicApi called directly (no server): the check order of docs/http.md and the JSON rules.
 // The loopback suite in tests/http/ drives the same routes through a real credstored.
 #include "credstore/http/public_api.h"
 
@@ -135,9 +135,9 @@ BOOST_AUTO_TEST_CASE(each_route_names_its_work_class) {
   BOOST_TEST(missing.route_template == "unmatched");
   BOOST_TEST(missing.answer->result_int() == 404u);
 
-  Routed regenerate = route(beast_http::verb::post,
-                            "/geofencing/1/regenerateKey?key=" + std::string(kKey),
-                            R"({"secret":"s3cret"})");
+  Routed regenerate =
+      route(beast_http::verb::post, "/geofencing/1/regenerateKey?key=" + std::string(kKey),
+            R"({"secret":"s3cret"})");
   BOOST_REQUIRE(regenerate.call);
   BOOST_TEST((regenerate.work == WorkClass::kHashing));
   BOOST_TEST(regenerate.route_template == "/{service}/1/regenerateKey");

@@ -1,4 +1,4 @@
-// CredentialStore, what is kept and what is told (DESIGN.md §2): no plaintext secret, admin key,
+// CredentialStore, what is kept and what is told (docs/security-model.md): no plaintext secret, admin key,
 // API key or integrator secret in the backend or in an audit event; one audit event per state
 // change; the keycheck that refuses data written under other keys; master-key rotation; and
 // sealed integrator secrets that cannot be moved to another slot or another integrator.

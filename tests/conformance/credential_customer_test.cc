@@ -1,4 +1,4 @@
-// CredentialStore, customer configurations (DESIGN.md §1 "Customer configuration", §2): register,
+// CredentialStore, customer configurations (docs/http.md, docs/security-model.md): register,
 // admin keys and their revocation, secrets, settings, input validation, and answering an unknown
 // customer exactly like a wrong secret.
 //

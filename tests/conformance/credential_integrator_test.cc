@@ -1,4 +1,4 @@
-// CredentialStore, integrators (DESIGN.md §1 "Integrator API secret"): creation, signed-request
+// CredentialStore, integrators (docs/http.md, the integrator routes): creation, signed-request
 // verification (format, clock window, replay), rotation with a grace (the worked timeline of the
 // design, step by step, with exact boundaries), the rule that only the current secret may
 // rotate, reset, disable and listing.
@@ -324,9 +324,9 @@ BOOST_FIXTURE_TEST_CASE(DisabledIntegratorIsUnauthorized, StoreFixture) {
 
 // ---- Rotation ---------------------------------------------------------------------------------
 
-// DESIGN.md §1: S1 current; at T rotate with 3600 → S2 current, S1 until T+3600; at T+10 rotate
-// with 60 → S3 current, S2 until T+70, S1 gone; at T+20 rotate with 0 → S4 current, S3 and S2
-// gone.
+// docs/http.md's timeline: S1 current; at T rotate with 3600 → S2 current, S1 until T+3600; at T+10
+// rotate with 60 → S3 current, S2 until T+70, S1 gone; at T+20 rotate with 0 → S4 current, S3 and
+// S2 gone.
 BOOST_FIXTURE_TEST_CASE(RotationFollowsTheDesignsWorkedTimeline, StoreFixture) {
   const IntegratorSecret s1 = MustCreateIntegrator();
   const std::string id = s1.integrator_id;

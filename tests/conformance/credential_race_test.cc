@@ -1,7 +1,7 @@
-// CredentialStore under concurrent calls (DESIGN.md §2 "One record per operation"): every state
-// change is one compare-and-swap of one record, retried on conflict, so concurrent calls never
-// both win where only one may, never lose an acknowledged write, and never bring a revoked key
-// back. Each race also runs through two CredentialStore objects over two backend handles, as
+// CredentialStore under concurrent calls (docs/architecture.md: one record per operation): every
+// state change is one compare-and-swap of one record, retried on conflict, so concurrent calls
+// never both win where only one may, never lose an acknowledged write, and never bring a revoked
+// key back. Each race also runs through two CredentialStore objects over two backend handles, as
 // two servers over one store would. A RaceGate holds the racers' reads of the contended record
 // until all of them arrived, so the lost-race path is exercised on every run.
 //

@@ -1,8 +1,8 @@
-// CredentialStore, throttling and the Argon2id budget (DESIGN.md §2 "Throttling", "Argon2id is a
-// budget"): failed secret attempts are counted per client address (IPv4 /32, IPv6 /64) and per
-// customer (a token bucket: a rate, not a lockout), reserved before any Argon2id work; unknown
-// API keys are throttled exactly like known ones; registrations are rate-limited per address; at
-// most Options::max_concurrent_hashes Argon2id computations run at once.
+// CredentialStore, throttling and the Argon2id budget (docs/security-model.md): failed secret
+// attempts are counted per client address (IPv4 /32, IPv6 /64) and per customer (a token bucket: a
+// rate, not a lockout), reserved before any Argon2id work; unknown API keys are throttled exactly
+// like known ones; registrations are rate-limited per address; at most
+// Options::max_concurrent_hashes Argon2id computations run at once.
 //
 // Every backend runs these tests unchanged, through Harness() only. Time moves only through the
 // fixture's ManualClock.

@@ -1,5 +1,5 @@
 // The malformed-request matrix: one row per bad (or borderline) request, each with the one
-// status DESIGN.md §1's check order gives it (404/405 route -> 413 size -> 415 media type -> 400
+// status docs/http.md's check order gives it (404/405 route -> 413 size -> 415 media type -> 400
 // malformed -> 429 -> 401/404 credentials -> the operation). Every rejected row must also change
 // nothing: after each one the customer's admin key still opens its unchanged settings, and at
 // the end the customer's secret, the integrator's secret and the unregistered key are as before.
@@ -480,10 +480,10 @@ std::vector<Row> Rows() {
        400},
       {"settings POST: X-Admin-Key disagrees with adminKey",
        [](Context& c) {
-         return BuildRequest("POST", SettingsTarget(c),
-                             "Content-Type: application/json\r\nX-Admin-Key: " + RandomAlnum(48) +
-                                 "\r\n",
-                             R"({"v":2})", true);
+         return BuildRequest(
+             "POST", SettingsTarget(c),
+             "Content-Type: application/json\r\nX-Admin-Key: " + RandomAlnum(48) + "\r\n",
+             R"({"v":2})", true);
        },
        400},
       {"settings GET: X-Admin-Key twice",
@@ -495,10 +495,10 @@ std::vector<Row> Rows() {
        400},
       {"settings POST: wrong X-Admin-Key alone",
        [](Context& c) {
-         return BuildRequest("POST", "/geofencing/1/settings?key=" + c.customer.key,
-                             "Content-Type: application/json\r\nX-Admin-Key: " + RandomAlnum(48) +
-                                 "\r\n",
-                             R"({"v":2})", true);
+         return BuildRequest(
+             "POST", "/geofencing/1/settings?key=" + c.customer.key,
+             "Content-Type: application/json\r\nX-Admin-Key: " + RandomAlnum(48) + "\r\n",
+             R"({"v":2})", true);
        },
        401},
 

@@ -1,4 +1,4 @@
-// The operator side of credstored (docs/operations.md, DESIGN.md §4), over loopback, against a
+// The operator side of credstored (docs/operations.md), over loopback, against a
 // real credstored: the token, each operator route and its documented answers, /metrics after
 // public traffic, and the `credstore` command run as a subprocess.
 #include <fcntl.h>

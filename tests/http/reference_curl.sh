@@ -14,7 +14,7 @@
 # entirely). Page 002's command passes "Content-type: application/json" without -H: curl takes
 # it for a second URL (and fails on it) and sends the body as application/x-www-form-urlencoded,
 # which credstore accepts when the body is JSON; the command is kept as printed. Page 003 shows
-# no curl command; its request is built from the page and signed as §1 of DESIGN.md says, with
+# no curl command; its request is built from the page and signed as docs/http.md says, with
 # openssl. To each command the script adds only output options (-sS, -w) to read the status.
 #
 # The page examples' literal API key (yPMFGLgBoejrRoWS8qYS) is used as printed, so run this
@@ -235,7 +235,7 @@ else
 
   path=/v1/integrator/regenerate-secret
   url="${base}${path}"
-  # sign SECRET BODY: sets timestamp and signature (DESIGN.md §1).
+  # sign SECRET BODY: sets timestamp and signature (docs/http.md).
   sign() {
     timestamp=$(($(date +%s%N) / 1000000))
     local body_hash

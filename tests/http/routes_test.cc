@@ -1,11 +1,11 @@
-// Every public route and status code of DESIGN.md §1, over HTTP, against a real credstored.
+// Every public route and status code of docs/http.md, over HTTP, against a real credstored.
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
-#include <fstream>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -326,12 +326,11 @@ BOOST_AUTO_TEST_CASE(a_storage_outage_is_only_storage_unavailable_to_the_public)
   BOOST_TEST(down.body.find("redis") == std::string::npos, down.Describe());
   // The verify routes are public too.
   const HttpResponse verify_down = SendRaw(
-      process.port(),
-      BuildRequest("POST", "/v1/verify/admin-key",
-                   "Content-Type: application/json\r\nAuthorization: Bearer " + verifier_token +
-                       "\r\n",
-                   R"({"service":"geofencing","apiKey":")" + NewApiKey() +
-                       R"(","adminKey":"not-a-key-at-all"})"));
+      process.port(), BuildRequest("POST", "/v1/verify/admin-key",
+                                   "Content-Type: application/json\r\nAuthorization: Bearer " +
+                                       verifier_token + "\r\n",
+                                   R"({"service":"geofencing","apiKey":")" + NewApiKey() +
+                                       R"(","adminKey":"not-a-key-at-all"})"));
   const json::object verify_problem = ExpectProblem(verify_down, 503, "verify with Redis stopped");
   BOOST_TEST(verify_problem.at("detail") == "storage unavailable", verify_down.Describe());
   // The log line with this request's id holds the cause.

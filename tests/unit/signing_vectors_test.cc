@@ -2,7 +2,7 @@
 // SignRequest must reproduce every vector exactly, and VerifySignedRequest must accept requests
 // of each vector's shape at the vector's own time. The vectors were computed with OpenSSL and
 // Python's hmac module, never with credstore, so this test checks the code against an
-// independent implementation of DESIGN.md §1's scheme.
+// independent implementation of docs/http.md's scheme.
 //
 // The markdown file is found relative to this source file, so the test needs no build setting.
 #include <boost/test/unit_test.hpp>

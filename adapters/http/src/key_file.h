@@ -4,7 +4,7 @@
 // the key file's text, for deployments whose secret store injects it) or kept in a key file.
 // A missing key file is created once, with mode 0600, from Keyring::Generate(); an existing one
 // is never overwritten. The key file must not sit inside the RocksDB data folder: whoever copies
-// or backs up the data must not get the keys with it (DESIGN.md §2).
+// or backs up the data must not get the keys with it (docs/security-model.md).
 //
 // Thread safety: call from one thread at startup.
 #ifndef CREDSTORE_HTTP_SRC_KEY_FILE_H_

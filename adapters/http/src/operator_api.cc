@@ -1,4 +1,4 @@
-// The operator routes: the token, then request parsing in DESIGN.md §1's check order, then one
+// The operator routes: the token, then request parsing in the documented check order, then one
 // CredentialStore (or ProvisionedApiKeys) call, then the response. No business rule lives here.
 #include "credstore/http/operator_api.h"
 

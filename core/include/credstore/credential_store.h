@@ -12,9 +12,9 @@
 //    secret, optionally keeping the old one valid for a grace period. Only the current secret
 //    may authorize a rotation: a graced old secret verifies requests but cannot rotate.
 //
-// Rules it keeps (DESIGN.md §2): only Argon2id hashes of customer secrets, keyed BLAKE2b digests
-// of admin keys and API keys, and XChaCha20-Poly1305-sealed integrator secrets are stored; an
-// unknown customer and a wrong secret answer alike after the same work; failed attempts are
+// Rules it keeps (docs/security-model.md): only Argon2id hashes of customer secrets, keyed BLAKE2b
+// digests of admin keys and API keys, and XChaCha20-Poly1305-sealed integrator secrets are stored;
+// an unknown customer and a wrong secret answer alike after the same work; failed attempts are
 // throttled per address and per customer, reserved before Argon2id runs; at most
 // Options::max_concurrent_hashes Argon2id computations run at once; every state change is one
 // compare-and-swap of one record, retried on conflict; every state change is audited.

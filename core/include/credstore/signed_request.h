@@ -1,6 +1,6 @@
 // credstore/signed_request.h — an integrator's HMAC-signed request, as received.
 //
-// Scheme (DESIGN.md §1):
+// Scheme (docs/http.md):
 //   X-Integrator-Key: int_…
 //   X-Timestamp:      <unix milliseconds, decimal digits>
 //   X-Signature:      sha256=<64 lowercase hex digits>

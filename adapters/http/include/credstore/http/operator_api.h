@@ -1,4 +1,4 @@
-// credstore/http/operator_api.h — the operator routes of DESIGN.md §4, served on the operator
+// credstore/http/operator_api.h — the operator routes (docs/operations.md), served on the operator
 // listener (loopback or a unix socket), separate from the public one.
 //
 //   GET    /healthz                                   -> 200 {"status":"ok"}      (no token)

@@ -1,4 +1,4 @@
-// credstore/http/public_api.h — the public routes of DESIGN.md §1 as a plain function from an
+// credstore/http/public_api.h — the public routes (docs/http.md) as a plain function from an
 // HTTP request to an HTTP response (Boost.Beast message types).
 //
 //   POST /{service}/1/register?key=K              {"secret": S}                -> 200 {"adminKey"}

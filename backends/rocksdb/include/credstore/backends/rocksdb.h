@@ -3,7 +3,7 @@
 // One folder on local disk holds the whole store; it survives restarts and crashes of the
 // process and of the machine (see Durability). RocksDB lets one process at a time open a folder:
 // it takes the folder's LOCK file, so a second server, or an operator tool, must go through the
-// process that holds it (DESIGN.md §4).
+// process that holds it (docs/operations.md).
 //
 // What is stored: each record is one RocksDB key (the credstore key, unchanged) whose value is a
 // small header — a format byte, flags, the version, the expiry if any — followed by the value
