@@ -128,7 +128,7 @@ bool CredentialStore::Impl::VerifySecret(const std::string& hash, std::string_vi
 
 internal::Digest CredentialStore::Impl::KeyedDigest(internal::DigestKind kind,
                                                     std::string_view data) const {
-  stats_keyed_digests_.fetch_add(1, std::memory_order_relaxed);
+  stats_keyed_digests_.Add();
   return internal::KeyedDigest(keyring_.pepper().bytes, kind, data);
 }
 
@@ -139,7 +139,7 @@ StoreStats CredentialStore::Impl::Stats() const {
   stats.argon2_budget_rejections = stats_budget_rejections_.load(std::memory_order_relaxed);
   stats.throttled = stats_throttled_.load(std::memory_order_relaxed);
   stats.cas_retries = stats_cas_retries_.load(std::memory_order_relaxed);
-  stats.keyed_digests = stats_keyed_digests_.load(std::memory_order_relaxed);
+  stats.keyed_digests = stats_keyed_digests_.Sum();
   return stats;
 }
 

@@ -12,6 +12,7 @@
 #include "credstore/credential_store.h"
 #include "crypto.h"
 #include "records.h"
+#include "sharded_counter.h"
 #include "throttle.h"
 
 namespace credstore {
@@ -201,7 +202,7 @@ class CredentialStore::Impl {
   std::atomic<std::uint64_t> stats_budget_rejections_{0};
   std::atomic<std::uint64_t> stats_throttled_{0};
   std::atomic<std::uint64_t> stats_cas_retries_{0};
-  mutable std::atomic<std::uint64_t> stats_keyed_digests_{0};  // counted by const methods too
+  mutable internal::ShardedCounter stats_keyed_digests_;  // counted by const methods too
 
   friend class CredentialStore;
 };
