@@ -70,8 +70,13 @@ std::string ReplyToText(const redisReply& reply) {
       return std::to_string(reply.integer);
     case REDIS_REPLY_NIL:
       return "(nil)";
-    case REDIS_REPLY_ERROR:
-      return "-" + std::string(reply.str, reply.len);
+    case REDIS_REPLY_ERROR: {
+      // Built by append: GCC 12 at -O3 misreads `"-" + std::string(...)` as a huge memcpy
+      // (-Wstringop-overflow) when it inlines it into this recursive function.
+      std::string error = "-";
+      error.append(reply.str, reply.len);
+      return error;
+    }
     case REDIS_REPLY_ARRAY: {
       std::string joined;
       for (std::size_t i = 0; i < reply.elements; ++i) {
