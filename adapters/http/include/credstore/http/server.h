@@ -76,8 +76,11 @@ struct ServerOptions {
   // registrations rather than every verification. 0 runs them like every other thread.
   int hashing_nice = 10;  // default: 10
 
-  // Threads for WorkClass::kStorage (backend reads and writes that may block).
-  std::size_t storage_workers = 4;  // default: 4
+  // Threads for WorkClass::kStorage (backend reads and writes that may block). They wait on
+  // storage rather than use the CPU, and durable RocksDB writes share one sync among all those
+  // waiting in its commit queue: the more writes wait at once, the larger each group. Four
+  // threads made every group at most four writes.
+  std::size_t storage_workers = 64;  // default: 64
   // Storage requests waiting for a thread; one more answers 503 at once.
   std::size_t storage_queue = 256;  // default: 256
 
