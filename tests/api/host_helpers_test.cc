@@ -38,7 +38,7 @@ struct HostFixture {
     Options options;
     options.argon2 = Argon2Cost::MinimumForTests();
     options.audit = std::make_shared<NullAuditSink>();
-    auto backend = std::make_shared<CountingBackend>(
+    backend = std::make_shared<CountingBackend>(
         std::make_shared<MemoryBackend>(), would_block ? CountingBackend::TryGetMode::kWouldBlock
                                                        : CountingBackend::TryGetMode::kForward);
     store = std::move(CredentialStore::Open(backend, Keyring::Generate(), options)).value();
@@ -63,6 +63,7 @@ struct HostFixture {
     return request;
   }
 
+  std::shared_ptr<CountingBackend> backend;
   std::unique_ptr<CredentialStore> store;
   VerifyExecutor verifier{2};
   std::string admin_key, integrator_id, secret;
@@ -151,6 +152,7 @@ BOOST_AUTO_TEST_CASE(callbacks_are_posted_to_their_executor_never_run_inline) {
     std::optional<Result<VerifiedRequest>> verified;
     std::thread::id ran_on;
     Request signed_request = host.Signed(host.secret);
+    const CountingBackend::Counts before = host.backend->counts();
     async_verify_admin_key(*host.store, host.verifier, "geofencing", kKey, host.admin_key,
                            boost::asio::bind_executor(io, [&](Result<AdminKeyCheck> answer) {
                              ran_on = std::this_thread::get_id();
@@ -169,6 +171,11 @@ BOOST_AUTO_TEST_CASE(callbacks_are_posted_to_their_executor_never_run_inline) {
     BOOST_TEST(verified->ok(), verified->status().ToString());
     BOOST_TEST((*verified)->integrator_id == host.integrator_id);
     BOOST_TEST((ran_on == std::this_thread::get_id()));
+    // The admin key was answered by a non-blocking read, or else by a blocking one on the
+    // verifier's threads.
+    const CountingBackend::Counts after = host.backend->counts();
+    if (would_block) BOOST_TEST(after.gets > before.gets);
+    if (!would_block) BOOST_TEST(after.try_gets > before.try_gets);
   }
 }
 
