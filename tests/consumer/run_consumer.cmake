@@ -6,7 +6,9 @@
 #
 # Other inputs: SOURCE_DIR, BUILD_DIR (credstore's build tree), WORK_DIR, PREFIX, LIBDIR
 # (CMAKE_INSTALL_LIBDIR), CONFIG, GENERATOR, CXX_COMPILER, SANITIZE (CREDSTORE_SANITIZE of the
-# parent build; may be empty), SKIP_REASON (when set, the test only reports itself skipped).
+# parent build; may be empty), SKIP_REASON (when set, the test only reports itself skipped),
+# WITH_HTTP (ON when the parent built credstore::http: the consumer then also builds
+# host_server against it) and HOST_SERVER_CHECK (the program that drives host_server).
 #
 # Nothing here builds in BUILD_DIR: ctest runs tests in parallel, and a second build of the
 # parent tree would race the first. `cmake --install` only copies what is already built.
@@ -17,6 +19,14 @@ foreach(input ACTION SOURCE_DIR WORK_DIR CONFIG)
     message(FATAL_ERROR "run_consumer.cmake: -D${input}=... is required")
   endif()
 endforeach()
+
+set(with_http OFF)
+if(WITH_HTTP)
+  set(with_http ON)
+  if(NOT DEFINED HOST_SERVER_CHECK OR NOT EXISTS "${HOST_SERVER_CHECK}")
+    message(FATAL_ERROR "run_consumer.cmake: WITH_HTTP needs -DHOST_SERVER_CHECK=<program>")
+  endif()
+endif()
 
 # The test registers itself as skipped by printing this line (SKIP_REGULAR_EXPRESSION).
 if(DEFINED SKIP_REASON)
@@ -65,7 +75,7 @@ if(ACTION STREQUAL "find_package")
       -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
 elseif(ACTION STREQUAL "add_subdirectory")
   set(project_dir "${SOURCE_DIR}/tests/consumer/add_subdirectory")
-  set(project_args "-DCREDSTORE_SOURCE_DIR=${SOURCE_DIR}")
+  set(project_args "-DCREDSTORE_SOURCE_DIR=${SOURCE_DIR}" "-DCONSUMER_WITH_HTTP=${with_http}")
 else()
   message(FATAL_ERROR "run_consumer.cmake: unknown ACTION '${ACTION}'")
 endif()
@@ -87,14 +97,27 @@ if(ACTION STREQUAL "find_package")
   endif()
 endif()
 
-# Only the program and what it links: that is what a consumer builds. Two jobs, matching the
+# Only the programs and what they link: that is what a consumer builds. Two jobs, matching the
 # PROCESSORS the test declares to ctest.
-run("build" "${CMAKE_COMMAND}" --build "${WORK_DIR}" --config "${CONFIG}" --target quickstart
+set(programs quickstart)
+if(with_http)
+  list(APPEND programs host_server)
+endif()
+run("build" "${CMAKE_COMMAND}" --build "${WORK_DIR}" --config "${CONFIG}" --target ${programs}
     --parallel 2)
 
-# Single-config generators put the program at the top, multi-config ones in a per-config folder.
-set(program "${WORK_DIR}/quickstart")
-if(NOT EXISTS "${program}")
-  set(program "${WORK_DIR}/${CONFIG}/quickstart")
+# Single-config generators put a program at the top, multi-config ones in a per-config folder.
+function(program_path name out)
+  set(path "${WORK_DIR}/${name}")
+  if(NOT EXISTS "${path}")
+    set(path "${WORK_DIR}/${CONFIG}/${name}")
+  endif()
+  set(${out} "${path}" PARENT_SCOPE)
+endfunction()
+
+program_path(quickstart quickstart_program)
+run("run" "${quickstart_program}")
+if(with_http)
+  program_path(host_server host_server_program)
+  run("run host_server" "${HOST_SERVER_CHECK}" "${host_server_program}")
 endif()
-run("run" "${program}")

@@ -10,7 +10,6 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <boost/url/parse.hpp>
 #include <memory>
 #include <string>
 #include <utility>
@@ -109,68 +108,6 @@ Response Forbidden(std::string_view detail, const RequestMeta& meta) {
   ProblemExtras extras;
   extras.type = std::string(kForbiddenType);
   return Bodiless(MakeProblem(status::forbidden, detail, meta, extras), kSubjectRealm, {});
-}
-
-// The value of a header that may appear at most once: nullopt when absent, the detail of the
-// refusal when repeated.
-std::variant<std::optional<std::string_view>, std::string> SingleHeader(const Request& request,
-                                                                        std::string_view name) {
-  const std::size_t count = request.count(name);
-  if (count == 0) return std::optional<std::string_view>();
-  if (count > 1) return "header " + std::string(name) + " appears more than once";
-  return std::optional<std::string_view>(request[name]);
-}
-
-// The query parameters `names` of `query` (the part after '?'), each at most once and never
-// percent-encoded (in its name or its value): a gateway or upstream that decodes, or picks
-// another of two, would otherwise see another value than the one checked. The detail of the
-// refusal otherwise. Other parameters are not ours to judge.
-template <std::size_t N>
-std::variant<std::array<std::optional<std::string>, N>, std::string> StrictParams(
-    std::string_view query, const std::array<std::string_view, N>& names) {
-  std::array<std::optional<std::string>, N> values;
-  // Parsed as a whole target, which the url_view points into: it must outlive the loop.
-  const std::string as_target = "/?" + std::string(query);
-  auto url = boost::urls::parse_origin_form(as_target);
-  if (!url) return std::string("the query is malformed");
-  for (const auto& param : url->encoded_params()) {
-    const std::string decoded = param.key.decode();
-    const std::string_view key(param.key.data(), param.key.size());
-    const std::string_view value(param.value.data(), param.value.size());
-    for (std::size_t i = 0; i < N; ++i) {
-      if (decoded != names[i]) continue;
-      if (key != names[i] || value.find('%') != std::string_view::npos) {
-        return "query parameter '" + std::string(names[i]) + "' is percent-encoded";
-      }
-      if (values[i]) {
-        return "query parameter '" + std::string(names[i]) + "' appears more than once";
-      }
-      values[i] = std::string(value);
-    }
-  }
-  return values;
-}
-
-// One credential from the query or its header: both may be sent only when equal (compared in
-// constant time for equal lengths: the comparison must not become a key oracle).
-std::variant<std::optional<std::string>, std::string> QueryOrHeader(
-    std::optional<std::string> from_query, const Request& request, std::string_view header,
-    std::string_view param) {
-  auto single = SingleHeader(request, header);
-  if (auto* problem = std::get_if<std::string>(&single)) return std::move(*problem);
-  const auto from_header = std::get<std::optional<std::string_view>>(single);
-  if (!from_header) return from_query;
-  if (from_query) {
-    const bool equal =
-        from_query->size() == from_header->size() &&
-        sodium_memcmp(from_query->data(), from_header->data(), from_header->size()) == 0;
-    sodium_memzero(from_query->data(), from_query->size());
-    if (!equal) {
-      return "query parameter '" + std::string(param) + "' and header " + std::string(header) +
-             " disagree";
-    }
-  }
-  return std::optional<std::string>(std::string(*from_header));
 }
 
 std::string Sha256Hex(std::string_view data) {
@@ -325,30 +262,17 @@ Routed ForwardAuthApi::RouteAdminKey(Request& request, const RequestMeta& meta,
   auto refuse = [&](std::string_view detail) {
     return Answer(kTemplate, Refused(detail, meta, scope));
   };
-  auto params = StrictParams<2>(original.query(), {"key", "adminKey"});
-  if (auto* problem = std::get_if<std::string>(&params)) return refuse(*problem);
-  auto& [key_query, admin_key_query] = std::get<std::array<std::optional<std::string>, 2>>(params);
-  auto api_key = QueryOrHeader(std::move(key_query), request, "X-Api-Key", "key");
-  if (auto* problem = std::get_if<std::string>(&api_key)) return refuse(*problem);
-  auto admin_key = QueryOrHeader(std::move(admin_key_query), request, "X-Admin-Key", "adminKey");
-  if (auto* problem = std::get_if<std::string>(&admin_key)) return refuse(*problem);
-  auto& key = std::get<std::optional<std::string>>(api_key);
-  auto& admin = std::get<std::optional<std::string>>(admin_key);
-  if (!key || !IsWellFormedApiKey(*key)) {
-    return refuse("API key (query parameter 'key' or X-Api-Key) missing or malformed");
-  }
-  if (!admin || admin->empty()) {
-    return refuse("admin key (query parameter 'adminKey' or X-Admin-Key) missing");
-  }
+  // The rules of AdminKeyCredentialsOf, on the original request's query; every refusal is a 401
+  // here, since a gateway passes on only "allowed" or "not".
+  auto credentials = AdminKeyCredentialsFrom(original.query(), request);
+  if (!credentials.ok()) return refuse(credentials.status().message());
   struct Call {
     CredentialStore* store;
     RequestMeta meta;
-    std::string service, api_key, admin_key, scope;
+    std::string service;
+    AdminKeyCredentials credentials;
+    std::string scope;
     const StorageUnavailableLog* storage_unavailable;
-    ~Call() {
-      sodium_memzero(api_key.data(), api_key.size());
-      sodium_memzero(admin_key.data(), admin_key.size());
-    }
     Response Respond(const Result<AdminKeyCheck>& checked) const {
       if (!checked.ok()) {
         ProblemLabels labels;
@@ -363,19 +287,22 @@ Routed ForwardAuthApi::RouteAdminKey(Request& request, const RequestMeta& meta,
       return answer;
     }
   };
-  auto call =
-      std::make_shared<Call>(Call{&store_, meta, std::string(service), std::move(*key),
-                                  std::move(*admin), scope, options_.verify.storage_unavailable});
+  auto call = std::make_shared<Call>(Call{&store_, meta, std::string(service),
+                                          std::move(credentials).value(), scope,
+                                          options_.verify.storage_unavailable});
   return PrepareRead(
       kTemplate,
       [call]() -> std::optional<Response> {
-        auto checked = call->store->TryCheckAdminKey(call->service, call->api_key, call->admin_key);
+        const AdminKeyCredentials& keys = call->credentials;
+        auto checked =
+            call->store->TryCheckAdminKey(call->service, keys.api_key(), keys.admin_key());
         if (!checked) return std::nullopt;  // would block: the storage pool reads it
         return call->Respond(*checked);
       },
       [call]() -> Response {
+        const AdminKeyCredentials& keys = call->credentials;
         return call->Respond(
-            call->store->CheckAdminKey(call->service, call->api_key, call->admin_key));
+            call->store->CheckAdminKey(call->service, keys.api_key(), keys.admin_key()));
       });
 }
 
@@ -393,11 +320,12 @@ Routed ForwardAuthApi::RouteSignature(Request& request, const RequestMeta& meta,
     case VerifierAccess::kUnknownToken:
       return Answer(kTemplate, Bodiless(VerifierTokenRefused(meta), {}, {}));
   }
-  // A header sent twice is ambiguous about what was signed.
-  for (std::string_view name :
-       {std::string_view("X-Integrator-Key"), std::string_view("X-Timestamp"),
-        std::string_view("X-Signature"), kContentSha256Header}) {
-    if (request.count(name) > 1) return refuse(std::string(name) + " appears more than once");
+  // A header sent twice is ambiguous about what was signed (SignedRequestOf's rule), and so is
+  // the body's hash sent twice. The method, target and body are the original's, not these.
+  auto parts = SignedRequestOf(request);
+  if (!parts.ok()) return refuse(parts.status().message());
+  if (request.count(kContentSha256Header) > 1) {
+    return refuse(std::string(kContentSha256Header) + " appears more than once");
   }
 
   // The body's hash: the forwarded body's, the client's claim, or both when they agree.
@@ -431,8 +359,8 @@ Routed ForwardAuthApi::RouteSignature(Request& request, const RequestMeta& meta,
     std::string integrator_key, timestamp, signature, method, target, body_sha256;
   };
   auto owned = std::make_shared<Signed>(
-      Signed{std::string(request["X-Integrator-Key"]), std::string(request["X-Timestamp"]),
-             std::string(request["X-Signature"]), original.method, original.target,
+      Signed{std::string(parts->integrator_key), std::string(parts->timestamp),
+             std::string(parts->signature), original.method, original.target,
              forwarded ? std::move(*forwarded) : std::move(*claimed)});
   const WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
   return Prepare(kTemplate, work,

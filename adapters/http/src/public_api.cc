@@ -3,8 +3,6 @@
 // and throttling is the core's.
 #include "credstore/http/public_api.h"
 
-#include <sodium.h>
-
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -74,30 +72,6 @@ std::variant<CustomerQuery, std::string> ReadCustomerQuery(const boost::urls::ur
     *slot = param.has_value ? param.value : std::string();
   }
   return query;
-}
-
-// The admin key of a settings request: the `adminKey` query parameter (`from_query`) or the
-// X-Admin-Key header, which keeps the key out of URLs. Both are accepted together only when
-// equal, since a disagreement says the client is confused about which key it sends; the header
-// may appear once. The 400 detail otherwise, which never quotes either value.
-std::variant<std::optional<std::string>, std::string> AdminKeyOf(
-    const Request& request, std::optional<std::string> from_query) {
-  constexpr std::string_view kHeader = "X-Admin-Key";
-  const std::size_t headers = request.count(kHeader);
-  if (headers == 0) return from_query;
-  if (headers > 1) return std::string("header X-Admin-Key appears more than once");
-  const std::string_view from_header = request[kHeader];
-  if (from_query) {
-    // Constant time for equal lengths: the comparison must not become a key oracle.
-    const bool equal =
-        from_query->size() == from_header.size() &&
-        sodium_memcmp(from_query->data(), from_header.data(), from_header.size()) == 0;
-    sodium_memzero(from_query->data(), from_query->size());
-    if (!equal) {
-      return std::string("query parameter 'adminKey' and header X-Admin-Key disagree");
-    }
-  }
-  return std::optional<std::string>(std::string(from_header));
 }
 
 // What a customer route's call needs, owned: it may run later on a worker thread.
@@ -241,7 +215,8 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
       }
       settings_json = internal::CompactJson(request.body());
     }
-    auto admin_key = AdminKeyOf(request, std::move(params.admin_key));
+    // The `adminKey` query parameter or the X-Admin-Key header, which keeps the key out of URLs.
+    auto admin_key = QueryOrHeader(std::move(params.admin_key), request, "X-Admin-Key", "adminKey");
     if (auto* problem = std::get_if<std::string>(&admin_key)) {
       return Answer(route_template, BadRequest(*problem, meta));
     }
@@ -392,30 +367,18 @@ Routed PublicApi::RouteRegenerateSecret(Request& request, const RequestMeta& met
     grace = std::get<std::chrono::milliseconds>(parsed_grace);
   }
   // A header sent twice is ambiguous about what was signed: treat it as no credential.
-  for (const char* name : {"X-Integrator-Key", "X-Timestamp", "X-Signature"}) {
-    if (request.count(name) > 1) {
-      return Answer(kTemplate,
-                    ProblemFor(Status::Unauthorized(std::string(name) + " appears more than once"),
-                               meta, labels));
-    }
-  }
+  auto parts = SignedRequestOf(request);
+  if (!parts.ok()) return Answer(kTemplate, ProblemFor(parts.status(), meta, labels));
   // The call owns copies of what was signed: it may run on the storage pool.
-  struct Signed {
-    std::string integrator_key, timestamp, signature, method, target, body;
-  };
-  auto owned = std::make_shared<Signed>(
-      Signed{std::string(request["X-Integrator-Key"]), std::string(request["X-Timestamp"]),
-             std::string(request["X-Signature"]), std::string(request.method_string()),
-             std::string(request.target()), std::move(request.body())});
+  auto owned = std::make_shared<OwnedSignedRequest>(*parts, std::move(request));
   const WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
   return Prepare(kTemplate, work, [store = &store_, meta, owned, grace, labels]() -> Response {
-    const SignedRequest signed_request{owned->integrator_key, owned->timestamp, owned->signature,
-                                       owned->method,         owned->target,    owned->body};
+    const SignedRequest signed_request = owned->view();
     auto rotated = store->RotateIntegratorSecret(ContextOf(meta), signed_request, grace);
     if (!rotated.ok()) {
       ProblemLabels named = labels;
       named.resource_type = "integrator";
-      named.resource_id = owned->integrator_key;
+      named.resource_id = signed_request.integrator_key;
       return ProblemFor(rotated.status(), meta, named);
     }
     json::object body{{"secret", rotated->secret.view()}};

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "access_log.h"
+#include "credstore/api_key_validator.h"
 #include "credstore/signed_request.h"
 #include "strict_json.h"
 #include "trim.h"
@@ -51,6 +52,68 @@ std::string_view BearerToken(const Request& request) {
     return {};
   }
   return Trim(header.substr(kScheme.size()));
+}
+
+std::variant<std::optional<std::string_view>, std::string> SingleHeader(const Request& request,
+                                                                        std::string_view name) {
+  const std::size_t count = request.count(name);
+  if (count == 0) return std::optional<std::string_view>();
+  if (count > 1) return "header " + std::string(name) + " appears more than once";
+  return std::optional<std::string_view>(request[name]);
+}
+
+std::variant<std::optional<std::string>, std::string> QueryOrHeader(
+    std::optional<std::string> from_query, const Request& request, std::string_view header,
+    std::string_view param) {
+  auto single = SingleHeader(request, header);
+  if (auto* problem = std::get_if<std::string>(&single)) {
+    if (from_query) sodium_memzero(from_query->data(), from_query->size());
+    return std::move(*problem);
+  }
+  const auto from_header = std::get<std::optional<std::string_view>>(single);
+  if (!from_header) return from_query;
+  if (from_query) {
+    const bool equal =
+        from_query->size() == from_header->size() &&
+        sodium_memcmp(from_query->data(), from_header->data(), from_header->size()) == 0;
+    sodium_memzero(from_query->data(), from_query->size());
+    if (!equal) {
+      return "query parameter '" + std::string(param) + "' and header " + std::string(header) +
+             " disagree";
+    }
+  }
+  return std::optional<std::string>(std::string(*from_header));
+}
+
+Result<AdminKeyCredentials> AdminKeyCredentialsFrom(std::string_view query,
+                                                    const Request& request) {
+  auto params = StrictParams<2>(query, {"key", "adminKey"});
+  if (auto* problem = std::get_if<std::string>(&params)) {
+    return Status::InvalidArgument(std::move(*problem));
+  }
+  auto& [key_query, admin_key_query] = std::get<std::array<std::optional<std::string>, 2>>(params);
+  auto api_key = QueryOrHeader(std::move(key_query), request, "X-Api-Key", "key");
+  auto admin_key = QueryOrHeader(std::move(admin_key_query), request, "X-Admin-Key", "adminKey");
+  // Owned at once, so that every way out below wipes whatever was read.
+  auto take = [](std::variant<std::optional<std::string>, std::string>& read) {
+    auto* value = std::get_if<std::optional<std::string>>(&read);
+    return value != nullptr && value->has_value() ? std::move(**value) : std::string();
+  };
+  AdminKeyCredentials read(take(api_key), take(admin_key));
+  if (auto* problem = std::get_if<std::string>(&api_key)) {
+    return Status::InvalidArgument(std::move(*problem));
+  }
+  if (auto* problem = std::get_if<std::string>(&admin_key)) {
+    return Status::InvalidArgument(std::move(*problem));
+  }
+  if (!IsWellFormedApiKey(read.api_key())) {
+    return Status::InvalidArgument(
+        "API key (query parameter 'key' or X-Api-Key) missing or malformed");
+  }
+  if (read.admin_key().empty()) {
+    return Status::Unauthorized("admin key (query parameter 'adminKey' or X-Admin-Key) missing");
+  }
+  return Result<AdminKeyCredentials>(std::move(read));
 }
 
 bool IsHttpMethod(std::string_view text) {
