@@ -64,6 +64,7 @@ class CredentialStore::Impl {
   // an operation computes goes through here, so the count is the hashing work a call did.
   internal::Digest KeyedDigest(internal::DigestKind kind, std::string_view data) const;
   StoreStats Stats() const;
+  Status CheckReady();
 
   // ---- customers (customer_operations.cc) ----
   Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,

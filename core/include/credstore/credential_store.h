@@ -243,6 +243,17 @@ class CredentialStore {
   // make those calls directly, writes included.
   bool NeverBlocks() const;
 
+  // ---- Readiness --------------------------------------------------------------------------
+
+  // OK iff the store can serve now: the backend reports itself healthy
+  // (StorageBackend::CheckHealth) and the keycheck record Open checked is still there and still
+  // matches this store's keys. Otherwise kUnavailable (storage unreachable or unhealthy, or the
+  // keycheck record gone: the store lost its data), kUnauthorized (the record was rewritten
+  // under other keys) or kInternal (it is corrupt); the message is for operators and may name
+  // the backend. Reads one record: call it from a thread that may block unless NeverBlocks().
+  // Changes nothing.
+  Status CheckReady();
+
   // ---- Introspection ----------------------------------------------------------------------
 
   // True iff `service` is one of Options::services.
