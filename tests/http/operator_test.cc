@@ -334,6 +334,28 @@ BOOST_FIXTURE_TEST_CASE(healthz_needs_no_token, ServerFixture) {
   BOOST_TEST(HasNoStore(response));
 }
 
+// A probe needs no token, and failed tokens from the same client never lock it out.
+BOOST_FIXTURE_TEST_CASE(readyz_needs_no_token_and_is_never_throttled, ServerFixture) {
+  OperatorCalls op(server);
+  ClientOptions one_client;
+  one_client.source_address = NextClientAddress();
+  const std::string wrong_token = "optok-" + RandomAlnum(40);
+  server.AddSensitive(wrong_token);
+  for (int i = 0; i < 11; ++i) {
+    SendRaw(server.operator_port(), BuildRequest("GET", "/metrics", Bearer(wrong_token)),
+            one_client);
+  }
+  ExpectProblem(SendRaw(server.operator_port(), BuildRequest("GET", "/metrics"), one_client), 429,
+                "the locked-out client");
+  for (const std::string& headers : {std::string(), Bearer(op.Token())}) {
+    const HttpResponse response =
+        SendRaw(server.operator_port(), BuildRequest("GET", "/readyz", headers), one_client);
+    const json::object body = ExpectJson(response, 200, "operator GET /readyz");
+    BOOST_TEST((json::value(body) == json::parse(R"({"status":"ready"})")), response.body);
+    BOOST_TEST(HasNoStore(response));
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(every_route_but_healthz_answers_401_without_the_token, ServerFixture) {
   OperatorCalls op(server);
   const Customer customer = server.NewCustomer();
@@ -871,6 +893,7 @@ BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
   };
   const std::vector<WrongMethod> cases = {
       {"POST", "/healthz", "GET"},
+      {"POST", "/readyz", "GET"},
       {"POST", "/metrics", "GET"},
       {"PUT", "/v1/integrators", "GET, POST"},
       {"DELETE", "/v1/integrators", "GET, POST"},
