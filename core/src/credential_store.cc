@@ -143,6 +143,11 @@ StoreStats CredentialStore::Impl::Stats() const {
   return stats;
 }
 
+Status CredentialStore::Impl::CheckReady() {
+  if (Status health = backend_->CheckHealth(); !health.ok()) return health;
+  return internal::CheckKeycheck(*backend_, keyring_, Now());
+}
+
 bool CredentialStore::Impl::HasService(std::string_view service) const {
   return std::find(options_.services.begin(), options_.services.end(), service) !=
          options_.services.end();
@@ -262,6 +267,8 @@ std::optional<Result<std::string>> CredentialStore::TryGetSettings(std::string_v
 }
 
 bool CredentialStore::NeverBlocks() const { return impl_->NeverBlocks(); }
+
+Status CredentialStore::CheckReady() { return impl_->CheckReady(); }
 
 bool CredentialStore::HasService(std::string_view service) const {
   return impl_->HasService(service);

@@ -29,14 +29,20 @@ std::optional<Result<CustomerRef>> CredentialStore::Impl::ResolveCustomer(std::s
   if (Status status = internal::ValidateApiKey(api_key); !status.ok()) {
     return Result<CustomerRef>(std::move(status));
   }
-  if (caller == Caller::kCustomer) {
+  CustomerRef ref;
+  if (caller != Caller::kOperator) {
     ApiKeyValidator& validator = *options_.api_key_validator;
     std::optional<Status> valid = read == Read::kMayBlock ? validator.IsValid(service, api_key)
                                                           : validator.TryIsValid(service, api_key);
     if (!valid) return std::nullopt;
-    if (!valid->ok()) return Result<CustomerRef>(std::move(*valid));
+    if (!valid->ok()) {
+      // Only a refusal is kept for later; "cannot tell now" (kUnavailable) answers at once.
+      if (caller != Caller::kSecretHolder || valid->code() != StatusCode::kUnauthorized) {
+        return Result<CustomerRef>(std::move(*valid));
+      }
+      ref.refused = std::move(*valid);
+    }
   }
-  CustomerRef ref;
   ref.service = std::string(service);
   ref.api_key_digest = KeyedDigest(DigestKind::kApiKey, api_key);
   ref.storage_key = internal::CustomerKey(service, ref.api_key_digest);
@@ -57,8 +63,8 @@ Result<LoadedCustomer> CredentialStore::Impl::DecodeLoaded(const Result<Versione
 }
 
 // Reserve the attempt (429), take an Argon2id permit (503), then check the secret against the
-// customer's hash — or against the dummy hash when there is no such customer, so both answers
-// cost the same and read the same.
+// customer's hash — or against the dummy hash when there is no such customer, or when the
+// validator refused the key, so every refusal costs the same and reads the same.
 Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
     const RequestContext& context, const CustomerRef& customer, std::string_view secret) {
   const auto address = internal::AddressBucket(context.client_address);
@@ -80,7 +86,7 @@ Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
     throttle_.Refund(*reservation, Now());
     return loaded.status();
   }
-  if (!loaded.ok()) {
+  if (!loaded.ok() || customer.refused) {
     (void)VerifySecret(dummy_hash_, secret);
     return SecretInvalid();
   }
@@ -175,7 +181,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& cont
                                                       std::string_view service,
                                                       std::string_view api_key,
                                                       std::string_view secret) {
-  auto customer = ResolveCustomer(service, api_key);
+  auto customer = ResolveCustomer(service, api_key, Caller::kSecretHolder);
   if (!customer.ok()) return customer.status();
   if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
     return status;
@@ -188,16 +194,20 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& cont
     }
     return status;
   }
-  // Registration reveals existence by design (403); checking first saves an Argon2id hash.
-  if (auto existing = backend_->Get(customer->storage_key, Now()); existing.ok()) {
+  // Registration reveals existence by design (403); checking first saves an Argon2id hash. A key
+  // the validator refused learns nothing of a configuration it may have had.
+  if (auto existing = backend_->Get(customer->storage_key, Now());
+      existing.ok() && !customer->refused) {
     return Status::AlreadyRegistered("each customer can register only one configuration");
-  } else if (existing.status().code() != StatusCode::kNotFound) {
+  } else if (!existing.ok() && existing.status().code() != StatusCode::kNotFound) {
     return existing.status();
   }
   auto permit = AcquireHashPermit();
   if (!permit.ok()) return permit.status();
   auto hash = HashSecret(secret);
   if (!hash.ok()) return hash.status();
+  // The work of a registration is done: refuse only now, so the refusal costs what it costs.
+  if (customer->refused) return *customer->refused;
 
   AdminKeyGrant grant{internal::RandomAlphanumeric(kAdminKeyLength), 1};
   CustomerRecord record;
@@ -222,7 +232,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
                                                                 std::string_view api_key,
                                                                 std::string_view secret,
                                                                 std::chrono::milliseconds grace) {
-  auto customer = ResolveCustomer(service, api_key);
+  auto customer = ResolveCustomer(service, api_key, Caller::kSecretHolder);
   if (!customer.ok()) return customer.status();
   if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
     return status;
@@ -268,7 +278,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
 Status CredentialStore::Impl::UpdateSecret(const RequestContext& context, std::string_view service,
                                            std::string_view api_key, std::string_view secret,
                                            std::string_view new_secret) {
-  auto customer = ResolveCustomer(service, api_key);
+  auto customer = ResolveCustomer(service, api_key, Caller::kSecretHolder);
   if (!customer.ok()) return customer.status();
   if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
     return status;

@@ -45,16 +45,19 @@ Status CheckAgainst(const KeycheckRecord& stored, const Keyring& keyring) {
   return Status::Ok();
 }
 
+// The one comparison of a stored keycheck record with a keyring, for Open and for readiness.
+Status CheckStored(const VersionedValue& stored, const Keyring& keyring) {
+  auto record = DecodeKeycheck(stored.value);
+  if (!record.ok()) return record.status();
+  return CheckAgainst(*record, keyring);
+}
+
 }  // namespace
 
 Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto stored = backend.Get(kKeycheckKey, now);
-    if (stored.ok()) {
-      auto record = DecodeKeycheck(stored->value);
-      if (!record.ok()) return record.status();
-      return CheckAgainst(*record, keyring);
-    }
+    if (stored.ok()) return CheckStored(*stored, keyring);
     if (stored.status().code() != StatusCode::kNotFound) return stored.status();
     auto created = backend.Create(kKeycheckKey, Encode(MakeKeycheck(keyring)), WriteOptions{}, now);
     if (created.ok()) return Status::Ok();
@@ -62,6 +65,16 @@ Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Ti
     if (created.status().code() != StatusCode::kConflict) return created.status();
   }
   return Status::Unavailable("the keycheck record changed while it was read");
+}
+
+Status CheckKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now) {
+  auto stored = backend.Get(kKeycheckKey, now);
+  if (stored.ok()) return CheckStored(*stored, keyring);
+  if (stored.status().code() == StatusCode::kNotFound) {
+    return Status::Unavailable(
+        "the store's keycheck record is gone: its data was lost (flushed, or another database)");
+  }
+  return stored.status();
 }
 
 }  // namespace credstore::internal

@@ -14,6 +14,12 @@ namespace credstore::internal {
 // operator-facing message otherwise.
 Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now);
 
+// The same check of a running store, which never writes: OK iff the keycheck record is there and
+// matches `keyring` as above. kUnavailable when the record is gone: the store lost its data
+// (flushed, or another database), and serving it as if it were empty would answer "unknown" for
+// every customer. The backend's error when it cannot be read.
+Status CheckKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now);
+
 }  // namespace credstore::internal
 
 #endif  // CREDSTORE_CORE_SRC_KEYCHECK_H_

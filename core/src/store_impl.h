@@ -22,6 +22,9 @@ struct CustomerRef {
   std::string service;
   internal::Digest api_key_digest{};
   std::string storage_key;
+  // Set when the ApiKeyValidator refused the key of a Caller::kSecretHolder call (its
+  // kUnauthorized): the call still does the work it would do for an allowed key, then refuses.
+  std::optional<Status> refused;
 
   // For audit events, never the API key itself: the digest's first 8 bytes in hex. Computed on
   // demand, since the hot path (VerifyAdminKey) audits nothing.
@@ -65,6 +68,7 @@ class CredentialStore::Impl {
   // an operation computes goes through here, so the count is the hashing work a call did.
   internal::Digest KeyedDigest(internal::DigestKind kind, std::string_view data) const;
   StoreStats Stats() const;
+  Status CheckReady();
 
   // ---- customers (customer_operations.cc) ----
   Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
@@ -112,7 +116,11 @@ class CredentialStore::Impl {
   // Checks the service and the API key's form, then asks the ApiKeyValidator — except for the
   // operator's calls, which must reach customers whose key the host has since revoked.
   // With Read::kWithoutBlocking the validator is asked with TryIsValid.
-  enum class Caller { kCustomer, kOperator };
+  // kSecretHolder: a customer call that presents a secret (Register, RegenerateAdminKey,
+  // UpdateSecret). A key the validator refuses resolves all the same, marked `refused`, so that
+  // the refusal costs the throttle reservation and the Argon2id work of an allowed key: a cheap
+  // and unthrottled "not provisioned" would tell anyone which keys are.
+  enum class Caller { kCustomer, kSecretHolder, kOperator };
   std::optional<Result<CustomerRef>> ResolveCustomer(std::string_view service,
                                                      std::string_view api_key, Caller caller,
                                                      Read read);

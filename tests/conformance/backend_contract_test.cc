@@ -515,6 +515,24 @@ BOOST_AUTO_TEST_CASE(non_durable_writes_are_readable_like_durable_ones) {
   BOOST_TEST(GetCode(*backend, "contract/a", kNow + 1h) == StatusCode::kNotFound);
 }
 
+// --- Health ---
+
+// A backend configured as the harness configures it (as production should be) reports itself
+// healthy, before and after use, and asking changes nothing.
+BOOST_AUTO_TEST_CASE(a_well_configured_backend_reports_itself_healthy) {
+  auto backend = OpenEmptyBackend();
+  const Status fresh = backend->CheckHealth();
+  BOOST_TEST(fresh.ok(), fresh.ToString());
+  MustCreate(*backend, "contract/health", "x", NoExpiry(), kNow);
+  for (int i = 0; i < 3; ++i) {
+    const Status used = backend->CheckHealth();
+    BOOST_TEST(used.ok(), used.ToString());
+  }
+  BOOST_TEST(KeysOf(ScanAll(*backend, "contract/", 10, kNow)) ==
+                 (std::vector<std::string>{"contract/health"}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace credstore::testing

@@ -3,6 +3,7 @@
 // customer exactly like a wrong secret.
 //
 // Every backend runs these tests unchanged, through Harness() only.
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
@@ -58,7 +59,7 @@ void ExpectRevoked(StoreFixture& f, const std::vector<std::string>& revoked,
   }
 }
 
-// Refuses one API key and records every key it is asked about.
+// Refuses some API keys (kRefused, and any the test adds) and records every key it is asked about.
 class RecordingValidator final : public ApiKeyValidator {
  public:
   static constexpr std::string_view kRefused = "refused-api-key";
@@ -66,7 +67,13 @@ class RecordingValidator final : public ApiKeyValidator {
   Status IsValid(std::string_view, std::string_view api_key) override {
     std::lock_guard lock(mutex_);
     asked_.emplace_back(api_key);
-    return api_key == kRefused ? Status::Unauthorized("API key not provisioned") : Status::Ok();
+    const bool refused = api_key == kRefused ||
+                         std::find(refused_.begin(), refused_.end(), api_key) != refused_.end();
+    return refused ? Status::Unauthorized("API key not provisioned") : Status::Ok();
+  }
+  void Refuse(std::string_view api_key) {
+    std::lock_guard lock(mutex_);
+    refused_.emplace_back(api_key);
   }
   std::size_t Asked() const {
     std::lock_guard lock(mutex_);
@@ -76,7 +83,17 @@ class RecordingValidator final : public ApiKeyValidator {
  private:
   mutable std::mutex mutex_;
   std::vector<std::string> asked_;
+  std::vector<std::string> refused_;
 };
+
+// The customer records (c/…) of a snapshot: throttle counters may change, configurations not.
+std::vector<ScanEntry> CustomerRecords(const std::vector<ScanEntry>& records) {
+  std::vector<ScanEntry> customers;
+  for (const ScanEntry& entry : records) {
+    if (entry.key.starts_with("c/")) customers.push_back(entry);
+  }
+  return customers;
+}
 
 BOOST_AUTO_TEST_SUITE(credential_customer)
 
@@ -487,33 +504,94 @@ BOOST_FIXTURE_TEST_CASE(InvalidInputsChangeNothing, StoreFixture) {
   BOOST_TEST(Describe(graced.status()) == "ok");
 }
 
-// The host decides which well-formed keys count, before any other work; malformed keys never
-// reach it.
-BOOST_FIXTURE_TEST_CASE(TheApiKeyValidatorIsAskedBeforeAnyOtherWork, StoreFixture) {
+// The host decides which well-formed keys count; malformed keys never reach it. On the calls
+// that take a secret, a refused key is no cheap oracle of which keys count: regenerate and update
+// answer exactly as a wrong secret does, after the same Argon2id check; register keeps its own
+// answer (the validator's) but only after the Argon2id hash of a registration. Nothing is stored
+// for the refused key but throttle counts.
+BOOST_FIXTURE_TEST_CASE(ARefusedApiKeyCostsWhatAWrongSecretCosts, StoreFixture) {
   auto validator = std::make_shared<RecordingValidator>();
   Options o = TestOptions();
   o.api_key_validator = validator;
   Reopen(o);
   const AdminKeyGrant grant = MustRegister(kApiKey, kSecret);
-
-  const std::vector<ScanEntry> before = Snapshot();
-  const StoreStats stats_before = store().Stats();
   const std::string refused(RecordingValidator::kRefused);
-  BOOST_TEST(store().Register(Context(), kService, refused, kSecret).status().code() ==
-             StatusCode::kUnauthorized);
-  BOOST_TEST(store().RegenerateAdminKey(Context(), kService, refused, kSecret).status().code() ==
-             StatusCode::kUnauthorized);
-  BOOST_TEST(store().UpdateSecret(Context(), kService, refused, kSecret, kNewSecret).code() ==
-             StatusCode::kUnauthorized);
-  BOOST_TEST(SameRecords(before, Snapshot()), "a refused API key left a trace in the store");
-  BOOST_TEST(store().Stats().argon2_hashes == stats_before.argon2_hashes);
-  BOOST_TEST(store().Stats().argon2_verifications == stats_before.argon2_verifications);
+
+  // The status a call answered, and the Argon2id checks and hashes it ran.
+  auto measure = [this](const std::function<Status()>& call) {
+    const StoreStats before = store().Stats();
+    const Status status = call();
+    const StoreStats after = store().Stats();
+    return std::make_tuple(status, after.argon2_verifications - before.argon2_verifications,
+                           after.argon2_hashes - before.argon2_hashes);
+  };
+  const std::vector<ScanEntry> customers_before = CustomerRecords(Snapshot());
+
+  const auto [wrong_regen, wrong_regen_checks, wrong_regen_hashes] = measure([this] {
+    return store().RegenerateAdminKey(Context(), kService, kApiKey, "wrong secret").status();
+  });
+  const auto [refused_regen, refused_regen_checks, refused_regen_hashes] = measure(
+      [&] { return store().RegenerateAdminKey(Context(), kService, refused, kSecret).status(); });
+  BOOST_TEST(wrong_regen.code() == StatusCode::kUnauthorized);
+  BOOST_TEST(refused_regen.code() == wrong_regen.code());
+  BOOST_TEST(refused_regen.message() == wrong_regen.message(), Describe(refused_regen));
+  BOOST_TEST(wrong_regen_checks == 1u);
+  BOOST_TEST(refused_regen_checks == 1u, "a refused key must run Argon2id as a wrong secret does");
+  BOOST_TEST(refused_regen_hashes == wrong_regen_hashes);
+
+  const auto [wrong_update, wrong_update_checks, wrong_update_hashes] = measure([this] {
+    return store().UpdateSecret(Context(), kService, kApiKey, "wrong secret", kNewSecret);
+  });
+  const auto [refused_update, refused_update_checks, refused_update_hashes] = measure(
+      [&] { return store().UpdateSecret(Context(), kService, refused, kSecret, kNewSecret); });
+  BOOST_TEST(refused_update.code() == wrong_update.code());
+  BOOST_TEST(refused_update.message() == wrong_update.message(), Describe(refused_update));
+  BOOST_TEST(wrong_update_checks == 1u);
+  BOOST_TEST(refused_update_checks == 1u);
+  BOOST_TEST(refused_update_hashes == wrong_update_hashes);
+
+  const auto [allowed_register, allowed_checks, allowed_hashes] = measure(
+      [this] { return store().Register(Context(), kService, kOtherApiKey, kSecret).status(); });
+  const auto [refused_register, refused_register_checks, refused_register_hashes] =
+      measure([&] { return store().Register(Context(), kService, refused, kSecret).status(); });
+  BOOST_TEST(Describe(allowed_register) == "ok");
+  BOOST_TEST(refused_register.code() == StatusCode::kUnauthorized);
+  BOOST_TEST(refused_register.message() == "API key not provisioned");
+  BOOST_TEST(allowed_hashes == 1u);
+  BOOST_TEST(refused_register_hashes == allowed_hashes,
+             "a refused registration must cost the Argon2id hash of a registration");
+  BOOST_TEST(refused_register_checks == allowed_checks);
+
+  // A refused key with a configuration: the same answers, never "already registered", and the
+  // right secret does not help.
+  validator->Refuse(kApiKey);
+  const Status again = store().Register(Context(), kService, kApiKey, kSecret).status();
+  BOOST_TEST(again.code() == StatusCode::kUnauthorized);
+  BOOST_TEST(again.message() == refused_register.message());
+  const Status right_secret =
+      store().RegenerateAdminKey(Context(), kService, kApiKey, kSecret).status();
+  BOOST_TEST(right_secret.code() == wrong_regen.code());
+  BOOST_TEST(right_secret.message() == wrong_regen.message());
+
+  std::vector<ScanEntry> customers_after = CustomerRecords(Snapshot());
+  // Only the allowed registration added a configuration.
+  BOOST_TEST(customers_after.size() == customers_before.size() + 1);
+  const auto registered =
+      std::find_if(customers_after.begin(), customers_after.end(), [&](const ScanEntry& entry) {
+        return std::none_of(customers_before.begin(), customers_before.end(),
+                            [&](const ScanEntry& old) { return old.key == entry.key; });
+      });
+  if (registered != customers_after.end()) customers_after.erase(registered);
+  BOOST_TEST(SameRecords(customers_before, customers_after),
+             "a refused API key changed a customer configuration");
 
   const std::size_t asked = validator->Asked();
   BOOST_TEST(store().Register(Context(), kService, "bad key!", kSecret).status().code() ==
              StatusCode::kInvalidArgument);
   BOOST_TEST(validator->Asked() == asked, "a malformed key reached the validator");
-  BOOST_TEST(Describe(store().VerifyAdminKey(kService, kApiKey, grant.admin_key.view())) == "ok");
+  // Settings and admin keys are the validator's alone to answer, as before.
+  BOOST_TEST(store().VerifyAdminKey(kService, kApiKey, grant.admin_key.view()).code() ==
+             StatusCode::kUnauthorized);
 }
 
 // ---- Unknown customer vs wrong secret ---------------------------------------------------------

@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "credstore/api_key_validator.h"
 #include "credstore/credential_store.h"
 #include "credstore/status.h"
 #include "store_fixture.h"
@@ -232,6 +234,78 @@ BOOST_FIXTURE_TEST_CASE(UnknownApiKeyFailuresCountAgainstTheAddress, StoreFixtur
   BOOST_TEST(known.code() == StatusCode::kThrottled);
   BOOST_TEST(unknown.code() == StatusCode::kThrottled);
   BOOST_TEST(unknown.message() == known.message());
+}
+
+// Refuses every API key but one, as `--api-keys provisioned` refuses keys nobody provisioned.
+class OneKeyValidator final : public ApiKeyValidator {
+ public:
+  explicit OneKeyValidator(std::string allowed) : allowed_(std::move(allowed)) {}
+  Status IsValid(std::string_view, std::string_view api_key) override {
+    return api_key == allowed_ ? Status::Ok() : Status::Unauthorized("API key not provisioned");
+  }
+
+ private:
+  const std::string allowed_;
+};
+
+// A refused API key is a failed secret attempt like any other: it spends the address's and the
+// key's allowance, and once either is spent it is refused before any Argon2id work, with the
+// answer an allowed key gets there. Registrations with refused keys count per address too.
+BOOST_FIXTURE_TEST_CASE(RefusedApiKeysAreThrottledLikeWrongSecrets, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 3;
+  o.throttle.registrations_per_address = 2;
+  o.api_key_validator = std::make_shared<OneKeyValidator>(std::string(kApiKey));
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+
+  BOOST_TEST(Regenerate(*this, kAttacker, kSecret, "refused-key-1").code() ==
+             StatusCode::kUnauthorized);
+  BOOST_TEST(store()
+                 .UpdateSecret(Context(kAttacker), kService, "refused-key-2", kSecret, "new one")
+                 .code() == StatusCode::kUnauthorized);
+  BOOST_TEST(Regenerate(*this, kAttacker, kSecret, "refused-key-3").code() ==
+             StatusCode::kUnauthorized);
+  const StoreStats before = store().Stats();
+  const Status refused = Regenerate(*this, kAttacker, kSecret, "refused-key-4");
+  const Status allowed = Regenerate(*this, kAttacker, kSecret, kApiKey);
+  BOOST_TEST(refused.code() == StatusCode::kThrottled, Describe(refused));
+  BOOST_TEST(allowed.code() == StatusCode::kThrottled, Describe(allowed));
+  BOOST_TEST(refused.message() == allowed.message());
+  BOOST_TEST(store().Stats().argon2_verifications == before.argon2_verifications,
+             "a throttled attempt must be refused before any Argon2id work");
+  BOOST_TEST(store().Stats().throttled == before.throttled + 2);
+  // The owner, elsewhere, is not affected.
+  BOOST_TEST(Describe(Regenerate(*this, kOwner, kSecret)) == "ok");
+
+  // The per-key bucket counts refused keys too, from any address.
+  Options per_key = o;
+  per_key.throttle = Generous();
+  per_key.throttle.customer_burst = 2;
+  Reopen(per_key);
+  std::vector<Status> answers;
+  for (int i = 0; i < 3; ++i) {
+    answers.push_back(Regenerate(*this, "203.0.113.2" + std::to_string(i), kSecret, "refused-key"));
+  }
+  BOOST_TEST(answers[0].code() == StatusCode::kUnauthorized);
+  BOOST_TEST(answers[1].code() == StatusCode::kUnauthorized);
+  BOOST_TEST(answers[2].code() == StatusCode::kThrottled, Describe(answers[2]));
+
+  Options registrations = o;
+  Reopen(registrations);
+  for (int i = 0; i < 2; ++i) {
+    const Status status =
+        store()
+            .Register(Context(kAttacker), kService, "refused-key-" + std::to_string(i), kSecret)
+            .status();
+    BOOST_TEST(status.code() == StatusCode::kUnauthorized, Describe(status));
+  }
+  const StoreStats before_third = store().Stats();
+  const Status third =
+      store().Register(Context(kAttacker), kService, "refused-key-9", kSecret).status();
+  BOOST_TEST(third.code() == StatusCode::kThrottled, Describe(third));
+  BOOST_TEST(store().Stats().argon2_hashes == before_third.argon2_hashes);
 }
 
 // ---- Parallel guesses -------------------------------------------------------------------------

@@ -334,6 +334,28 @@ BOOST_FIXTURE_TEST_CASE(healthz_needs_no_token, ServerFixture) {
   BOOST_TEST(HasNoStore(response));
 }
 
+// A probe needs no token, and failed tokens from the same client never lock it out.
+BOOST_FIXTURE_TEST_CASE(readyz_needs_no_token_and_is_never_throttled, ServerFixture) {
+  OperatorCalls op(server);
+  ClientOptions one_client;
+  one_client.source_address = NextClientAddress();
+  const std::string wrong_token = "optok-" + RandomAlnum(40);
+  server.AddSensitive(wrong_token);
+  for (int i = 0; i < 11; ++i) {
+    SendRaw(server.operator_port(), BuildRequest("GET", "/metrics", Bearer(wrong_token)),
+            one_client);
+  }
+  ExpectProblem(SendRaw(server.operator_port(), BuildRequest("GET", "/metrics"), one_client), 429,
+                "the locked-out client");
+  for (const std::string& headers : {std::string(), Bearer(op.Token())}) {
+    const HttpResponse response =
+        SendRaw(server.operator_port(), BuildRequest("GET", "/readyz", headers), one_client);
+    const json::object body = ExpectJson(response, 200, "operator GET /readyz");
+    BOOST_TEST((json::value(body) == json::parse(R"({"status":"ready"})")), response.body);
+    BOOST_TEST(HasNoStore(response));
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(every_route_but_healthz_answers_401_without_the_token, ServerFixture) {
   OperatorCalls op(server);
   const Customer customer = server.NewCustomer();
@@ -658,6 +680,65 @@ BOOST_FIXTURE_TEST_CASE(unprovisioned_key_cannot_register, ProvisionedServerFixt
   BOOST_TEST(IsAdminKey(StringMember(body, "adminKey")));
 }
 
+// "Not provisioned" must be no cheap, unthrottled oracle of which keys are: on regenerateKey and
+// updateSecret an unprovisioned key gets the wrong secret's answer after the same Argon2id check
+// (counted in /metrics), and register's 401 costs a registration's Argon2id hash.
+BOOST_FIXTURE_TEST_CASE(unprovisioned_keys_answer_as_a_wrong_secret_after_the_same_work,
+                        ProvisionedServerFixture) {
+  OperatorCalls op(server);
+  const std::string key = NewApiKey();
+  server.AddSensitive(key);
+  ExpectNoContent(op.Call("POST", "/v1/api-keys", ApiKeyBody("geofencing", key)), "provision");
+  Customer customer{"geofencing", key, NewSecret(), {}};
+  server.AddSensitive(customer.secret);
+  const json::object registered =
+      ExpectJson(server.Register("geofencing", key, customer.secret), 200, "register");
+  customer.admin_key = StringMember(registered, "adminKey");
+  server.AddSensitive(customer.admin_key);
+  Customer unprovisioned{"geofencing", NewApiKey(), NewSecret(), {}};
+  server.AddSensitive(unprovisioned.key);
+  server.AddSensitive(unprovisioned.secret);
+  const std::string wrong_secret = NewSecret();
+  server.AddSensitive(wrong_secret);
+
+  const auto counter = [&op](std::string_view name) {
+    return Sample(op.Call("GET", "/metrics").body, name);
+  };
+  const auto without_instance = [](json::object problem) {
+    problem.erase("instance");
+    return problem;
+  };
+  constexpr std::string_view kChecks = "credstore_store_argon2_verifications_total";
+  constexpr std::string_view kHashes = "credstore_store_argon2_hashes_total";
+
+  double before = counter(kChecks);
+  const json::object wrong =
+      ExpectProblem(server.RegenerateKey(customer, wrong_secret), 401, "a wrong secret");
+  BOOST_TEST(counter(kChecks) == before + 1);
+  before = counter(kChecks);
+  const json::object refused = ExpectProblem(
+      server.RegenerateKey(unprovisioned, unprovisioned.secret), 401, "an unprovisioned key");
+  BOOST_TEST(counter(kChecks) == before + 1, "an unprovisioned key ran no Argon2id check");
+  BOOST_TEST(StringMember(refused, "detail") == "secret invalid");
+  BOOST_TEST((without_instance(refused) == without_instance(wrong)), json::serialize(refused));
+
+  const json::object wrong_update = ExpectProblem(
+      server.UpdateSecret(customer, wrong_secret, NewSecret()), 401, "updateSecret, wrong secret");
+  before = counter(kChecks);
+  const json::object refused_update =
+      ExpectProblem(server.UpdateSecret(unprovisioned, unprovisioned.secret, NewSecret()), 401,
+                    "updateSecret, unprovisioned key");
+  BOOST_TEST(counter(kChecks) == before + 1);
+  BOOST_TEST((without_instance(refused_update) == without_instance(wrong_update)),
+             json::serialize(refused_update));
+
+  before = counter(kHashes);
+  const json::object refused_register = ExpectProblem(
+      server.Register("geofencing", unprovisioned.key, unprovisioned.secret), 401, "register");
+  BOOST_TEST(StringMember(refused_register, "detail") == "API key not provisioned");
+  BOOST_TEST(counter(kHashes) == before + 1, "an unprovisioned registration ran no Argon2id hash");
+}
+
 BOOST_FIXTURE_TEST_CASE(provisioning_twice_changes_nothing, ProvisionedServerFixture) {
   OperatorCalls op(server);
   const std::string key = NewApiKey();
@@ -871,6 +952,7 @@ BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
   };
   const std::vector<WrongMethod> cases = {
       {"POST", "/healthz", "GET"},
+      {"POST", "/readyz", "GET"},
       {"POST", "/metrics", "GET"},
       {"PUT", "/v1/integrators", "GET, POST"},
       {"DELETE", "/v1/integrators", "GET, POST"},

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http/http_test_env.h"
@@ -97,6 +99,17 @@ BOOST_FIXTURE_TEST_CASE(healthz_answers_on_both_listeners, ServerFixture) {
   BOOST_TEST(response.status == 200u, response.Describe());
   const HttpResponse operator_response = server.SendOperator(BuildRequest("GET", "/healthz"));
   BOOST_TEST(operator_response.status == 200u, operator_response.Describe());
+}
+
+BOOST_FIXTURE_TEST_CASE(readyz_answers_ready_on_both_listeners, ServerFixture) {
+  for (const bool on_operator : {false, true}) {
+    const std::string what = on_operator ? "operator GET /readyz" : "public GET /readyz";
+    const HttpResponse response =
+        on_operator ? server.SendOperator(BuildRequest("GET", "/readyz")) : server.Get("/readyz");
+    const json::object body = ExpectJson(response, 200, what);
+    BOOST_TEST((json::value(body) == json::parse(R"({"status":"ready"})")), response.Describe());
+    BOOST_TEST(HasNoStore(response), what);
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(register_answers_200_once_then_403, ServerFixture) {
@@ -361,6 +374,120 @@ BOOST_AUTO_TEST_CASE(a_storage_outage_is_only_storage_unavailable_to_the_public)
 }
 #endif
 
+#ifdef CREDSTORE_HTTP_TESTS_WITH_REDIS
+// A credstored over its own Redis, which a test may stop, flush or reconfigure under it.
+struct OwnRedisServer {
+  OwnRedisServer() : dir("credstore-http-readyz") {
+    config.binary = Args().credstored;
+    config.storage_uri = redis.unix_uri();
+    config.key_file = dir.path() / "credstore.keys";
+    config.work_dir = dir.path();
+    config.operator_token = "optok-" + RandomAlnum(40);
+    process.emplace(config);
+    process->Start();
+  }
+  ~OwnRedisServer() {
+    if (!redis.running()) redis.Start();
+    const ExitInfo stopped = process->Stop();
+    BOOST_TEST((stopped.exited && stopped.code == 0), stopped.Describe());
+  }
+
+  HttpResponse Probe(bool on_operator, std::string_view path) {
+    return SendRaw(on_operator ? process->operator_port() : process->port(),
+                   BuildRequest("GET", path));
+  }
+  // Requires /healthz 200 on both listeners, and /readyz `ready` ? 200 : 503 on both; a 503
+  // says only "storage unavailable" to the public, and more (`operator_detail`) to the operator.
+  void ExpectProbes(bool ready, std::string_view operator_detail, std::string_view what) {
+    for (const bool on_operator : {false, true}) {
+      const std::string where = std::string(what) + (on_operator ? " (operator)" : " (public)");
+      ExpectJson(Probe(on_operator, "/healthz"), 200, where + ": /healthz");
+      const HttpResponse readyz = Probe(on_operator, "/readyz");
+      if (ready) {
+        ExpectJson(readyz, 200, where + ": /readyz");
+        continue;
+      }
+      const json::object problem = ExpectProblem(readyz, 503, where + ": /readyz");
+      const std::string detail = problem.if_contains("detail") != nullptr
+                                     ? std::string(problem.at("detail").as_string())
+                                     : std::string();
+      if (on_operator) {
+        BOOST_TEST(detail.find(operator_detail) != std::string::npos, where << ": " << detail);
+      } else {
+        BOOST_TEST(detail == "storage unavailable", where);
+        BOOST_TEST(readyz.body.find("redis") == std::string::npos, readyz.Describe());
+      }
+    }
+  }
+  // Polls the public /readyz until it answers `status` (bounded by `limit`); true if it did.
+  bool WaitForReadyz(unsigned status, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (Probe(false, "/readyz").status != status) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return true;
+  }
+
+  credstore::testing::RedisServerFixture redis;
+  credstore::testing::TempDir dir;
+  CredstoredConfig config;
+  std::optional<CredstoredProcess> process;
+};
+
+// /healthz says the process answers; /readyz says whether it should get traffic.
+BOOST_AUTO_TEST_CASE(readyz_is_503_while_redis_is_down_and_200_once_it_is_back) {
+  OwnRedisServer server;
+  server.ExpectProbes(true, {}, "Redis up");
+  server.redis.Stop();
+  server.ExpectProbes(false, "redis", "Redis stopped");
+  server.redis.Start();
+  BOOST_TEST_REQUIRE(server.WaitForReadyz(200, std::chrono::seconds(10)),
+                     "/readyz did not recover after Redis came back");
+  server.ExpectProbes(true, {}, "Redis back");
+}
+
+// A store that lost its data is not ready, even though Redis answers: every customer would read
+// as unknown. Only a restart (which writes a new keycheck record) may decide the store is new.
+BOOST_AUTO_TEST_CASE(readyz_is_503_after_redis_lost_its_data) {
+  OwnRedisServer server;
+  server.ExpectProbes(true, {}, "before FLUSHALL");
+  BOOST_TEST_REQUIRE(server.redis.Command({"FLUSHALL"}) == "OK");
+  server.ExpectProbes(false, "keycheck", "after FLUSHALL");
+}
+
+// An evicting policy set under a running server is noticed within the check interval (5 s), and
+// logged once; setting it back makes the server ready again.
+BOOST_AUTO_TEST_CASE(readyz_is_503_while_redis_may_evict_records) {
+  OwnRedisServer server;
+  server.ExpectProbes(true, {}, "noeviction");
+  BOOST_TEST_REQUIRE(server.redis.Command({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}) ==
+                     "OK");
+  BOOST_TEST_REQUIRE(server.WaitForReadyz(503, std::chrono::seconds(15)),
+                     "/readyz still 200 with maxmemory-policy allkeys-lru");
+  server.ExpectProbes(false, "allkeys-lru", "allkeys-lru");
+  // Once, however many checks and probes saw it.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  const auto count = [](const std::string& log, std::string_view needle) {
+    std::size_t found = 0;
+    for (std::size_t at = log.find(needle); at != std::string::npos;
+         at = log.find(needle, at + 1)) {
+      ++found;
+    }
+    return found;
+  };
+  BOOST_TEST(count(server.process->Log(), "maxmemory-policy is 'allkeys-lru'") == 1u,
+             server.process->Log());
+
+  BOOST_TEST_REQUIRE(server.redis.Command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}) ==
+                     "OK");
+  BOOST_TEST_REQUIRE(server.WaitForReadyz(200, std::chrono::seconds(15)),
+                     "/readyz still 503 after maxmemory-policy noeviction");
+  server.ExpectProbes(true, {}, "noeviction again");
+  BOOST_TEST(count(server.process->Log(), "healthy again") == 1u, server.process->Log());
+}
+#endif
+
 BOOST_FIXTURE_TEST_CASE(settings_size_limit_is_16_kib, ServerFixture) {
   const Customer customer = server.NewCustomer();
   auto document_of_size = [](std::size_t size) {
@@ -473,6 +600,7 @@ BOOST_FIXTURE_TEST_CASE(unknown_routes_404_and_wrong_methods_405, ServerFixture)
       {"DELETE", "/geofencing/1/settings?key=" + key, {"GET", "POST"}},
       {"GET", "/v1/integrator/regenerate-secret", {"POST"}},
       {"POST", "/healthz", {"GET"}},
+      {"POST", "/readyz", {"GET"}},
   };
   for (const WrongMethod& wrong : cases) {
     const std::string what = wrong.method + " " + wrong.target;

@@ -267,6 +267,74 @@ BOOST_AUTO_TEST_CASE(refuses_an_evicting_maxmemory_policy) {
   BOOST_TEST(durability.fsync_every_write());
 }
 
+// A policy changed under a running backend is noticed within the check interval: CheckHealth
+// answers kUnavailable from then on, until the policy is safe again; each change is reported
+// once, however many checks see it.
+BOOST_AUTO_TEST_CASE(an_evicting_policy_set_while_running_makes_it_unhealthy_until_undone) {
+  RedisServerFixture server;
+  RedisOptions options = server.BackendOptions();
+  options.policy_check_interval = 100ms;
+  std::mutex mutex;
+  std::vector<Status> reported;
+  options.on_health_change = [&](const Status& health) {
+    std::lock_guard lock(mutex);
+    reported.push_back(health);
+  };
+  const auto reports = [&] {
+    std::lock_guard lock(mutex);
+    return reported;
+  };
+  // Polls CheckHealth until `healthy` (bounded: many intervals), and says whether it got there.
+  const auto wait_for = [](RedisBackend& backend, bool healthy) {
+    const auto deadline = Clock::now() + 10s;
+    while (backend.CheckHealth().ok() != healthy) {
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  };
+  auto backend = MustOpen(options);
+  BOOST_TEST(backend->CheckHealth().ok(), backend->CheckHealth().ToString());
+
+  BOOST_TEST_REQUIRE(server.Command({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}) == "OK");
+  BOOST_TEST_REQUIRE(wait_for(*backend, false), "an evicting policy went unnoticed");
+  const Status unhealthy = backend->CheckHealth();
+  BOOST_TEST(unhealthy.code() == StatusCode::kUnavailable);
+  BOOST_TEST(unhealthy.message().find("allkeys-lru") != std::string::npos, unhealthy.ToString());
+  // Several more checks see the same policy: still one report.
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST(!backend->CheckHealth().ok());
+  BOOST_TEST_REQUIRE(reports().size() == 1u);
+  BOOST_TEST(reports()[0].code() == StatusCode::kUnavailable);
+  // The store still works meanwhile: the policy says keys may be evicted, not that they were.
+  MustCreate(*backend, "policy/key", "x", NoExpiry(), kNow);
+
+  BOOST_TEST_REQUIRE(server.Command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}) == "OK");
+  BOOST_TEST_REQUIRE(wait_for(*backend, true), "a safe policy again went unnoticed");
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST_REQUIRE(reports().size() == 2u);
+  BOOST_TEST(reports()[1].ok());
+
+  // An outage is not a policy change: the verdict stands, and nothing is reported.
+  server.Stop();
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST(backend->CheckHealth().ok());
+  BOOST_TEST(reports().size() == 2u);
+  server.Start();
+}
+
+BOOST_AUTO_TEST_CASE(the_policy_re_check_can_be_turned_off_and_rejects_a_negative_interval) {
+  RedisServerFixture server;
+  RedisOptions options = server.BackendOptions();
+  options.policy_check_interval = -1ms;
+  BOOST_TEST(RedisBackend::Open(options).status().code() == StatusCode::kInvalidArgument);
+  options.policy_check_interval = 0ms;
+  auto backend = MustOpen(options);
+  BOOST_TEST_REQUIRE(server.Command({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}) == "OK");
+  std::this_thread::sleep_for(300ms);
+  BOOST_TEST(backend->CheckHealth().ok());
+}
+
 BOOST_AUTO_TEST_CASE(require_fsync_always_refuses_everysec) {
   RedisServerFixture server;
   RedisOptions options = server.BackendOptions();

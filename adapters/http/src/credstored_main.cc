@@ -239,7 +239,16 @@ class Daemon {
 
   // The backend --storage names.
   Stop OpenStorage() {
-    auto backend = OpenBackend(config_.storage);
+    OpenBackendOptions options;
+    // Once per change, not per readiness probe: the backend reports a change only once.
+    options.on_health_change = [log = &log_, shown = storage_shown_](const Status& health) {
+      LogLine(health.ok() ? "info" : "error", "credstored.storage")
+          .Add("storage", shown)
+          .Add("message", health.ok() ? std::string("the backend reports itself healthy again")
+                                      : health.message() + "; /readyz answers 503 until fixed")
+          .WriteTo(*log);
+    };
+    auto backend = OpenBackend(config_.storage, options);
     if (!backend.ok()) {
       LogLine("error", "credstored.storage")
           .Add("storage", storage_shown_)

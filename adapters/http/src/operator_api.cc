@@ -22,6 +22,7 @@
 
 #include "failure_limiter.h"
 #include "prepared_calls.h"
+#include "readiness.h"
 #include "request_parts.h"
 #include "responses.h"
 
@@ -44,6 +45,7 @@ constexpr std::size_t kMaxCursorLength = 128;
 
 enum class Endpoint {
   kHealth,
+  kReady,
   kMetrics,
   kCreateIntegrator,
   kListIntegrators,
@@ -68,7 +70,9 @@ struct Matched {
 std::string_view RouteTemplate(Endpoint route) {
   switch (route) {
     case Endpoint::kHealth:
-      return "/healthz";
+      return kHealthPath;
+    case Endpoint::kReady:
+      return kReadyPath;
     case Endpoint::kMetrics:
       return "/metrics";
     case Endpoint::kCreateIntegrator:
@@ -185,6 +189,7 @@ std::variant<Matched, Response> Classify(const Request& request, const RequestMe
   };
 
   if (is({"healthz"})) return only(verb::get, "GET", {Endpoint::kHealth, {}, {}});
+  if (is({"readyz"})) return only(verb::get, "GET", {Endpoint::kReady, {}, {}});
   if (is({"metrics"})) return only(verb::get, "GET", {Endpoint::kMetrics, {}, {}});
   if (is({"v1", "integrators"})) {
     if (method == verb::get) return Matched{Endpoint::kListIntegrators, {}, {}};
@@ -478,6 +483,7 @@ Response RunCall(const Call& call) {
     case Endpoint::kDeleteCustomer:
       return DeleteCustomer(call);
     case Endpoint::kHealth:
+    case Endpoint::kReady:
     case Endpoint::kMetrics:
       break;
   }
@@ -527,8 +533,10 @@ Routed OperatorApi::Route(Request& request, const RequestMeta& meta) const {
   }
   Matched routed = std::move(std::get<Matched>(classified));
   const std::string_view route_template = RouteTemplate(routed.route);
-  if (routed.route == Endpoint::kHealth) {
-    return Answer(route_template, NoStoreJson(status::ok, {{"status", "ok"}}, meta));
+  // Probes need no token, and are not throttled: a load balancer must never be locked out.
+  if (routed.route == Endpoint::kHealth) return Health(meta);
+  if (routed.route == Endpoint::kReady) {
+    return Readiness(store_, meta, ReadinessDetail::kOperator);
   }
   // Right after routing: one BLAKE2b hash, cheap enough for an I/O thread, and it keeps
   // strangers off the workers.

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "prepared_calls.h"
+#include "readiness.h"
 #include "request_parts.h"
 #include "responses.h"
 #include "strict_json.h"
@@ -29,7 +30,6 @@ constexpr std::string_view kRegisterTemplate = "/{service}/1/register";
 constexpr std::string_view kRegenerateKeyTemplate = "/{service}/1/regenerateKey";
 constexpr std::string_view kUpdateSecretTemplate = "/{service}/1/updateSecret";
 constexpr std::string_view kSettingsTemplate = "/{service}/1/settings";
-constexpr std::string_view kHealthTemplate = "/healthz";
 constexpr std::string_view kUnmatched = "unmatched";
 
 enum class CustomerRoute { kRegister, kRegenerateKey, kUpdateSecret, kSettings };
@@ -88,10 +88,6 @@ ProblemLabels CallLabels(const CustomerCall& call, std::string_view what) {
   ProblemLabels labels = CustomerLabels(call.service, what);
   labels.storage_unavailable = call.storage_unavailable;
   return labels;
-}
-
-Routed Health(const RequestMeta& meta) {
-  return Answer(kHealthTemplate, NoStoreJson(status::ok, json::object{{"status", "ok"}}, meta));
 }
 
 // ---- Customer routes (after routing, size, media type and query checks) ---------------------
@@ -302,9 +298,10 @@ Routed PublicApi::Route(Request& request, const RequestMeta& meta) const {
   const std::string_view path = url->encoded_path();
   const verb method = request.method();
 
-  if (path == kHealthTemplate) {
+  if (path == kHealthPath || path == kReadyPath) {
     if (method != verb::get) return Answer(kUnmatched, MethodNotAllowed("GET", meta));
-    return Health(meta);
+    if (path == kHealthPath) return Health(meta);
+    return Readiness(store_, meta, ReadinessDetail::kPublic);
   }
   if (path.starts_with(VerifyApi::kPathPrefix)) {
     if (verify_) return verify_->Route(request, meta);

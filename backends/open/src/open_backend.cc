@@ -66,10 +66,12 @@ Result<std::shared_ptr<StorageBackend>> OpenRocksDb(std::string_view rest) {
 #endif
 }
 
-Result<std::shared_ptr<StorageBackend>> OpenRedis([[maybe_unused]] std::string_view uri) {
+Result<std::shared_ptr<StorageBackend>> OpenRedis([[maybe_unused]] std::string_view uri,
+                                                  [[maybe_unused]] const OpenBackendOptions& open) {
 #if CREDSTORE_HAVE_REDIS
   auto options = RedisBackend::ParseUri(uri);
   if (!options.ok()) return options.status();
+  if (open.on_health_change) options->on_health_change = open.on_health_change;
   auto opened = RedisBackend::Open(*options);
   if (!opened.ok()) return opened.status();
   return std::shared_ptr<StorageBackend>(std::move(opened).value());
@@ -87,7 +89,8 @@ bool IsBackendBuilt(std::string_view scheme) {
   return false;
 }
 
-Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri) {
+Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri,
+                                                    const OpenBackendOptions& options) {
   const std::size_t separator = uri.find("://");
   if (separator == std::string_view::npos || separator == 0) {
     return Status::InvalidArgument(
@@ -101,7 +104,7 @@ Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri) {
     return std::shared_ptr<StorageBackend>(std::make_shared<MemoryBackend>());
   }
   if (scheme == "rocksdb") return OpenRocksDb(rest);
-  if (scheme == "redis" || scheme == "redis+unix") return OpenRedis(uri);
+  if (scheme == "redis" || scheme == "redis+unix") return OpenRedis(uri, options);
   // Only the scheme is echoed: the rest of an unknown URI could hold a password.
   return Status::InvalidArgument("unknown storage scheme '" + std::string(scheme) +
                                  "' (expected memory, rocksdb, redis or redis+unix)");

@@ -4,13 +4,17 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <iostream>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -116,6 +120,33 @@ Result<std::optional<VersionedValue>> DecodeRecord(const redisReply& reply, Time
   return std::optional<VersionedValue>(std::move(record));
 }
 
+// `CONFIG GET <name>` on `connection`: the value, nullopt when the server refused the command
+// (renamed, or denied by ACL), kUnavailable when it could not be reached.
+Result<std::optional<std::string>> ConfigGet(redis_internal::Connection& connection,
+                                             std::string_view name, std::string_view during) {
+  ReplyPtr reply = connection.Call({"CONFIG", "GET", name});
+  if (reply == nullptr) {
+    return Status::Unavailable("redis: " + std::string(during) + ": " + connection.failure());
+  }
+  if (reply->type == REDIS_REPLY_ERROR) return std::optional<std::string>();
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+      reply->element[1]->type != REDIS_REPLY_STRING) {
+    return Status::Internal("redis: unexpected CONFIG GET reply");
+  }
+  return std::optional<std::string>(std::string(ReplyText(*reply->element[1])));
+}
+
+// The one rule about the eviction policy, for Open and for every re-check: why `policy` may lose
+// records, or nullopt when it keeps every key.
+std::optional<std::string> EvictionProblem(std::string_view policy) {
+  if (policy == "noeviction") return std::nullopt;
+  return "redis maxmemory-policy is '" + std::string(policy) +
+         "', which may evict credstore records; set it to 'noeviction'";
+}
+
+constexpr std::string_view kConfigRefused =
+    "redis refused CONFIG GET, so its maxmemory-policy cannot be checked";
+
 // A failure while connecting is, once the backend is open, just "the store is unreachable".
 Status AsUnavailable(const Status& status) {
   if (status.code() == StatusCode::kUnavailable) return status;
@@ -132,7 +163,14 @@ class RedisBackend::Impl {
     write_id_base_ = (std::uint64_t{entropy()} << 32) ^ entropy();
   }
 
+  // Stops the policy watch before the pool it uses goes.
+  ~Impl();
+
   Status Load();  // the server checks and SCRIPT LOADs of Open
+
+  // The policy watch (redis.h): started by Open once Load passed, stopped by ~Impl.
+  void StartPolicyWatch();
+  Status Health() const;
 
   Result<VersionedValue> Get(std::string_view key, Timestamp now);
   Result<Version> Write(Script script, std::string_view key, std::vector<std::string> arguments,
@@ -179,13 +217,92 @@ class RedisBackend::Impl {
                      const std::vector<std::string_view>& arguments);
   Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
                                    const std::string& write_id, const std::string& failure);
+  void WatchPolicy();
+  // What one read of maxmemory-policy says; nullopt when the server could not be asked.
+  std::optional<Status> ReadPolicyVerdict();
+  // Keeps `verdict` for Health(), and reports it when it differs from the one before.
+  void Record(Status verdict);
 
   const RedisOptions options_;
   ConnectionPool pool_;
   std::array<std::string, 3> script_sha_;  // set by Load, read-only afterwards
   std::uint64_t write_id_base_ = 0;
   std::atomic<std::uint64_t> write_counter_{0};
+
+  std::mutex watch_mutex_;
+  std::condition_variable watch_wake_;
+  bool watch_stop_ = false;  // guarded by watch_mutex_
+  mutable std::mutex verdict_mutex_;
+  Status verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
+  std::thread watcher_;
 };
+
+RedisBackend::Impl::~Impl() {
+  {
+    std::lock_guard lock(watch_mutex_);
+    watch_stop_ = true;
+  }
+  watch_wake_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+void RedisBackend::Impl::StartPolicyWatch() {
+  if (options_.policy_check_interval <= std::chrono::milliseconds(0)) return;
+  watcher_ = std::thread([this] { WatchPolicy(); });
+}
+
+Status RedisBackend::Impl::Health() const {
+  std::lock_guard lock(verdict_mutex_);
+  return verdict_;
+}
+
+// Sleeps between checks, so the watch costs one CONFIG GET per interval and nothing else.
+void RedisBackend::Impl::WatchPolicy() {
+  std::unique_lock lock(watch_mutex_);
+  while (
+      !watch_wake_.wait_for(lock, options_.policy_check_interval, [this] { return watch_stop_; })) {
+    lock.unlock();
+    if (std::optional<Status> verdict = ReadPolicyVerdict()) Record(std::move(*verdict));
+    lock.lock();
+  }
+}
+
+std::optional<Status> RedisBackend::Impl::ReadPolicyVerdict() {
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  if (!acquired.ok()) return std::nullopt;
+  ConnectionPool::Lease lease = std::move(acquired).value();
+  Result<std::optional<std::string>> policy = ConfigGet(*lease, "maxmemory-policy", "policy check");
+  if (!policy.ok()) {
+    if (policy.status().code() == StatusCode::kUnavailable) return std::nullopt;
+    return Status::Unavailable(policy.status().message());
+  }
+  if (!policy->has_value()) {
+    // As at Open: an operator who vouched for the policy keeps vouching.
+    if (options_.allow_unverified_eviction_policy) return Status::Ok();
+    return Status::Unavailable(std::string(kConfigRefused));
+  }
+  if (std::optional<std::string> problem = EvictionProblem(**policy)) {
+    return Status::Unavailable(std::move(*problem));
+  }
+  return Status::Ok();
+}
+
+void RedisBackend::Impl::Record(Status verdict) {
+  bool changed = false;
+  {
+    std::lock_guard lock(verdict_mutex_);
+    changed = verdict.ok() != verdict_.ok() || verdict.message() != verdict_.message();
+    verdict_ = verdict;
+  }
+  if (!changed) return;
+  if (options_.on_health_change) {
+    options_.on_health_change(verdict);
+    return;
+  }
+  std::clog << (verdict.ok() ? std::string("credstore redis: maxmemory-policy is safe again")
+                             : "credstore redis: " + verdict.message())
+            << std::endl;
+}
 
 Status RedisBackend::Impl::Load() {
   Result<ConnectionPool::Lease> acquired = pool_.Acquire();
@@ -210,15 +327,8 @@ Status RedisBackend::Impl::Load() {
   }
   if (major < 5) return Status::InvalidArgument("redis server is older than 5.0");
 
-  const auto config_get = [&lease](std::string_view name) -> Result<std::optional<std::string>> {
-    ReplyPtr reply = lease->Call({"CONFIG", "GET", name});
-    if (reply == nullptr) return Status::Unavailable("redis: while opening: " + lease->failure());
-    if (reply->type == REDIS_REPLY_ERROR) return std::optional<std::string>();
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[1]->type != REDIS_REPLY_STRING) {
-      return Status::Internal("redis: unexpected CONFIG GET reply");
-    }
-    return std::optional<std::string>(std::string(ReplyText(*reply->element[1])));
+  const auto config_get = [&lease](std::string_view name) {
+    return ConfigGet(*lease, name, "while opening");
   };
   Result<std::optional<std::string>> policy = config_get("maxmemory-policy");
   if (!policy.ok()) return policy.status();
@@ -231,16 +341,14 @@ Status RedisBackend::Impl::Load() {
     durability.maxmemory_policy = **policy;
     durability.appendonly = appendonly->value_or("") == "yes";
     durability.appendfsync = appendfsync->value_or("");
-    if (durability.maxmemory_policy != "noeviction") {
-      return Status::InvalidArgument(
-          "redis maxmemory-policy is '" + durability.maxmemory_policy +
-          "', which may evict credstore records; set it to 'noeviction'");
+    if (std::optional<std::string> problem = EvictionProblem(durability.maxmemory_policy)) {
+      return Status::InvalidArgument(std::move(*problem));
     }
   } else if (!options_.allow_unverified_eviction_policy) {
-    return Status::InvalidArgument(
-        "redis refused CONFIG GET, so its maxmemory-policy cannot be checked; allow CONFIG for "
-        "this user, or set allow_unverified_eviction_policy after making sure the policy is "
-        "'noeviction'");
+    return Status::InvalidArgument(std::string(kConfigRefused) +
+                                   "; allow CONFIG for this user, or set "
+                                   "allow_unverified_eviction_policy after making sure the "
+                                   "policy is 'noeviction'");
   }
   if (options_.require_fsync_always && !durability.fsync_every_write()) {
     return Status::InvalidArgument(
@@ -450,6 +558,8 @@ RedisBackend::~RedisBackend() = default;
 
 const RedisServerDurability& RedisBackend::server_durability() const { return impl_->durability; }
 
+Status RedisBackend::CheckHealth() { return impl_->Health(); }
+
 Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& options) {
   if (options.unix_socket.empty()) {
     if (options.host.empty()) return Status::InvalidArgument("redis: no host and no unix socket");
@@ -471,6 +581,9 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   if (options.gc_margin < std::chrono::seconds(1) || options.gc_margin > kLongestNativeTtl) {
     return Status::InvalidArgument("redis: gc_margin must be between 1 s and 10 years");
   }
+  if (options.policy_check_interval < std::chrono::milliseconds(0)) {
+    return Status::InvalidArgument("redis: policy_check_interval must not be negative");
+  }
   if (!ValidNamespace(options.key_namespace)) {
     return Status::InvalidArgument(
         "redis: key_namespace must be non-empty printable ASCII without spaces, braces or glob "
@@ -490,6 +603,7 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   auto impl = std::make_unique<Impl>(options, std::move(endpoint));
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
+  impl->StartPolicyWatch();
   return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(impl)));
 }
 

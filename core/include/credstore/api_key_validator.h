@@ -2,7 +2,10 @@
 //
 // A customer is identified by the API key it calls with. credstore checks that a key is
 // well-formed (8–128 characters of [A-Za-z0-9_-]) itself; whether a well-formed key is a valid
-// key for a service is the host's call, made through this interface before any other work.
+// key for a service is the host's call, made through this interface before any other storage
+// work. On the calls that take a secret (register, regenerate, update) a refused key is then
+// treated as a wrong secret would be — throttled, and refused only after the same Argon2id work
+// — so the answer is no cheap oracle of which keys the validator accepts (credential_store.h).
 //
 // Thread safety: IsValid() is called from many threads at once.
 #ifndef CREDSTORE_API_KEY_VALIDATOR_H_

@@ -14,7 +14,8 @@
 //
 // Rules it keeps (docs/security-model.md): only Argon2id hashes of customer secrets, keyed BLAKE2b
 // digests of admin keys and API keys, and XChaCha20-Poly1305-sealed integrator secrets are stored;
-// an unknown customer and a wrong secret answer alike after the same work; failed attempts are
+// an unknown customer, a wrong secret and an API key the ApiKeyValidator refuses answer alike
+// after the same work on the routes that take a secret; failed attempts are
 // throttled per address and per customer, reserved before Argon2id runs; at most
 // Options::max_concurrent_hashes Argon2id computations run at once; every state change is one
 // compare-and-swap of one record, retried on conflict; every state change is audited.
@@ -129,22 +130,25 @@ class CredentialStore {
 
   // Creates the customer's configuration with `secret`; returns its first admin key.
   // kNotFound (unknown service) · kInvalidArgument (bad API key or secret) · kUnauthorized
-  // (validator refused the key) · kAlreadyRegistered · kThrottled (registrations per address).
+  // (validator refused the key: the validator's status, only after the registration throttle and
+  // the Argon2id hash of a registration, and never kAlreadyRegistered, so the answer neither
+  // comes cheap nor tells whether the key has a configuration) · kAlreadyRegistered ·
+  // kThrottled (registrations per address).
   Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
                                  std::string_view api_key, std::string_view secret);
 
   // Checks `secret` and issues a new admin key. The old key is revoked at once, or stays valid
   // until now + `old_key_grace` (0..max_grace; the grant's old_key_expires_at); an older graced
   // key is dropped either way.
-  // kInvalidArgument · kUnauthorized (wrong secret, or no such customer: same answer, same work)
-  // · kThrottled.
+  // kInvalidArgument · kUnauthorized (wrong secret, no such customer, or an API key the
+  // validator refuses: same answer, same work, throttled alike) · kThrottled.
   Result<AdminKeyGrant> RegenerateAdminKey(
       const RequestContext& context, std::string_view service, std::string_view api_key,
       std::string_view secret,
       std::chrono::milliseconds old_key_grace = std::chrono::milliseconds(0));
 
   // Checks `secret` and replaces it with `new_secret`; the admin key is unchanged.
-  // kInvalidArgument · kUnauthorized · kThrottled.
+  // kInvalidArgument · kUnauthorized (as RegenerateAdminKey) · kThrottled.
   Status UpdateSecret(const RequestContext& context, std::string_view service,
                       std::string_view api_key, std::string_view secret,
                       std::string_view new_secret);
@@ -242,6 +246,17 @@ class CredentialStore {
   // the backend answers from memory and the ApiKeyValidator never blocks. An event loop may then
   // make those calls directly, writes included.
   bool NeverBlocks() const;
+
+  // ---- Readiness --------------------------------------------------------------------------
+
+  // OK iff the store can serve now: the backend reports itself healthy
+  // (StorageBackend::CheckHealth) and the keycheck record Open checked is still there and still
+  // matches this store's keys. Otherwise kUnavailable (storage unreachable or unhealthy, or the
+  // keycheck record gone: the store lost its data), kUnauthorized (the record was rewritten
+  // under other keys) or kInternal (it is corrupt); the message is for operators and may name
+  // the backend. Reads one record: call it from a thread that may block unless NeverBlocks().
+  // Changes nothing.
+  Status CheckReady();
 
   // ---- Introspection ----------------------------------------------------------------------
 

@@ -29,6 +29,11 @@
 // says "would block" (nullopt) otherwise; the caller then calls Get on a thread that may block.
 // "Would block" is not a Status: it is never an error and never reaches a client.
 //
+// Health: CheckHealth says whether the backend can keep this contract right now beyond what each
+// call reports by itself (for Redis: that the server is not configured to evict records). A
+// host's readiness probe asks it (CredentialStore::CheckReady), so a store that would lose
+// acknowledged writes is taken out of service instead of answering as if all were well.
+//
 // Thread safety: every method may be called from many threads at once; each call is atomic.
 #ifndef CREDSTORE_STORAGE_BACKEND_H_
 #define CREDSTORE_STORAGE_BACKEND_H_
@@ -93,6 +98,15 @@ class StorageBackend {
   // critical sections of a few microseconds. Then an event loop may call it directly, writes
   // included. Default: false.
   virtual bool AnswersFromMemory() const { return false; }
+
+  // OK iff nothing the backend knows of keeps it from keeping this contract now; kUnavailable,
+  // with a message for operators (it may name the backend and its settings, so it is not for an
+  // anonymous client), otherwise. It does not probe the store on every call: a backend that has
+  // something to watch checks it on its own schedule (documented with the backend) and answers
+  // here from its last check, so CheckHealth never blocks and may be called as often as a
+  // readiness probe likes. Reachability is not its business: every other call reports that.
+  // Default: OK, correct for a backend with nothing to watch.
+  virtual Status CheckHealth() { return Status::Ok(); }
 
   // Stores `value` under `key` only if no live record exists there; returns the new version.
   // kConflict if a live record exists (nothing is changed).

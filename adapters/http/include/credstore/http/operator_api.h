@@ -2,6 +2,8 @@
 // listener (loopback or a unix socket), separate from the public one.
 //
 //   GET    /healthz                                   -> 200 {"status":"ok"}      (no token)
+//   GET    /readyz                                    -> 200 {"status":"ready"}, or 503 with
+//                                                        Retry-After and why   (no token)
 //   GET    /metrics                                   -> 200 Prometheus text
 //   POST   /v1/integrators          {"label": L}      -> 201 {"integratorId","secret"}
 //   GET    /v1/integrators?cursor=C&limit=N           -> 200 {"integrators":[…],"nextCursor"}
@@ -15,17 +17,18 @@
 //   POST   /v1/customers/reset      {"service","apiKey","secret"}  -> 200 {"adminKey"}
 //   POST   /v1/customers/delete     {"service","apiKey"}           -> 204
 //
-// Authentication: every route but /healthz requires `Authorization: Bearer <token>`; the token
-// is compared in constant time (keyed BLAKE2b digests of equal length, sodium_memcmp) and only
-// its digest is kept. It is checked right after routing, on the I/O thread, so a missing or
-// wrong token is a 401 problem at once and an unauthenticated request never occupies a worker.
+// Authentication: every route but /healthz and /readyz requires `Authorization: Bearer <token>`;
+// the token is compared in constant time (keyed BLAKE2b digests of equal length, sodium_memcmp)
+// and only its digest is kept. It is checked right after routing, on the I/O thread, so a missing
+// or wrong token is a 401 problem at once and an unauthenticated request never occupies a worker.
 //
-// Where the work runs (http_api.h): /metrics inline; customers/reset on the hashing pool
-// (Argon2id); the rest inline when the store never blocks (the memory backend), else on the
-// storage pool.
+// Where the work runs (http_api.h): /healthz and /metrics inline; customers/reset on the hashing
+// pool (Argon2id); the rest (/readyz included) inline when the store never blocks (the memory
+// backend), else on the storage pool.
 //
 // Failed token attempts are throttled per client (address; uid on a unix socket): after 10 in a
-// minute, 429 with Retry-After until the minute ends, before the token is looked at.
+// minute, 429 with Retry-After until the minute ends, before the token is looked at. The probes
+// (/healthz, /readyz) are never throttled.
 //
 // Errors are RFC 9457 problems (problem.h), checked in this order: 404/405 route -> 429 failed
 // tokens -> 401 token -> 413 size -> 415 media type -> 400 malformed -> the operation (404 with
@@ -54,9 +57,9 @@ namespace credstore::http {
 class FailureLimiter;
 
 struct OperatorApiOptions {
-  // The bearer token every route but /healthz requires. Must not be empty: with an empty token
-  // nothing authenticates and every such route answers 401. The OperatorApi keeps only a keyed
-  // digest of it.
+  // The bearer token every route but /healthz and /readyz requires. Must not be empty: with an
+  // empty token nothing authenticates and every such route answers 401. The OperatorApi keeps
+  // only a keyed digest of it.
   std::string token;  // default: empty (every authenticated route answers 401)
 
   // Largest request body (413 beyond): operator bodies are a few short strings.

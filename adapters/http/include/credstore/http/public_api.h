@@ -9,7 +9,10 @@
 //   POST /v1/integrator/regenerate-secret         signed; [{"oldSecretValidForSeconds": n}]
 //   POST /v1/verify/admin-key, /v1/verify/signature   verify_api.h (with verifier tokens)
 //   /v1/auth/admin-key, /v1/auth/signature       forward_auth_api.h (with a gateway profile)
-//   GET  /healthz
+//   GET  /healthz                                 -> 200 {"status":"ok"}: the process answers
+//   GET  /readyz                                  -> 200 {"status":"ready"}, or 503 (Retry-After,
+//                                                    "storage unavailable") when the store cannot
+//                                                    serve (CredentialStore::CheckReady)
 //
 // regenerateKey answers {"adminKey"[, "oldKeyExpiresAt"]}: the time the previous key stops
 // verifying, present only with a grace. The settings routes take the admin key from the
@@ -26,8 +29,8 @@
 // Embedding: a host Beast server calls Route() on its I/O thread (cheap, no I/O) and runs the
 // prepared call where its WorkClass says (http_api.h): register, regenerateKey and updateSecret
 // run Argon2id (kHashing); a settings GET tries the non-blocking read first (kStorage); a
-// settings POST and regenerate-secret are kInline when the store never blocks (the memory
-// backend), else kStorage. Or it simply calls Handle(), which does all of it on one thread.
+// settings POST, regenerate-secret and /readyz are kInline when the store never blocks (the
+// memory backend), else kStorage. Or it simply calls Handle(), which does all of it on one thread.
 //
 // Thread safety: Route() and Handle() may be called from many threads at once.
 #ifndef CREDSTORE_HTTP_PUBLIC_API_H_

@@ -17,6 +17,7 @@
 #ifndef CREDSTORE_BACKENDS_OPEN_BACKEND_H_
 #define CREDSTORE_BACKENDS_OPEN_BACKEND_H_
 
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -25,10 +26,20 @@
 
 namespace credstore {
 
+// What a host may hand every backend it opens, whichever the URI names.
+struct OpenBackendOptions {
+  // Told once each time the backend's own health verdict changes (StorageBackend::CheckHealth):
+  // the kUnavailable it now answers, or OK again; called on a thread of the backend, must not
+  // throw. Only backends that watch something call it (Redis: its maxmemory-policy). Default:
+  // not set, the backend's own default (see its header).
+  std::function<void(const Status&)> on_health_change;
+};
+
 // Opens the backend `uri` names. kInvalidArgument for an unknown scheme, a malformed URI or a
 // backend that was not built (the message names it and never echoes a password); whatever the
 // backend's own Open returns otherwise (e.g. kUnavailable when Redis cannot be reached).
-Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri);
+Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri,
+                                                    const OpenBackendOptions& options = {});
 
 // True iff this build includes the backend of `scheme` ("memory", "rocksdb", "redis").
 bool IsBackendBuilt(std::string_view scheme);

@@ -33,6 +33,12 @@
 // and `require_fsync_always` makes Open refuse a server that does not fsync every write.
 // Open refuses a server whose `maxmemory-policy` may evict keys (anything but `noeviction`):
 // an evicted record would silently lose an acknowledged write or bring back a revoked key.
+// The policy can be changed while the backend runs (CONFIG SET, a restart with another
+// configuration), so a thread of the backend reads it again every `policy_check_interval`;
+// from the first read that finds an evicting policy until one finds a safe policy again,
+// CheckHealth() answers kUnavailable (so a readiness probe takes the server out of service),
+// and each change of that verdict is reported once (`on_health_change`). Writes are not refused
+// meanwhile: the policy alone does not say that keys are being evicted, only that they may be.
 //
 // Failures. A call that cannot reach Redis (refused, reset, timed out, server loading or
 // read-only) returns kUnavailable and never hangs: within `connect_timeout + command_timeout`
@@ -56,6 +62,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -104,6 +111,18 @@ struct RedisOptions {
   // then the operator vouches for the policy. Default false.
   bool allow_unverified_eviction_policy = false;
 
+  // How often the backend's own thread reads `maxmemory-policy` again after Open (see the top of
+  // this file); it sleeps in between and uses one pooled connection for a moment. A read that
+  // cannot reach the server keeps the last verdict (every other call reports the outage itself).
+  // 0: no re-check, CheckHealth answers OK as Open found it. Default 5 s.
+  std::chrono::milliseconds policy_check_interval{5000};
+
+  // Told each time a re-check changes CheckHealth's verdict: the kUnavailable it now answers,
+  // or OK when the policy is safe again — once per change, not once per check. Called on the
+  // backend's thread; must not throw or block for long. Default: not set, and each change is
+  // written as one line to std::clog.
+  std::function<void(const Status&)> on_health_change;
+
   // When true, Open refuses a server unless it reports `appendonly yes` and
   // `appendfsync always`, i.e. unless every acknowledged write is fsynced. Default false.
   bool require_fsync_always = false;
@@ -150,6 +169,9 @@ class RedisBackend final : public StorageBackend {
   // server cannot be reached or answers "try later" (loading, read-only replica, out of memory
   // under noeviction), and kInternal when a stored record is malformed.
   std::string_view Name() const override { return "redis"; }
+  // kUnavailable while the last re-check of `maxmemory-policy` found a policy that may evict
+  // records (the message names it); OK otherwise. Answers from that check, without I/O.
+  Status CheckHealth() override;
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
