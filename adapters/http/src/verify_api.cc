@@ -64,6 +64,28 @@ std::variant<std::vector<std::string_view>, std::string> RequiredStrings(
   return values;
 }
 
+// A verify body: the 413/415 envelope, a strict JSON object of exactly `members`, each a
+// string; or the answer to send. `values` views into `body`, which owns (and wipes) them.
+struct VerifyBody {
+  std::shared_ptr<JsonBody> body;
+  std::vector<std::string_view> values;
+};
+
+std::variant<VerifyBody, Response> ReadVerifyBody(const Request& request,
+                                                  std::size_t max_body_bytes,
+                                                  std::span<const std::string_view> members,
+                                                  const RequestMeta& meta) {
+  if (auto problem = CheckBodyEnvelope(request, max_body_bytes, true, meta)) {
+    return std::move(*problem);
+  }
+  auto parsed = ParseJsonBody(request.body(), members);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return BadRequest(*problem, meta);
+  auto body = std::make_shared<JsonBody>(std::move(std::get<JsonBody>(parsed)));
+  auto values = RequiredStrings(body->object(), members);
+  if (auto* problem = std::get_if<std::string>(&values)) return BadRequest(*problem, meta);
+  return VerifyBody{std::move(body), std::move(std::get<std::vector<std::string_view>>(values))};
+}
+
 }  // namespace
 
 VerifyApi::VerifyApi(CredentialStore& store, const VerifierTokens& tokens, VerifyApiOptions options)
@@ -103,20 +125,10 @@ Routed VerifyApi::Route(Request& request, const RequestMeta& meta) const {
 
 Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const {
   constexpr std::string_view kTemplate = kAdminKeyPath;
-  if (auto problem = CheckBodyEnvelope(request, options_.max_body_bytes, true, meta)) {
-    return Answer(kTemplate, std::move(*problem));
-  }
   static constexpr std::string_view kMembers[] = {"service", "apiKey", "adminKey"};
-  auto parsed = ParseJsonBody(request.body(), kMembers);
-  if (auto* problem = std::get_if<std::string>(&parsed)) {
-    return Answer(kTemplate, BadRequest(*problem, meta));
-  }
-  auto body = std::make_shared<JsonBody>(std::move(std::get<JsonBody>(parsed)));
-  auto members = RequiredStrings(body->object(), kMembers);
-  if (auto* problem = std::get_if<std::string>(&members)) {
-    return Answer(kTemplate, BadRequest(*problem, meta));
-  }
-  const auto& values = std::get<std::vector<std::string_view>>(members);
+  auto read = ReadVerifyBody(request, options_.max_body_bytes, kMembers, meta);
+  if (auto* answer = std::get_if<Response>(&read)) return Answer(kTemplate, std::move(*answer));
+  auto& [body, values] = std::get<VerifyBody>(read);
   const std::string_view service = values[0];
   const std::string_view api_key = values[1];
   const std::string_view admin_key = values[2];
@@ -176,21 +188,11 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
 
 Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) const {
   constexpr std::string_view kTemplate = kSignaturePath;
-  if (auto problem = CheckBodyEnvelope(request, options_.max_body_bytes, true, meta)) {
-    return Answer(kTemplate, std::move(*problem));
-  }
   static constexpr std::string_view kMembers[] = {"method",    "target",    "integratorKey",
                                                   "timestamp", "signature", "bodySha256"};
-  auto parsed = ParseJsonBody(request.body(), kMembers);
-  if (auto* problem = std::get_if<std::string>(&parsed)) {
-    return Answer(kTemplate, BadRequest(*problem, meta));
-  }
-  auto body = std::make_shared<JsonBody>(std::move(std::get<JsonBody>(parsed)));
-  auto members = RequiredStrings(body->object(), kMembers);
-  if (auto* problem = std::get_if<std::string>(&members)) {
-    return Answer(kTemplate, BadRequest(*problem, meta));
-  }
-  const auto& values = std::get<std::vector<std::string_view>>(members);
+  auto read = ReadVerifyBody(request, options_.max_body_bytes, kMembers, meta);
+  if (auto* answer = std::get_if<Response>(&read)) return Answer(kTemplate, std::move(*answer));
+  auto& [body, values] = std::get<VerifyBody>(read);
   SignedRequest signed_request;
   signed_request.method = values[0];
   signed_request.target = values[1];
