@@ -192,7 +192,10 @@ Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) cons
                                                   "timestamp", "signature", "bodySha256"};
   auto read = ReadVerifyBody(request, options_.max_body_bytes, kMembers, meta);
   if (auto* answer = std::get_if<Response>(&read)) return Answer(kTemplate, std::move(*answer));
-  auto& [body, values] = std::get<VerifyBody>(read);
+  // Named members, not a structured binding: the lambda below captures `body`, and clang 14
+  // (Debian 12's) refuses to capture a binding.
+  std::shared_ptr<JsonBody> body = std::get<VerifyBody>(read).body;
+  const std::vector<std::string_view>& values = std::get<VerifyBody>(read).values;
   SignedRequest signed_request;
   signed_request.method = values[0];
   signed_request.target = values[1];
