@@ -63,6 +63,22 @@ TARGETS = (
      "settings GET rate during a register flood ÷ its rate alone, memory", ">= 0.5"),
     ("settings_get_during_flood_rocksdb",
      "settings GET rate during a register flood ÷ its rate alone, RocksDB", ">= 0.5"),
+    ("verify_admin_key_memory_vs_nginx",
+     "`POST /v1/verify/admin-key`, memory, verifier token on every call ÷ nginx `return 200`",
+     ">= 0.6"),
+    ("verify_admin_key_rocksdb_vs_nginx",
+     "`POST /v1/verify/admin-key`, RocksDB, customers in the block cache ÷ nginx `return 200`",
+     ">= 0.6"),
+    ("auth_admin_key_memory_vs_nginx",
+     "`GET /v1/auth/admin-key` (nginx profile), memory ÷ nginx `return 200`", ">= 0.6"),
+    ("auth_admin_key_rocksdb_vs_nginx",
+     "`GET /v1/auth/admin-key` (nginx profile), RocksDB ÷ nginx `return 200`", ">= 0.6"),
+    ("auth_request_memory_vs_proxy",
+     "nginx `auth_request` → credstored (memory) → upstream ÷ the same nginx proxying without "
+     "`auth_request`", ">= 0.4"),
+    ("auth_request_rocksdb_vs_proxy",
+     "nginx `auth_request` → credstored (RocksDB) → upstream ÷ the same nginx proxying without "
+     "`auth_request`", ">= 0.4"),
     ("rocksdb_verify_p99_1e6_vs_1e3",
      "VerifyAdminKey p99 at 10^6 customers ÷ p99 at 10^3, RocksDB", "<= 3"),
     ("memory_verify_unknown_vs_wrong_key_median",
@@ -317,7 +333,7 @@ def http_section(results):
                      f"{run.get('argon2_budget_kib', 0) / 1024:.0f} | "
                      f"{run.get('peak_rss_kib', 0) / 1024:.1f} | "
                      f"{run.get('peak_beyond_idle_and_argon2_kib', 0) / 1024:.1f} |")
-    lines += vs_nginx_lines(http) + flood_lines(http)
+    lines += vs_nginx_lines(http) + verification_lines(http) + flood_lines(http)
     fillsync = http.get("db_bench_fillsync") or {}
     if fillsync.get("ops_per_s"):
         ratio = http.get("settings_post_rocksdb_to_fillsync")
@@ -350,13 +366,7 @@ def vs_nginx_lines(http):
              "| backend | round | nginx requests/s | credstored requests/s | credstored p99 ms "
              "| ratio |", "|---|---|---|---|---|---|"]
     for run in runs:
-        vs = run["settings_get_vs_nginx"]
-        for index, one in enumerate(vs["rounds"], 1):
-            lines.append(f"| {run['backend']} | {index} | {fmt_rate(one['nginx_requests_per_s'])} "
-                         f"| {fmt_rate(one['credstored_requests_per_s'])} | "
-                         f"{fmt_us((one.get('credstored_latency_ms') or {}).get('p99'))} | "
-                         f"{fmt_ratio(one['ratio'])} |")
-        lines.append(f"| {run['backend']} | **median** | | | | **{fmt_ratio(vs['median_ratio'])}** |")
+        lines += round_rows(run["backend"], run["settings_get_vs_nginx"])
     lines.append("")
     for run in runs:
         log = run["settings_get_vs_nginx"].get("access_log", {})
@@ -364,6 +374,56 @@ def vs_nginx_lines(http):
                      f"{log.get('lines_written', 0):,} lines written for "
                      f"{log.get('credstored_requests', 0):,} requests, "
                      f"{log.get('lines_dropped', 0):g} dropped.")
+    return lines
+
+
+def round_rows(first_cell, alternation):
+    """The table rows of one alternation: a row a round, then the median."""
+    rows = []
+    for index, one in enumerate(alternation["rounds"], 1):
+        # Results files from before the floor/measured names called the two sides nginx and
+        # credstored.
+        floor = one.get("floor_requests_per_s", one.get("nginx_requests_per_s"))
+        measured = one.get("requests_per_s", one.get("credstored_requests_per_s"))
+        latency = one.get("latency_ms") or one.get("credstored_latency_ms") or {}
+        rows.append(f"| {first_cell} | {index} | {fmt_rate(floor)} | {fmt_rate(measured)} | "
+                    f"{fmt_us(latency.get('p99'))} | {fmt_ratio(one['ratio'])} |")
+    rows.append(f"| {first_cell} | **median** | | | | **{fmt_ratio(alternation['median_ratio'])}** |")
+    return rows
+
+
+# The verification alternations of each credstored run: (JSON key, what is measured).
+VERIFICATION_ALTERNATIONS = (
+    ("verify_admin_key_vs_nginx", "`POST /v1/verify/admin-key` ÷ nginx `return 200`"),
+    ("auth_admin_key_vs_nginx", "`GET /v1/auth/admin-key` (nginx profile) ÷ nginx `return 200`"),
+    ("auth_request_vs_proxy", "nginx `auth_request` to credstored ÷ nginx proxying alone"),
+)
+
+
+def verification_lines(http):
+    runs = [run for run in http.get("credstored", []) if run.get("verify_admin_key_vs_nginx")]
+    if not runs:
+        return []
+    first = runs[0]["verify_admin_key_vs_nginx"]
+    lines = ["", "The verification routes, alternated the same way with their floors "
+             f"({len(first['rounds'])} rounds of {first['seconds']} s, wrk -t{first['wrk_threads']} "
+             f"-c{first['wrk_connections']}, over {first['customers']} customers): the JSON verify "
+             "API and the forward-auth check against nginx `return 200` (access log off), each "
+             "call carrying the verifier token; and requests through the nginx gateway of "
+             "[gateways.md](gateways.md) (its tested configuration, read from the page, with a "
+             "master and two workers and upstream keep-alive pools as large as wrk's connection "
+             "count) whose `auth_request` asks credstored, against the same nginx proxying to the "
+             "same upstream (nginx `return 200`) without `auth_request`.", "",
+             "| measured | round | floor requests/s | requests/s | p99 ms | ratio |",
+             "|---|---|---|---|---|---|"]
+    for run in runs:
+        for key, label in VERIFICATION_ALTERNATIONS:
+            if run.get(key):
+                lines += round_rows(f"{label}, {run['backend']}", run[key])
+    reference = http.get("nginx_auth_request_vs_proxy")
+    if reference:
+        lines += round_rows("nginx `auth_request` to nginx itself ÷ nginx proxying alone "
+                            "(the reference)", reference)
     return lines
 
 
