@@ -157,12 +157,22 @@ bool CredentialStore::Impl::NeverBlocks() const {
   return backend_->AnswersFromMemory() && options_.api_key_validator->NeverBlocks();
 }
 
+// ---- SecretAttempt ------------------------------------------------------------------------
+
+SecretAttempt::SecretAttempt(std::unique_ptr<State> state) : state_(std::move(state)) {}
+SecretAttempt::SecretAttempt(SecretAttempt&& other) noexcept = default;
+SecretAttempt& SecretAttempt::operator=(SecretAttempt&& other) noexcept = default;
+SecretAttempt::~SecretAttempt() = default;
+
 // ---- Public methods: forwarding only ------------------------------------------------------
 
 Result<AdminKeyGrant> CredentialStore::Register(const RequestContext& context,
                                                 std::string_view service, std::string_view api_key,
                                                 std::string_view secret) {
-  return impl_->Register(context, service, api_key, secret);
+  auto attempt =
+      impl_->ReserveAttempt(context, SecretOperation::kRegister, service, api_key, secret, {}, {});
+  if (!attempt.ok()) return attempt.status();
+  return impl_->Register(std::move(attempt).value(), context, secret);
 }
 
 Result<AdminKeyGrant> CredentialStore::RegenerateAdminKey(const RequestContext& context,
@@ -170,13 +180,87 @@ Result<AdminKeyGrant> CredentialStore::RegenerateAdminKey(const RequestContext& 
                                                           std::string_view api_key,
                                                           std::string_view secret,
                                                           std::chrono::milliseconds grace) {
-  return impl_->RegenerateAdminKey(context, service, api_key, secret, grace);
+  auto attempt = impl_->ReserveAttempt(context, SecretOperation::kRegenerateAdminKey, service,
+                                       api_key, secret, {}, grace);
+  if (!attempt.ok()) return attempt.status();
+  return impl_->RegenerateAdminKey(std::move(attempt).value(), context, secret, grace);
 }
 
 Status CredentialStore::UpdateSecret(const RequestContext& context, std::string_view service,
                                      std::string_view api_key, std::string_view secret,
                                      std::string_view new_secret) {
-  return impl_->UpdateSecret(context, service, api_key, secret, new_secret);
+  auto attempt = impl_->ReserveAttempt(context, SecretOperation::kUpdateSecret, service, api_key,
+                                       secret, new_secret, {});
+  if (!attempt.ok()) return attempt.status();
+  return impl_->UpdateSecret(std::move(attempt).value(), context, secret, new_secret);
+}
+
+Result<SecretAttempt> CredentialStore::ReserveAttempt(
+    const RequestContext& context, SecretOperation operation, std::string_view service,
+    std::string_view api_key, std::string_view secret, std::string_view new_secret,
+    std::chrono::milliseconds old_key_grace) {
+  auto attempt = impl_->ReserveAttempt(context, operation, service, api_key, secret, new_secret,
+                                       old_key_grace);
+  if (!attempt.ok()) return attempt.status();
+  return SecretAttempt(std::move(attempt).value());
+}
+
+void CredentialStore::RefundAttempt(SecretAttempt attempt) {
+  impl_->RefundAttempt(std::move(attempt.state_));
+}
+
+// The second steps: the attempt must be this call's, and the arguments are checked again (the
+// attempt vouches for the ones it was reserved with, not for these). A refused argument gives
+// the attempt back, so a kInvalidArgument call still changes nothing.
+namespace {
+Status NotThisCallsAttempt() {
+  return Status::InvalidArgument("the attempt was not reserved for this call");
+}
+}  // namespace
+
+Result<AdminKeyGrant> CredentialStore::Register(SecretAttempt attempt,
+                                                const RequestContext& context,
+                                                std::string_view service, std::string_view api_key,
+                                                std::string_view secret) {
+  auto mine = impl_->AttemptFor(std::move(attempt.state_), SecretOperation::kRegister, context,
+                                service, api_key);
+  if (!mine) return NotThisCallsAttempt();
+  if (Status status = impl_->ValidateSecretCall(SecretOperation::kRegister, secret, {}, {});
+      !status.ok()) {
+    impl_->RefundAttempt(std::move(mine));
+    return status;
+  }
+  return impl_->Register(std::move(mine), context, secret);
+}
+
+Result<AdminKeyGrant> CredentialStore::RegenerateAdminKey(
+    SecretAttempt attempt, const RequestContext& context, std::string_view service,
+    std::string_view api_key, std::string_view secret, std::chrono::milliseconds grace) {
+  auto mine = impl_->AttemptFor(std::move(attempt.state_), SecretOperation::kRegenerateAdminKey,
+                                context, service, api_key);
+  if (!mine) return NotThisCallsAttempt();
+  if (Status status =
+          impl_->ValidateSecretCall(SecretOperation::kRegenerateAdminKey, secret, {}, grace);
+      !status.ok()) {
+    impl_->RefundAttempt(std::move(mine));
+    return status;
+  }
+  return impl_->RegenerateAdminKey(std::move(mine), context, secret, grace);
+}
+
+Status CredentialStore::UpdateSecret(SecretAttempt attempt, const RequestContext& context,
+                                     std::string_view service, std::string_view api_key,
+                                     std::string_view secret, std::string_view new_secret) {
+  auto mine = impl_->AttemptFor(std::move(attempt.state_), SecretOperation::kUpdateSecret, context,
+                                service, api_key);
+  if (!mine) return NotThisCallsAttempt();
+  if (Status status =
+          impl_->ValidateSecretCall(SecretOperation::kUpdateSecret, secret, new_secret, {});
+      !status.ok()) {
+    impl_->RefundAttempt(std::move(mine));
+    return status;
+  }
+  return impl_->UpdateSecret(std::move(mine), context, secret, new_secret);
 }
 
 Status CredentialStore::VerifyAdminKey(std::string_view service, std::string_view api_key,

@@ -62,28 +62,91 @@ Result<LoadedCustomer> CredentialStore::Impl::DecodeLoaded(const Result<Versione
   return LoadedCustomer{std::move(record).value(), stored->version};
 }
 
-// Reserve the attempt (429), take an Argon2id permit (503), then check the secret against the
-// customer's hash — or against the dummy hash when there is no such customer, or when the
-// validator refused the key, so every refusal costs the same and reads the same.
-Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
-    const RequestContext& context, const CustomerRef& customer, std::string_view secret) {
+Status CredentialStore::Impl::ValidateSecretCall(SecretOperation operation, std::string_view secret,
+                                                 std::string_view new_secret,
+                                                 std::chrono::milliseconds grace) const {
+  if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
+    return status;
+  }
+  switch (operation) {
+    case SecretOperation::kRegister:
+      return Status::Ok();
+    case SecretOperation::kRegenerateAdminKey:
+      return internal::ValidateGrace(grace, options_);
+    case SecretOperation::kUpdateSecret:
+      return internal::ValidateSecret(new_secret, "newSecret", options_);
+  }
+  return Status::InvalidArgument("unknown secret operation");
+}
+
+// Everything before the Argon2id work, in the order the one-step calls always had: the service
+// and the API key, the arguments' forms, then the throttle. A registration counts against the
+// address's registrations; a secret check against the address's failures and the customer's
+// bucket, whether the customer exists or not (a 429 must not tell that a key is registered).
+Result<CredentialStore::Impl::Attempt> CredentialStore::Impl::ReserveAttempt(
+    const RequestContext& context, SecretOperation operation, std::string_view service,
+    std::string_view api_key, std::string_view secret, std::string_view new_secret,
+    std::chrono::milliseconds grace) {
+  auto customer = ResolveCustomer(service, api_key, Caller::kSecretHolder);
+  if (!customer.ok()) return customer.status();
+  if (Status status = ValidateSecretCall(operation, secret, new_secret, grace); !status.ok()) {
+    return status;
+  }
   const auto address = internal::AddressBucket(context.client_address);
-  auto reservation = throttle_.ReserveSecretAttempt(
-      address, customer.service + "/" + internal::ToHex(customer.api_key_digest), Now());
+  auto reservation =
+      operation == SecretOperation::kRegister
+          ? throttle_.ReserveRegistration(address, Now())
+          : throttle_.ReserveSecretAttempt(
+                address, customer->service + "/" + internal::ToHex(customer->api_key_digest),
+                Now());
   if (!reservation.ok()) {
     if (reservation.status().code() == StatusCode::kThrottled) {
       stats_throttled_.fetch_add(1, std::memory_order_relaxed);
     }
     return reservation.status();
   }
+  auto attempt = std::make_unique<SecretAttempt::State>();
+  attempt->store = this;
+  attempt->operation = operation;
+  attempt->customer = std::move(customer).value();
+  attempt->client_address = context.client_address;
+  attempt->reservation = std::move(reservation).value();
+  return attempt;
+}
+
+void CredentialStore::Impl::RefundAttempt(Attempt attempt) {
+  if (attempt && attempt->store == this) throttle_.Refund(attempt->reservation, Now());
+}
+
+CredentialStore::Impl::Attempt CredentialStore::Impl::AttemptFor(Attempt attempt,
+                                                                 SecretOperation operation,
+                                                                 const RequestContext& context,
+                                                                 std::string_view service,
+                                                                 std::string_view api_key) const {
+  if (!attempt || attempt->store != this || attempt->operation != operation ||
+      attempt->customer.service != service || attempt->client_address != context.client_address ||
+      !internal::DigestsEqual(attempt->customer.api_key_digest,
+                              KeyedDigest(DigestKind::kApiKey, api_key))) {
+    return nullptr;
+  }
+  return attempt;
+}
+
+// Take an Argon2id permit (503, and the attempt is given back: none was made), then check the
+// secret against the customer's hash — or against the dummy hash when there is no such customer,
+// or when the validator refused the key, so every refusal costs the same and reads the same. A
+// wrong secret leaves the attempt counted; a right one refunds it.
+Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
+    const SecretAttempt::State& attempt, std::string_view secret) {
+  const CustomerRef& customer = attempt.customer;
   auto permit = AcquireHashPermit();
   if (!permit.ok()) {
-    throttle_.Refund(*reservation, Now());  // no attempt was made
+    throttle_.Refund(attempt.reservation, Now());
     return permit.status();
   }
   auto loaded = LoadCustomer(customer);
   if (!loaded.ok() && loaded.status().code() != StatusCode::kNotFound) {
-    throttle_.Refund(*reservation, Now());
+    throttle_.Refund(attempt.reservation, Now());
     return loaded.status();
   }
   if (!loaded.ok() || customer.refused) {
@@ -91,7 +154,7 @@ Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
     return SecretInvalid();
   }
   if (!VerifySecret(loaded->record.secret_hash, secret)) return SecretInvalid();
-  throttle_.Refund(*reservation, Now());
+  throttle_.Refund(attempt.reservation, Now());
   return CheckedSecret{std::move(loaded).value(), std::move(permit).value()};
 }
 
@@ -177,23 +240,10 @@ Result<LoadedCustomer> CredentialStore::Impl::UpdateCustomer(const CustomerRef& 
   return Status::Unavailable("the customer record is changing too fast; try again");
 }
 
-Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& context,
-                                                      std::string_view service,
-                                                      std::string_view api_key,
+Result<AdminKeyGrant> CredentialStore::Impl::Register(Attempt attempt,
+                                                      const RequestContext& context,
                                                       std::string_view secret) {
-  auto customer = ResolveCustomer(service, api_key, Caller::kSecretHolder);
-  if (!customer.ok()) return customer.status();
-  if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
-    return status;
-  }
-  if (Status status =
-          throttle_.ReserveRegistration(internal::AddressBucket(context.client_address), Now());
-      !status.ok()) {
-    if (status.code() == StatusCode::kThrottled) {
-      stats_throttled_.fetch_add(1, std::memory_order_relaxed);
-    }
-    return status;
-  }
+  const CustomerRef* customer = &attempt->customer;
   // Registration reveals existence by design (403); checking first saves an Argon2id hash. A key
   // the validator refused learns nothing of a configuration it may have had.
   if (auto existing = backend_->Get(customer->storage_key, Now());
@@ -203,7 +253,10 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& cont
     return existing.status();
   }
   auto permit = AcquireHashPermit();
-  if (!permit.ok()) return permit.status();
+  if (!permit.ok()) {
+    throttle_.Refund(attempt->reservation, Now());  // no registration was attempted
+    return permit.status();
+  }
   auto hash = HashSecret(secret);
   if (!hash.ok()) return hash.status();
   // The work of a registration is done: refuse only now, so the refusal costs what it costs.
@@ -227,18 +280,12 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(const RequestContext& cont
   return grant;
 }
 
-Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestContext& context,
-                                                                std::string_view service,
-                                                                std::string_view api_key,
+Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(Attempt attempt,
+                                                                const RequestContext& context,
                                                                 std::string_view secret,
                                                                 std::chrono::milliseconds grace) {
-  auto customer = ResolveCustomer(service, api_key, Caller::kSecretHolder);
-  if (!customer.ok()) return customer.status();
-  if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
-    return status;
-  }
-  if (Status status = internal::ValidateGrace(grace, options_); !status.ok()) return status;
-  auto checked = CheckSecret(context, *customer, secret);
+  const CustomerRef* customer = &attempt->customer;
+  auto checked = CheckSecret(*attempt, secret);
   if (!checked.ok()) return checked.status();
 
   SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
@@ -275,18 +322,10 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(const RequestCon
   return grant;
 }
 
-Status CredentialStore::Impl::UpdateSecret(const RequestContext& context, std::string_view service,
-                                           std::string_view api_key, std::string_view secret,
-                                           std::string_view new_secret) {
-  auto customer = ResolveCustomer(service, api_key, Caller::kSecretHolder);
-  if (!customer.ok()) return customer.status();
-  if (Status status = internal::ValidateSecret(secret, "secret", options_); !status.ok()) {
-    return status;
-  }
-  if (Status status = internal::ValidateSecret(new_secret, "newSecret", options_); !status.ok()) {
-    return status;
-  }
-  auto checked = CheckSecret(context, *customer, secret);
+Status CredentialStore::Impl::UpdateSecret(Attempt attempt, const RequestContext& context,
+                                           std::string_view secret, std::string_view new_secret) {
+  const CustomerRef* customer = &attempt->customer;
+  auto checked = CheckSecret(*attempt, secret);
   if (!checked.ok()) return checked.status();
   auto new_hash = HashSecret(new_secret);  // under the permit CheckSecret holds
   if (!new_hash.ok()) return new_hash.status();

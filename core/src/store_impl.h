@@ -45,6 +45,16 @@ struct LoadedIntegrator {
   Version version = 0;
 };
 
+// What a granted SecretAttempt holds: which call it was reserved for, and what the throttle
+// counted for it.
+struct SecretAttempt::State {
+  const void* store = nullptr;  // the CredentialStore::Impl that granted it
+  SecretOperation operation = SecretOperation::kRegister;
+  CustomerRef customer;
+  std::string client_address;
+  internal::Throttle::Reservation reservation;
+};
+
 class CredentialStore::Impl {
  public:
   // How a call reads the backend and asks the ApiKeyValidator: Get and IsValid (may block), or
@@ -71,13 +81,23 @@ class CredentialStore::Impl {
   Status CheckReady();
 
   // ---- customers (customer_operations.cc) ----
-  Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
-                                 std::string_view api_key, std::string_view secret);
-  Result<AdminKeyGrant> RegenerateAdminKey(const RequestContext& context, std::string_view service,
-                                           std::string_view api_key, std::string_view secret,
+  // The calls that run Argon2id, in two steps (credstore/secret_attempt.h). The one-step calls
+  // are ReserveAttempt and then the step that takes the attempt.
+  using Attempt = std::unique_ptr<SecretAttempt::State>;
+  Result<Attempt> ReserveAttempt(const RequestContext& context, SecretOperation operation,
+                                 std::string_view service, std::string_view api_key,
+                                 std::string_view secret, std::string_view new_secret,
+                                 std::chrono::milliseconds grace);
+  void RefundAttempt(Attempt attempt);
+  // nullptr, or the attempt when it was granted by this store for exactly this call.
+  Attempt AttemptFor(Attempt attempt, SecretOperation operation, const RequestContext& context,
+                     std::string_view service, std::string_view api_key) const;
+  Result<AdminKeyGrant> Register(Attempt attempt, const RequestContext& context,
+                                 std::string_view secret);
+  Result<AdminKeyGrant> RegenerateAdminKey(Attempt attempt, const RequestContext& context,
+                                           std::string_view secret,
                                            std::chrono::milliseconds grace);
-  Status UpdateSecret(const RequestContext& context, std::string_view service,
-                      std::string_view api_key, std::string_view secret,
+  Status UpdateSecret(Attempt attempt, const RequestContext& context, std::string_view secret,
                       std::string_view new_secret);
   // Always engaged for Read::kMayBlock. Both are MatchAdminKeyOf, answered two ways.
   std::optional<Status> VerifyAdminKey(std::string_view service, std::string_view api_key,
@@ -139,8 +159,11 @@ class CredentialStore::Impl {
     LoadedCustomer customer;
     internal::Argon2Budget::Permit permit;  // held so follow-up hashing stays in budget
   };
-  Result<CheckedSecret> CheckSecret(const RequestContext& context, const CustomerRef& customer,
-                                    std::string_view secret);
+  // Checks `secret` for the customer `attempt` was reserved for, spending the attempt.
+  Result<CheckedSecret> CheckSecret(const SecretAttempt::State& attempt, std::string_view secret);
+  // The checks of a secret call's arguments that come before the throttle (kInvalidArgument).
+  Status ValidateSecretCall(SecretOperation operation, std::string_view secret,
+                            std::string_view new_secret, std::chrono::milliseconds grace) const;
   // An admin key as a caller presented it, hashed once; every check of it compares digests.
   struct PresentedAdminKey {
     internal::Digest digest{};

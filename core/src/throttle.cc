@@ -43,14 +43,19 @@ Result<Throttle::Reservation> Throttle::ReserveSecretAttempt(
 
 void Throttle::Refund(const Reservation& reservation, Timestamp now) {
   if (reservation.address_key) DecrementWindowCounter(*reservation.address_key, now);
-  ReturnCustomerToken(reservation.customer_key, now);
+  if (!reservation.customer_key.empty()) ReturnCustomerToken(reservation.customer_key, now);
 }
 
-Status Throttle::ReserveRegistration(const std::optional<std::string>& address_bucket,
-                                     Timestamp now) {
-  if (!address_bucket) return Status::Ok();
-  return IncrementWindowCounter("t/r/" + *address_bucket, policy_.registrations_per_address,
-                                policy_.registration_window, now);
+Result<Throttle::Reservation> Throttle::ReserveRegistration(
+    const std::optional<std::string>& address_bucket, Timestamp now) {
+  Reservation reservation;
+  if (!address_bucket) return reservation;
+  reservation.address_key = "t/r/" + *address_bucket;
+  Status status =
+      IncrementWindowCounter(*reservation.address_key, policy_.registrations_per_address,
+                             policy_.registration_window, now);
+  if (!status.ok()) return status;
+  return reservation;
 }
 
 Status Throttle::IncrementWindowCounter(const std::string& key, std::uint32_t limit,

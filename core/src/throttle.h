@@ -21,7 +21,8 @@ namespace credstore::internal {
 
 class Throttle {
  public:
-  // A reserved failed attempt: the store keys it was counted under.
+  // A reserved attempt: the store keys it was counted under (a registration has no customer
+  // key, and no address key when the address is unknown).
   struct Reservation {
     std::optional<std::string> address_key;
     std::string customer_key;
@@ -39,8 +40,10 @@ class Throttle {
   // reached, the attempt stays counted, which errs on the safe side.
   void Refund(const Reservation& reservation, Timestamp now);
 
-  // Counts one registration from the address; kThrottled beyond the policy.
-  Status ReserveRegistration(const std::optional<std::string>& address_bucket, Timestamp now);
+  // Counts one registration from the address; kThrottled beyond the policy. Refund gives it
+  // back (the registration was never attempted).
+  Result<Reservation> ReserveRegistration(const std::optional<std::string>& address_bucket,
+                                          Timestamp now);
 
  private:
   Status IncrementWindowCounter(const std::string& key, std::uint32_t limit,

@@ -417,6 +417,157 @@ BOOST_FIXTURE_TEST_CASE(RegistrationsAreRateLimitedPerAddress, StoreFixture) {
   BOOST_TEST(Describe(later.status()) == "ok");
 }
 
+// ---- Two steps: the reservation before the Argon2id work ---------------------------------------
+
+// A host that queues Argon2id work reserves first: a throttled attempt is refused by the
+// reservation itself, before it could take a place in any queue, and runs nothing.
+BOOST_FIXTURE_TEST_CASE(AReservationRefusesAThrottledAttemptBeforeAnyHashing, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 2;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+  for (int i = 0; i < 2; ++i) {
+    BOOST_TEST(Regenerate(*this, kAttacker, kWrongSecret).code() == StatusCode::kUnauthorized);
+  }
+  const StoreStats before = store().Stats();
+  Result<SecretAttempt> refused = store().ReserveAttempt(
+      Context(kAttacker), SecretOperation::kRegenerateAdminKey, kService, kApiKey, kSecret);
+  BOOST_TEST(refused.status().code() == StatusCode::kThrottled, Describe(refused.status()));
+  BOOST_TEST(refused.status().retry_after() > 0ms);
+  BOOST_TEST(store().Stats().argon2_verifications == before.argon2_verifications);
+  BOOST_TEST(store().Stats().throttled > before.throttled);
+
+  // The owner's reservation is granted, and its call succeeds with it.
+  Result<SecretAttempt> granted = store().ReserveAttempt(
+      Context(kOwner), SecretOperation::kRegenerateAdminKey, kService, kApiKey, kSecret);
+  BOOST_TEST_REQUIRE(Describe(granted.status()) == "ok");
+  BOOST_TEST(store().Stats().argon2_verifications == before.argon2_verifications,
+             "a reservation runs no Argon2id");
+  Result<AdminKeyGrant> grant = store().RegenerateAdminKey(
+      std::move(granted).value(), Context(kOwner), kService, kApiKey, kSecret);
+  BOOST_TEST(Describe(grant.status()) == "ok");
+}
+
+// Reservations count like attempts, so parallel calls cannot reserve past the limit; a refunded
+// one (its call never ran: the host's queue was full) is given back, so a busy server does not
+// spend a client's allowance.
+BOOST_FIXTURE_TEST_CASE(ReservationsCountAndARefundGivesOneBack, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 3;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+  auto reserve = [this] {
+    return store().ReserveAttempt(Context(kAttacker), SecretOperation::kUpdateSecret, kService,
+                                  kApiKey, kSecret, "a new secret");
+  };
+  std::vector<SecretAttempt> held;
+  for (int i = 0; i < 3; ++i) {
+    Result<SecretAttempt> attempt = reserve();
+    BOOST_TEST_REQUIRE(Describe(attempt.status()) == "ok");
+    held.push_back(std::move(attempt).value());
+  }
+  BOOST_TEST(reserve().status().code() == StatusCode::kThrottled);
+
+  store().RefundAttempt(std::move(held.back()));
+  held.pop_back();
+  Result<SecretAttempt> again = reserve();
+  BOOST_TEST(Describe(again.status()) == "ok", "a refunded reservation must be given back");
+  BOOST_TEST(reserve().status().code() == StatusCode::kThrottled);
+
+  // Registrations: the same for the per-address registration limit.
+  o.throttle.registrations_per_address = 1;
+  Reopen(o);
+  Result<SecretAttempt> first = store().ReserveAttempt(
+      Context(kAttacker), SecretOperation::kRegister, kService, "fresh-key-1", kSecret);
+  BOOST_TEST_REQUIRE(Describe(first.status()) == "ok");
+  BOOST_TEST(store()
+                 .ReserveAttempt(Context(kAttacker), SecretOperation::kRegister, kService,
+                                 "fresh-key-2", kSecret)
+                 .status()
+                 .code() == StatusCode::kThrottled);
+  store().RefundAttempt(std::move(first).value());
+  Result<SecretAttempt> second = store().ReserveAttempt(
+      Context(kAttacker), SecretOperation::kRegister, kService, "fresh-key-2", kSecret);
+  BOOST_TEST_REQUIRE(Describe(second.status()) == "ok");
+  Result<AdminKeyGrant> registered = store().Register(std::move(second).value(), Context(kAttacker),
+                                                      kService, "fresh-key-2", kSecret);
+  BOOST_TEST(Describe(registered.status()) == "ok");
+}
+
+// The reservation checks what the one-step call checks before its throttle, in the same order,
+// and counts nothing for a call it refuses.
+BOOST_FIXTURE_TEST_CASE(AReservationValidatesBeforeItCounts, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 1;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+  auto code = [this](SecretOperation operation, std::string_view service, std::string_view api_key,
+                     std::string_view secret, std::string_view new_secret = "a new secret",
+                     std::chrono::milliseconds grace = 0ms) {
+    return store()
+        .ReserveAttempt(Context(kAttacker), operation, service, api_key, secret, new_secret, grace)
+        .status()
+        .code();
+  };
+  BOOST_TEST(code(SecretOperation::kRegenerateAdminKey, "no-such-service", kApiKey, kSecret) ==
+             StatusCode::kNotFound);
+  BOOST_TEST(code(SecretOperation::kRegenerateAdminKey, kService, "bad key!", kSecret) ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(code(SecretOperation::kRegenerateAdminKey, kService, kApiKey, "") ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(code(SecretOperation::kUpdateSecret, kService, kApiKey, kSecret, "") ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(code(SecretOperation::kRegenerateAdminKey, kService, kApiKey, kSecret, {}, 2h) ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(code(SecretOperation::kRegister, kService, "another-key", "") ==
+             StatusCode::kInvalidArgument);
+  // None of them was counted: the one attempt the address may make is still there.
+  BOOST_TEST(code(SecretOperation::kRegenerateAdminKey, kService, kApiKey, kSecret) ==
+             StatusCode::kOk);
+}
+
+// An attempt is for the call it was reserved for: any other operation, customer or address is
+// refused (kInvalidArgument) and runs nothing; an empty (moved-from) attempt likewise.
+BOOST_FIXTURE_TEST_CASE(AnAttemptServesOnlyTheCallItWasReservedFor, StoreFixture) {
+  Reopen(TestOptions());
+  const std::string admin_key(MustRegister(kApiKey, kSecret).admin_key.view());
+  auto reserve = [this] {
+    Result<SecretAttempt> attempt = store().ReserveAttempt(
+        Context(kOwner), SecretOperation::kRegenerateAdminKey, kService, kApiKey, kSecret);
+    BOOST_TEST_REQUIRE(Describe(attempt.status()) == "ok");
+    return std::move(attempt).value();
+  };
+  const StoreStats before = store().Stats();
+  BOOST_TEST(store()
+                 .UpdateSecret(reserve(), Context(kOwner), kService, kApiKey, kSecret, "new one")
+                 .code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(store()
+                 .RegenerateAdminKey(reserve(), Context(kAttacker), kService, kApiKey, kSecret)
+                 .status()
+                 .code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(
+      store()
+          .RegenerateAdminKey(reserve(), Context(kOwner), kService, "another-customer", kSecret)
+          .status()
+          .code() == StatusCode::kInvalidArgument);
+  SecretAttempt spent = reserve();
+  SecretAttempt taken = std::move(spent);
+  BOOST_TEST(!spent.valid());  // NOLINT(bugprone-use-after-move): the contract under test
+  BOOST_TEST(store()
+                 .RegenerateAdminKey(std::move(spent), Context(kOwner), kService, kApiKey, kSecret)
+                 .status()
+                 .code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(store().Stats().argon2_verifications == before.argon2_verifications);
+  BOOST_TEST(Describe(store().VerifyAdminKey(kService, kApiKey, admin_key)) == "ok",
+             "a refused call must change nothing");
+  Result<AdminKeyGrant> grant =
+      store().RegenerateAdminKey(std::move(taken), Context(kOwner), kService, kApiKey, kSecret);
+  BOOST_TEST(Describe(grant.status()) == "ok");
+}
+
 // ---- Argon2id budget --------------------------------------------------------------------------
 
 // With max_concurrent_hashes = 1 and a cost of 3 passes over 32 MiB, each hash takes tens of

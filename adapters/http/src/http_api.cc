@@ -10,6 +10,9 @@ Response HttpApi::Handle(Request& request, const RequestMeta& meta) const {
   if (routed.work == WorkClass::kStorage) {
     if (auto answer = routed.call->TryRunInline()) return std::move(*answer);
   }
+  if (routed.work == WorkClass::kHashing) {
+    if (auto answer = routed.call->Reserve()) return std::move(*answer);
+  }
   return routed.call->Run();
 }
 

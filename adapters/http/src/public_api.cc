@@ -92,52 +92,110 @@ ProblemLabels CallLabels(const CustomerCall& call, std::string_view what) {
 
 // ---- Customer routes (after routing, size, media type and query checks) ---------------------
 
-Routed Register(CustomerCall call, JsonBody body) {
-  return Prepare(
-      kRegisterTemplate, WorkClass::kHashing,
-      [call = std::move(call), body = std::move(body)]() -> Response {
-        const std::string_view secret =
-            std::get<std::string_view>(StringMember(body.object(), "secret"));
-        auto grant = call.store->Register(ContextOf(call.meta), call.service, call.api_key, secret);
-        if (!grant.ok()) {
-          return ProblemFor(grant.status(), call.meta, CallLabels(call, "register"));
+// register, regenerateKey and updateSecret: the attempt is reserved (the throttle, storage I/O)
+// before the call takes a place in the hashing queue, and Run() spends it on Argon2id.
+class SecretRouteCall final : public PreparedCall {
+ public:
+  SecretRouteCall(CustomerCall call, JsonBody body, SecretOperation operation,
+                  std::chrono::milliseconds grace)
+      : call_(std::move(call)), body_(std::move(body)), operation_(operation), grace_(grace) {}
+
+  std::optional<Response> Reserve() override {
+    auto attempt =
+        call_.store->ReserveAttempt(ContextOf(call_.meta), operation_, call_.service, call_.api_key,
+                                    Member("secret"), Member("newSecret"), grace_);
+    if (!attempt.ok()) return Problem(attempt.status());
+    attempt_.emplace(std::move(attempt).value());
+    return std::nullopt;
+  }
+
+  void Unreserve() override {
+    if (attempt_) call_.store->RefundAttempt(std::move(*attempt_));
+    attempt_.reset();
+  }
+
+  Response Run() override {
+    if (!attempt_) {
+      if (auto refused = Reserve()) return std::move(*refused);  // Handle() without Reserve()
+    }
+    SecretAttempt attempt = std::move(*attempt_);
+    attempt_.reset();
+    const RequestContext context = ContextOf(call_.meta);
+    switch (operation_) {
+      case SecretOperation::kRegister: {
+        auto grant = call_.store->Register(std::move(attempt), context, call_.service,
+                                           call_.api_key, Member("secret"));
+        if (!grant.ok()) return Problem(grant.status());
+        return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call_.meta);
+      }
+      case SecretOperation::kRegenerateAdminKey: {
+        auto grant = call_.store->RegenerateAdminKey(std::move(attempt), context, call_.service,
+                                                     call_.api_key, Member("secret"), grace_);
+        if (!grant.ok()) return Problem(grant.status());
+        json::object answer{{"adminKey", grant->admin_key.view()}};
+        if (grant->old_key_expires_at) {
+          answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
         }
-        return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
-      });
+        return NoStoreJson(status::ok, answer, call_.meta);
+      }
+      case SecretOperation::kUpdateSecret: {
+        Status updated =
+            call_.store->UpdateSecret(std::move(attempt), context, call_.service, call_.api_key,
+                                      Member("secret"), Member("newSecret"));
+        if (!updated.ok()) return Problem(updated);
+        return NoContent(call_.meta);
+      }
+    }
+    return Problem(Status::Internal("unknown secret operation"));
+  }
+
+ private:
+  // A string member the route's body check required, or empty when the route has none by that
+  // name (newSecret outside updateSecret).
+  std::string_view Member(std::string_view name) const {
+    auto member = StringMember(body_.object(), name);
+    const auto* text = std::get_if<std::string_view>(&member);
+    return text != nullptr ? *text : std::string_view();
+  }
+
+  Response Problem(const Status& failed) const {
+    return ProblemFor(
+        failed, call_.meta,
+        CallLabels(call_, operation_ == SecretOperation::kRegister ? "register" : "configuration"));
+  }
+
+  CustomerCall call_;
+  JsonBody body_;  // wipes the secrets when the call goes
+  const SecretOperation operation_;
+  const std::chrono::milliseconds grace_;
+  std::optional<SecretAttempt> attempt_;
+};
+
+Routed PrepareSecretRoute(std::string_view route_template, CustomerCall call, JsonBody body,
+                          SecretOperation operation,
+                          std::chrono::milliseconds grace = std::chrono::milliseconds(0)) {
+  Routed routed;
+  routed.route_template = route_template;
+  routed.work = WorkClass::kHashing;
+  routed.reserve_work = call.store->NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
+  routed.call =
+      std::make_unique<SecretRouteCall>(std::move(call), std::move(body), operation, grace);
+  return routed;
+}
+
+Routed Register(CustomerCall call, JsonBody body) {
+  return PrepareSecretRoute(kRegisterTemplate, std::move(call), std::move(body),
+                            SecretOperation::kRegister);
 }
 
 Routed RegenerateKey(CustomerCall call, JsonBody body, std::chrono::milliseconds grace) {
-  return Prepare(kRegenerateKeyTemplate, WorkClass::kHashing,
-                 [call = std::move(call), body = std::move(body), grace]() -> Response {
-                   const std::string_view secret =
-                       std::get<std::string_view>(StringMember(body.object(), "secret"));
-                   auto grant = call.store->RegenerateAdminKey(ContextOf(call.meta), call.service,
-                                                               call.api_key, secret, grace);
-                   if (!grant.ok()) {
-                     return ProblemFor(grant.status(), call.meta,
-                                       CallLabels(call, "configuration"));
-                   }
-                   json::object answer{{"adminKey", grant->admin_key.view()}};
-                   if (grant->old_key_expires_at) {
-                     answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
-                   }
-                   return NoStoreJson(status::ok, answer, call.meta);
-                 });
+  return PrepareSecretRoute(kRegenerateKeyTemplate, std::move(call), std::move(body),
+                            SecretOperation::kRegenerateAdminKey, grace);
 }
 
 Routed UpdateSecret(CustomerCall call, JsonBody body) {
-  return Prepare(kUpdateSecretTemplate, WorkClass::kHashing,
-                 [call = std::move(call), body = std::move(body)]() -> Response {
-                   const json::object& members = body.object();
-                   Status updated = call.store->UpdateSecret(
-                       ContextOf(call.meta), call.service, call.api_key,
-                       std::get<std::string_view>(StringMember(members, "secret")),
-                       std::get<std::string_view>(StringMember(members, "newSecret")));
-                   if (!updated.ok()) {
-                     return ProblemFor(updated, call.meta, CallLabels(call, "configuration"));
-                   }
-                   return NoContent(call.meta);
-                 });
+  return PrepareSecretRoute(kUpdateSecretTemplate, std::move(call), std::move(body),
+                            SecretOperation::kUpdateSecret);
 }
 
 Response SettingsAnswer(Result<std::string> settings, const CustomerCall& call) {

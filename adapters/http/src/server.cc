@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -10,7 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
-#include <algorithm>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -80,11 +80,11 @@ class Listener final : public ListenerBase,
     // The socket belongs to the I/O thread it will live on; this handler runs on the
     // listener's (the control thread).
     IoThread& thread = core_.NextIoThread();
-    acceptor_.async_accept(thread.io_context(), [self = this->shared_from_this(), &thread](
-                                                    boost::system::error_code error,
-                                                    Socket socket) {
-      self->OnAccept(error, std::move(socket), thread);
-    });
+    acceptor_.async_accept(
+        thread.io_context(),
+        [self = this->shared_from_this(), &thread](boost::system::error_code error, Socket socket) {
+          self->OnAccept(error, std::move(socket), thread);
+        });
   }
 
   void OnAccept(boost::system::error_code error, Socket socket, IoThread& thread) {
@@ -108,18 +108,17 @@ class Listener final : public ListenerBase,
       if (error) return;  // already gone
       socket.set_option(tcp::no_delay(true), error);
       if (context_->tls) {
-        auto session = std::make_shared<Session<TlsStream>>(core_, thread, context_,
-                                                            peer.address(), std::move(socket),
-                                                            *context_->tls);
+        auto session = std::make_shared<Session<TlsStream>>(core_, thread, context_, peer.address(),
+                                                            std::move(socket), *context_->tls);
         if (core_.Register(session)) session->Start();
       } else {
-        auto session = std::make_shared<Session<TcpSocket>>(core_, thread, context_,
-                                                            peer.address(), std::move(socket));
+        auto session = std::make_shared<Session<TcpSocket>>(core_, thread, context_, peer.address(),
+                                                            std::move(socket));
         if (core_.Register(session)) session->Start();
       }
     } else {
-      auto session = std::make_shared<Session<UnixSocket>>(core_, thread, context_,
-                                                           std::nullopt, std::move(socket));
+      auto session = std::make_shared<Session<UnixSocket>>(core_, thread, context_, std::nullopt,
+                                                           std::move(socket));
       if (core_.Register(session)) session->Start();
     }
   }
@@ -181,6 +180,7 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
                                                  options_.hashing_queue, options_.hashing_nice)),
       storage_pool_(std::make_shared<WorkerPool>("storage", options_.storage_workers,
                                                  options_.storage_queue)),
+      hashing_shares_(std::make_shared<QueueShares>(options_.hashing_queue)),
       open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)) {
   if (!options_.access_log) default_log_ = std::make_unique<LogWriter>(std::cerr);
   access_log_ = std::make_unique<AccessLogQueue>([this](std::string_view line) {
@@ -214,6 +214,11 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
                         "Requests answered 503 because the pool's queue was full.",
                         [pool] { return static_cast<double>(pool->rejected()); });
     }
+    metrics->AddGauge(
+        "credstore_http_pool_share_refusals_total", "pool=\"hashing\"",
+        "Requests answered 503 because their client held its share (a quarter) of "
+        "the pool's queue.",
+        [shares = hashing_shares_] { return static_cast<double>(shares->refused()); });
     metrics->AddGauge("credstore_http_open_connections", "", "Open client connections.",
                       [count = open_sessions_] { return static_cast<double>(count->load()); });
     metrics->AddGauge(

@@ -41,6 +41,7 @@
 #include "access_log_queue.h"
 #include "credstore/http/http_api.h"
 #include "credstore/http/server.h"
+#include "queue_shares.h"
 #include "server_client_address.h"
 #include "worker_pool.h"
 
@@ -120,6 +121,8 @@ class ServerCore {
   const TrustedProxies& trusted_proxies() const { return trusted_; }
   WorkerPool& hashing_pool() { return *hashing_pool_; }
   WorkerPool& storage_pool() { return *storage_pool_; }
+  // Each client's share of the hashing queue (queue_shares.h).
+  QueueShares& hashing_shares() { return *hashing_shares_; }
 
   // The I/O thread for the next accepted connection (round robin).
   IoThread& NextIoThread();
@@ -156,6 +159,7 @@ class ServerCore {
   const TrustedProxies trusted_;
   std::shared_ptr<WorkerPool> hashing_pool_;
   std::shared_ptr<WorkerPool> storage_pool_;
+  std::shared_ptr<QueueShares> hashing_shares_;
   std::shared_ptr<std::atomic<std::size_t>> open_sessions_;
   std::unique_ptr<LogWriter> default_log_;  // when options_.access_log is empty
   std::unique_ptr<AccessLogQueue> access_log_;

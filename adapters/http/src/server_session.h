@@ -149,11 +149,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   // What the read side is doing.
   enum class ReadState {
-    kHandshaking,       // the TLS handshake is in progress
-    kReady,             // nothing in progress; MaybeRead may start the next read
-    kAwaitingRequest,   // waiting (idle timeout) for the first byte of the next request
-    kReadingRequest,    // reading a request that has begun (read timeout)
-    kClosed,            // no further request will be read, and no read is in progress
+    kHandshaking,      // the TLS handshake is in progress
+    kReady,            // nothing in progress; MaybeRead may start the next read
+    kAwaitingRequest,  // waiting (idle timeout) for the first byte of the next request
+    kReadingRequest,   // reading a request that has begun (read timeout)
+    kClosed,           // no further request will be read, and no read is in progress
   };
   // What the write side is doing.
   enum class WriteState {
@@ -479,33 +479,89 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         if (auto answer = SafeTryInline(call)) return Complete(id, std::move(*answer));
         return RunOnPool(core_.storage_pool(), std::move(routed->call), meta, id);
       case WorkClass::kHashing:
-        return RunOnPool(core_.hashing_pool(), std::move(routed->call), meta, id);
+        if (routed->reserve_work == WorkClass::kInline) {
+          if (auto answer = SafeReserve(call, meta)) return Complete(id, std::move(*answer));
+          return QueueHashing(std::move(routed->call), meta, id);
+        }
+        return ReserveOnStoragePool(std::move(routed->call), meta, id);
     }
     Complete(id, InternalError(meta));
   }
 
-  void RunOnPool(WorkerPool& pool, std::unique_ptr<PreparedCall> prepared, const RequestMeta& meta,
+  // Runs the call on `pool`; answers 503 at once when the pool's queue refuses it.
+  void RunOnPool(WorkerPool& pool, std::shared_ptr<PreparedCall> call, const RequestMeta& meta,
                  std::uint64_t id) {
-    // std::function needs a copyable task; the call itself runs once.
-    std::shared_ptr<PreparedCall> call = std::move(prepared);
     // The work guard keeps this thread's io_context running until the answer is back here.
     auto work = boost::asio::make_work_guard(stream_.get_executor());
     const bool queued =
         pool.TryPost([self = this->shared_from_this(), call, meta, id, work]() mutable {
           Response response = SafeRun(*call, meta);
           call.reset();  // wipes what the call held (secrets) on this thread, now
-          boost::asio::post(self->stream_.get_executor(),
-                            [self, id, response = std::move(response)]() mutable {
-                              self->Complete(id, std::move(response));
-                            });
+          self->CompleteHere(id, std::move(response));
+          work.reset();
+        });
+    if (!queued) Complete(id, Busy(meta));
+  }
+
+  // The attempt is reserved (storage I/O) on the storage pool, and the call goes from there to
+  // the hashing queue, so a throttled attempt never takes a place in it.
+  void ReserveOnStoragePool(std::unique_ptr<PreparedCall> prepared, const RequestMeta& meta,
+                            std::uint64_t id) {
+    std::shared_ptr<PreparedCall> call = std::move(prepared);
+    auto work = boost::asio::make_work_guard(stream_.get_executor());
+    const bool queued = core_.storage_pool().TryPost(
+        [self = this->shared_from_this(), call, meta, id, work]() mutable {
+          if (auto answer = SafeReserve(*call, meta)) {
+            call.reset();
+            self->CompleteHere(id, std::move(*answer));
+          } else {
+            self->QueueHashing(std::move(call), meta, id);
+          }
+          work.reset();
+        });
+    if (!queued) Complete(id, Busy(meta));  // nothing was reserved
+  }
+
+  // A reserved call into the hashing queue, within the client's share of it; refused (its share
+  // held, or the queue full), the reservation is given back and the answer is 503. Called on
+  // this session's thread (a reservation that never blocks) or on the storage thread that made
+  // the reservation.
+  void QueueHashing(std::shared_ptr<PreparedCall> call, const RequestMeta& meta, std::uint64_t id) {
+    std::optional<QueueShares::Place> place = core_.hashing_shares().TryTake(meta.client_address);
+    if (!place) {
+      SafeUnreserve(*call);
+      return CompleteHere(id, Busy(meta));
+    }
+    auto held = std::make_shared<QueueShares::Place>(std::move(*place));
+    auto work = boost::asio::make_work_guard(stream_.get_executor());
+    const bool queued = core_.hashing_pool().TryPost(
+        [self = this->shared_from_this(), call, meta, id, work, held]() mutable {
+          held->Release();
+          Response response = SafeRun(*call, meta);
+          call.reset();  // wipes what the call held (secrets) on this thread, now
+          self->CompleteHere(id, std::move(response));
           work.reset();
         });
     if (!queued) {
-      ProblemExtras extras;
-      extras.retry_after = std::chrono::seconds(1);
-      Complete(id, MakeProblem(boost::beast::http::status::service_unavailable,
-                               "the server is busy; try again shortly", meta, extras));
+      held->Release();
+      SafeUnreserve(*call);
+      CompleteHere(id, Busy(meta));
     }
+  }
+
+  // Complete() on this session's thread: at once when already there, else posted to it.
+  void CompleteHere(std::uint64_t id, Response response) {
+    boost::asio::dispatch(stream_.get_executor(), [self = this->shared_from_this(), id,
+                                                   response = std::move(response)]() mutable {
+      self->Complete(id, std::move(response));
+    });
+  }
+
+  static Response Busy(const RequestMeta& meta) {
+    ProblemExtras extras;
+    extras.retry_after = std::chrono::seconds(1);
+    return MakeProblem(boost::beast::http::status::service_unavailable,
+                       "the server is busy; try again shortly", meta, extras);
   }
 
   static Response InternalError(const RequestMeta& meta) {
@@ -518,6 +574,22 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return call.Run();
     } catch (...) {
       return InternalError(meta);
+    }
+  }
+
+  static std::optional<Response> SafeReserve(PreparedCall& call, const RequestMeta& meta) {
+    try {
+      return call.Reserve();
+    } catch (...) {
+      return InternalError(meta);
+    }
+  }
+
+  static void SafeUnreserve(PreparedCall& call) {
+    try {
+      call.Unreserve();
+    } catch (...) {
+      // Best effort, as the store's own refund: the attempt stays counted.
     }
   }
 

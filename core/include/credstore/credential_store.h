@@ -41,6 +41,7 @@
 #include "credstore/keyring.h"
 #include "credstore/options.h"
 #include "credstore/request_context.h"
+#include "credstore/secret_attempt.h"
 #include "credstore/secret_string.h"
 #include "credstore/signed_request.h"
 #include "credstore/status.h"
@@ -223,6 +224,42 @@ class CredentialStore {
   Result<IntegratorSecret> RotateIntegratorSecret(const RequestContext& context,
                                                   const SignedRequest& request,
                                                   std::chrono::milliseconds old_secret_grace);
+
+  // ---- Two-step forms of the calls that run Argon2id (credstore/secret_attempt.h) ----------
+  //
+  // For hosts that queue Argon2id work: ReserveAttempt() on a thread that may block (storage
+  // I/O, no Argon2id; on the calling thread when NeverBlocks()), then — only if it granted the
+  // attempt — the call with that attempt on the hashing thread. Together they answer exactly what
+  // the one-step call answers, after the same work.
+
+  // Runs every check of `operation` that needs no Argon2id, in the one-step call's order — the
+  // service (kNotFound), the forms of the API key, `secret`, `new_secret` (kUpdateSecret only)
+  // and `old_key_grace` (kRegenerateAdminKey only) (kInvalidArgument), then the throttle — and
+  // counts the attempt against the client's address (and, but for kRegister, the customer).
+  // kThrottled (retry_after set) when a limit is spent: nothing stays counted then. A granted
+  // attempt is for this operation, service, API key and client address only.
+  Result<SecretAttempt> ReserveAttempt(
+      const RequestContext& context, SecretOperation operation, std::string_view service,
+      std::string_view api_key, std::string_view secret, std::string_view new_secret = {},
+      std::chrono::milliseconds old_key_grace = std::chrono::milliseconds(0));
+
+  // Gives back an attempt whose call never ran (the host's queue refused it). Storage I/O, best
+  // effort: if the store cannot be reached the attempt stays counted. Empty attempts are ignored.
+  void RefundAttempt(SecretAttempt attempt);
+
+  // The one-step calls' second halves. They answer as their one-step namesakes, except that the
+  // throttle was settled by the attempt: kInvalidArgument, and nothing run, for an empty attempt
+  // or one reserved for another operation, service, API key or client address.
+  Result<AdminKeyGrant> Register(SecretAttempt attempt, const RequestContext& context,
+                                 std::string_view service, std::string_view api_key,
+                                 std::string_view secret);
+  Result<AdminKeyGrant> RegenerateAdminKey(
+      SecretAttempt attempt, const RequestContext& context, std::string_view service,
+      std::string_view api_key, std::string_view secret,
+      std::chrono::milliseconds old_key_grace = std::chrono::milliseconds(0));
+  Status UpdateSecret(SecretAttempt attempt, const RequestContext& context,
+                      std::string_view service, std::string_view api_key, std::string_view secret,
+                      std::string_view new_secret);
 
   // ---- Non-blocking forms, for event loops -------------------------------------------------
   //

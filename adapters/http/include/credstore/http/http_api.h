@@ -16,7 +16,11 @@
 //   kStorage — call TryRunInline() on the I/O thread; when it answers, that is the response
 //              (a read the backend answered from memory); otherwise Run() on a thread that may
 //              block (storage I/O).
-//   kHashing — Run() on a thread that may run Argon2id for a while (~0.1 s).
+//   kHashing — Reserve() first, where Routed::reserve_work says (inline, or on a thread that may
+//              block): when it answers, that is the response (429 throttled, ...). Otherwise
+//              Run() on a thread that may run Argon2id for a while (~0.1 s); if that thread's
+//              queue refuses the call, Unreserve() (where Reserve() ran) and answer 503. So a
+//              throttled attempt never takes a place in the hashing queue.
 // Handle() does all of it on the calling thread, for hosts that want one call.
 //
 // Thread safety: implementations are called from many threads at once. A PreparedCall is used
@@ -51,6 +55,15 @@ class PreparedCall {
   // that may block. Call it at most once, and only before Run(). Default: nullopt.
   virtual std::optional<Response> TryRunInline() { return std::nullopt; }
 
+  // kHashing calls: what must happen before the call may take a place in the hashing queue —
+  // the throttle's reservation of the attempt. Call it once, before Run(). A response ends the
+  // call (Run() is never called); nullopt: queue Run(). Default: nullopt.
+  virtual std::optional<Response> Reserve() { return std::nullopt; }
+
+  // Gives back what Reserve() took, for a call whose Run() will never be called (its queue was
+  // full). Runs where Reserve() did. Default: nothing.
+  virtual void Unreserve() {}
+
   // The response. Call it at most once. May block as the call's WorkClass says.
   virtual Response Run() = 0;
 };
@@ -60,6 +73,9 @@ struct Routed {
   // For logs and metrics: "/{service}/1/register", "unmatched". Static storage.
   std::string_view route_template = "unmatched";
   WorkClass work = WorkClass::kInline;
+  // Where a kHashing call's Reserve() and Unreserve() run: kInline (they never block) or
+  // kStorage (they may: storage I/O).
+  WorkClass reserve_work = WorkClass::kInline;
   std::optional<Response> answer;      // set iff `call` is null
   std::unique_ptr<PreparedCall> call;  // set iff `answer` is empty
 };

@@ -1,0 +1,162 @@
+// Throttled guesses never hold a place in the hashing queue, and no client holds more than its
+// share of it. The attack: a stranger who knows a customer's API key floods regenerateKey with
+// wrong secrets on many connections while the owner of another customer rotates its admin key.
+// When the throttle was decided on the hashing thread, the throttled guesses filled the queue
+// and the owner's correct calls were refused 503; now each guess is reserved (and refused 429)
+// before it may take a place, and the owner is served every time.
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "http/http_test_env.h"
+
+namespace credstore::http_tests {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kFloodConnections = 24;
+constexpr int kOwnerRotations = 6;
+// Bounds of the flood: every connection stops after this many guesses or this long.
+constexpr int kGuessesPerConnection = 400;
+constexpr auto kFloodLimit = 60s;
+
+// One production-cost Argon2id worker and the default 16-place queue: the queue is what the
+// flood competes for.
+ServerOptions OneHashingWorker() {
+  return ServerOptions{"production", {"--hashing-workers", "1", "--hashing-queue", "16"}};
+}
+
+std::string WrongGuess(const Customer& victim) {
+  return BuildRequest("POST", "/" + victim.service + "/1/regenerateKey?key=" + victim.key,
+                      "Content-Type: application/json\r\n",
+                      R"({"secret":"secret-not-the-right-one-at-all"})");
+}
+
+// What the flood's guesses were answered, by status.
+struct FloodAnswers {
+  std::mutex mutex;
+  std::map<unsigned, int> statuses;
+  std::vector<HttpResponse> unexpected;
+};
+
+// Floods `victim` with wrong guesses from kFloodConnections threads until `stop`, each guess
+// from `address()` (called per guess). Returns the threads.
+template <class AddressFn>
+std::vector<std::thread> StartFlood(const Server& server, const Customer& victim,
+                                    std::atomic<bool>& stop, FloodAnswers& answers,
+                                    AddressFn address) {
+  std::vector<std::thread> threads;
+  const std::string request = WrongGuess(victim);
+  const auto deadline = Clock::now() + kFloodLimit;
+  for (int i = 0; i < kFloodConnections; ++i) {
+    threads.emplace_back([&, request, deadline, address] {
+      for (int sent = 0; sent < kGuessesPerConnection && !stop.load() && Clock::now() < deadline;
+           ++sent) {
+        HttpResponse response = SendRaw(server.port(), request, ClientOptions{address()});
+        std::lock_guard lock(answers.mutex);
+        ++answers.statuses[response.status];
+        if (response.status != 401 && response.status != 429 && response.status != 503) {
+          answers.unexpected.push_back(std::move(response));
+        }
+      }
+    });
+  }
+  return threads;
+}
+
+// The owner rotates its admin key kOwnerRotations times with its correct secret while the flood
+// runs; returns how many were answered 200 (each must be).
+int OwnerRotations(Server& server, Customer owner) {
+  int rotated = 0;
+  for (int i = 0; i < kOwnerRotations; ++i) {
+    HttpResponse response = server.RegenerateKey(owner, owner.secret);
+    BOOST_TEST(response.status == 200u,
+               "the owner's rotation " << i << " during the flood: " << response.Describe());
+    if (response.status != 200) continue;
+    ++rotated;
+    owner.admin_key = std::string(ExpectJson(response, 200, "rotation").at("adminKey").as_string());
+    server.AddSensitive(owner.admin_key);
+  }
+  return rotated;
+}
+
+void CheckFlood(const Server& server, FloodAnswers& answers, std::string_view what) {
+  std::string summary;
+  for (const auto& [status, count] : answers.statuses) {
+    summary += std::to_string(status) + ": " + std::to_string(count) + " ";
+  }
+  BOOST_TEST_MESSAGE(what << ": guesses answered " << summary);
+  BOOST_TEST(answers.statuses[429] > 0, what << ": the flood must be throttled");
+  for (const HttpResponse& response : answers.unexpected) {
+    BOOST_TEST(false, what << ": a guess answered " << response.Describe());
+  }
+  for (const HttpResponse& response : answers.unexpected) server.CheckNoLeak(response, what);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hashing_queue)
+
+// From one address: after its 10 failures the address is throttled, and before that its guesses
+// hold at most a quarter of the queue.
+BOOST_AUTO_TEST_CASE(a_flood_from_one_address_never_refuses_another_owner) {
+  Server server(OneHashingWorker());
+  const Customer victim = server.NewCustomer();
+  const Customer owner = server.NewCustomer();
+  const std::string attacker = NextClientAddress();
+
+  std::atomic<bool> stop{false};
+  FloodAnswers answers;
+  std::vector<std::thread> flood =
+      StartFlood(server, victim, stop, answers, [attacker] { return attacker; });
+  std::this_thread::sleep_for(100ms);  // the flood is under way before the owner starts
+  const int rotated = OwnerRotations(server, owner);
+  stop.store(true);
+  for (auto& thread : flood) thread.join();
+
+  BOOST_TEST_MESSAGE("owner rotations answered 200 during the flood: " << rotated << " of "
+                                                                       << kOwnerRotations);
+  CheckFlood(server, answers, "one address");
+}
+
+// From a new address per guess, once the victim's own bucket is spent: every guess is throttled
+// by the customer's bucket, before it takes a place in the queue.
+BOOST_AUTO_TEST_CASE(a_flood_from_rotating_addresses_never_refuses_another_owner) {
+  Server server(OneHashingWorker());
+  const Customer victim = server.NewCustomer();
+  const Customer owner = server.NewCustomer();
+  // The stranger spends the victim's bucket first (20 guesses by default), one at a time.
+  HttpResponse guess;
+  for (int i = 0; i < 40 && guess.status != 429; ++i) {
+    guess = SendRaw(server.port(), WrongGuess(victim), ClientOptions{NextClientAddress()});
+    BOOST_TEST_REQUIRE((guess.status == 401u || guess.status == 429u), guess.Describe());
+  }
+  BOOST_TEST_REQUIRE(guess.status == 429u, "the victim's bucket was never spent");
+
+  std::atomic<bool> stop{false};
+  FloodAnswers answers;
+  const auto started = Clock::now();
+  std::vector<std::thread> flood =
+      StartFlood(server, victim, stop, answers, [] { return NextClientAddress(); });
+  std::this_thread::sleep_for(100ms);
+  const int rotated = OwnerRotations(server, owner);
+  stop.store(true);
+  for (auto& thread : flood) thread.join();
+
+  BOOST_TEST_MESSAGE("owner rotations answered 200 during the flood: " << rotated << " of "
+                                                                       << kOwnerRotations);
+  CheckFlood(server, answers, "rotating addresses");
+  // The bucket gains one token every 6 s: only those guesses are hashed (and answered 401).
+  const auto refilled = (Clock::now() - started) / 6s + 1;
+  BOOST_TEST(answers.statuses[401] <= refilled, "guesses past the spent bucket were hashed");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace credstore::http_tests
