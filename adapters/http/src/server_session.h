@@ -167,7 +167,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   enum class ReadState {
     kHandshaking,      // the TLS handshake is in progress
     kReady,            // nothing in progress; MaybeRead may start the next read
-    kAwaitingRequest,  // waiting (idle timeout) for the first byte of the next request
+    kAwaitingRequest,  // waiting (idle or first-byte timeout) for the next request to begin
     kReadingRequest,   // reading a request that has begun (read timeout)
     kClosed,           // no further request will be read, and no read is in progress
   };
