@@ -31,6 +31,9 @@ struct CredstoredConfig {
   std::vector<std::string> extra_args;  // appended to the command line
   // Set: the operator listener is this unix socket instead of 127.0.0.1:0 (no operator port).
   std::filesystem::path operator_socket;
+  // Nonzero: the child's RLIMIT_NOFILE (soft and hard) before it execs credstored, so a test
+  // can run it against a small descriptor table without needing one itself.
+  std::uint64_t open_files_limit = 0;
 };
 
 // How the child ended.

@@ -219,6 +219,22 @@ HttpResponse Connection::ReadResponse() {
   return response;
 }
 
+bool Connection::WaitForClose(std::chrono::milliseconds timeout) {
+  if (fd_ < 0) return true;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (!WaitFor(fd_, POLLIN, deadline)) return false;
+    char chunk[4096];
+    const ssize_t received = recv(fd_, chunk, sizeof chunk, 0);
+    if (received > 0) {
+      pending_.append(chunk, static_cast<std::size_t>(received));
+      continue;
+    }
+    if (received == 0) return true;
+    if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return true;  // reset
+  }
+}
+
 HttpResponse SendRaw(std::uint16_t port, std::string_view request, const ClientOptions& options) {
   Connection connection(port, options);
   if (!connection.ok()) {

@@ -60,6 +60,9 @@ class Connection {
   void ShutdownSend();
   // Reads one response (bytes after it are kept for the next call).
   HttpResponse ReadResponse();
+  // True when the server closes the connection (end of stream or reset) within `timeout`;
+  // false when it is still open then. Bytes that arrive meanwhile are kept for ReadResponse.
+  bool WaitForClose(std::chrono::milliseconds timeout);
 
  private:
   int fd_ = -1;

@@ -273,6 +273,7 @@ void Server::Launch() {
   config.operator_token = Environment::Get().operator_token();
   config.argon2 = options_.argon2;
   config.extra_args = options_.extra_args;
+  config.open_files_limit = options_.open_files_limit;
   process_ = std::make_unique<CredstoredProcess>(std::move(config));
   try {
     process_->Start();
@@ -362,6 +363,12 @@ HttpResponse Server::SendOperator(std::string_view request) {
   ClientOptions options;
   options.source_address = NextClientAddress();
   return SendRaw(operator_port(), request, options);
+}
+
+std::string Server::MetricsText() {
+  const HttpResponse response = SendOperator(BuildRequest(
+      "GET", "/metrics", "Authorization: Bearer " + Environment::Get().operator_token() + "\r\n"));
+  return response.status == 200 ? response.body : std::string();
 }
 
 HttpResponse Server::Post(std::string_view target, std::string_view body,

@@ -89,6 +89,7 @@ boost::json::value ParseJson(std::string_view text, std::string_view what);
 struct ServerOptions {
   std::string argon2 = "minimum";
   std::vector<std::string> extra_args;
+  std::uint64_t open_files_limit = 0;  // nonzero: credstored's RLIMIT_NOFILE
 };
 
 class Server {
@@ -125,6 +126,8 @@ class Server {
   HttpResponse Send(std::string_view request, const ClientOptions& options,
                     std::string_view what = "request");
   HttpResponse SendOperator(std::string_view request);
+  // GET /metrics on the operator listener, with the operator token; "" when not answered 200.
+  std::string MetricsText();
 
   HttpResponse Post(std::string_view target, std::string_view body,
                     std::string_view content_type = "application/json");

@@ -185,6 +185,7 @@ Status ValidateConfig(const DaemonConfig& config) {
   for (const auto& [seconds, name] :
        {std::pair{config.read_timeout_seconds, "--read-timeout"},
         std::pair{config.idle_timeout_seconds, "--idle-timeout"},
+        std::pair{config.first_byte_timeout_seconds, "--first-byte-timeout"},
         std::pair{config.shutdown_grace_seconds, "--shutdown-grace"}}) {
     auto millis = SecondsToMillis(seconds, name);
     if (!millis.ok()) return millis.status();

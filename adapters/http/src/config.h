@@ -38,6 +38,9 @@ struct DaemonConfig {
   std::size_t storage_queue = 256;
   double read_timeout_seconds = 10;
   double idle_timeout_seconds = 30;
+  double first_byte_timeout_seconds = 5;
+  std::size_t max_connections = 0;  // 0: derived from RLIMIT_NOFILE (DefaultMaxConnections)
+  std::size_t max_connections_per_address = 128;  // 0: no per-address limit
   double shutdown_grace_seconds = 10;
 
   std::string operator_listen;  // host:port on loopback; default 127.0.0.1:8081 (see below)

@@ -64,6 +64,16 @@ void HardenProcess() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
+// Every connection holds a descriptor, and the default --max-connections is derived from this
+// limit: take what the hard limit allows (systemd's LimitNOFILE=, `ulimit -Hn`), since the soft
+// limit's usual 1024 is a default for interactive shells, not a budget for a server.
+void RaiseOpenFilesLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);  // failure keeps the soft limit, and the default follows it
+}
+
 // Takes a secret from the environment and erases it there, so it is not inherited by children
 // nor left readable in /proc/<pid>/environ.
 std::optional<SecretString> TakeSecretFromEnvironment(const char* name) {
@@ -181,10 +191,9 @@ class Daemon {
   Result<VerifierTokenSet> LoadVerifierTokenSetNow() const {
     // The operator token is passed so that no verifier token can equal it: each credential
     // opens its own door only.
-    return LoadVerifierTokens(config_.verifier_token_file,
-                              verifier_env_ ? verifier_env_->view() : std::string_view(),
-                              operator_token_ ? operator_token_->view() : std::string_view(),
-                              config_.services);
+    return LoadVerifierTokens(
+        config_.verifier_token_file, verifier_env_ ? verifier_env_->view() : std::string_view(),
+        operator_token_ ? operator_token_->view() : std::string_view(), config_.services);
   }
 
   // SIGHUP: the verifier tokens again. A file that no longer parses keeps the tokens in force
@@ -343,6 +352,12 @@ class Daemon {
     // ValidateConfig has checked every timeout already.
     options.read_timeout = *SecondsToMillis(config_.read_timeout_seconds, "--read-timeout");
     options.idle_timeout = *SecondsToMillis(config_.idle_timeout_seconds, "--idle-timeout");
+    options.first_byte_timeout =
+        *SecondsToMillis(config_.first_byte_timeout_seconds, "--first-byte-timeout");
+    options.max_connections =
+        config_.max_connections != 0 ? config_.max_connections : DefaultMaxConnections();
+    options.max_connections_per_address = config_.max_connections_per_address;
+    max_connections_ = options.max_connections;
     options.shutdown_grace = *SecondsToMillis(config_.shutdown_grace_seconds, "--shutdown-grace");
     options.trusted_proxies = config_.trusted_proxies;
     options.metrics = &metrics_;
@@ -352,6 +367,17 @@ class Daemon {
 
   Stop CreateServer() {
     auto server = Server::Create(BuildServerOptions());
+    if (config_.max_connections > DefaultMaxConnections()) {
+      // Allowed (the operator may know the storage needs few descriptors), but past the
+      // headroom accepting can fail with EMFILE before the limit is reached.
+      LogLine("warning", "credstored.config")
+          .Add("message",
+               "--max-connections is above the open-files limit less its headroom; accepts "
+               "may fail with EMFILE (too many open files) before it is reached")
+          .AddNumber("max_connections", config_.max_connections)
+          .AddNumber("default_max_connections", DefaultMaxConnections())
+          .WriteTo(log_);
+    }
     if (!server.ok()) {
       LogLine("error", "credstored.config").Add("message", server.status().message()).WriteTo(log_);
       return kExitConfig;
@@ -396,7 +422,8 @@ class Daemon {
       return std::nullopt;
     }
     if (!config_.operator_socket.empty()) {
-      Status added = server_->AddUnixListener(config_.operator_socket, *operator_api_, "operator");
+      Status added = server_->AddUnixListener(config_.operator_socket, *operator_api_, "operator",
+                                              ListenerRole::kOperator);
       if (!added.ok()) {
         LogLine("error", "credstored.listen").Add("message", added.message()).WriteTo(log_);
         return kExitFailure;
@@ -408,7 +435,8 @@ class Daemon {
                                     ? std::string(kDefaultOperatorListen)
                                     : config_.operator_listen;
     auto endpoint = ParseListenAddress(address);
-    auto port = server_->AddTcpListener(*endpoint, *operator_api_, std::nullopt, "operator");
+    auto port = server_->AddTcpListener(*endpoint, *operator_api_, std::nullopt, "operator",
+                                        ListenerRole::kOperator);
     if (!port.ok()) {
       LogLine("error", "credstored.listen").Add("message", port.status().message()).WriteTo(log_);
       return kExitFailure;
@@ -453,6 +481,7 @@ class Daemon {
         .AddList("services", config_.services)
         .AddNumber("hashing_workers", config_.hashing_workers)
         .AddNumber("storage_workers", config_.storage_workers)
+        .AddNumber("max_connections", max_connections_)
         .AddNumber("pid", static_cast<std::uint64_t>(::getpid()));
 #if defined(CREDSTORE_HAVE_REDIS) && CREDSTORE_HAVE_REDIS
     // How durable an acknowledged write is depends on the Redis server's settings: say which.
@@ -504,6 +533,7 @@ class Daemon {
   boost::asio::ip::tcp::endpoint listen_;
   std::optional<TlsConfig> tls_;
   std::uint16_t public_port_ = 0;
+  std::size_t max_connections_ = 0;  // as the server applies it
   std::optional<std::uint16_t> operator_port_;
   std::string operator_where_ = "off";
 };
@@ -514,6 +544,7 @@ class Daemon {
 int main(int argc, char** argv) {
   using namespace credstore::http::daemon;
   HardenProcess();
+  RaiseOpenFilesLimit();
   credstore::http::DaemonConfig config;
   if (Stop stop = ParseFlags(argc, argv, config)) return *stop;
   if (credstore::Status valid = credstore::http::ValidateConfig(config); !valid.ok()) {

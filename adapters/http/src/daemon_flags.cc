@@ -82,6 +82,25 @@ po::options_description Flags(DaemonConfig& config) {
           ->default_value(config.idle_timeout_seconds)
           ->value_name("SECONDS"),
       "Time a keep-alive connection may wait for its next request.");
+  add("first-byte-timeout",
+      po::value(&config.first_byte_timeout_seconds)
+          ->default_value(config.first_byte_timeout_seconds)
+          ->value_name("SECONDS"),
+      "Time a new connection may wait before its first request begins (on TLS, for the "
+      "handshake and then the first request); a socket that sends nothing is closed after it.");
+  add("max-connections",
+      po::value(&config.max_connections)->default_value(config.max_connections)->value_name("N"),
+      "Most client connections open at once, both listeners together; 16 of them (a quarter "
+      "at most) only the operator listener may use. 0: the open-files limit (raised to its hard "
+      "limit at start) minus max(limit/8, min(256, limit/2)) for storage files and the rest. At "
+      "the limit, the public connection idle longest between requests is closed to make room; "
+      "with none idle, the new connection is closed at once.");
+  add("max-connections-per-address",
+      po::value(&config.max_connections_per_address)
+          ->default_value(config.max_connections_per_address)
+          ->value_name("N"),
+      "Most public connections from one client address (IPv4 /32, IPv6 /64); one more is closed "
+      "at once. Trusted proxies and the operator listener are exempt. 0: no limit.");
   add("shutdown-grace",
       po::value(&config.shutdown_grace_seconds)
           ->default_value(config.shutdown_grace_seconds)

@@ -1,5 +1,6 @@
 #include "credstore/http/server.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "credstore/request_context.h"
 #include "server_core.h"
 #include "server_session.h"
 
@@ -38,6 +40,8 @@ using TlsStream = beast::ssl_stream<TcpSocket>;
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often each I/O thread checks its connections' deadlines: the resolution of every timeout.
 constexpr std::chrono::milliseconds kSweepInterval{100};
+// At most one log line per listener per this long about failed accepts.
+constexpr std::chrono::seconds kAcceptFailureLogInterval{1};
 
 // Accepts connections on one acceptor (TCP or unix) and starts a session for each.
 template <class Protocol>
@@ -53,7 +57,11 @@ class Listener final : public ListenerBase,
         context_(std::move(context)),
         acceptor_(std::move(acceptor)),
         retry_timer_(acceptor_.get_executor()),
-        unix_path_(std::move(unix_path)) {}
+        unix_path_(std::move(unix_path)),
+        failures_(std::make_shared<AcceptFailures>(kAcceptFailureLogInterval)) {}
+
+  // For the accept-failure counter of /metrics.
+  std::shared_ptr<const AcceptFailures> failures() const { return failures_; }
 
   ~Listener() override {
     if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
@@ -90,35 +98,49 @@ class Listener final : public ListenerBase,
   void OnAccept(boost::system::error_code error, Socket socket, IoThread& thread) {
     if (error == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (error) {
+      // Typically EMFILE: the connection stays in the kernel's backlog until a descriptor is
+      // free. Logged (rate-limited), then accepting resumes after a pause instead of spinning.
+      if (auto suppressed = failures_->Count(std::chrono::steady_clock::now())) {
+        core_.LogLine(FormatAcceptFailureLine(context_->name, error.message(), *suppressed));
+      }
       retry_timer_.expires_after(kAcceptRetryDelay);
       retry_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code e) {
         if (!e) self->Accept();
       });
       return;
     }
+    if (auto unlogged = failures_->Recovered()) {
+      core_.LogLine(FormatAcceptFailureLine(context_->name, "", *unlogged));
+    }
     StartSession(std::move(socket), thread);
     Accept();
   }
 
+  // Starts a session for the connection, or closes it at once when a connection limit refuses
+  // it (the socket is dropped here: closing it is all the answer it gets).
   void StartSession(Socket socket, IoThread& thread) {
-    std::shared_ptr<SessionBase> base;
     if constexpr (std::is_same_v<Protocol, tcp>) {
       boost::system::error_code error;
       const tcp::endpoint peer = socket.remote_endpoint(error);
       if (error) return;  // already gone
+      ConnectionSlot slot = core_.Admit(*context_, peer.address());
+      if (!slot.held()) return;
       socket.set_option(tcp::no_delay(true), error);
       if (context_->tls) {
         auto session = std::make_shared<Session<TlsStream>>(core_, thread, context_, peer.address(),
-                                                            std::move(socket), *context_->tls);
+                                                            std::move(slot), std::move(socket),
+                                                            *context_->tls);
         if (core_.Register(session)) session->Start();
       } else {
         auto session = std::make_shared<Session<TcpSocket>>(core_, thread, context_, peer.address(),
-                                                            std::move(socket));
+                                                            std::move(slot), std::move(socket));
         if (core_.Register(session)) session->Start();
       }
     } else {
+      ConnectionSlot slot = core_.Admit(*context_, std::nullopt);
+      if (!slot.held()) return;
       auto session = std::make_shared<Session<UnixSocket>>(core_, thread, context_, std::nullopt,
-                                                           std::move(socket));
+                                                           std::move(slot), std::move(socket));
       if (core_.Register(session)) session->Start();
     }
   }
@@ -128,7 +150,26 @@ class Listener final : public ListenerBase,
   Acceptor acceptor_;
   net::steady_timer retry_timer_;
   std::string unix_path_;  // removed on Close
+  std::shared_ptr<AcceptFailures> failures_;
 };
+
+// Adds the listener's accept-failure counter to /metrics.
+void AddAcceptFailureGauge(Metrics* metrics, const std::string& name,
+                           std::shared_ptr<const AcceptFailures> failures) {
+  if (metrics == nullptr) return;
+  metrics->AddGauge("credstore_http_accept_failures_total", "listener=\"" + name + "\"",
+                    "Accepts that failed (EMFILE: out of descriptors, and the like), by listener.",
+                    [failures] { return static_cast<double>(failures->total()); });
+}
+
+ConnectionLimits::Settings LimitSettings(const ServerOptions& options) {
+  ConnectionLimits::Settings settings;
+  settings.max_connections = options.max_connections;
+  settings.reserved_connections =
+      std::min(options.reserved_connections, options.max_connections / 4);
+  settings.max_per_address = options.max_connections_per_address;
+  return settings;
+}
 
 std::string Describe(const tcp::endpoint& endpoint) {
   std::ostringstream out;
@@ -159,6 +200,43 @@ void IoThread::StopSweeping() {
   });
 }
 
+void IoThread::ListIdle(const std::shared_ptr<SessionBase>& session,
+                        std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(idle_mutex_);
+  if (session->idle_listed_) return;
+  // Appended in the order they become idle (one thread, one clock): the front is the oldest.
+  session->idle_position_ = idle_.insert(idle_.end(), IdleEntry{now, session.get(), session});
+  session->idle_listed_ = true;
+}
+
+void IoThread::UnlistIdle(SessionBase& session) {
+  std::lock_guard lock(idle_mutex_);
+  if (!session.idle_listed_) return;
+  idle_.erase(session.idle_position_);
+  session.idle_listed_ = false;
+}
+
+std::optional<std::chrono::steady_clock::time_point> IoThread::OldestIdleSince() {
+  std::lock_guard lock(idle_mutex_);
+  if (idle_.empty()) return std::nullopt;
+  return idle_.front().since;
+}
+
+std::shared_ptr<SessionBase> IoThread::TakeOldestIdle() {
+  std::weak_ptr<SessionBase> owner;
+  {
+    std::lock_guard lock(idle_mutex_);
+    if (idle_.empty()) return nullptr;
+    IdleEntry& entry = idle_.front();
+    entry.session->idle_listed_ = false;  // alive: it would have to unlist itself to die
+    owner = std::move(entry.owner);
+    idle_.pop_front();
+  }
+  // Locked outside the mutex: if this turns out to be the last owner, the session's destructor
+  // runs here, and it takes the mutex.
+  return owner.lock();
+}
+
 void IoThread::Sweep() {
   const auto now = std::chrono::steady_clock::now();
   // Closed sessions leave an expired weak_ptr behind: drop them as the list is walked.
@@ -181,7 +259,8 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
       storage_pool_(std::make_shared<WorkerPool>("storage", options_.storage_workers,
                                                  options_.storage_queue)),
       hashing_shares_(std::make_shared<QueueShares>(options_.hashing_queue)),
-      open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)) {
+      open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)),
+      limits_(std::make_shared<ConnectionLimits>(LimitSettings(options_))) {
   if (!options_.access_log) default_log_ = std::make_unique<LogWriter>(std::cerr);
   access_log_ = std::make_unique<AccessLogQueue>([this](std::string_view line) {
     if (options_.access_log) {
@@ -221,6 +300,23 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
         [shares = hashing_shares_] { return static_cast<double>(shares->refused()); });
     metrics->AddGauge("credstore_http_open_connections", "", "Open client connections.",
                       [count = open_sessions_] { return static_cast<double>(count->load()); });
+    metrics->AddGauge(
+        "credstore_http_max_connections", "",
+        "Most client connections open at once (--max-connections).",
+        [limits = limits_] { return static_cast<double>(limits->settings().max_connections); });
+    metrics->AddGauge(
+        "credstore_http_connections_refused_total", "reason=\"max_connections\"",
+        "New connections closed at once by a connection limit, by limit.", [limits = limits_] {
+          return static_cast<double>(limits->refused(ConnectionLimits::Refusal::kMaxConnections));
+        });
+    metrics->AddGauge(
+        "credstore_http_connections_refused_total", "reason=\"per_address\"",
+        "New connections closed at once by a connection limit, by limit.", [limits = limits_] {
+          return static_cast<double>(limits->refused(ConnectionLimits::Refusal::kPerAddress));
+        });
+    metrics->AddGauge("credstore_http_connections_evicted_total", "",
+                      "Idle keep-alive connections closed to make room for a new connection.",
+                      [limits = limits_] { return static_cast<double>(limits->evicted()); });
     metrics->AddGauge(
         "credstore_log_lines_dropped_total", "",
         "Access-log lines dropped because the log writer fell behind.",
@@ -283,6 +379,53 @@ void ServerCore::RecordFinished(const ListenerContext& listener, const FinishedR
   entry.latency = latency;
   entry.client_address = request.client_address.empty() ? "local" : request.client_address;
   access_log_->Append(FormatAccessLogLine(entry));
+}
+
+ConnectionSlot ServerCore::Admit(const ListenerContext& listener,
+                                 const std::optional<boost::asio::ip::address>& peer) {
+  const bool reserved = listener.role == ListenerRole::kOperator;
+  std::string bucket;
+  // Per address: public TCP connections whose peer is not a trusted proxy. The bucket is the
+  // store's throttling bucket, so "one address" means the same thing everywhere.
+  if (!reserved && peer && limits_->settings().max_per_address > 0 && !trusted_.Contains(*peer)) {
+    bucket = ThrottleBucketOf(AddressText(*peer)).value_or("");
+  }
+  ConnectionLimits::Admission admission = limits_->TryAdmit(reserved, bucket);
+  // Full: an idle keep-alive connection can reconnect when it needs to; the new one has
+  // nowhere else to go. A few tries, since a session found may be closing by itself already.
+  for (int attempt = 0;
+       attempt < 4 && admission.refused == ConnectionLimits::Refusal::kMaxConnections &&
+       EvictOldestIdle();
+       ++attempt) {
+    admission = limits_->TryAdmit(reserved, bucket);
+  }
+  if (admission.refused != ConnectionLimits::Refusal::kNone) {
+    limits_->CountRefusal(admission.refused);
+  }
+  return std::move(admission.slot);
+}
+
+bool ServerCore::EvictOldestIdle() {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    IoThread* oldest = nullptr;
+    std::chrono::steady_clock::time_point oldest_since =
+        std::chrono::steady_clock::time_point::max();
+    for (const auto& thread : io_threads_) {
+      const auto since = thread->OldestIdleSince();
+      if (since && *since < oldest_since) {
+        oldest_since = *since;
+        oldest = thread.get();
+      }
+    }
+    if (oldest == nullptr) return false;
+    // Another session may have become the front meanwhile: it is nearly as old, good enough.
+    if (std::shared_ptr<SessionBase> session = oldest->TakeOldestIdle()) {
+      session->Evict();
+      limits_->CountEviction();
+      return true;
+    }
+  }
+  return false;
 }
 
 bool ServerCore::Register(const std::shared_ptr<SessionBase>& session) {
@@ -386,6 +529,17 @@ class Server::Impl final : public ServerCore {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
+std::size_t DefaultMaxConnections() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return 1024 - 256;  // as for the usual soft limit of 1024
+  }
+  const auto descriptors = static_cast<std::size_t>(limit.rlim_cur);
+  const std::size_t headroom =
+      std::max(descriptors / 8, std::min<std::size_t>(256, descriptors / 2));
+  return std::max<std::size_t>(descriptors - std::min(headroom, descriptors), 1);
+}
+
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   if (options.io_threads == 0) return Status::InvalidArgument("io_threads must be at least 1");
   if (options.hashing_workers == 0 || options.storage_workers == 0) {
@@ -400,6 +554,14 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   if (options.header_limit == 0 || options.header_limit > 0xffffffffu) {
     return Status::InvalidArgument("header_limit is out of range");
   }
+  using std::chrono::milliseconds;
+  for (const milliseconds timeout : {options.read_timeout, options.idle_timeout,
+                                     options.write_timeout, options.first_byte_timeout}) {
+    if (timeout <= milliseconds::zero()) {
+      return Status::InvalidArgument("every timeout must be positive");
+    }
+  }
+  if (options.max_connections == 0) options.max_connections = DefaultMaxConnections();
   auto trusted = TrustedProxies::Parse(options.trusted_proxies);
   if (!trusted.ok()) return trusted.status();
   return std::unique_ptr<Server>(
@@ -407,10 +569,12 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
 }
 
 Result<std::uint16_t> Server::AddTcpListener(const tcp::endpoint& endpoint, HttpApi& api,
-                                             std::optional<TlsConfig> tls, std::string name) {
+                                             std::optional<TlsConfig> tls, std::string name,
+                                             ListenerRole role) {
   auto context = std::make_shared<ListenerContext>();
   context->name = std::move(name);
   context->api = &api;
+  context->role = role;
   if (tls) {
     auto ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
     boost::system::error_code error;
@@ -442,14 +606,17 @@ Result<std::uint16_t> Server::AddTcpListener(const tcp::endpoint& endpoint, Http
   const std::uint16_t port = acceptor.local_endpoint(error).port();
   if (error) return Status::Unavailable("cannot listen on " + where + ": " + error.message());
 
+  const std::string listener_name = context->name;
   auto listener =
       std::make_shared<Listener<tcp>>(*impl_, std::move(context), std::move(acceptor), "");
+  AddAcceptFailureGauge(impl_->options().metrics, listener_name, listener->failures());
   listener->Start();
   impl_->AddListener(std::move(listener));
   return port;
 }
 
-Status Server::AddUnixListener(const std::string& path, HttpApi& api, std::string name) {
+Status Server::AddUnixListener(const std::string& path, HttpApi& api, std::string name,
+                               ListenerRole role) {
   if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
     return Status::InvalidArgument("unix socket path is empty or too long");
   }
@@ -489,8 +656,11 @@ Status Server::AddUnixListener(const std::string& path, HttpApi& api, std::strin
   auto context = std::make_shared<ListenerContext>();
   context->name = std::move(name);
   context->api = &api;
+  context->role = role;
+  const std::string listener_name = context->name;
   auto listener =
       std::make_shared<Listener<local>>(*impl_, std::move(context), std::move(acceptor), path);
+  AddAcceptFailureGauge(impl_->options().metrics, listener_name, listener->failures());
   listener->Start();
   impl_->AddListener(std::move(listener));
   return Status::Ok();

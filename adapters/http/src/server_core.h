@@ -9,6 +9,14 @@
 // wait must end, and each I/O thread sweeps its own connections a few times a second, closing
 // the socket of any that is past its deadline (which ends the pending operation).
 //
+// Connection limits (server_connection_limits.h): a connection is started only with a slot.
+// When the public listener has none left, the public connection idle longest between requests
+// gives its slot up (it is closed) for the new one. To find it without a scan, each I/O thread
+// lists its idle keep-alive connections in the order they became idle; a connection joins when
+// it starts waiting for its next request and leaves when a byte arrives or it closes. The list
+// has a mutex of its own, so each keep-alive request costs two uncontended lock operations on
+// its thread, and only an eviction (on the accepting thread) ever contends for it.
+//
 // The ServerCore owns the I/O threads, the worker pools, the session registry (so Stop() can
 // reach every open connection) and the per-request bookkeeping (request ids, metrics, access
 // log). Listeners and sessions hold a reference to it; it outlives them because the I/O threads'
@@ -29,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,7 +51,9 @@
 #include "credstore/http/http_api.h"
 #include "credstore/http/server.h"
 #include "queue_shares.h"
+#include "server_accept_failures.h"
 #include "server_client_address.h"
+#include "server_connection_limits.h"
 #include "worker_pool.h"
 
 namespace credstore::http {
@@ -52,12 +63,25 @@ struct ListenerContext {
   std::string name;                                // "public", "operator"
   HttpApi* api = nullptr;                          // outlives the Server
   std::unique_ptr<boost::asio::ssl::context> tls;  // set for TLS listeners
+  ListenerRole role = ListenerRole::kPublic;
 };
 
-// What Stop() and the deadline sweep need from a connection.
+class SessionBase;
+
+// A connection waiting between requests, in an IoThread's idle list.
+struct IdleEntry {
+  std::chrono::steady_clock::time_point since;
+  SessionBase* session = nullptr;  // alive while listed: it leaves the list before it dies
+  std::weak_ptr<SessionBase> owner;
+};
+
+// What Stop(), the deadline sweep and an eviction need from a connection.
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
+  // Gives the connection's slot back at once and closes it on its own thread: another
+  // connection needs the slot. Any thread.
+  virtual void Evict() = 0;
   // Stop reading new requests; close now if idle, else after the responses in flight. Any
   // thread: posts to the session's I/O thread.
   virtual void BeginShutdown() = 0;
@@ -65,6 +89,12 @@ class SessionBase {
   virtual void ForceClose() = 0;
   // Closes the socket if `now` is past the session's deadline. On the session's own thread.
   virtual void CheckDeadline(std::chrono::steady_clock::time_point now) = 0;
+
+ private:
+  friend class IoThread;
+  // Guarded by the idle mutex of the session's IoThread.
+  bool idle_listed_ = false;
+  std::list<IdleEntry>::iterator idle_position_;
 };
 
 // What Stop() needs from a listener: close the acceptor (from any thread).
@@ -89,8 +119,23 @@ class IoThread {
   void StartSweeping();
   void StopSweeping();  // any thread
 
+  // Lists `session` (of this thread) as idle since `now`; Unlist takes it off, if listed (not
+  // listed any more means it was evicted). From the session's thread, or its destructor.
+  void ListIdle(const std::shared_ptr<SessionBase>& session,
+                std::chrono::steady_clock::time_point now);
+  void UnlistIdle(SessionBase& session);
+  // When this thread's longest-idle session became idle; nullopt when none is. Any thread.
+  std::optional<std::chrono::steady_clock::time_point> OldestIdleSince();
+  // Takes the longest-idle session off the list and returns it (null when none is, or it is
+  // dying). Any thread.
+  std::shared_ptr<SessionBase> TakeOldestIdle();
+
  private:
   void Sweep();
+
+  // Before io_context_, so the list outlives the sessions that die with the io_context.
+  std::mutex idle_mutex_;
+  std::list<IdleEntry> idle_;  // guarded by idle_mutex_; oldest first
 
   boost::asio::io_context io_context_{1};  // run by exactly one thread
   boost::asio::steady_timer sweep_timer_;
@@ -136,6 +181,16 @@ class ServerCore {
   // Counts the request in Metrics and queues its access-log line.
   void RecordFinished(const ListenerContext& listener, const FinishedRequest& request);
 
+  // A slot for a new connection of `listener` from `peer` (nullopt on a unix socket), closing
+  // the longest-idle public connection when that makes room; an empty slot means refused (and
+  // counted). On the accepting (control) thread.
+  ConnectionSlot Admit(const ListenerContext& listener,
+                       const std::optional<boost::asio::ip::address>& peer);
+  const ConnectionLimits& connection_limits() const { return *limits_; }
+
+  // Queues a line for the server's log (the access-log sink). Any thread.
+  void LogLine(std::string_view line) { access_log_->Append(line); }
+
   // Adds a session to the registry; false (and nothing is added) once Stop() has begun, in
   // which case the caller drops the connection.
   bool Register(const std::shared_ptr<SessionBase>& session);
@@ -151,9 +206,9 @@ class ServerCore {
   void RequestStop();
 
  private:
-  void DoStop();          // on the control thread
-  void OnGraceExpired();  // on the control thread
-  void WriteAccessLine(std::string_view line);
+  void DoStop();           // on the control thread
+  void OnGraceExpired();   // on the control thread
+  bool EvictOldestIdle();  // true when a session gave its slot up
 
   const ServerOptions options_;
   const TrustedProxies trusted_;
@@ -163,6 +218,8 @@ class ServerCore {
   std::shared_ptr<std::atomic<std::size_t>> open_sessions_;
   std::unique_ptr<LogWriter> default_log_;  // when options_.access_log is empty
   std::unique_ptr<AccessLogQueue> access_log_;
+  // Outlives every session (they die with io_threads_, below); shared with the metrics gauges.
+  std::shared_ptr<ConnectionLimits> limits_;
 
   std::mutex mutex_;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_;  // guarded by mutex_

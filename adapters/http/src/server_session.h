@@ -3,9 +3,13 @@
 // Follows Beast's advanced server, on one I/O thread: the connection lives on one io_context
 // run by one thread, so its handlers never run concurrently and need no strand. A fresh parser
 // per message. Timeouts are deadlines checked by the thread's sweep (CheckDeadline), not a
-// timer per operation. Reading has two phases so the two timeouts mean what they say: waiting
-// for the first byte of the next request uses the idle timeout, reading a request once it has
-// begun uses the read timeout.
+// timer per operation. Reading has two phases so the timeouts mean what they say: waiting for
+// the first byte of the next request uses the idle timeout (the first-byte timeout for a new
+// connection's first request), reading a request once it has begun uses the read timeout.
+//
+// Limits: a session holds a ConnectionSlot from its accept to its end. While a public session
+// waits between requests it is listed as idle on its thread, and a new connection at the limit
+// may evict it (Evict: the slot is given back at once, the socket closed on this thread).
 //
 // Each request is routed once (HttpApi::Route) on this thread. An early answer is sent as it
 // is; a prepared call runs here (kInline, or kStorage when its non-blocking attempt answers) or
@@ -103,18 +107,24 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   static constexpr bool kTls = session_detail::IsTlsStream<Stream>::value;
   static constexpr bool kUnix = session_detail::IsUnixStream<Stream>::value;
 
-  // `peer` is the TCP peer's address; nullopt on a unix socket. `stream_args` build the Stream,
-  // whose socket belongs to `thread`'s io_context.
+  // `peer` is the TCP peer's address; nullopt on a unix socket. `slot` is the connection's
+  // place under the connection limits, held until the session ends. `stream_args` build the
+  // Stream, whose socket belongs to `thread`'s io_context.
   template <class... StreamArgs>
   Session(ServerCore& core, IoThread& thread, std::shared_ptr<ListenerContext> listener,
-          std::optional<boost::asio::ip::address> peer, StreamArgs&&... stream_args)
+          std::optional<boost::asio::ip::address> peer, ConnectionSlot slot,
+          StreamArgs&&... stream_args)
       : core_(core),
         thread_(thread),
         listener_(std::move(listener)),
         peer_(std::move(peer)),
+        slot_(std::move(slot)),
         stream_(std::forward<StreamArgs>(stream_args)...) {}
 
-  ~Session() override { core_.Unregister(this); }
+  ~Session() override {
+    thread_.UnlistIdle(*this);
+    core_.Unregister(this);
+  }
 
   // Joins the thread's deadline sweep, then starts the TLS handshake (TLS listeners) or the
   // first read.
@@ -128,6 +138,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void BeginShutdown() override {
     boost::asio::post(stream_.get_executor(),
                       [self = this->shared_from_this()] { self->OnBeginShutdown(); });
+  }
+
+  void Evict() override {
+    slot_.Release();  // now: the connection that evicts this one takes the place at once
+    boost::asio::post(stream_.get_executor(),
+                      [self = this->shared_from_this()] { self->CloseNow(); });
   }
 
   void ForceClose() override {
@@ -151,7 +167,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   enum class ReadState {
     kHandshaking,      // the TLS handshake is in progress
     kReady,            // nothing in progress; MaybeRead may start the next read
-    kAwaitingRequest,  // waiting (idle timeout) for the first byte of the next request
+    kAwaitingRequest,  // waiting (idle or first-byte timeout) for the next request to begin
     kReadingRequest,   // reading a request that has begun (read timeout)
     kClosed,           // no further request will be read, and no read is in progress
   };
@@ -212,7 +228,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
     if constexpr (kTls) {
       read_ = ReadState::kHandshaking;
-      ReadDeadline(core_.options().write_timeout);
+      // A client that never sends its ClientHello is one that never sends a byte.
+      ReadDeadline(core_.options().first_byte_timeout);
       stream_.async_handshake(boost::asio::ssl::stream_base::server, Bind(&Session::OnHandshake));
     } else {
       MaybeRead();
@@ -241,12 +258,30 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // pipelined in the same segments as earlier ones are buffered and still read ahead.
     if (!slots_.empty()) return;  // resumed by OnWrite
     read_ = ReadState::kAwaitingRequest;
-    ReadDeadline(core_.options().idle_timeout);
+    // A connection that has not sent a request yet gets the short first-byte timeout: it holds
+    // a descriptor and has shown no sign of wanting anything. Between requests, a keep-alive
+    // connection gets the idle timeout, and may be evicted for a new one at the limit.
+    const bool first_request = next_slot_id_ == 0;
+    const auto now = std::chrono::steady_clock::now();
+    read_deadline_ =
+        now + (first_request ? core_.options().first_byte_timeout : core_.options().idle_timeout);
+    if (!first_request && listener_->role == ListenerRole::kPublic) {
+      thread_.ListIdle(this->shared_from_this(), now);
+    }
     stream_.async_read_some(buffer_.prepare(session_detail::kReadChunk),
                             Bind(&Session::OnIdleRead));
   }
 
   void OnIdleRead(boost::beast::error_code error, std::size_t bytes) {
+    thread_.UnlistIdle(*this);
+    if (!error && bytes > 0 && !slot_.held()) {
+      // Evicted just as the next request began: the close Evict() posted is on its way, and
+      // the slot is someone else's now. The client sees the race every keep-alive client must
+      // handle (a server closing an idle connection), and may retry.
+      read_deadline_ = kNever;
+      read_ = ReadState::kClosed;
+      return CloseNow();
+    }
     if (!error && bytes > 0) {
       // A request has begun. It is served even when the server began stopping meanwhile (the
       // cancel in OnBeginShutdown raced with its arrival): its client is waiting for an answer,
@@ -755,6 +790,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::shared_ptr<ListenerContext> listener_;
   std::optional<boost::asio::ip::address> peer_;
   std::optional<unsigned> peer_uid_;  // unix sockets: the peer's uid (SO_PEERCRED)
+  ConnectionSlot slot_;               // given back by Evict() or when the session dies
   Stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<Parser> parser_;

@@ -22,6 +22,15 @@
 //    full pool queue answers 503 with `Retry-After: 1` at once, never queues.
 //  - Keep-alive and pipelining: up to `max_pipelined` requests of one connection are in flight;
 //    responses go out in request order.
+//  - Connection limits: every connection holds a descriptor, so the server holds at most
+//    `max_connections` at once (all listeners together), of which the last
+//    `reserved_connections` only operator listeners (ListenerRole::kOperator) may use, and at
+//    most `max_connections_per_address` from one client address bucket (IPv4 /32, IPv6 /64;
+//    trusted proxies and operator listeners are exempt). A connection over a limit is closed at
+//    once, without an answer; at `max_connections`, the public connection that has waited
+//    longest between requests is closed first to make room, when there is one. A new connection
+//    must send its first byte within `first_byte_timeout`. Accept failures (EMFILE) are
+//    retried after a short pause, counted and logged at most once a second.
 //  - Each finished request is recorded in Metrics (by route template; counted per thread) and
 //    logged as one JSON line: time, request id, listener, method, route template, status,
 //    latency, client address. Never the raw target (it carries `?key=` and `adminKey=`),
@@ -55,6 +64,18 @@
 #include "credstore/status.h"
 
 namespace credstore::http {
+
+// What a listener is for, which decides the limits its connections count against.
+enum class ListenerRole {
+  kPublic,    // counted per client address; may not use the reserved connections
+  kOperator,  // health probes and metrics: may use the reserve; not limited per address
+};
+
+// The default of ServerOptions::max_connections: RLIMIT_NOFILE's soft limit minus headroom for
+// every other descriptor the process needs (storage files, RocksDB's table files, pools, logs,
+// the listeners and event loops): the limit less max(limit / 8, min(256, limit / 2)). 1024
+// descriptors give 768 connections, 65536 give 57344. At least 1.
+std::size_t DefaultMaxConnections();
 
 // A TLS listener's certificate and key (PEM files, read once when the listener is added).
 struct TlsConfig {
@@ -95,11 +116,28 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout = std::chrono::seconds(10);  // default: 10 s
   // Time a keep-alive connection may wait for its next request.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);  // default: 30 s
+  // Time a new connection may wait before the first byte of its first request (on TLS
+  // listeners: for the handshake, and then again for the first request). Short, because a
+  // connection that says nothing holds a descriptor for nothing; the idle timeout above applies
+  // only once a request has been answered.
+  std::chrono::milliseconds first_byte_timeout = std::chrono::seconds(5);  // default: 5 s
   // Time for one response (and a TLS handshake) to be written.
   std::chrono::milliseconds write_timeout = std::chrono::seconds(10);  // default: 10 s
 
   // Requests of one connection read ahead while earlier ones are still being answered.
   std::size_t max_pipelined = 8;  // default: 8
+
+  // Connections open at once, every listener together. 0: DefaultMaxConnections(), read when
+  // the server is created. The server does not raise RLIMIT_NOFILE itself (credstored does).
+  std::size_t max_connections = 0;  // default: 0 = DefaultMaxConnections()
+  // Of max_connections, how many only kOperator listeners may use, so that a flood of the
+  // public listener cannot keep /healthz, /readyz and /metrics from being answered. At most a
+  // quarter of max_connections is reserved, whatever this says.
+  std::size_t reserved_connections = 16;  // default: 16
+  // Connections of kPublic listeners from one client address bucket (the peer's IPv4 /32 or
+  // IPv6 /64, the buckets the store throttles by); one more is closed at once. Trusted proxies
+  // are exempt: with forward auth, every check comes from the gateway. 0: no limit.
+  std::size_t max_connections_per_address = 128;  // default: 128
 
   // How long Stop() lets requests in flight finish before closing their connections.
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);  // default: 10 s
@@ -118,7 +156,7 @@ struct ServerOptions {
 class Server {
  public:
   // A server with no listeners. kInvalidArgument for a zero thread count or pipelining depth,
-  // or a trusted proxy that is not an address or CIDR network.
+  // a zero timeout, or a trusted proxy that is not an address or CIDR network.
   static Result<std::unique_ptr<Server>> Create(ServerOptions options);
 
   // Precondition: Run() is not running (it has returned, or was never called). Requests still
@@ -128,16 +166,20 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Listens on `endpoint` (port 0: any free port) and serves `api` there, over TLS when `tls`
-  // is given. `name` labels the listener in logs and metrics ("public", "operator"). `api`
-  // must outlive the Server. Returns the bound port. kInvalidArgument when the certificate or
-  // key cannot be loaded; kUnavailable when the address cannot be bound.
+  // is given. `name` labels the listener in logs and metrics ("public", "operator"); `role`
+  // picks the connection limits (see ListenerRole). `api` must outlive the Server. Returns the
+  // bound port. kInvalidArgument when the certificate or key cannot be loaded; kUnavailable
+  // when the address cannot be bound.
   Result<std::uint16_t> AddTcpListener(const boost::asio::ip::tcp::endpoint& endpoint, HttpApi& api,
-                                       std::optional<TlsConfig> tls, std::string name);
+                                       std::optional<TlsConfig> tls, std::string name,
+                                       ListenerRole role = ListenerRole::kPublic);
 
   // Listens on a unix socket at `path`, created with mode 0600 (owner only), and serves `api`
   // there. A stale socket file at `path` (nobody listening) is replaced; a live one is
   // kUnavailable, as is any other file there. The file is removed when the listener closes.
-  Status AddUnixListener(const std::string& path, HttpApi& api, std::string name);
+  // Its connections have no address, so only max_connections applies to them.
+  Status AddUnixListener(const std::string& path, HttpApi& api, std::string name,
+                         ListenerRole role = ListenerRole::kPublic);
 
   // Serves on `io_threads` threads (the calling one included) until Stop() has finished.
   void Run();
