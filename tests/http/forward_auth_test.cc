@@ -86,6 +86,8 @@ void ExpectGatewayAnswer(const HttpResponse& response, unsigned status, std::str
     }
   }
   if (status == 401) BOOST_TEST(response.Header("WWW-Authenticate").has_value(), what);
+  // A 204 carries no framing at all (RFC 9110 §8.6); a bodiless 401/403 says its length is 0.
+  BOOST_TEST(response.HeaderCount("Content-Length") == (status == 204 ? 0u : 1u), what);
 }
 
 BOOST_AUTO_TEST_CASE(forward_auth_is_off_by_default) {

@@ -236,6 +236,9 @@ BOOST_FIXTURE_TEST_CASE(update_secret_answers_204_and_keeps_the_admin_key, Serve
   const HttpResponse response = server.UpdateSecret(customer, customer.secret, new_secret);
   BOOST_TEST(response.status == 204u, response.Describe());
   BOOST_TEST(response.body.empty(), response.Describe());
+  // A 204 has no body and so no framing: RFC 9110 §8.6 forbids Content-Length on it.
+  BOOST_TEST(response.HeaderCount("Content-Length") == 0u, response.Describe());
+  BOOST_TEST(response.HeaderCount("Transfer-Encoding") == 0u, response.Describe());
   server.ExpectSettings(customer, "{}", "admin key after updateSecret");
   ExpectProblem(server.RegenerateKey(customer, customer.secret), 401, "old secret");
   ExpectProblem(server.UpdateSecret(customer, customer.secret, NewSecret()), 401,

@@ -28,7 +28,8 @@ Response NoContent(const RequestMeta& meta) {
   Response response(beast_http::status::no_content, meta.http_version);
   response.set(beast_http::field::cache_control, "no-store");
   response.keep_alive(meta.keep_alive);
-  response.prepare_payload();
+  // No prepare_payload(): it would add "Content-Length: 0", which a 204 must not carry
+  // (RFC 9110 §8.6).
   return response;
 }
 

@@ -682,7 +682,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     for (Slot& slot : slots_) {
       if (slot.id != id) continue;
       response.version(slot.http_version);
-      response.prepare_payload();
+      // The framing is set here, once, from the body — but never on a 204: prepare_payload()
+      // would add "Content-Length: 0", which a 204 must not carry (RFC 9110 §8.6).
+      if (response.result() != boost::beast::http::status::no_content) response.prepare_payload();
       slot.response = std::move(response);
       return MaybeWrite();
     }
