@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/test_helpers.h"
+
 namespace credstore::gateway_tests {
 
 struct UpstreamRequest {
@@ -33,8 +35,8 @@ struct UpstreamRequest {
   std::optional<std::string> Header(std::string_view name) const;
 };
 
-// Lowercase hex SHA-256.
-std::string Sha256Hex(std::string_view data);
+// The upstream's body check compares X-Credstore-Body-SHA256 with this (lowercase hex SHA-256).
+using credstore::testing::Sha256Hex;
 
 class UpstreamServer {
  public:

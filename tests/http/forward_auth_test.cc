@@ -1,7 +1,6 @@
 // The forward-auth routes of a real credstored, for each gateway profile, with the check
 // requests each gateway sends (tests/gateway runs nginx itself; Traefik and Envoy are not run,
 // their check requests are written here as their documentation describes them).
-#include <sodium.h>
 
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
@@ -15,18 +14,7 @@
 namespace credstore::http_tests {
 namespace {
 
-// Lowercase hex SHA-256, as a gateway's client sends X-Content-SHA256.
-std::string HexSha256(std::string_view data) {
-  unsigned char digest[32];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex += kHex[byte >> 4];
-    hex += kHex[byte & 0xf];
-  }
-  return hex;
-}
+using credstore::testing::Sha256Hex;
 
 // A credstored with one verifier token for admin keys of geofencing and signatures, and one for
 // locationHistory only, serving the forward auth of `profile` ("" for none).
@@ -135,7 +123,7 @@ BOOST_AUTO_TEST_CASE(forward_auth_nginx_token_scope_and_service) {
   const std::string body = R"({"a":1})";
   const std::string signed_headers =
       ForwardAuthServer::Signed(integrator, "POST", "/orders", body) +
-      "X-Original-URI: /orders\r\nX-Original-Method: POST\r\nX-Content-SHA256: " + HexSha256(body) +
+      "X-Original-URI: /orders\r\nX-Original-Method: POST\r\nX-Content-SHA256: " + Sha256Hex(body) +
       "\r\n";
   ExpectGatewayAnswer(
       server.Send(BuildRequest("GET", "/v1/auth/signature",
@@ -148,7 +136,7 @@ BOOST_AUTO_TEST_CASE(forward_auth_nginx_token_scope_and_service) {
       server.Send(BuildRequest("GET", "/v1/auth/signature", fixture.Bearer() + signed_headers));
   ExpectGatewayAnswer(verified, 204, "signed");
   BOOST_TEST(verified.Header("X-Credstore-Integrator").value_or("") == integrator.id);
-  BOOST_TEST(verified.Header("X-Credstore-Body-SHA256").value_or("") == HexSha256(body));
+  BOOST_TEST(verified.Header("X-Credstore-Body-SHA256").value_or("") == Sha256Hex(body));
 }
 
 BOOST_AUTO_TEST_CASE(forward_auth_shares_the_verify_routes_failure_budget) {
@@ -204,8 +192,8 @@ BOOST_AUTO_TEST_CASE(forward_auth_traefik) {
   };
   HttpResponse verified = signed_check({}, body);
   ExpectGatewayAnswer(verified, 204, "forwarded body");
-  BOOST_TEST(verified.Header("X-Credstore-Body-SHA256").value_or("") == HexSha256(body));
-  ExpectGatewayAnswer(signed_check("X-Content-SHA256: " + HexSha256("other") + "\r\n", body), 401,
+  BOOST_TEST(verified.Header("X-Credstore-Body-SHA256").value_or("") == Sha256Hex(body));
+  ExpectGatewayAnswer(signed_check("X-Content-SHA256: " + Sha256Hex("other") + "\r\n", body), 401,
                       "X-Content-SHA256 against the forwarded body");
   ExpectGatewayAnswer(signed_check({}, "other"), 401, "another body forwarded");
 }
@@ -242,9 +230,9 @@ BOOST_AUTO_TEST_CASE(forward_auth_envoy) {
   };
   HttpResponse verified = check({}, body);
   ExpectGatewayAnswer(verified, 204, "with_request_body");
-  BOOST_TEST(verified.Header("X-Credstore-Body-SHA256").value_or("") == HexSha256(body));
+  BOOST_TEST(verified.Header("X-Credstore-Body-SHA256").value_or("") == Sha256Hex(body));
   ExpectGatewayAnswer(check("x-envoy-auth-partial-body: true\r\n", body), 401, "a partial body");
-  ExpectGatewayAnswer(check("X-Content-SHA256: " + HexSha256(body) + "\r\n", {}, false), 204,
+  ExpectGatewayAnswer(check("X-Content-SHA256: " + Sha256Hex(body) + "\r\n", {}, false), 204,
                       "no body forwarded, X-Content-SHA256");
   ExpectGatewayAnswer(check({}, {}, false), 401, "neither a body nor X-Content-SHA256");
 }

@@ -1,7 +1,6 @@
 // The verify routes through a real credstored: verifier tokens from a file, the JSON answers,
 // the separation from the operator token, shared replay records, and SIGHUP's reload.
 #include <signal.h>
-#include <sodium.h>
 
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
@@ -10,29 +9,18 @@
 #include <string>
 #include <thread>
 
-#include "http/http_test_env.h"
 #include "credstore/signed_request.h"
+#include "http/http_test_env.h"
 #include "support/test_helpers.h"
 
 namespace credstore::http_tests {
 namespace {
 
+using credstore::testing::Sha256Hex;
+
 namespace json = boost::json;
 
 constexpr std::string_view kJson = "Content-Type: application/json\r\n";
-
-// Lowercase hex SHA-256, as a host that checks a signature hashes its request's body.
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex += kHex[byte >> 4];
-    hex += kHex[byte & 0xf];
-  }
-  return hex;
-}
 
 std::string Bearer(std::string_view token) {
   return "Authorization: Bearer " + std::string(token) + "\r\n";
@@ -152,17 +140,12 @@ BOOST_AUTO_TEST_CASE(a_verified_signature_is_a_replay_everywhere) {
   const std::string timestamp = UniqueTimestamp();
   const std::string target = "/v1/orders?id=7";
   const std::string body = R"({"order":7})";
-  const std::string signature =
-      SignRequest(integrator.secret, timestamp, "POST", target, body);
-  json::object check{{"method", "POST"},
-                     {"target", target},
-                     {"integratorKey", integrator.id},
-                     {"timestamp", timestamp},
-                     {"signature", signature},
-                     {"bodySha256", Sha256Hex(body)}};
-  const std::string request = BuildRequest("POST", "/v1/verify/signature",
-                                           std::string(kJson) + Bearer(token),
-                                           json::serialize(check));
+  const std::string signature = SignRequest(integrator.secret, timestamp, "POST", target, body);
+  json::object check{
+      {"method", "POST"},       {"target", target},       {"integratorKey", integrator.id},
+      {"timestamp", timestamp}, {"signature", signature}, {"bodySha256", Sha256Hex(body)}};
+  const std::string request = BuildRequest(
+      "POST", "/v1/verify/signature", std::string(kJson) + Bearer(token), json::serialize(check));
   json::object verified = ExpectJson(server.Send(request, "verify signature"), 200, "signature");
   BOOST_TEST(verified.at("integratorId").as_string() == integrator.id);
   BOOST_TEST(verified.at("signedWithCurrent").as_bool());
@@ -170,23 +153,23 @@ BOOST_AUTO_TEST_CASE(a_verified_signature_is_a_replay_everywhere) {
 
   // A rotation signature that a verifier checked first cannot rotate afterwards.
   const std::string rotation_timestamp = UniqueTimestamp();
-  const std::string rotation_signature = SignRequest(
-      integrator.secret, rotation_timestamp, "POST", "/v1/integrator/regenerate-secret", "");
+  const std::string rotation_signature = SignRequest(integrator.secret, rotation_timestamp, "POST",
+                                                     "/v1/integrator/regenerate-secret", "");
   json::object rotation_check{{"method", "POST"},
                               {"target", "/v1/integrator/regenerate-secret"},
                               {"integratorKey", integrator.id},
                               {"timestamp", rotation_timestamp},
                               {"signature", rotation_signature},
                               {"bodySha256", Sha256Hex("")}};
-  ExpectJson(server.Send(BuildRequest("POST", "/v1/verify/signature",
-                                      std::string(kJson) + Bearer(token),
-                                      json::serialize(rotation_check)),
-                         "verify a rotation's signature"),
-             200, "verify a rotation's signature");
+  ExpectJson(
+      server.Send(BuildRequest("POST", "/v1/verify/signature", std::string(kJson) + Bearer(token),
+                               json::serialize(rotation_check)),
+                  "verify a rotation's signature"),
+      200, "verify a rotation's signature");
   HttpResponse rotate = server.Send(
       BuildRequest("POST", "/v1/integrator/regenerate-secret",
-                   "X-Integrator-Key: " + integrator.id + "\r\nX-Timestamp: " +
-                       rotation_timestamp + "\r\nX-Signature: " + rotation_signature + "\r\n",
+                   "X-Integrator-Key: " + integrator.id + "\r\nX-Timestamp: " + rotation_timestamp +
+                       "\r\nX-Signature: " + rotation_signature + "\r\n",
                    "", true),
       "rotation replayed");
   ExpectProblem(rotate, 401, "rotation with a signature already verified");
@@ -220,9 +203,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_CASE(verify_routes_are_absent_without_tokens) {
   Server server;
   Customer customer = server.NewCustomer();
-  json::object body{{"service", customer.service},
-                    {"apiKey", customer.key},
-                    {"adminKey", customer.admin_key}};
+  json::object body{
+      {"service", customer.service}, {"apiKey", customer.key}, {"adminKey", customer.admin_key}};
   HttpResponse response = server.Send(
       BuildRequest("POST", "/v1/verify/admin-key",
                    std::string(kJson) + Bearer(server.process().config().operator_token),

@@ -1,5 +1,6 @@
 #include "support/test_helpers.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 
 #include <boost/test/unit_test.hpp>
@@ -122,6 +123,18 @@ VersionedValue MustGet(StorageBackend& backend, std::string_view key, Timestamp 
 std::string ExpiryText(const std::optional<Timestamp>& expires_at) {
   if (!expires_at) return "never";
   return std::to_string(expires_at->time_since_epoch().count()) + " ms";
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char byte : digest) {
+    hex += kHex[byte >> 4];
+    hex += kHex[byte & 0xf];
+  }
+  return hex;
 }
 
 CountingBackend::Counts CountingBackend::counts() const {

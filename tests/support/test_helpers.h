@@ -73,6 +73,10 @@ VersionedValue MustGet(StorageBackend& backend, std::string_view key, Timestamp 
 // "never", or milliseconds since the epoch: a printable form of an expiry for BOOST_TEST.
 std::string ExpiryText(const std::optional<Timestamp>& expires_at);
 
+// The SHA-256 of `data` as 64 lowercase hex digits: the form of X-Content-SHA256, bodySha256 and
+// X-Credstore-Body-SHA256.
+std::string Sha256Hex(std::string_view data);
+
 // A StorageBackend decorator: forwards every call to `inner` and counts the calls, so a test can
 // say what work a call did (how many reads, whether it wrote). With TryGetMode::kWouldBlock it
 // is a backend that can never answer without blocking: TryGet answers nullopt without asking
