@@ -186,13 +186,31 @@ Status ValidateConfig(const DaemonConfig& config) {
        {std::pair{config.read_timeout_seconds, "--read-timeout"},
         std::pair{config.idle_timeout_seconds, "--idle-timeout"},
         std::pair{config.first_byte_timeout_seconds, "--first-byte-timeout"},
-        std::pair{config.shutdown_grace_seconds, "--shutdown-grace"}}) {
+        std::pair{config.shutdown_grace_seconds, "--shutdown-grace"},
+        std::pair{config.throttle_address_window_seconds, "--throttle-address-window"},
+        std::pair{config.throttle_customer_interval_seconds, "--throttle-customer-interval"},
+        std::pair{config.throttle_registration_window_seconds, "--throttle-registration-window"}}) {
     auto millis = SecondsToMillis(seconds, name);
     if (!millis.ok()) return millis.status();
   }
   if (config.storage.empty()) return Status::InvalidArgument("--storage is empty");
   if (config.key_file.empty()) return Status::InvalidArgument("--key-file is empty");
   return Status::Ok();
+}
+
+ThrottlePolicy ThrottlePolicyOf(const DaemonConfig& config) {
+  // Validated: each window and interval converts.
+  auto millis = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+  };
+  ThrottlePolicy policy;
+  policy.failures_per_address = config.throttle_failures_per_address;
+  policy.address_window = millis(config.throttle_address_window_seconds);
+  policy.customer_burst = config.throttle_customer_burst;
+  policy.customer_token_interval = millis(config.throttle_customer_interval_seconds);
+  policy.registrations_per_address = config.throttle_registrations_per_address;
+  policy.registration_window = millis(config.throttle_registration_window_seconds);
+  return policy;
 }
 
 Result<std::vector<std::string>> JsonConfigToArguments(std::string_view json_text) {

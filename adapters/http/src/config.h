@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "credstore/options.h"
 #include "credstore/status.h"
 
 namespace credstore::http {
@@ -42,6 +43,14 @@ struct DaemonConfig {
   std::size_t max_connections = 0;  // 0: derived from RLIMIT_NOFILE (DefaultMaxConnections)
   std::size_t max_connections_per_address = 128;  // 0: no per-address limit
   double shutdown_grace_seconds = 10;
+
+  // The store's throttle (credstore::ThrottlePolicy; docs/operations.md "Throttling").
+  std::uint32_t throttle_failures_per_address = 10;
+  double throttle_address_window_seconds = 15 * 60;
+  std::uint32_t throttle_customer_burst = 20;
+  double throttle_customer_interval_seconds = 6;
+  std::uint32_t throttle_registrations_per_address = 20;
+  double throttle_registration_window_seconds = 60 * 60;
 
   std::string operator_listen;  // host:port on loopback; default 127.0.0.1:8081 (see below)
   std::string operator_socket;  // unix socket path instead of operator_listen
@@ -72,6 +81,9 @@ Result<boost::asio::ip::tcp::endpoint> ParseListenAddress(std::string_view text)
 
 // Seconds (> 0, finite) as milliseconds; kInvalidArgument naming `what` otherwise.
 Result<std::chrono::milliseconds> SecondsToMillis(double seconds, std::string_view what);
+
+// The throttle policy the settings name (ValidateConfig has checked them).
+ThrottlePolicy ThrottlePolicyOf(const DaemonConfig& config);
 
 // "a,b" -> {"a", "b"}; blanks around names are dropped; empty names are an error.
 Result<std::vector<std::string>> SplitServiceList(std::string_view text);

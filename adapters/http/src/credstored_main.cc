@@ -276,6 +276,7 @@ class Daemon {
     options.argon2 =
         config_.argon2 == "minimum" ? Argon2Cost::MinimumForTests() : Argon2Cost::Production();
     options.max_concurrent_hashes = config_.hashing_workers;
+    options.throttle = ThrottlePolicyOf(config_);
     options.services = config_.services;
     options.audit = audit;
     if (config_.api_keys == "provisioned") {

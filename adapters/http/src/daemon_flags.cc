@@ -106,6 +106,40 @@ po::options_description Flags(DaemonConfig& config) {
           ->default_value(config.shutdown_grace_seconds)
           ->value_name("SECONDS"),
       "On SIGINT/SIGTERM, how long requests in flight may finish before connections close.");
+  add("throttle-failures-per-address",
+      po::value(&config.throttle_failures_per_address)
+          ->default_value(config.throttle_failures_per_address)
+          ->value_name("N"),
+      "Failed secret attempts one client address (IPv4 /32, IPv6 /64; behind a trusted proxy, "
+      "the address X-Forwarded-For names) may make per --throttle-address-window; beyond, 429. "
+      "Every client behind one NAT shares this allowance.");
+  add("throttle-address-window",
+      po::value(&config.throttle_address_window_seconds)
+          ->default_value(config.throttle_address_window_seconds)
+          ->value_name("SECONDS"),
+      "The window of --throttle-failures-per-address.");
+  add("throttle-customer-burst",
+      po::value(&config.throttle_customer_burst)
+          ->default_value(config.throttle_customer_burst)
+          ->value_name("N"),
+      "Failed secret attempts at one customer (from anywhere) that may come at once; the "
+      "allowance comes back one attempt per --throttle-customer-interval.");
+  add("throttle-customer-interval",
+      po::value(&config.throttle_customer_interval_seconds)
+          ->default_value(config.throttle_customer_interval_seconds)
+          ->value_name("SECONDS"),
+      "How often one more failed attempt at a customer is allowed once its burst is spent.");
+  add("throttle-registrations-per-address",
+      po::value(&config.throttle_registrations_per_address)
+          ->default_value(config.throttle_registrations_per_address)
+          ->value_name("N"),
+      "Registrations one client address may make per --throttle-registration-window (each "
+      "costs an Argon2id hash).");
+  add("throttle-registration-window",
+      po::value(&config.throttle_registration_window_seconds)
+          ->default_value(config.throttle_registration_window_seconds)
+          ->value_name("SECONDS"),
+      "The window of --throttle-registrations-per-address.");
   add("operator-listen", po::value(&config.operator_listen)->value_name("HOST:PORT"),
       "Operator listener on a loopback address (default 127.0.0.1:8081; port 0 picks a free "
       "port). Needs an operator token.");
