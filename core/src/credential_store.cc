@@ -314,7 +314,17 @@ Result<IntegratorInfo> CredentialStore::GetIntegrator(std::string_view integrato
 
 Status CredentialStore::DisableIntegrator(const RequestContext& context,
                                           std::string_view integrator_id) {
-  return impl_->DisableIntegrator(context, integrator_id);
+  return impl_->SetIntegratorEnabled(context, integrator_id, false);
+}
+
+Status CredentialStore::EnableIntegrator(const RequestContext& context,
+                                         std::string_view integrator_id) {
+  return impl_->SetIntegratorEnabled(context, integrator_id, true);
+}
+
+Status CredentialStore::DeleteIntegrator(const RequestContext& context,
+                                         std::string_view integrator_id) {
+  return impl_->DeleteIntegrator(context, integrator_id);
 }
 
 Result<IntegratorSecret> CredentialStore::ResetIntegratorSecret(const RequestContext& context,

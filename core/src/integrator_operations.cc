@@ -166,17 +166,35 @@ Result<IntegratorInfo> CredentialStore::Impl::GetIntegrator(std::string_view int
   return Describe(loaded->record);
 }
 
-Status CredentialStore::Impl::DisableIntegrator(const RequestContext& context,
-                                                std::string_view integrator_id) {
+Status CredentialStore::Impl::SetIntegratorEnabled(const RequestContext& context,
+                                                   std::string_view integrator_id, bool enabled) {
   auto loaded = LoadIntegrator(integrator_id);
   if (!loaded.ok()) return loaded.status();
-  auto updated = UpdateIntegrator(std::move(loaded).value(), [](IntegratorRecord& record) {
-    record.enabled = false;
+  auto updated = UpdateIntegrator(std::move(loaded).value(), [enabled](IntegratorRecord& record) {
+    record.enabled = enabled;
     return Status::Ok();
   });
   if (!updated.ok()) return updated.status();
-  Audit(context, "integrator.disable", nullptr, integrator_id, 0);
+  Audit(context, enabled ? "integrator.enable" : "integrator.disable", nullptr, integrator_id, 0);
   return Status::Ok();
+}
+
+// One erase of the one record, against the version read: a concurrent change (a rotation)
+// makes it read again, so the record erased is always the latest.
+Status CredentialStore::Impl::DeleteIntegrator(const RequestContext& context,
+                                               std::string_view integrator_id) {
+  for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+    if (attempt > 0) CountCasRetry();
+    auto loaded = LoadIntegrator(integrator_id);
+    if (!loaded.ok()) return loaded.status();
+    Status erased = backend_->Erase(internal::IntegratorKey(integrator_id), loaded->version, Now());
+    if (erased.code() == StatusCode::kConflict) continue;
+    if (erased.code() == StatusCode::kNotFound) return IntegratorNotFound();
+    if (!erased.ok()) return erased;
+    Audit(context, "integrator.delete", nullptr, integrator_id, 0);
+    return Status::Ok();
+  }
+  return Status::Unavailable("the integrator record is changing too fast; try again");
 }
 
 Result<IntegratorSecret> CredentialStore::Impl::ResetIntegratorSecret(

@@ -119,7 +119,9 @@ class CredentialStore::Impl {
   Result<IntegratorSecret> CreateIntegrator(const RequestContext& context, std::string_view label);
   Result<IntegratorPage> ListIntegrators(std::string_view cursor, std::size_t limit);
   Result<IntegratorInfo> GetIntegrator(std::string_view integrator_id);
-  Status DisableIntegrator(const RequestContext& context, std::string_view integrator_id);
+  Status SetIntegratorEnabled(const RequestContext& context, std::string_view integrator_id,
+                              bool enabled);
+  Status DeleteIntegrator(const RequestContext& context, std::string_view integrator_id);
   Result<IntegratorSecret> ResetIntegratorSecret(const RequestContext& context,
                                                  std::string_view integrator_id);
   Result<VerifiedRequest> VerifySignedRequest(const SignedRequest& request);

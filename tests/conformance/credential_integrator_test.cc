@@ -322,6 +322,46 @@ BOOST_FIXTURE_TEST_CASE(DisabledIntegratorIsUnauthorized, StoreFixture) {
   BOOST_TEST(Describe(VerifyFresh(other.integrator_id, other.secret.view()).status()) == "ok");
 }
 
+// Enabling gives back what disabling took: the secret it had verifies and rotates again.
+BOOST_FIXTURE_TEST_CASE(AnEnabledIntegratorVerifiesAgain, StoreFixture) {
+  const IntegratorSecret integrator = MustCreateIntegrator();
+  BOOST_TEST(Describe(store().DisableIntegrator(Context(), integrator.integrator_id)) == "ok");
+  BOOST_TEST(Describe(store().EnableIntegrator(Context(), integrator.integrator_id)) == "ok");
+  BOOST_TEST(Describe(store().EnableIntegrator(Context(), integrator.integrator_id)) == "ok");
+  BOOST_TEST(Describe(VerifyFresh(integrator.integrator_id, integrator.secret.view()).status()) ==
+             "ok");
+  Result<IntegratorInfo> info = store().GetIntegrator(integrator.integrator_id);
+  BOOST_TEST_REQUIRE(info.ok(), Describe(info.status()));
+  BOOST_TEST(info->enabled);
+  BOOST_TEST(
+      Describe(RotateWith(integrator.integrator_id, integrator.secret.view(), 0ms).status()) ==
+      "ok");
+  std::string unknown = integrator.integrator_id;
+  unknown.back() = unknown.back() == 'a' ? 'b' : 'a';
+  BOOST_TEST(store().EnableIntegrator(Context(), unknown).code() == StatusCode::kNotFound);
+}
+
+// A deleted integrator is gone everywhere: not found to verify, rotate, reset, list or delete
+// again; the others are untouched.
+BOOST_FIXTURE_TEST_CASE(ADeletedIntegratorIsNotFoundEverywhere, StoreFixture) {
+  const IntegratorSecret integrator = MustCreateIntegrator();
+  const IntegratorSecret other = MustCreateIntegrator("Other");
+  const std::size_t events = audit->Count();
+  BOOST_TEST(Describe(store().DeleteIntegrator(Context(), integrator.integrator_id)) == "ok");
+  BOOST_TEST(audit->Count() == events + 1);
+  const std::string& id = integrator.integrator_id;
+  BOOST_TEST(VerifyFresh(id, integrator.secret.view()).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(RotateWith(id, integrator.secret.view(), 0ms).status().code() ==
+             StatusCode::kNotFound);
+  BOOST_TEST(store().GetIntegrator(id).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(store().ResetIntegratorSecret(Context(), id).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(store().DeleteIntegrator(Context(), id).code() == StatusCode::kNotFound);
+  Result<IntegratorPage> page = store().ListIntegrators("", 100);
+  BOOST_TEST_REQUIRE(page.ok(), Describe(page.status()));
+  BOOST_TEST(page->integrators.size() == 1u);
+  BOOST_TEST(Describe(VerifyFresh(other.integrator_id, other.secret.view()).status()) == "ok");
+}
+
 // ---- Rotation ---------------------------------------------------------------------------------
 
 // docs/http.md's timeline: S1 current; at T rotate with 3600 → S2 current, S1 until T+3600; at T+10

@@ -201,8 +201,14 @@ class CredentialStore {
   // Operator: one integrator. kNotFound.
   Result<IntegratorInfo> GetIntegrator(std::string_view integrator_id);
 
-  // Operator: a disabled integrator's requests no longer verify. kNotFound.
+  // Operator: a disabled integrator's requests no longer verify (nor rotate); an enabled one's
+  // verify again, with the secrets it had. Both are idempotent. kNotFound.
   Status DisableIntegrator(const RequestContext& context, std::string_view integrator_id);
+  Status EnableIntegrator(const RequestContext& context, std::string_view integrator_id);
+
+  // Operator: erases the integrator; its id then answers kNotFound everywhere, for good (ids are
+  // never reused). Replay records of its signatures expire on their own. kNotFound.
+  Status DeleteIntegrator(const RequestContext& context, std::string_view integrator_id);
 
   // Operator: issues a new secret and drops every other one at once — the way back when a
   // rotation's response was lost. kNotFound.
