@@ -69,6 +69,7 @@ class CredentialStore::Impl {
   internal::Digest KeyedDigest(internal::DigestKind kind, std::string_view data) const;
   StoreStats Stats() const;
   Status CheckReady();
+  Status CheckWrites() { return backend_->CheckWrites(); }
 
   // ---- customers (customer_operations.cc) ----
   Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
