@@ -1,9 +1,10 @@
 // The process of full_disk_test that runs on a full disk. full_disk_test starts it under
 // `unshare -m` (a mount namespace of its own, as root), so the tmpfs it mounts is seen by no
 // other process and disappears with it.
-//   usage: full_disk_child <empty folder>
+//   usage: full_disk_child <empty folder> [reserve|no-reserve]
 //
-// Mounts a small tmpfs on the folder and runs CredentialStore over RocksDB on it:
+// Mounts a small tmpfs on the folder and runs CredentialStore over RocksDB on it. In the
+// "reserve" mode (the default), with a free-space reserve:
 // 1. fills the disk with a ballast file up to just above the store's free-space reserve, then
 //    sends non-durable traffic (signed requests, each leaving a replay record; wrong secrets,
 //    each leaving throttle counters) mixed with durable settings writes until writes are
@@ -16,6 +17,8 @@
 // 4. restarts once more.
 // After 2, 3 and 4 every acknowledged write must be there: each customer's settings at least at
 // their last acknowledged value, and every acknowledged signed request refused as a replay.
+// The "no-reserve" mode turns the reserve off to reach RocksDB's own error path (see
+// RunWithoutReserve).
 //
 // Prints progress on stdout and "full-disk: ok" at the end; exit 0. Any failure prints
 // "error: ..." on stderr and exits 2; exit 77 when the tmpfs cannot be mounted.
@@ -44,9 +47,10 @@ using namespace credstore;
 
 constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
 constexpr std::uint64_t kTmpfsBytes = 24 * kMiB;
-// The store's reserve for this test: small, so that a small tmpfs holds it; write buffers of
-// 256 KiB keep it above 2 × write buffer + what a flush adds.
-constexpr std::uint64_t kReserveBytes = 4 * kMiB;
+// The store's reserve for this test: small, so that a small tmpfs holds it, yet several times
+// what this test writes in the 100 ms a free-space figure is cached (about 1 MiB here, a
+// flushed 256 KiB write buffer included).
+constexpr std::uint64_t kReserveBytes = 6 * kMiB;
 constexpr std::size_t kWriteBufferBytes = 256 * 1024;
 // Free space the first ballast leaves above the reserve: a few thousand records' worth.
 constexpr std::uint64_t kHeadroomBytes = 1 * kMiB;
@@ -107,13 +111,16 @@ struct Acknowledged {
 
 class Harness {
  public:
-  explicit Harness(std::string folder) : folder_(std::move(folder)) {}
+  Harness(std::string folder, std::uint64_t reserve_bytes)
+      : folder_(std::move(folder)), reserve_bytes_(reserve_bytes) {}
 
   void Open() {
     RocksDbOptions rocks;
     rocks.path = folder_;
     rocks.write_buffer_bytes = kWriteBufferBytes;
     rocks.block_cache_bytes = 8 * kMiB;
+    rocks.min_free_disk_bytes = reserve_bytes_;
+    rocks.write_recovery_interval = std::chrono::milliseconds(50);
     auto backend = RocksDbBackend::Open(rocks);
     if (!backend.ok()) Fail("open the backend", backend.status());
     backend_ = *backend;
@@ -139,6 +146,7 @@ class Harness {
 
  private:
   std::string folder_;
+  std::uint64_t reserve_bytes_;
   Keyring keyring_ = Keyring::Generate();
   std::shared_ptr<RocksDbBackend> backend_;
   std::unique_ptr<CredentialStore> store_;
@@ -174,8 +182,11 @@ Status PutSettings(Harness& harness, Acknowledged& acks, int customer, long n) {
 
 // Every acknowledged write is there: settings at or past the last acknowledged value (a write
 // that was refused may still have reached the log, so up to the last one asked for), admin keys
-// verify, and acknowledged signed requests are refused as replays. Reads only.
-void CheckAcknowledged(Harness& harness, const Acknowledged& acks, const std::string& when) {
+// verify, and acknowledged signed requests are refused as replays. While writes are refused
+// (`writes_refused`), a replay answers kUnavailable like every signed request — the store never
+// verifies one it cannot record — so then only that is checked. Writes nothing.
+void CheckAcknowledged(Harness& harness, const Acknowledged& acks, const std::string& when,
+                       bool writes_refused) {
   for (const auto& [api_key, admin_key] : acks.admin_keys) {
     const Status verified = harness.store().VerifyAdminKey("geofencing", api_key, admin_key);
     if (!verified.ok()) Fail(when + ": the admin key of " + api_key + " does not verify", verified);
@@ -196,7 +207,9 @@ void CheckAcknowledged(Harness& harness, const Acknowledged& acks, const std::st
   for (std::size_t i = 0; i < acks.verified.size(); ++i) {
     if (i % 50 != 0 && i + 20 < acks.verified.size()) continue;
     const Status again = Send(harness, acks.verified[i]);
-    if (again.code() != StatusCode::kUnauthorized) {
+    const StatusCode expected =
+        writes_refused ? StatusCode::kUnavailable : StatusCode::kUnauthorized;
+    if (again.code() != expected) {
       Fail(when + ": acknowledged signed request " + acks.verified[i].target +
                " was not refused as a replay",
            again);
@@ -212,13 +225,63 @@ void ExpectWritesRefused(Harness& harness, Acknowledged& acks, const std::string
     Fail(when + ": a signed request", signed_call);
   const Status ready = harness.store().CheckReady();
   if (!ready.ok()) Fail(when + ": CheckReady (reads are served)", ready);
+  const Status writes = harness.backend().CheckWrites();
+  if (writes.code() != StatusCode::kUnavailable) Fail(when + ": CheckWrites", writes);
+}
+
+// The "no-reserve" mode: the reserve is off, so RocksDB itself meets the full disk on a synced
+// write and answers it with an error. RocksDB 7.8 would abort on the next write through that
+// instance, even after DB::Resume() (this mode showed it), so the backend refuses writes, swaps
+// the instance for a read-only one, and reopens read-write once space is back. Only durable
+// writes (settings) run while the disk is full: RocksDB answers only those with an error rather
+// than an abort, and keeping unsynced ones off a full disk is what the reserve is for.
+int RunWithoutReserve(Harness& harness, Acknowledged& acks, const std::string& mount,
+                      const std::string& ballast) {
+  FillDisk(mount, ballast, 0);
+  Say("full: " + std::to_string(FreeBytes(mount)) + " bytes free");
+  long n = 0;
+  Status failed;
+  constexpr long kMaxWrites = 20000;  // far more than a full tmpfs holds
+  while (n < kMaxWrites && failed.ok()) {
+    ++n;
+    failed = PutSettings(harness, acks, static_cast<int>(n % kCustomers), n);
+  }
+  if (failed.code() != StatusCode::kUnavailable) Fail("a settings write on the full disk", failed);
+  Say("refused after " + std::to_string(n) + " writes: " + failed.ToString());
+  for (int i = 0; i < 20; ++i) {
+    const Status again = PutSettings(harness, acks, i % kCustomers, ++n);
+    if (again.code() != StatusCode::kUnavailable) Fail("a write after the first refusal", again);
+  }
+  CheckAcknowledged(harness, acks, "stopped on the full disk", true);
+
+  if (::unlink(ballast.c_str()) != 0) Fail(std::string("unlink: ") + std::strerror(errno));
+  Status resumed = Status::Unavailable("not tried");
+  constexpr int kMaxTries = 600;  // 100 ms apart: a minute, far beyond a recovery's few seconds
+  int tries = 0;
+  for (; tries < kMaxTries; ++tries) {
+    resumed = PutSettings(harness, acks, 0, ++n);
+    if (resumed.code() != StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!resumed.ok()) Fail("writes did not resume once space was back", resumed);
+  Say("writes resumed after " + std::to_string(tries) + " refusals");
+  const Status signed_call = Send(harness, Sign(harness, ++n));
+  if (!signed_call.ok()) Fail("a signed request once space was back", signed_call);
+  CheckAcknowledged(harness, acks, "writes back", false);
+  harness.Close();
+  harness.Open();
+  CheckAcknowledged(harness, acks, "restarted after resuming", false);
+  harness.Close();
+  Say("full-disk: ok");
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: full_disk_child <empty folder>\n");
+  const std::string mode = argc == 3 ? argv[2] : "reserve";
+  if (argc < 2 || argc > 3 || (mode != "reserve" && mode != "no-reserve")) {
+    std::fprintf(stderr, "usage: full_disk_child <empty folder> [reserve|no-reserve]\n");
     return 2;
   }
   const std::string mount = argv[1];
@@ -234,7 +297,7 @@ int main(int argc, char** argv) {
   const std::string ballast = mount + "/ballast";
   const std::string last_ballast = mount + "/ballast-rest";
 
-  Harness harness(folder);
+  Harness harness(folder, mode == "no-reserve" ? 0 : kReserveBytes);
   Acknowledged acks;
   harness.Open();
   auto integrator = harness.store().CreateIntegrator(RequestContext{}, "disk");
@@ -246,6 +309,8 @@ int main(int argc, char** argv) {
     if (!grant.ok()) Fail("register", grant.status());
     acks.admin_keys[ApiKey(i)] = std::string(grant->admin_key.view());
   }
+
+  if (mode == "no-reserve") return RunWithoutReserve(harness, acks, mount, ballast);
 
   // 1. Just above the reserve, then traffic until writes are refused.
   FillDisk(mount, ballast, kReserveBytes + kHeadroomBytes);
@@ -287,18 +352,18 @@ int main(int argc, char** argv) {
   Say("filled: " + std::to_string(n) + " calls, " + std::to_string(acks.verified.size()) +
       " signed requests acknowledged, " + std::to_string(unavailable) + " refused, " +
       std::to_string(FreeBytes(mount) / 1024) + " KiB free");
-  CheckAcknowledged(harness, acks, "at the reserve");
+  CheckAcknowledged(harness, acks, "at the reserve", true);
 
   // 2. A disk with no space at all, before and after a restart.
   FillDisk(mount, last_ballast, 0);
   Say("full: " + std::to_string(FreeBytes(mount)) + " bytes free");
   ExpectWritesRefused(harness, acks, "full disk");
-  CheckAcknowledged(harness, acks, "full disk");
+  CheckAcknowledged(harness, acks, "full disk", true);
   harness.Close();
   harness.Open();
-  Say("restarted on the full disk");
+  Say("restarted on the full disk: " + harness.backend().CheckWrites().ToString());
   ExpectWritesRefused(harness, acks, "restarted on the full disk");
-  CheckAcknowledged(harness, acks, "restarted on the full disk");
+  CheckAcknowledged(harness, acks, "restarted on the full disk", true);
 
   // 3. Space back: writes resume without a restart.
   if (::unlink(ballast.c_str()) != 0 || ::unlink(last_ballast.c_str()) != 0) {
@@ -316,12 +381,14 @@ int main(int argc, char** argv) {
   Say("writes resumed after " + std::to_string(tries) + " refusals");
   const Status signed_again = Send(harness, Sign(harness, ++n));
   if (!signed_again.ok()) Fail("a signed request once space was back", signed_again);
-  CheckAcknowledged(harness, acks, "space back");
+  const Status writes = harness.backend().CheckWrites();
+  if (!writes.ok()) Fail("CheckWrites once space was back", writes);
+  CheckAcknowledged(harness, acks, "space back", false);
 
   // 4. And after one more restart.
   harness.Close();
   harness.Open();
-  CheckAcknowledged(harness, acks, "restarted with space");
+  CheckAcknowledged(harness, acks, "restarted with space", false);
   const Status last = PutSettings(harness, acks, 1, ++n);
   if (!last.ok()) Fail("a settings write after the last restart", last);
   harness.Close();
