@@ -181,10 +181,9 @@ class Daemon {
   Result<VerifierTokenSet> LoadVerifierTokenSetNow() const {
     // The operator token is passed so that no verifier token can equal it: each credential
     // opens its own door only.
-    return LoadVerifierTokens(config_.verifier_token_file,
-                              verifier_env_ ? verifier_env_->view() : std::string_view(),
-                              operator_token_ ? operator_token_->view() : std::string_view(),
-                              config_.services);
+    return LoadVerifierTokens(
+        config_.verifier_token_file, verifier_env_ ? verifier_env_->view() : std::string_view(),
+        operator_token_ ? operator_token_->view() : std::string_view(), config_.services);
   }
 
   // SIGHUP: the verifier tokens again. A file that no longer parses keeps the tokens in force
@@ -248,6 +247,9 @@ class Daemon {
                                       : health.message() + "; /readyz answers 503 until fixed")
           .WriteTo(*log);
     };
+    if (config_.min_free_disk_mib >= 0) {
+      options.min_free_disk_bytes = static_cast<std::uint64_t>(config_.min_free_disk_mib) << 20;
+    }
     auto backend = OpenBackend(config_.storage, options);
     if (!backend.ok()) {
       LogLine("error", "credstored.storage")
