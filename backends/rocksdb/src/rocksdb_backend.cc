@@ -4,7 +4,6 @@
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
-#include <rocksdb/listener.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
@@ -31,6 +30,7 @@
 #include "free_space.h"
 #include "info_log.h"
 #include "record_format.h"
+#include "write_failure.h"
 
 namespace credstore {
 namespace {
@@ -173,60 +173,6 @@ class MaxVersionOperator final : public rdb::AssociativeMergeOperator {
   }
 
   const char* Name() const override { return "credstore.MaxVersion"; }
-};
-
-// Whether RocksDB has stopped taking writes after an error (a failed write, or a flush or
-// compaction that failed in the background: RocksDB then answers every write with that error
-// until DB::Resume()). Noted by the write paths and by RocksDB's listener; cleared by the
-// recovery thread once Resume succeeds. A generation tells a clear apart from a newer failure
-// noted while Resume ran.
-class WriteFailure {
- public:
-  void Note(const rdb::Status& status) {
-    std::lock_guard lock(mutex_);
-    message_ = status.ToString();
-    ++generation_;
-    failed_.store(true, std::memory_order_release);
-  }
-
-  // The generation to pass to ClearIf once the DB has resumed.
-  std::uint64_t generation() const {
-    std::lock_guard lock(mutex_);
-    return generation_;
-  }
-
-  void ClearIf(std::uint64_t generation) {
-    std::lock_guard lock(mutex_);
-    if (generation_ == generation) failed_.store(false, std::memory_order_release);
-  }
-
-  bool failed() const { return failed_.load(std::memory_order_acquire); }
-
-  std::string message() const {
-    std::lock_guard lock(mutex_);
-    return message_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::string message_;           // guarded by mutex_
-  std::uint64_t generation_ = 0;  // guarded by mutex_
-  std::atomic<bool> failed_{false};
-};
-
-// Tells WriteFailure about background errors (flushes and compactions that failed, e.g. on
-// ENOSPC). Called by RocksDB's threads; only records.
-class BackgroundErrorListener final : public rdb::EventListener {
- public:
-  explicit BackgroundErrorListener(std::shared_ptr<WriteFailure> failure)
-      : failure_(std::move(failure)) {}
-
-  void OnBackgroundError(rdb::BackgroundErrorReason /*reason*/, rdb::Status* error) override {
-    if (error != nullptr && !error->ok()) failure_->Note(*error);
-  }
-
- private:
-  std::shared_ptr<WriteFailure> failure_;
 };
 
 std::string Mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
@@ -614,7 +560,6 @@ struct RocksDbBackend::Impl {
   void NoteWriteError(const rdb::Status& status) {
     failure->Note(status);
     write_failed.store(true, std::memory_order_release);
-    recovery_wake.notify_one();
   }
 
   // Once the reserve is free again: a read-only store is reopened read-write, a stopped one
