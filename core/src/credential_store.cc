@@ -364,6 +364,8 @@ bool CredentialStore::NeverBlocks() const { return impl_->NeverBlocks(); }
 
 Status CredentialStore::CheckReady() { return impl_->CheckReady(); }
 
+Status CredentialStore::CheckWrites() { return impl_->CheckWrites(); }
+
 bool CredentialStore::HasService(std::string_view service) const {
   return impl_->HasService(service);
 }

@@ -79,6 +79,7 @@ class CredentialStore::Impl {
   internal::Digest KeyedDigest(internal::DigestKind kind, std::string_view data) const;
   StoreStats Stats() const;
   Status CheckReady();
+  Status CheckWrites() { return backend_->CheckWrites(); }
 
   // ---- customers (customer_operations.cc) ----
   // The calls that run Argon2id, in two steps (credstore/secret_attempt.h). The one-step calls

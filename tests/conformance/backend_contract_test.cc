@@ -533,6 +533,24 @@ BOOST_AUTO_TEST_CASE(a_well_configured_backend_reports_itself_healthy) {
              boost::test_tools::per_element());
 }
 
+// The same backend accepts writes and says so (CheckWrites), durable or not, and CheckWrites is
+// never OK while CheckHealth is not.
+BOOST_AUTO_TEST_CASE(a_well_configured_backend_accepts_writes_and_says_so) {
+  auto backend = OpenEmptyBackend();
+  const Status fresh = backend->CheckWrites();
+  BOOST_TEST(fresh.ok(), fresh.ToString());
+  WriteOptions not_durable;
+  not_durable.durable = false;
+  MustCreate(*backend, "contract/writes-durable", "x", NoExpiry(), kNow);
+  const auto created = backend->Create("contract/writes-fast", "y", not_durable, kNow);
+  BOOST_TEST(created.ok(), created.status().ToString());
+  for (int i = 0; i < 3; ++i) {
+    const Status writes = backend->CheckWrites();
+    BOOST_TEST(writes.ok(), writes.ToString());
+    if (writes.ok()) BOOST_TEST(backend->CheckHealth().ok(), "writes OK while unhealthy");
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace credstore::testing

@@ -97,6 +97,7 @@ class GatedBackend final : public StorageBackend {
   std::string_view Name() const override { return inner_->Name(); }
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
   Status CheckHealth() override { return inner_->CheckHealth(); }
+  Status CheckWrites() override { return inner_->CheckWrites(); }
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,

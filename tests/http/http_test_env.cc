@@ -318,6 +318,11 @@ void Server::Relaunch() {
   Launch();
 }
 
+void Server::Relaunch(std::vector<std::string> extra_args) {
+  options_.extra_args = std::move(extra_args);
+  Relaunch();
+}
+
 void Server::AddSensitive(std::string_view text) {
   if (text.size() >= 8) sensitive_.emplace_back(text);
 }

@@ -106,6 +106,8 @@ class Server {
   void Restart();
   // Starts a new credstored on the same storage and key file after the last one ended.
   void Relaunch();
+  // As Relaunch, with `extra_args` instead of the ServerOptions' (for this and later launches).
+  void Relaunch(std::vector<std::string> extra_args);
   // Checks that a credstored that ended did so with exit code 0, and that its log is clean.
   void CheckCleanExit(const ExitInfo& info);
   CredstoredProcess& process() { return *process_; }

@@ -351,7 +351,8 @@ BOOST_FIXTURE_TEST_CASE(readyz_needs_no_token_and_is_never_throttled, ServerFixt
     const HttpResponse response =
         SendRaw(server.operator_port(), BuildRequest("GET", "/readyz", headers), one_client);
     const json::object body = ExpectJson(response, 200, "operator GET /readyz");
-    BOOST_TEST((json::value(body) == json::parse(R"({"status":"ready"})")), response.body);
+    BOOST_TEST((json::value(body) == json::parse(R"({"status":"ready","writes":"available"})")),
+               response.body);
     BOOST_TEST(HasNoStore(response));
   }
 }
@@ -1098,9 +1099,8 @@ BOOST_AUTO_TEST_CASE(metrics_count_requests_shed_with_503) {
     for (int i = 0; i < kClients; ++i) {
       ClientOptions options;
       options.source_address = NextClientAddress();
-      clients.emplace_back([&, i, options] {
-        responses[i] = SendRaw(server.port(), requests[i], options);
-      });
+      clients.emplace_back(
+          [&, i, options] { responses[i] = SendRaw(server.port(), requests[i], options); });
     }
     for (std::thread& client : clients) client.join();
     for (const HttpResponse& response : responses) {

@@ -90,6 +90,13 @@ Integrator RotateExpecting(Server& server, const Integrator& integrator, std::st
   return rotated;
 }
 
+// GET /metrics on the operator listener, with the server's operator token.
+HttpResponse Metrics(Server& server) {
+  return server.SendOperator(
+      BuildRequest("GET", "/metrics",
+                   "Authorization: Bearer " + server.process().config().operator_token + "\r\n"));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(routes)
@@ -107,9 +114,51 @@ BOOST_FIXTURE_TEST_CASE(readyz_answers_ready_on_both_listeners, ServerFixture) {
     const HttpResponse response =
         on_operator ? server.SendOperator(BuildRequest("GET", "/readyz")) : server.Get("/readyz");
     const json::object body = ExpectJson(response, 200, what);
-    BOOST_TEST((json::value(body) == json::parse(R"({"status":"ready"})")), response.Describe());
+    BOOST_TEST((json::value(body) == json::parse(R"({"status":"ready","writes":"available"})")),
+               response.Describe());
     BOOST_TEST(HasNoStore(response), what);
   }
+  const HttpResponse metrics = Metrics(server);
+  BOOST_TEST(metrics.body.find("\ncredstore_storage_writes_available 1\n") != std::string::npos,
+             metrics.Describe());
+}
+
+// RocksDB below its free-space reserve (a reserve larger than any disk stands for a full one):
+// credstored starts read-only instead of crashing, stays ready for reads, and answers every
+// write — a signed request's replay record and a wrong secret's throttle counts included — 503
+// with Retry-After. tests/durability/full_disk_test.cc fills a real disk and frees it again.
+BOOST_FIXTURE_TEST_CASE(below_the_free_disk_reserve_reads_answer_and_writes_are_503,
+                        ServerFixture) {
+  if (Args().backend != Backend::kRocksDb) return;  // the reserve is RocksDB's
+  const Customer customer = server.NewCustomer();
+  server.PostSettings(customer, R"({"zone":"kept"})");
+  const Integrator integrator = server.NewIntegrator();
+  server.Stop();
+  server.Relaunch({"--min-free-disk", "1048576"});
+
+  for (const bool on_operator : {false, true}) {
+    const std::string what = on_operator ? "operator GET /readyz" : "public GET /readyz";
+    const HttpResponse ready =
+        on_operator ? server.SendOperator(BuildRequest("GET", "/readyz")) : server.Get("/readyz");
+    const json::object body = ExpectJson(ready, 200, what);
+    BOOST_TEST(body.at("writes").as_string() == "unavailable", ready.Describe());
+    // Why, for operators only: the message names the folder and the backend.
+    BOOST_TEST(body.contains("writes_detail") == on_operator, ready.Describe());
+  }
+  const HttpResponse metrics = Metrics(server);
+  BOOST_TEST(metrics.body.find("\ncredstore_storage_writes_available 0\n") != std::string::npos,
+             metrics.Describe());
+
+  server.ExpectSettings(customer, R"({"zone":"kept"})", "settings below the reserve");
+  ExpectProblem(server.PostSettings(customer, R"({"zone":"new"})"), 503, "settings write");
+  ExpectProblem(server.Register("geofencing", NewApiKey(), NewSecret()), 503, "register");
+  ExpectProblem(server.RegenerateKey(customer, "not the secret"), 503, "a wrong secret");
+  ExpectProblem(server.Rotate(integrator.id, integrator.secret), 503, "a signed request");
+
+  server.Stop();
+  server.Relaunch({});
+  ExpectJson(server.PostSettings(customer, R"({"zone":"new"})"), 200, "settings with room");
+  server.ExpectSettings(customer, R"({"zone":"new"})", "settings with room");
 }
 
 BOOST_FIXTURE_TEST_CASE(register_answers_200_once_then_403, ServerFixture) {

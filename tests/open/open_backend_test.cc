@@ -70,6 +70,49 @@ BOOST_AUTO_TEST_CASE(rocksdb_uri_takes_a_block_cache_size) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(rocksdb_uri_takes_a_free_disk_reserve) {
+  testing::TempDir dir("credstore-uri");
+  const std::string folder = "rocksdb://" + (dir.path() / "db").string();
+  if (IsBackendBuilt("rocksdb")) {
+    for (const char* query : {"?min_free_disk_mb=0", "?block_cache_mb=16&min_free_disk_mb=1",
+                              "?min_free_disk_mb=1&block_cache_mb=16"}) {
+      BOOST_TEST_CONTEXT("query '" << query << "'") {
+        auto backend = OpenBackend(folder + query);
+        BOOST_REQUIRE_MESSAGE(backend.ok(), backend.status().ToString());
+        BOOST_TEST((*backend)->CheckWrites().ok(), (*backend)->CheckWrites().ToString());
+      }
+    }
+    // A reserve no disk has: the existing store opens read-only, and says so.
+    auto full = OpenBackend(folder + "?min_free_disk_mb=1048576");
+    BOOST_REQUIRE_MESSAGE(full.ok(), full.status().ToString());
+    BOOST_TEST((*full)->CheckWrites().code() == StatusCode::kUnavailable);
+    BOOST_TEST((*full)->Create("k", "v", {}, kNow).status().code() == StatusCode::kUnavailable);
+    full->reset();
+    // The URI wins over the host's option.
+    OpenBackendOptions options;
+    options.min_free_disk_bytes = std::uint64_t{1} << 50;
+    auto uri_wins = OpenBackend(folder + "?min_free_disk_mb=0", options);
+    BOOST_REQUIRE_MESSAGE(uri_wins.ok(), uri_wins.status().ToString());
+    BOOST_TEST((*uri_wins)->CheckWrites().ok());
+    uri_wins->reset();
+    auto option_used = OpenBackend(folder, options);
+    BOOST_REQUIRE_MESSAGE(option_used.ok(), option_used.status().ToString());
+    BOOST_TEST((*option_used)->CheckWrites().code() == StatusCode::kUnavailable);
+  }
+  for (const char* query : {"?min_free_disk_mb=", "?min_free_disk_mb=1048577",
+                            "?min_free_disk_mb=-1", "?min_free_disk_mb=1&min_free_disk_mb=2",
+                            "?min_free_disk_mb=1&", "?min_free_disk_mb=1&cache=2"}) {
+    BOOST_TEST_CONTEXT("query '" << query << "'") {
+      auto refused = OpenBackend(folder + query);
+      BOOST_TEST(refused.status().code() == StatusCode::kInvalidArgument);
+      if (IsBackendBuilt("rocksdb")) {
+        BOOST_TEST(refused.status().message().find("min_free_disk_mb") != std::string::npos,
+                   refused.status().ToString());
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(redis_uri_errors_name_the_backend_or_the_uri_problem) {
   auto backend = OpenBackend("redis://:topsecret@");
   BOOST_TEST(!backend.ok());

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -263,6 +264,90 @@ BOOST_AUTO_TEST_CASE(second_open_from_another_process_gets_a_clear_error) {
   holder.reset();
   Child probe({"open-probe", folder.path().string()}, {});
   BOOST_TEST(probe.ReadLine().value_or("") == "opened");
+}
+
+// ---- full disk: the free-space reserve ---------------------------------------------------------
+// A reserve larger than any disk stands for a disk below it; full_disk_test (tests/durability)
+// fills a real tmpfs and frees it again.
+
+RocksDbOptions BelowTheReserve() {
+  RocksDbOptions options;
+  options.min_free_disk_bytes = std::numeric_limits<std::uint64_t>::max();
+  return options;
+}
+
+BOOST_AUTO_TEST_CASE(the_default_reserve_is_two_write_buffers_and_64_mib) {
+  BOOST_TEST(RocksDbOptions::DefaultMinFreeDiskBytes(std::size_t{16} << 20) == std::uint64_t{96}
+                                                                                   << 20);
+  BOOST_TEST(RocksDbOptions::DefaultMinFreeDiskBytes(std::size_t{64} << 20) == std::uint64_t{192}
+                                                                                   << 20);
+}
+
+BOOST_AUTO_TEST_CASE(below_the_reserve_a_store_opens_read_only_and_refuses_every_write) {
+  TempDir folder("credstore-rocksdb-test");
+  Version a = 0;
+  {
+    auto store = OpenStore(folder.path());
+    a = MustCreate(*store, "reserve/a", "durable", kT0);
+    MustCreate(*store, "reserve/b", "not durable", kT0, NotDurable());
+  }
+  auto store = OpenStore(folder.path(), BelowTheReserve());
+  const Status writes = store->CheckWrites();
+  BOOST_TEST(writes.code() == StatusCode::kUnavailable);
+  BOOST_TEST(writes.message().find("read-only") != std::string::npos, writes.ToString());
+  BOOST_TEST(writes.retry_after() > milliseconds(0));
+  BOOST_TEST(store->CheckHealth().ok(), "reads are served: the backend is healthy");
+
+  // Every read answers, the unsynced record too.
+  auto got = store->Get("reserve/a", kT0);
+  BOOST_REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  BOOST_TEST(got->value == "durable");
+  BOOST_TEST(got->version == a);
+  auto fast = store->Get("reserve/b", kT0);
+  BOOST_TEST((fast.ok() && fast->value == "not durable"), fast.status().ToString());
+  auto page = store->Scan("reserve/", "", 10, kT0);
+  BOOST_REQUIRE_MESSAGE(page.ok(), page.status().ToString());
+  BOOST_TEST(page->entries.size() == 2u);
+  const auto tried = store->TryGet("reserve/a", kT0);
+  if (tried) BOOST_TEST(tried->ok());
+
+  // Every write, durable or not, answers kUnavailable before reaching RocksDB.
+  BOOST_TEST(store->Create("reserve/c", "x", {}, kT0).status().code() == StatusCode::kUnavailable);
+  BOOST_TEST(store->Create("reserve/c", "x", NotDurable(), kT0).status().code() ==
+             StatusCode::kUnavailable);
+  BOOST_TEST(store->CompareAndSwap("reserve/a", a, "y", {}, kT0).status().code() ==
+             StatusCode::kUnavailable);
+  BOOST_TEST(store->Erase("reserve/a", a, kT0).code() == StatusCode::kUnavailable);
+  BOOST_TEST(store->CollectExpired().code() == StatusCode::kUnavailable);
+
+  // Read-only still holds the folder: no second backend, here or in another process.
+  auto second = RocksDbBackend::Open(RocksDbOptions{.path = folder.path().string()});
+  BOOST_TEST(second.status().code() == StatusCode::kUnavailable, second.status().ToString());
+  {
+    Child probe({"open-probe", folder.path().string()}, {});
+    BOOST_TEST(probe.ReadLine().value_or("") == "unavailable");
+    BOOST_TEST(probe.ReadLine().value_or("").find("another process holds it") != std::string::npos);
+  }
+
+  // With room again (a restart here; a running backend reopens by itself), nothing is lost.
+  store.reset();
+  store = OpenStore(folder.path());
+  BOOST_TEST(store->CheckWrites().ok());
+  auto swapped = store->CompareAndSwap("reserve/a", a, "after", {}, kT0);
+  BOOST_TEST(swapped.ok(), swapped.status().ToString());
+  BOOST_TEST(store->Get("reserve/b", kT0).ok());
+}
+
+BOOST_AUTO_TEST_CASE(below_the_reserve_no_store_is_created) {
+  TempDir folder("credstore-rocksdb-test");
+  RocksDbOptions options = BelowTheReserve();
+  options.path = (folder.path() / "new").string();
+  auto refused = RocksDbBackend::Open(options);
+  BOOST_TEST(refused.status().code() == StatusCode::kUnavailable, refused.status().ToString());
+  BOOST_TEST(refused.status().message().find("reserve") != std::string::npos);
+  options.create_if_missing = false;
+  BOOST_TEST(RocksDbBackend::Open(options).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(!std::filesystem::exists(options.path));
 }
 
 // ---- (c) syncs per durable write

@@ -102,6 +102,7 @@ class CountingBackend final : public StorageBackend {
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
   bool AnswersFromMemory() const override;
   Status CheckHealth() override { return inner_->CheckHealth(); }
+  Status CheckWrites() override { return inner_->CheckWrites(); }
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,

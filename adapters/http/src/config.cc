@@ -133,6 +133,10 @@ Status ValidateConfig(const DaemonConfig& config) {
   if (config.tls_cert.empty() != config.tls_key.empty()) {
     return Status::InvalidArgument("--tls-cert and --tls-key go together");
   }
+  // -1 is the unset default; a reserve beyond 1 TiB is a typo.
+  if (config.min_free_disk_mib < -1 || config.min_free_disk_mib > (std::int64_t{1} << 20)) {
+    return Status::InvalidArgument("--min-free-disk must be a number of MiB, 0 to 1048576");
+  }
   const bool tls = !config.tls_cert.empty();
   if (!tls && !IsLoopback(listen->address()) && !config.allow_plain_http_on_public_address) {
     return Status::InvalidArgument(

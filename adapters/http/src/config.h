@@ -27,6 +27,9 @@ struct DaemonConfig {
   std::string listen = "127.0.0.1:8080";  // public listener, host:port (port 0: any)
   std::string port_file;                  // where the bound public port is written; "" none
   std::string storage = "rocksdb://./data";
+  // RocksDB's free-space reserve in MiB (--min-free-disk); -1: the backend's default. A
+  // min_free_disk_mb in the storage URI wins.
+  std::int64_t min_free_disk_mib = -1;
   std::string key_file = "./credstore.keys";
   std::vector<std::string> services = {"geofencing", "locationHistory"};
   std::string api_keys = "any";       // "any" | "provisioned"

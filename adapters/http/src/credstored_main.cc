@@ -257,6 +257,9 @@ class Daemon {
                                       : health.message() + "; /readyz answers 503 until fixed")
           .WriteTo(*log);
     };
+    if (config_.min_free_disk_mib >= 0) {
+      options.min_free_disk_bytes = static_cast<std::uint64_t>(config_.min_free_disk_mib) << 20;
+    }
     auto backend = OpenBackend(config_.storage, options);
     if (!backend.ok()) {
       LogLine("error", "credstored.storage")

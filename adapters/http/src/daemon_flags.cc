@@ -41,6 +41,11 @@ po::options_description Flags(DaemonConfig& config) {
   add("storage", po::value(&config.storage)->default_value(config.storage)->value_name("URI"),
       "Storage backend: memory://, rocksdb://PATH (relative) or rocksdb:///abs/path, "
       "redis://[:password@]host:port[/db], redis+unix:///path/redis.sock.");
+  add("min-free-disk", po::value(&config.min_free_disk_mib)->value_name("MIB"),
+      "RocksDB: below this much free disk space (MiB), writes answer 503 and the store opens "
+      "read-only, while reads keep answering; writes resume once space is back. Default: twice "
+      "the write buffer + 64 MiB (96 MiB); 0 turns the reserve off. A min_free_disk_mb in "
+      "--storage wins.");
   add("key-file", po::value(&config.key_file)->default_value(config.key_file)->value_name("PATH"),
       "The server's keyring. Created (mode 0600) on first start when absent, never "
       "overwritten; must lie outside the RocksDB data folder. Ignored when the environment "

@@ -292,7 +292,8 @@ json::object Describe(const IntegratorInfo& info) {
 
 // The store's own counters, after the server's metrics. A family the server already renders
 // (it may register the same counters as gauges) is not repeated: Prometheus rejects duplicates.
-std::string RenderMetrics(const Metrics& metrics, const StoreStats& stats) {
+// `writes_available`: CredentialStore::CheckWrites, as /readyz reports it.
+std::string RenderMetrics(const Metrics& metrics, const StoreStats& stats, bool writes_available) {
   std::string text = metrics.RenderPrometheus();
   std::ostringstream out;
   auto counter = [&](std::string_view name, std::string_view help, std::uint64_t value) {
@@ -313,6 +314,10 @@ std::string RenderMetrics(const Metrics& metrics, const StoreStats& stats) {
           stats.throttled);
   counter("credstore_store_cas_retries_total", "Compare-and-swap writes retried after a race.",
           stats.cas_retries);
+  out << "# HELP credstore_storage_writes_available 1 while the backend accepts writes, 0 while "
+         "it refuses them and serves reads only (e.g. RocksDB below its free-space reserve).\n"
+      << "# TYPE credstore_storage_writes_available gauge\n"
+      << "credstore_storage_writes_available " << (writes_available ? 1 : 0) << '\n';
   return text + out.str();
 }
 
@@ -570,10 +575,10 @@ Routed OperatorApi::Route(Request& request, const RequestMeta& meta) const {
     call.list = std::move(std::get<ListQuery>(query));
   }
   if (call.routed.route == Endpoint::kMetrics) {
-    // Reads counters in memory: never blocks.
+    // Reads counters in memory, and CheckWrites, which never blocks.
     return Prepare(route_template, WorkClass::kInline, [this, meta]() -> Response {
       return NoStoreBody(status::ok, "text/plain; version=0.0.4; charset=utf-8",
-                         RenderMetrics(metrics_, store_.Stats()), meta);
+                         RenderMetrics(metrics_, store_.Stats(), store_.CheckWrites().ok()), meta);
     });
   }
   WorkClass work = store_.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;

@@ -18,7 +18,17 @@ Routed Readiness(CredentialStore& store, const RequestMeta& meta, ReadinessDetai
   const WorkClass work = store.NeverBlocks() ? WorkClass::kInline : WorkClass::kStorage;
   return Prepare(kReadyPath, work, [store = &store, meta, detail]() -> Response {
     const Status ready = store->CheckReady();
-    if (ready.ok()) return NoStoreJson(beast_http::status::ok, {{"status", "ready"}}, meta);
+    if (ready.ok()) {
+      // Reads are served: stay in service (pulling the only RocksDB server out of its load
+      // balancer would refuse the reads too), and say whether writes are.
+      const Status writes = store->CheckWrites();
+      boost::json::object body{{"status", "ready"},
+                               {"writes", writes.ok() ? "available" : "unavailable"}};
+      if (!writes.ok() && detail == ReadinessDetail::kOperator) {
+        body["writes_detail"] = writes.message();
+      }
+      return NoStoreJson(beast_http::status::ok, body, meta);
+    }
     ProblemExtras extras;
     extras.retry_after = RetryAfterSeconds(ready.retry_after());
     return MakeProblem(beast_http::status::service_unavailable,

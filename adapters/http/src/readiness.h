@@ -27,8 +27,12 @@ Routed Health(const RequestMeta& meta);
 // message (a stopped Redis, an evicting policy, a lost keycheck record).
 enum class ReadinessDetail { kPublic, kOperator };
 
-// 200 {"status":"ready"}, or 503 with Retry-After, whatever the reason (storage down, unhealthy,
-// data lost or written under other keys): any of them means "send traffic elsewhere".
+// 200 {"status":"ready","writes":"available"}, or 503 with Retry-After, whatever the reason
+// (storage down, unhealthy, data lost or written under other keys): any of them means "send
+// traffic elsewhere". A store that serves reads but refuses writes (CredentialStore::CheckWrites:
+// RocksDB below its free-space reserve) stays ready — 200 with "writes":"unavailable", and on
+// the operator listener "writes_detail", the reason — because taking it out of service would
+// refuse its reads too, and writes answer 503 with Retry-After by themselves.
 Routed Readiness(CredentialStore& store, const RequestMeta& meta, ReadinessDetail detail);
 
 }  // namespace credstore::http

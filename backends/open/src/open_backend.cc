@@ -1,6 +1,7 @@
 #include "credstore/backends/open_backend.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -21,43 +22,82 @@ namespace {
                                  std::string(option) + "=ON)");
 }
 
-// A count in 1..max, digits only; nullopt otherwise.
-std::optional<std::size_t> ParseCount(std::string_view text, std::size_t max) {
+// A count in min..max, digits only; nullopt otherwise.
+std::optional<std::size_t> ParseCount(std::string_view text, std::size_t min, std::size_t max) {
   std::size_t value = 0;
   if (text.empty() || text.size() > 12) return std::nullopt;
   for (char c : text) {
     if (c < '0' || c > '9') return std::nullopt;
     value = value * 10 + static_cast<std::size_t>(c - '0');
   }
-  if (value < 1 || value > max) return std::nullopt;
+  if (value < min || value > max) return std::nullopt;
   return value;
 }
 
-// `rest` is what follows "rocksdb://": the folder, then optionally ?block_cache_mb=N.
-Result<std::shared_ptr<StorageBackend>> OpenRocksDb(std::string_view rest) {
-  constexpr std::string_view kCacheParameter = "block_cache_mb=";
-  constexpr std::size_t kMaxCacheMib = std::size_t{1} << 20;  // 1 TiB
+// The parameters a rocksdb:// URI may carry, as MiB counts.
+struct RocksDbUriParameters {
+  std::optional<std::size_t> block_cache_mib;
+  std::optional<std::size_t> min_free_disk_mib;
+};
+
+// `query` is what follows the '?': name=value pairs joined by '&', each name at most once.
+Result<RocksDbUriParameters> ParseRocksDbQuery(std::string_view query) {
+  constexpr std::size_t kMaxMib = std::size_t{1} << 20;  // 1 TiB
+  RocksDbUriParameters parameters;
+  while (true) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const std::size_t equals = pair.find('=');
+    const std::string_view name = pair.substr(0, equals);
+    const std::string_view value =
+        equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1);
+    std::optional<std::size_t>* slot = nullptr;
+    std::size_t min = 1;
+    if (name == "block_cache_mb") {
+      slot = &parameters.block_cache_mib;
+    } else if (name == "min_free_disk_mb") {
+      slot = &parameters.min_free_disk_mib;
+      min = 0;  // 0: no reserve
+    } else {
+      return Status::InvalidArgument(
+          "rocksdb URI parameters are block_cache_mb=N and min_free_disk_mb=N");
+    }
+    if (slot->has_value()) {
+      return Status::InvalidArgument("rocksdb URI parameter " + std::string(name) + " is repeated");
+    }
+    *slot = ParseCount(value, min, kMaxMib);
+    if (!*slot) {
+      return Status::InvalidArgument("rocksdb " + std::string(name) + " must be a number of MiB, " +
+                                     std::to_string(min) + " to " + std::to_string(kMaxMib));
+    }
+    if (amp == std::string_view::npos) return parameters;
+    query.remove_prefix(amp + 1);
+  }
+}
+
+// `rest` is what follows "rocksdb://": the folder, then optionally ?name=N&name=N.
+Result<std::shared_ptr<StorageBackend>> OpenRocksDb(
+    std::string_view rest, [[maybe_unused]] const OpenBackendOptions& open) {
   const std::size_t question = rest.find('?');
   const std::string_view path = rest.substr(0, question);
   if (path.empty()) {
     return Status::InvalidArgument("rocksdb URI needs a folder: rocksdb:///var/lib/credstore");
   }
-  std::optional<std::size_t> cache_mib;
+  RocksDbUriParameters parameters;
   if (question != std::string_view::npos) {
-    const std::string_view query = rest.substr(question + 1);
-    if (query.substr(0, kCacheParameter.size()) != kCacheParameter) {
-      return Status::InvalidArgument("the only rocksdb URI parameter is block_cache_mb=N");
-    }
-    cache_mib = ParseCount(query.substr(kCacheParameter.size()), kMaxCacheMib);
-    if (!cache_mib) {
-      return Status::InvalidArgument("rocksdb block_cache_mb must be a number of MiB, 1 to " +
-                                     std::to_string(kMaxCacheMib));
-    }
+    auto parsed = ParseRocksDbQuery(rest.substr(question + 1));
+    if (!parsed.ok()) return parsed.status();
+    parameters = *parsed;
   }
 #if CREDSTORE_HAVE_ROCKSDB
   RocksDbOptions options;
   options.path = std::string(path);
-  if (cache_mib) options.block_cache_bytes = *cache_mib << 20;
+  if (parameters.block_cache_mib) options.block_cache_bytes = *parameters.block_cache_mib << 20;
+  if (parameters.min_free_disk_mib) {
+    options.min_free_disk_bytes = static_cast<std::uint64_t>(*parameters.min_free_disk_mib) << 20;
+  } else if (open.min_free_disk_bytes) {
+    options.min_free_disk_bytes = open.min_free_disk_bytes;
+  }
   auto opened = RocksDbBackend::Open(options);
   if (!opened.ok()) return opened.status();
   return std::shared_ptr<StorageBackend>(std::move(opened).value());
@@ -103,7 +143,7 @@ Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri,
     if (!rest.empty()) return Status::InvalidArgument("memory:// takes nothing after the scheme");
     return std::shared_ptr<StorageBackend>(std::make_shared<MemoryBackend>());
   }
-  if (scheme == "rocksdb") return OpenRocksDb(rest);
+  if (scheme == "rocksdb") return OpenRocksDb(rest, options);
   if (scheme == "redis" || scheme == "redis+unix") return OpenRedis(uri, options);
   // Only the scheme is echoed: the rest of an unknown URI could hold a password.
   return Status::InvalidArgument("unknown storage scheme '" + std::string(scheme) +

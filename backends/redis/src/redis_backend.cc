@@ -560,6 +560,8 @@ const RedisServerDurability& RedisBackend::server_durability() const { return im
 
 Status RedisBackend::CheckHealth() { return impl_->Health(); }
 
+Status RedisBackend::CheckWrites() { return impl_->Health(); }
+
 Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& options) {
   if (options.unix_socket.empty()) {
     if (options.host.empty()) return Status::InvalidArgument("redis: no host and no unix socket");

@@ -1,6 +1,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/merge_operator.h>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -24,7 +26,11 @@
 #include <vector>
 
 #include "credstore/backends/rocksdb.h"
+#include "db_slot.h"
+#include "free_space.h"
+#include "info_log.h"
 #include "record_format.h"
+#include "write_failure.h"
 
 namespace credstore {
 namespace {
@@ -169,6 +175,12 @@ class MaxVersionOperator final : public rdb::AssociativeMergeOperator {
   const char* Name() const override { return "credstore.MaxVersion"; }
 };
 
+std::string Mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// How long a client is told to wait while the disk is below the reserve: freeing space is an
+// operator's job, not a matter of a second.
+constexpr std::chrono::seconds kFullDiskRetryAfter{5};
+
 }  // namespace
 
 // Compare-and-swap: the read-check-write of Create, CompareAndSwap and Erase runs under one of
@@ -221,7 +233,17 @@ struct RocksDbBackend::Impl {
       : path(options.path),
         gc(std::make_shared<GcState>(options.expired_gc_grace)),
         stripe_count(std::max<std::size_t>(options.lock_stripes, 1)),
-        stripes(std::make_unique<std::mutex[]>(stripe_count)) {}
+        stripes(std::make_unique<std::mutex[]>(stripe_count)),
+        space(options.path,
+              options.min_free_disk_bytes.value_or(
+                  RocksDbOptions::DefaultMinFreeDiskBytes(options.write_buffer_bytes))),
+        recovery_interval(std::max(options.write_recovery_interval, std::chrono::milliseconds(1))) {
+  }
+
+  // Also on a failed Open: the LOCK may have been taken before the store was checked.
+  ~Impl() { UnlockFolder(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   std::size_t StripeIndex(std::string_view key) const {
     return std::hash<std::string_view>{}(key) % stripe_count;
@@ -243,10 +265,11 @@ struct RocksDbBackend::Impl {
         VersionedValue{std::string(record->value), record->version, record->expires_at});
   }
 
-  Result<std::optional<VersionedValue>> LoadLive(std::string_view key, Timestamp now,
-                                                 const rdb::ReadOptions& read_options = {}) {
+  static Result<std::optional<VersionedValue>> LoadLive(rdb::DB& db, std::string_view key,
+                                                        Timestamp now) {
     rdb::PinnableSlice bytes;
-    const rdb::Status read = db->Get(read_options, db->DefaultColumnFamily(), ToSlice(key), &bytes);
+    const rdb::Status read =
+        db.Get(rdb::ReadOptions(), db.DefaultColumnFamily(), ToSlice(key), &bytes);
     return DecodeLive(read, bytes, now);
   }
 
@@ -283,8 +306,10 @@ struct RocksDbBackend::Impl {
   // A non-durable mutation: checked and written at once under its stripe, without a sync (the
   // write-ahead log stays on).
   Result<Version> ApplyUnsynced(const Mutation& mutation) {
+    const DbSlot::Pinned db_pin = db.Pin();
+    if (Status allowed = WritesAllowed(); !allowed.ok()) return allowed;  // swapped meanwhile
     std::lock_guard lock(stripes[StripeIndex(mutation.key)]);
-    auto current = LoadLive(mutation.key, mutation.now);
+    auto current = LoadLive(*db_pin, mutation.key, mutation.now);
     if (!current.ok()) return current.status();
     const std::optional<Version> live =
         *current ? std::optional<Version>((*current)->version) : std::nullopt;
@@ -292,8 +317,11 @@ struct RocksDbBackend::Impl {
     rdb::WriteBatch batch;
     auto version = Stage(mutation, batch);
     if (!version.ok()) return version;
-    const rdb::Status written = db->Write(rdb::WriteOptions(), &batch);
-    if (!written.ok()) return FromRocks(written, "write");
+    const rdb::Status written = db_pin->Write(rdb::WriteOptions(), &batch);
+    if (!written.ok()) {
+      NoteWriteError(written);
+      return FromRocks(written, "write");
+    }
     return version;
   }
 
@@ -346,6 +374,11 @@ struct RocksDbBackend::Impl {
   // fills in every result. A failed write fails the whole group, refusals included: they may
   // rest on a mutation of the group that was never written.
   void CommitGroup(const std::vector<Pending*>& group) {
+    const DbSlot::Pinned db_pin = db.Pin();
+    if (Status allowed = WritesAllowed(); !allowed.ok()) {  // refused or swapped meanwhile
+      for (Pending* pending : group) pending->result = allowed;
+      return;
+    }
     std::vector<std::size_t> held;
     held.reserve(group.size());
     for (const Pending* pending : group) held.push_back(StripeIndex(pending->mutation->key));
@@ -365,8 +398,8 @@ struct RocksDbBackend::Impl {
     }
     std::vector<rdb::PinnableSlice> stored(keys.size());
     std::vector<rdb::Status> reads(keys.size());
-    db->MultiGet(rdb::ReadOptions(), db->DefaultColumnFamily(), keys.size(), keys.data(),
-                 stored.data(), reads.data());
+    db_pin->MultiGet(rdb::ReadOptions(), db_pin->DefaultColumnFamily(), keys.size(), keys.data(),
+                     stored.data(), reads.data());
 
     // What the group itself has written so far, per key: the version and expiry of the record,
     // or nullopt after an Erase.
@@ -408,16 +441,204 @@ struct RocksDbBackend::Impl {
     if (!any_staged) return;
     rdb::WriteOptions synced;
     synced.sync = true;
-    const rdb::Status status = db->Write(synced, &batch);
+    const rdb::Status status = db_pin->Write(synced, &batch);
     if (status.ok()) return;
+    NoteWriteError(status);
     const Status failed = FromRocks(status, "write");
     for (Pending* pending : group) pending->result = failed;
   }
 
   Result<Version> Apply(const Mutation& mutation) {
     gc->Observe(mutation.now);
+    if (Status allowed = WritesAllowed(); !allowed.ok()) return allowed;
     const bool durable = mutation.kind == Mutation::Kind::kErase || mutation.options.durable;
     return durable ? Commit(mutation) : ApplyUnsynced(mutation);
+  }
+
+  // OK iff writes may go to RocksDB now: the store is open read-write, the disk has its reserve
+  // free and RocksDB has not stopped after an error. Asked before every write, durable or not:
+  // RocksDB 7.8 aborts the process when an unsynced write meets a full disk.
+  Status WritesAllowed() {
+    if (read_only.load(std::memory_order_acquire)) {
+      const std::string why = failure->failed()
+                                  ? "a write failed (" + failure->message() + ")"
+                                  : "its disk had less free space than the reserve (" +
+                                        Mib(space.reserve_bytes()) + ") at open";
+      return Status::Unavailable("rocksdb: the store in '" + path + "' is open read-only: " + why +
+                                     "; writes resume once the disk has room",
+                                 kFullDiskRetryAfter);
+    }
+    if (!space.Enough()) {
+      return Status::Unavailable("rocksdb: the disk of '" + path + "' has " +
+                                     Mib(space.last_free_bytes()) + " free, below the reserve of " +
+                                     Mib(space.reserve_bytes()) +
+                                     " (min_free_disk); writes resume once space is back",
+                                 kFullDiskRetryAfter);
+    }
+    if (failure->failed() || write_failed.load(std::memory_order_acquire)) {
+      return Status::Unavailable("rocksdb: writes stopped after an error (" + failure->message() +
+                                 "); resuming once the disk has room");
+    }
+    return Status::Ok();
+  }
+
+  // Reads the store's bookkeeping from a freshly opened `opened`: its format (written into an
+  // empty database when `may_initialize`), and the version counter.
+  Status CheckStore(rdb::DB& opened, bool may_initialize) {
+    std::string format;
+    rdb::Status status = opened.Get(rdb::ReadOptions(), ToSlice(kFormatKey), &format);
+    if (status.IsNotFound()) {
+      std::unique_ptr<rdb::Iterator> any(opened.NewIterator(rdb::ReadOptions()));
+      any->SeekToFirst();
+      if (any->Valid()) {
+        return Status::InvalidArgument("rocksdb folder '" + path +
+                                       "' holds a RocksDB database that is not a credstore store");
+      }
+      if (!any->status().ok()) return FromRocks(any->status(), "open");
+      if (!may_initialize) {
+        return Status::Unavailable("rocksdb: the store in '" + path +
+                                       "' is empty and its disk is below the reserve (" +
+                                       Mib(space.reserve_bytes()) + "): it cannot be created",
+                                   kFullDiskRetryAfter);
+      }
+      rdb::WriteOptions synced;
+      synced.sync = true;
+      status = opened.Put(synced, ToSlice(kFormatKey), ToSlice(kStoreFormat));
+      if (!status.ok()) return FromRocks(status, "open");
+    } else if (!status.ok()) {
+      return FromRocks(status, "open");
+    } else if (format != kStoreFormat) {
+      return Status::InvalidArgument("rocksdb folder '" + path +
+                                     "' holds a credstore store of an unknown format");
+    }
+
+    std::string max_version;
+    status = opened.Get(rdb::ReadOptions(), ToSlice(kMaxVersionKey), &max_version);
+    if (status.ok()) {
+      const auto decoded = DecodeU64(max_version);
+      if (!decoded) return Status::Internal("rocksdb: the stored version counter is corrupt");
+      // Never backwards: a reopen reads the same counter, or a later one.
+      Version seen = last_version.load(std::memory_order_relaxed);
+      while (*decoded > seen &&
+             !last_version.compare_exchange_weak(seen, *decoded, std::memory_order_relaxed)) {
+      }
+    } else if (!status.IsNotFound()) {
+      return FromRocks(status, "open");
+    }
+    return Status::Ok();
+  }
+
+  // ---- Getting writes back (see Full disk in rocksdb.h) -------------------------------------
+
+  void StartRecovery() {
+    recoverer = std::thread([this] { RecoveryLoop(); });
+  }
+
+  void StopRecovery() {
+    {
+      std::lock_guard lock(recovery_mutex);
+      recovery_stopping = true;
+    }
+    recovery_wake.notify_one();
+    if (recoverer.joinable()) recoverer.join();
+  }
+
+  void RecoveryLoop() {
+    std::unique_lock lock(recovery_mutex);
+    while (!recovery_wake.wait_for(lock, recovery_interval, [&] { return recovery_stopping; })) {
+      lock.unlock();
+      TryRecover();
+      lock.lock();
+    }
+  }
+
+  // A write RocksDB answered with an error. RocksDB 7.8 keeps using the write-ahead-log writer
+  // that failed, and its next write through it fails an assertion (the process aborts) — also
+  // after DB::Resume() answered OK (tests/durability/full_disk_test.cc, mode "no-reserve",
+  // shows it). So the instance is never written to again: the recovery thread swaps it for a
+  // read-only one and reopens read-write once there is room.
+  void NoteWriteError(const rdb::Status& status) {
+    failure->Note(status);
+    write_failed.store(true, std::memory_order_release);
+  }
+
+  // Once the reserve is free again: a read-only store is reopened read-write, a stopped one
+  // resumed. A failed try is tried again on the next tick; nothing here can lose a write, since
+  // none was accepted while writes were refused.
+  void TryRecover() {
+    if (write_failed.load(std::memory_order_acquire)) {
+      RetireFailedInstance();
+      // Never Resume a failed instance: the next write through it would abort (see above).
+      if (write_failed.load(std::memory_order_acquire)) return;
+    }
+    if (!read_only.load(std::memory_order_acquire) && !failure->failed()) return;
+    if (!space.Enough()) return;
+    if (read_only.load(std::memory_order_acquire)) {
+      ReopenReadWrite();
+      return;
+    }
+    // A background error (a flush or compaction that failed): Resume retries it.
+    const std::uint64_t generation = failure->generation();
+    const rdb::Status resumed = db.Pin()->Resume();
+    // Busy: RocksDB is already recovering on its own (it does after a full disk); ask again.
+    if (resumed.ok()) failure->ClearIf(generation);
+  }
+
+  // Replaces an instance whose write failed by a read-only one (reads go on meanwhile) and closes
+  // it, so that its LOCK is free for the read-write reopen. A read-only open writes nothing, so
+  // it works on a full disk too.
+  void RetireFailedInstance() {
+    rdb::DB* raw = nullptr;
+    const rdb::Status opened = rdb::DB::OpenForReadOnly(db_options, path, &raw);
+    if (!opened.ok()) return;  // tried again on the next tick; writes stay refused
+    // Before the swap: a writer that pins the read-only instance must find it flagged.
+    read_only.store(true, std::memory_order_seq_cst);
+    std::unique_ptr<rdb::DB> failed = db.Replace(std::unique_ptr<rdb::DB>(raw));
+    (void)failed->Close();
+    failed.reset();
+    write_failed.store(false, std::memory_order_release);
+    (void)LockFolder();
+  }
+
+  // Opens the folder read-write beside the read-only instance, makes it current, and closes the
+  // read-only one once its readers are done. The read-only instance took no lock and accepted no
+  // write, so the read-write open recovers exactly what was on disk.
+  void ReopenReadWrite() {
+    // RocksDB takes the LOCK itself: hand ours over. Another process could take it in between;
+    // then the open fails on the lock, this backend stays read-only, and tries again later.
+    UnlockFolder();
+    rdb::DB* raw = nullptr;
+    const rdb::Status opened = rdb::DB::Open(db_options, path, &raw);
+    if (!opened.ok()) {
+      failure->Note(opened);
+      (void)LockFolder();  // fails only if another process holds it; the next try notes that
+      return;
+    }
+    std::unique_ptr<rdb::DB> writable(raw);
+    if (Status checked = CheckStore(*writable, /*may_initialize=*/false); !checked.ok()) {
+      (void)writable->Close();
+      writable.reset();
+      failure->Note(rdb::Status::IOError(checked.message()));
+      (void)LockFolder();
+      return;
+    }
+    std::unique_ptr<rdb::DB> retired = db.Replace(std::move(writable));
+    // A failure noted by a failed reopen belongs to no open instance.
+    failure->ClearIf(failure->generation());
+    read_only.store(false, std::memory_order_release);
+    (void)retired->Close();
+  }
+
+  // The folder's LOCK, held while the store is open read-only (see Open).
+  rdb::Status LockFolder() {
+    if (folder_lock != nullptr) return rdb::Status::OK();
+    return db_options.env->LockFile(path + "/LOCK", &folder_lock);
+  }
+
+  void UnlockFolder() {
+    if (folder_lock == nullptr) return;
+    (void)db_options.env->UnlockFile(folder_lock);
+    folder_lock = nullptr;
   }
 
   const std::string path;
@@ -426,13 +647,26 @@ struct RocksDbBackend::Impl {
   std::unique_ptr<std::mutex[]> stripes;
   std::atomic<Version> last_version{0};
 
+  FreeSpaceGauge space;
+  const std::shared_ptr<WriteFailure> failure = std::make_shared<WriteFailure>();
+  std::atomic<bool> read_only{false};     // opened read-only, not yet reopened read-write
+  std::atomic<bool> write_failed{false};  // the current instance failed a write: never reuse it
+  rdb::Options db_options;                // as the first open used them; a reopen uses them again
+  rdb::FileLock* folder_lock = nullptr;   // while read-only; only Open, the recovery thread and
+                                          // the destructor (after stopping it) touch it
+  const std::chrono::milliseconds recovery_interval;
+  std::mutex recovery_mutex;
+  std::condition_variable recovery_wake;  // the recovery thread waits here between tries
+  bool recovery_stopping = false;         // guarded by recovery_mutex
+  std::thread recoverer;
+
   std::mutex queue_mutex;
   std::condition_variable queue_ready;  // the writer waits here for work or for `stopping`
   std::vector<Pending*> queue;          // guarded by queue_mutex
   bool stopping = false;                // guarded by queue_mutex
   std::thread writer;
 
-  std::unique_ptr<rdb::DB> db;  // declared last: closed first
+  DbSlot db;  // declared last: destroyed first (the destructor has closed it)
 };
 
 namespace {
@@ -470,17 +704,21 @@ std::size_t RocksDbOptions::DefaultBlockCacheBytes() {
   return std::clamp(physical / 8, kMin, kMax);
 }
 
+std::uint64_t RocksDbOptions::DefaultMinFreeDiskBytes(std::size_t write_buffer_bytes) {
+  return 2 * static_cast<std::uint64_t>(write_buffer_bytes) + (std::uint64_t{64} << 20);
+}
+
 RocksDbBackend::RocksDbBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RocksDbBackend::~RocksDbBackend() {
   if (!impl_) return;
-  // Every queued durable write is answered before the database closes under it.
+  // No reopen may start under the close; then every queued durable write is answered before
+  // the database closes under it.
+  impl_->StopRecovery();
   impl_->StopWriter();
-  if (impl_->db) {
-    // Close() reports errors that the destructor would swallow anyway; every acknowledged write
-    // is already in the WAL, so nothing is lost either way.
-    (void)impl_->db->Close();
-  }
+  // Close() reports errors that the destructor would swallow anyway; every acknowledged write is
+  // already in the WAL, so nothing is lost either way.
+  (void)impl_->db.Unpinned()->Close();
 }
 
 Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOptions& options) {
@@ -497,8 +735,9 @@ Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOption
   // Stored values are Argon2id strings, keyed digests and ciphertexts: compression would spend
   // CPU for nothing.
   db_options.compression = rdb::kNoCompression;
-  db_options.keep_log_file_num = 4;
-  db_options.max_log_file_size = std::size_t{4} << 20;
+  // RocksDB's LOG goes through a logger of ours: RocksDB's own aborts the process on its next
+  // line once a write to the file failed (a full disk), and it logs exactly then (info_log.h).
+  db_options.info_log = std::make_shared<InfoLog>(options.path, std::size_t{4} << 20);
   db_options.merge_operator = std::make_shared<MaxVersionOperator>();
   db_options.compaction_filter_factory = std::make_shared<ExpiredRecordFilterFactory>(impl->gc);
 
@@ -525,44 +764,47 @@ Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOption
   table_options.data_block_hash_table_util_ratio = 0.75;
   db_options.table_factory.reset(rdb::NewBlockBasedTableFactory(table_options));
 
-  rdb::DB* raw_db = nullptr;
-  const rdb::Status opened = rdb::DB::Open(db_options, options.path, &raw_db);
-  if (!opened.ok()) return OpenError(opened, options);
-  impl->db.reset(raw_db);
-  rdb::DB& db = *impl->db;
+  db_options.listeners.push_back(std::make_shared<BackgroundErrorListener>(impl->failure));
+  impl->db_options = db_options;
 
-  std::string format;
-  rdb::Status status = db.Get(rdb::ReadOptions(), ToSlice(kFormatKey), &format);
-  if (status.IsNotFound()) {
-    std::unique_ptr<rdb::Iterator> any(db.NewIterator(rdb::ReadOptions()));
-    any->SeekToFirst();
-    if (any->Valid()) {
-      return Status::InvalidArgument("rocksdb folder '" + options.path +
-                                     "' holds a RocksDB database that is not a credstore store");
+  // Below the reserve, a read-write open is never tried: RocksDB 7.8 aborts the process when it
+  // meets a full disk while opening (it writes a new log and manifest). A read-only open writes
+  // nothing, serves every read, and is replaced by a read-write one once space is back.
+  const bool room = impl->space.Enough();
+  if (!room) {
+    std::error_code error;
+    if (!std::filesystem::exists(std::filesystem::path(options.path) / "CURRENT", error)) {
+      if (!options.create_if_missing) {
+        return Status::NotFound("rocksdb: no store in '" + options.path +
+                                "' and create_if_missing is false");
+      }
+      return Status::Unavailable("rocksdb: no store in '" + options.path + "' and its disk has " +
+                                     Mib(impl->space.last_free_bytes()) +
+                                     " free, below the reserve of " +
+                                     Mib(impl->space.reserve_bytes()) + ": none is created",
+                                 kFullDiskRetryAfter);
     }
-    if (!any->status().ok()) return FromRocks(any->status(), "open");
-    rdb::WriteOptions synced;
-    synced.sync = true;
-    status = db.Put(synced, ToSlice(kFormatKey), ToSlice(kStoreFormat));
-    if (!status.ok()) return FromRocks(status, "open");
-  } else if (!status.ok()) {
-    return FromRocks(status, "open");
-  } else if (format != kStoreFormat) {
-    return Status::InvalidArgument("rocksdb folder '" + options.path +
-                                   "' holds a credstore store of an unknown format");
   }
-
-  std::string max_version;
-  status = db.Get(rdb::ReadOptions(), ToSlice(kMaxVersionKey), &max_version);
-  if (status.ok()) {
-    const auto decoded = DecodeU64(max_version);
-    if (!decoded) return Status::Internal("rocksdb: the stored version counter is corrupt");
-    impl->last_version.store(*decoded, std::memory_order_relaxed);
-  } else if (!status.IsNotFound()) {
-    return FromRocks(status, "open");
+  rdb::DB* raw_db = nullptr;
+  const rdb::Status opened = room ? rdb::DB::Open(db_options, options.path, &raw_db)
+                                  : rdb::DB::OpenForReadOnly(db_options, options.path, &raw_db);
+  if (!opened.ok()) return OpenError(opened, options);
+  impl->db.Install(std::unique_ptr<rdb::DB>(raw_db));
+  impl->read_only.store(!room, std::memory_order_release);
+  // A read-only open takes no LOCK, so it would let a second process (or backend) in beside the
+  // one holding the folder, or let that one in beside us: take the LOCK ourselves, as RocksDB
+  // would, until the read-write reopen takes it over.
+  if (!room) {
+    const rdb::Status locked = impl->LockFolder();
+    if (!locked.ok()) return OpenError(locked, options);
+  }
+  if (Status checked = impl->CheckStore(*impl->db.Unpinned(), /*may_initialize=*/room);
+      !checked.ok()) {
+    return checked;
   }
 
   impl->StartWriter();
+  impl->StartRecovery();
   return std::shared_ptr<RocksDbBackend>(new RocksDbBackend(std::move(impl)));
 }
 
@@ -580,7 +822,8 @@ Result<VersionedValue> AsGetAnswer(Result<std::optional<VersionedValue>> record)
 Result<VersionedValue> RocksDbBackend::Get(std::string_view key, Timestamp now) {
   if (Status valid = CheckKey(key); !valid.ok()) return valid;
   impl_->gc->Observe(now);
-  return AsGetAnswer(impl_->LoadLive(key, now));
+  const DbSlot::Pinned db = impl_->db.Pin();
+  return AsGetAnswer(Impl::LoadLive(*db, key, now));
 }
 
 // kBlockCacheTier lets RocksDB answer from the memtables, the table readers' index and Bloom
@@ -592,8 +835,8 @@ std::optional<Result<VersionedValue>> RocksDbBackend::TryGet(std::string_view ke
   rdb::ReadOptions memory_only;
   memory_only.read_tier = rdb::kBlockCacheTier;
   rdb::PinnableSlice bytes;
-  const rdb::Status read =
-      impl_->db->Get(memory_only, impl_->db->DefaultColumnFamily(), ToSlice(key), &bytes);
+  const DbSlot::Pinned db = impl_->db.Pin();
+  const rdb::Status read = db->Get(memory_only, db->DefaultColumnFamily(), ToSlice(key), &bytes);
   if (read.IsIncomplete()) return std::nullopt;
   return AsGetAnswer(Impl::DecodeLive(read, bytes, now));
 }
@@ -641,7 +884,8 @@ Result<ScanPage> RocksDbBackend::Scan(std::string_view prefix, std::string_view 
   const rdb::Slice upper_bound_slice(upper_bound);
   rdb::ReadOptions read_options;  // one implicit snapshot for the whole page
   if (!upper_bound.empty()) read_options.iterate_upper_bound = &upper_bound_slice;
-  std::unique_ptr<rdb::Iterator> it(impl_->db->NewIterator(read_options));
+  const DbSlot::Pinned db = impl_->db.Pin();  // declared before the iterator: released after it
+  std::unique_ptr<rdb::Iterator> it(db->NewIterator(read_options));
 
   const bool after_cursor = !cursor.empty() && cursor >= prefix;
   it->Seek(ToSlice(after_cursor ? cursor : prefix));
@@ -676,13 +920,17 @@ Result<ScanPage> RocksDbBackend::Scan(std::string_view prefix, std::string_view 
 }
 
 Status RocksDbBackend::CollectExpired() {
+  // A compaction writes new table files: on a disk below the reserve it would meet ENOSPC.
+  if (Status allowed = impl_->WritesAllowed(); !allowed.ok()) return allowed;
   rdb::CompactRangeOptions compact_options;
   // Rewrite the last level too: that is where long-lived expired records end up.
   compact_options.bottommost_level_compaction = rdb::BottommostLevelCompaction::kForce;
-  const rdb::Status status = impl_->db->CompactRange(compact_options, nullptr, nullptr);
+  const rdb::Status status = impl_->db.Pin()->CompactRange(compact_options, nullptr, nullptr);
   if (!status.ok()) return FromRocks(status, "compaction");
   return Status::Ok();
 }
+
+Status RocksDbBackend::CheckWrites() { return impl_->WritesAllowed(); }
 
 std::uint64_t RocksDbBackend::ExpiredRecordsCollected() const {
   return impl_->gc->collected.load(std::memory_order_relaxed);

@@ -301,6 +301,16 @@ class CredentialStore {
   // Changes nothing.
   Status CheckReady();
 
+  // OK iff the backend accepts writes now (StorageBackend::CheckWrites); kUnavailable, with a
+  // message for operators, while it refuses them but may still serve reads (RocksDB below its
+  // free-space reserve). Then every call that writes answers kUnavailable — registrations,
+  // settings writes, rotations, and signed requests, which are never verified without their
+  // replay record, and wrong secrets, which are never answered without their throttle counts —
+  // while admin-key checks and settings reads keep answering. A host keeps such a store in
+  // service (it is the only copy of the data) and reports the writes as unavailable. Never
+  // blocks; changes nothing.
+  Status CheckWrites();
+
   // ---- Introspection ----------------------------------------------------------------------
 
   // True iff `service` is one of Options::services.

@@ -33,6 +33,10 @@
 // call reports by itself (for Redis: that the server is not configured to evict records). A
 // host's readiness probe asks it (CredentialStore::CheckReady), so a store that would lose
 // acknowledged writes is taken out of service instead of answering as if all were well.
+// CheckWrites says, in the same way, whether it accepts writes now: a backend may refuse every
+// write (kUnavailable) and still serve reads — RocksDB on a disk below its free-space reserve —
+// and then a host keeps it in service for reads and reports the writes as unavailable. The two
+// are ordered: CheckWrites is never OK while CheckHealth is not.
 //
 // Thread safety: every method may be called from many threads at once; each call is atomic.
 #ifndef CREDSTORE_STORAGE_BACKEND_H_
@@ -107,6 +111,15 @@ class StorageBackend {
   // readiness probe likes. Reachability is not its business: every other call reports that.
   // Default: OK, correct for a backend with nothing to watch.
   virtual Status CheckHealth() { return Status::Ok(); }
+
+  // OK iff, as far as the backend knows without probing, Create, CompareAndSwap and Erase may
+  // succeed now; kUnavailable (message for operators, retry_after set) while it refuses every
+  // write, durable or not, before trying it. Reads are not its business: while CheckHealth is
+  // OK and CheckWrites is not, Get, TryGet and Scan keep answering, and every write fails with
+  // kUnavailable. Never OK while CheckHealth is not (a backend unfit to serve accepts no write
+  // either). Never blocks, like CheckHealth. Default: CheckHealth(), correct for a backend that
+  // never refuses writes while healthy.
+  virtual Status CheckWrites() { return CheckHealth(); }
 
   // Stores `value` under `key` only if no live record exists there; returns the new version.
   // kConflict if a live record exists (nothing is changed).

@@ -39,6 +39,8 @@ class MemoryBackend final : public StorageBackend {
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
   // True: no call does I/O, and each holds a shard lock only for a map operation.
   bool AnswersFromMemory() const override { return true; }
+  // OK: nothing here refuses writes (memory that runs out fails the process, not a write).
+  Status CheckWrites() override { return Status::Ok(); }
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,

@@ -8,6 +8,12 @@
 //                                             with a block cache of N MiB, 1..1048576 (default:
 //                                             RocksDbOptions::DefaultBlockCacheBytes(), 1/8
 //                                             of physical memory in [64 MiB, 4 GiB])
+//   rocksdb:///var/lib/credstore?min_free_disk_mb=N
+//                                             writes refused, and the store opened read-only,
+//                                             while the disk has less than N MiB free, 0..1048576
+//                                             (default: RocksDbOptions::DefaultMinFreeDiskBytes,
+//                                             96 MiB; 0: no reserve). Parameters combine with
+//                                             '&': ?block_cache_mb=256&min_free_disk_mb=512
 //   redis://[:password@]host:port[/db]        a Redis server over TCP
 //   redis+unix:///path/redis.sock[?db=N]      a Redis server over a unix socket (see redis.h)
 // Backends not built into this copy of credstore (CREDSTORE_WITH_ROCKSDB/REDIS=OFF, or AUTO with
@@ -17,8 +23,10 @@
 #ifndef CREDSTORE_BACKENDS_OPEN_BACKEND_H_
 #define CREDSTORE_BACKENDS_OPEN_BACKEND_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "credstore/status.h"
@@ -33,6 +41,10 @@ struct OpenBackendOptions {
   // throw. Only backends that watch something call it (Redis: its maxmemory-policy). Default:
   // not set, the backend's own default (see its header).
   std::function<void(const Status&)> on_health_change;
+
+  // RocksDB only: the free-space reserve in bytes (RocksDbOptions::min_free_disk_bytes), used
+  // when the URI sets no min_free_disk_mb (the URI wins). Default: not set, RocksDB's default.
+  std::optional<std::uint64_t> min_free_disk_bytes = std::nullopt;
 };
 
 // Opens the backend `uri` names. kInvalidArgument for an unknown scheme, a malformed URI or a

@@ -172,6 +172,10 @@ class RedisBackend final : public StorageBackend {
   // kUnavailable while the last re-check of `maxmemory-policy` found a policy that may evict
   // records (the message names it); OK otherwise. Answers from that check, without I/O.
   Status CheckHealth() override;
+  // CheckHealth's verdict: the backend refuses no write by itself while healthy (a server out
+  // of memory under noeviction refuses each write, which then answers kUnavailable), and an
+  // evicting policy makes every write one that may be lost.
+  Status CheckWrites() override;
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;

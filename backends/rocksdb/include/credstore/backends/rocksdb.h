@@ -32,13 +32,37 @@
 // Not blocking: TryGet answers from the memtables, the block cache and the index and Bloom filter
 // blocks that every open table file keeps in memory (outside the cache), so an absent key is
 // usually answered at once, and a present key once its block is cached (after any Get of it or
-// of a neighbour). It takes no credstore lock; inside RocksDB a cache lookup takes a cache
+// of a neighbour). It takes no credstore lock (only an atomic count of the calls on the open
+// RocksDB instance, see Full disk); inside RocksDB a cache lookup takes a cache
 // shard's mutex, held for a hash-table probe. AnswersFromMemory() is false: Get, Scan and every
 // write may do I/O.
 //
 // Memory: the block cache (block_cache_bytes), up to two write buffers of write_buffer_bytes
 // being filled or flushed, and the index and filter blocks of the table files (a few bytes per
 // record, outside the cache); docs/operations.md gives the whole bound.
+//
+// Full disk: RocksDB 7.8 must never meet a full disk with a write in hand — once a write to one
+// of its files failed, its next write through that file fails an assertion and the process
+// aborts (an unsynced write at ENOSPC, the next write after a synced one failed, even after
+// DB::Resume() said OK; a read-write open on a full disk). So the backend keeps a free-space
+// reserve (min_free_disk_bytes) on the file system of `path`, measured with statvfs and cached
+// for at most 100 ms. Below it, every write (durable or not, and CollectExpired) fails with
+// kUnavailable before it reaches RocksDB, and CheckWrites() says why, while every read keeps
+// answering; Open opens the store read-only instead of trying a read-write open (and takes the
+// folder's LOCK itself, so a second process is still refused). RocksDB's informational LOG is
+// written by a logger of the backend's that drops lines the disk has no room for, since RocksDB's
+// own aborts there too.
+//
+// Should a write reach RocksDB and fail anyway (the reserve is off, or was overrun between two
+// measurements), writes are refused from then on, and the instance that failed is never written
+// to again: it is swapped for a read-only one at once (reads go on). A flush or compaction that
+// failed in the background refuses writes too, until DB::Resume() succeeds (asked again while
+// RocksDB answers Busy, recovering on its own). A background thread looks every
+// write_recovery_interval; once the reserve is free again it reopens a read-only store
+// read-write — readers finish on the old instance, which then closes — or resumes the stopped
+// one, and writes are accepted again. Nothing acknowledged is lost on the way: a refused write
+// never reached RocksDB, a failed one was never acknowledged, and a read-only instance accepts
+// none; the read-write open recovers the log up to its last intact entry.
 //
 // Expiry: visibility is decided by the `now` each call passes, never by this machine's clock. A
 // compaction filter only collects garbage: it drops records whose `expires_at` is older than both
@@ -93,6 +117,20 @@ struct RocksDbOptions {
 
   // Threads RocksDB may use for flushes and compactions. Default: 2.
   int max_background_jobs = 2;
+
+  // 2 × write_buffer_bytes + 64 MiB: room for both write buffers to be flushed, plus the write-
+  // ahead log, manifest and compaction outputs that may be written before a refusal is noticed.
+  static std::uint64_t DefaultMinFreeDiskBytes(std::size_t write_buffer_bytes);
+
+  // Free space (bytes, as statvfs reports them to unprivileged processes) below which writes are
+  // refused and Open opens read-only; see Full disk above. Default (nullopt):
+  // DefaultMinFreeDiskBytes(write_buffer_bytes), 96 MiB with the default write buffer. 0 turns
+  // the reserve off, and with it the protection: a full disk may then abort the process.
+  std::optional<std::uint64_t> min_free_disk_bytes = std::nullopt;
+
+  // How often the background thread looks whether refused writes can come back (Full disk).
+  // Default: 250 ms. Values below 1 ms count as 1 ms.
+  std::chrono::milliseconds write_recovery_interval = std::chrono::milliseconds(250);
 };
 
 class RocksDbBackend final : public StorageBackend {
@@ -104,7 +142,10 @@ class RocksDbBackend final : public StorageBackend {
   //   credstore store, or a store of an unknown format;
   // - kNotFound: no store there and `create_if_missing` is false;
   // - kUnavailable: another process (or another open backend in this process) holds the
-  //   folder's lock — the message names the folder — or the disk cannot be read or written;
+  //   folder's lock — the message names the folder — or the disk cannot be read or written, or
+  //   there is no store yet and the disk is below the reserve (none is created then).
+  // Below the reserve an existing store opens read-only (see Full disk): reads are served,
+  // CheckWrites() and every write answer kUnavailable until space is back.
   // - kInternal: the store is corrupt.
   static Result<std::shared_ptr<RocksDbBackend>> Open(const RocksDbOptions& options);
 
@@ -126,6 +167,10 @@ class RocksDbBackend final : public StorageBackend {
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
   // Answers from memory only (see Not blocking above); nullopt when the answer needs file I/O.
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
+  // kUnavailable while writes are refused (see Full disk): open read-only, below the reserve, or
+  // stopped by an error. Measures free space at most every 100 ms (a statvfs); never blocks
+  // otherwise. CheckHealth stays OK meanwhile: reads are served.
+  Status CheckWrites() override;
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
@@ -137,7 +182,7 @@ class RocksDbBackend final : public StorageBackend {
   // Flushes every in-memory write buffer and compacts the whole database now, so that the
   // compaction filter drops the expired records it may drop (see Expiry). RocksDB does this in
   // the background on its own; this is for operators and tests. Blocks until done. kUnavailable
-  // on an I/O error.
+  // on an I/O error, and while writes are refused (see Full disk).
   Status CollectExpired();
 
   // How many expired records the compaction filter has dropped since Open (background and
