@@ -16,6 +16,9 @@ CREDSTORE_APT_PACKAGES=(
   curl                              # the reference pages' curl examples, run as a test
   nginx wrk jq python3              # bench/http_bench: the floor server, the load, its smoke test
 )
+# Not listed: Node.js and npm, which openapi.lint runs @redocly/cli on (package-lock.json pins
+# it; `npm ci` installs it). They come with the machine; Debian 12's own nodejs (18) is too old
+# for the pinned @redocly/cli, which needs Node.js 20.19 or later.
 
 # What bench/run and bench/http_bench need on top: the report's plots, RocksDB's own benchmark.
 # shellcheck disable=SC2034  # used by bench/run and bench/http_bench
