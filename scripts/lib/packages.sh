@@ -15,7 +15,11 @@ CREDSTORE_APT_PACKAGES=(
   strace                            # system-call tracing for tests and diagnostics
   curl                              # the reference pages' curl examples, run as a test
   nginx wrk jq python3              # bench/http_bench: the floor server, the load, its smoke test
+  python3-jsonschema python3-yaml   # openapi.conformance: answers checked against docs/openapi.yaml
 )
+# Not listed: Node.js and npm, which openapi.lint runs @redocly/cli on (package-lock.json pins
+# it; `npm ci` installs it). They come with the machine; Debian 12's own nodejs (18) is too old
+# for the pinned @redocly/cli, which needs Node.js 20.19 or later.
 
 # What bench/run and bench/http_bench need on top: the report's plots, RocksDB's own benchmark.
 # shellcheck disable=SC2034  # used by bench/run and bench/http_bench
