@@ -164,6 +164,11 @@ BOOST_AUTO_TEST_CASE(forward_auth_shares_the_verify_routes_failure_budget) {
   BOOST_TEST(refused.Header("X-Credstore-Problem-Type").value_or("") ==
              "urn:credstore:problem:throttled");
   BOOST_TEST(refused.Header("Retry-After").has_value());
+  // The challenge is the verifier token's, as for a wrong token.
+  BOOST_TEST(refused.Header("WWW-Authenticate")
+                 .value_or("")
+                 .starts_with("Bearer realm=\"credstore-verify\""),
+             refused.Describe());
 }
 
 BOOST_AUTO_TEST_CASE(forward_auth_traefik) {

@@ -693,11 +693,9 @@ def exercise(c, a, b, tokens):
            body={"service": "geofencing", "apiKey": key, "adminKey": admin_key})
     c.call(a, "public", "POST", vs, expect=429, headers=full, address=one,
            body=relayed(signer_secret))
-    # docs/http.md: a 401 for the gateway's token has realm credstore-verify; the throttled
-    # one's challenge comes out as `credstore realm=""` (Bodiless() gets no realm for it).
+    # docs/http.md: a 401 for the gateway's token has realm credstore-verify, throttled too.
     c.call(a, "public", "GET", "/v1/auth/admin-key?service=geofencing", expect=401,
-           headers=full, address=one, label="throttled token: 401 with Retry-After",
-           known_deviation="header WWW-Authenticate: fails pattern")
+           headers=full, address=one, label="throttled token: 401 with Retry-After")
 
     # -- Forward-auth (nginx profile on server A).
     fa = "/v1/auth/admin-key?service=geofencing"

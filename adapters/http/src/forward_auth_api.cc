@@ -177,9 +177,13 @@ Routed ForwardAuthApi::Route(Request& request, const RequestMeta& meta) const {
   switch (admission.outcome) {
     case VerifierGate::Outcome::kAdmitted:
       break;
-    case VerifierGate::Outcome::kThrottled:
-      return Answer(route_template,
-                    Bodiless(VerifierTokensThrottled(admission.retry_after, meta), {}, {}));
+    case VerifierGate::Outcome::kThrottled: {
+      // A gateway gets a 401 (nginx makes a 429 of the check a 500) with the token's own
+      // challenge, as for a wrong token.
+      Response throttled = VerifierTokensThrottled(admission.retry_after, meta);
+      throttled.set(field::www_authenticate, VerifierTokenRefused(meta)[field::www_authenticate]);
+      return Answer(route_template, Bodiless(std::move(throttled), {}, {}));
+    }
     case VerifierGate::Outcome::kUnknownToken:
       return Answer(route_template, Bodiless(VerifierTokenRefused(meta), {}, {}));
   }
