@@ -298,6 +298,16 @@ Status CredentialStore::DeleteCustomer(const RequestContext& context, std::strin
   return impl_->DeleteCustomer(context, service, api_key);
 }
 
+Status CredentialStore::ClearAddressThrottle(const RequestContext& context,
+                                             std::string_view client_address) {
+  return impl_->ClearAddressThrottle(context, client_address);
+}
+
+Status CredentialStore::ClearCustomerThrottle(const RequestContext& context,
+                                              std::string_view service, std::string_view api_key) {
+  return impl_->ClearCustomerThrottle(context, service, api_key);
+}
+
 Result<IntegratorSecret> CredentialStore::CreateIntegrator(const RequestContext& context,
                                                            std::string_view label) {
   return impl_->CreateIntegrator(context, label);

@@ -96,9 +96,7 @@ Result<CredentialStore::Impl::Attempt> CredentialStore::Impl::ReserveAttempt(
   auto reservation =
       operation == SecretOperation::kRegister
           ? throttle_.ReserveRegistration(address, Now())
-          : throttle_.ReserveSecretAttempt(
-                address, customer->service + "/" + internal::ToHex(customer->api_key_digest),
-                Now());
+          : throttle_.ReserveSecretAttempt(address, ThrottleBucket(*customer), Now());
   if (!reservation.ok()) {
     if (reservation.status().code() == StatusCode::kThrottled) {
       stats_throttled_.fetch_add(1, std::memory_order_relaxed);
@@ -476,6 +474,27 @@ Status CredentialStore::Impl::DeleteCustomer(const RequestContext& context,
     CountCasRetry();
   }
   return Status::Unavailable("the customer record is changing too fast; try again");
+}
+
+Status CredentialStore::Impl::ClearAddressThrottle(const RequestContext& context,
+                                                   std::string_view client_address) {
+  const auto bucket = internal::AddressBucket(client_address);
+  if (!bucket) return Status::InvalidArgument("no client address given");
+  if (Status status = throttle_.ClearAddress(*bucket, Now()); !status.ok()) return status;
+  Audit(context, "throttle.clear_address", nullptr, {}, 0);
+  return Status::Ok();
+}
+
+Status CredentialStore::Impl::ClearCustomerThrottle(const RequestContext& context,
+                                                    std::string_view service,
+                                                    std::string_view api_key) {
+  auto customer = ResolveCustomer(service, api_key, Caller::kOperator);
+  if (!customer.ok()) return customer.status();
+  if (Status status = throttle_.ClearCustomer(ThrottleBucket(*customer), Now()); !status.ok()) {
+    return status;
+  }
+  Audit(context, "throttle.clear_customer", &*customer, {}, 0);
+  return Status::Ok();
 }
 
 }  // namespace credstore

@@ -115,6 +115,9 @@ class CredentialStore::Impl {
                                       std::string_view api_key, std::string_view new_secret);
   Status DeleteCustomer(const RequestContext& context, std::string_view service,
                         std::string_view api_key);
+  Status ClearAddressThrottle(const RequestContext& context, std::string_view client_address);
+  Status ClearCustomerThrottle(const RequestContext& context, std::string_view service,
+                               std::string_view api_key);
 
   // ---- integrators (integrator_operations.cc) ----
   Result<IntegratorSecret> CreateIntegrator(const RequestContext& context, std::string_view label);
@@ -162,6 +165,10 @@ class CredentialStore::Impl {
     LoadedCustomer customer;
     internal::Argon2Budget::Permit permit;  // held so follow-up hashing stays in budget
   };
+  // The customer's bucket of the throttle: its service and API-key digest.
+  static std::string ThrottleBucket(const CustomerRef& customer) {
+    return customer.service + "/" + internal::ToHex(customer.api_key_digest);
+  }
   // Checks `secret` for the customer `attempt` was reserved for, spending the attempt.
   Result<CheckedSecret> CheckSecret(const SecretAttempt::State& attempt, std::string_view secret);
   // The checks of a secret call's arguments that come before the throttle (kInvalidArgument).

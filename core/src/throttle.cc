@@ -27,12 +27,12 @@ Result<Throttle::Reservation> Throttle::ReserveSecretAttempt(
     Timestamp now) {
   Reservation reservation;
   if (address_bucket) {
-    reservation.address_key = "t/a/" + *address_bucket;
+    reservation.address_key = AddressKey(*address_bucket);
     Status status = IncrementWindowCounter(*reservation.address_key, policy_.failures_per_address,
                                            policy_.address_window, now);
     if (!status.ok()) return status;
   }
-  reservation.customer_key = "t/c/" + std::string(customer_bucket);
+  reservation.customer_key = CustomerKey(customer_bucket);
   Status status = SpendCustomerToken(reservation.customer_key, now);
   if (!status.ok()) {
     if (reservation.address_key) DecrementWindowCounter(*reservation.address_key, now);
@@ -50,12 +50,34 @@ Result<Throttle::Reservation> Throttle::ReserveRegistration(
     const std::optional<std::string>& address_bucket, Timestamp now) {
   Reservation reservation;
   if (!address_bucket) return reservation;
-  reservation.address_key = "t/r/" + *address_bucket;
+  reservation.address_key = RegistrationKey(*address_bucket);
   Status status =
       IncrementWindowCounter(*reservation.address_key, policy_.registrations_per_address,
                              policy_.registration_window, now);
   if (!status.ok()) return status;
   return reservation;
+}
+
+Status Throttle::ClearAddress(const std::string& address_bucket, Timestamp now) {
+  if (Status status = Forget(AddressKey(address_bucket), now); !status.ok()) return status;
+  return Forget(RegistrationKey(address_bucket), now);
+}
+
+Status Throttle::ClearCustomer(std::string_view customer_bucket, Timestamp now) {
+  return Forget(CustomerKey(customer_bucket), now);
+}
+
+Status Throttle::Forget(const std::string& key, Timestamp now) {
+  for (int attempt = 0; attempt < max_cas_attempts_; ++attempt) {
+    auto current = backend_.Get(key, now);
+    if (!current.ok()) {
+      return current.status().code() == StatusCode::kNotFound ? Status::Ok() : current.status();
+    }
+    Status erased = backend_.Erase(key, current->version, now);
+    if (erased.ok() || erased.code() == StatusCode::kNotFound) return Status::Ok();
+    if (erased.code() != StatusCode::kConflict) return erased;
+  }
+  return Busy();
 }
 
 Status Throttle::IncrementWindowCounter(const std::string& key, std::uint32_t limit,

@@ -45,7 +45,18 @@ class Throttle {
   Result<Reservation> ReserveRegistration(const std::optional<std::string>& address_bucket,
                                           Timestamp now);
 
+  // Forgets what was counted against the address (failures and registrations), or against the
+  // customer (its bucket is full again). OK when nothing was counted.
+  Status ClearAddress(const std::string& address_bucket, Timestamp now);
+  Status ClearCustomer(std::string_view customer_bucket, Timestamp now);
+
  private:
+  static std::string AddressKey(std::string_view bucket) { return "t/a/" + std::string(bucket); }
+  static std::string RegistrationKey(std::string_view bucket) {
+    return "t/r/" + std::string(bucket);
+  }
+  static std::string CustomerKey(std::string_view bucket) { return "t/c/" + std::string(bucket); }
+  Status Forget(const std::string& key, Timestamp now);
   Status IncrementWindowCounter(const std::string& key, std::uint32_t limit,
                                 std::chrono::milliseconds window, Timestamp now);
   void DecrementWindowCounter(const std::string& key, Timestamp now);

@@ -568,6 +568,59 @@ BOOST_FIXTURE_TEST_CASE(AnAttemptServesOnlyTheCallItWasReservedFor, StoreFixture
   BOOST_TEST(Describe(grant.status()) == "ok");
 }
 
+// ---- Operator recovery ------------------------------------------------------------------------
+
+// The operator can end a lockout at once: clearing an address forgets its failures and
+// registrations; clearing a customer fills its bucket again. Nothing else is forgotten.
+BOOST_FIXTURE_TEST_CASE(TheOperatorCanClearAnAddressOrACustomer, StoreFixture) {
+  Options o = TestOptions();
+  o.throttle = Generous();
+  o.throttle.failures_per_address = 2;
+  o.throttle.customer_burst = 3;
+  o.throttle.registrations_per_address = 1;
+  Reopen(o);
+  MustRegister(kApiKey, kSecret);
+  for (int i = 0; i < 2; ++i) {
+    BOOST_TEST(Regenerate(*this, kAttacker, kWrongSecret).code() == StatusCode::kUnauthorized);
+  }
+  BOOST_TEST(Regenerate(*this, kAttacker, kSecret).code() == StatusCode::kThrottled);
+  BOOST_TEST(Regenerate(*this, "198.51.100.99", kSecret).code() == StatusCode::kOk);
+  BOOST_TEST(
+      store().Register(Context(kAttacker), kService, "one-more-key", kSecret).status().code() ==
+      StatusCode::kOk);
+  BOOST_TEST(
+      store().Register(Context(kAttacker), kService, "two-more-key", kSecret).status().code() ==
+      StatusCode::kThrottled);
+
+  const std::size_t events = audit->Count();
+  BOOST_TEST(Describe(store().ClearAddressThrottle(Context(kOwner), kAttacker)) == "ok");
+  BOOST_TEST(audit->Count() == events + 1);
+  BOOST_TEST(Describe(Regenerate(*this, kAttacker, kSecret)) == "ok");
+  BOOST_TEST(
+      Describe(store().Register(Context(kAttacker), kService, "two-more-key", kSecret).status()) ==
+      "ok");
+  // Nothing counted: clearing is a no-op that succeeds.
+  BOOST_TEST(Describe(store().ClearAddressThrottle(Context(kOwner), "192.0.2.200")) == "ok");
+  BOOST_TEST(store().ClearAddressThrottle(Context(kOwner), "").code() ==
+             StatusCode::kInvalidArgument);
+
+  // Another customer's bucket: spent from three addresses, then cleared.
+  constexpr std::string_view kOther = "throttled-customer-2";
+  BOOST_TEST_REQUIRE(
+      store().Register(Context("192.0.2.100"), kService, kOther, kSecret).status().code() ==
+      StatusCode::kOk);
+  for (std::string_view from : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
+    BOOST_TEST(Regenerate(*this, from, kWrongSecret, kOther).code() == StatusCode::kUnauthorized);
+  }
+  BOOST_TEST(Regenerate(*this, "192.0.2.4", kSecret, kOther).code() == StatusCode::kThrottled);
+  BOOST_TEST(Describe(store().ClearCustomerThrottle(Context(kOwner), kService, kOther)) == "ok");
+  BOOST_TEST(Describe(Regenerate(*this, "192.0.2.4", kSecret, kOther)) == "ok");
+  BOOST_TEST(store().ClearCustomerThrottle(Context(kOwner), "no-such-service", kApiKey).code() ==
+             StatusCode::kNotFound);
+  BOOST_TEST(store().ClearCustomerThrottle(Context(kOwner), kService, "bad key!").code() ==
+             StatusCode::kInvalidArgument);
+}
+
 // ---- Argon2id budget --------------------------------------------------------------------------
 
 // With max_concurrent_hashes = 1 and a cost of 3 passes over 32 MiB, each hash takes tens of

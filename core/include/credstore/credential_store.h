@@ -189,6 +189,16 @@ class CredentialStore {
   Status DeleteCustomer(const RequestContext& context, std::string_view service,
                         std::string_view api_key);
 
+  // Operator: forgets the failed attempts (and registrations) counted against a client address,
+  // bucketed as the throttle counts it (ThrottleBucketOf), so the clients behind one NAT that a
+  // guesser locked out may try again at once. kInvalidArgument for an empty address.
+  Status ClearAddressThrottle(const RequestContext& context, std::string_view client_address);
+
+  // Operator: forgets the failed attempts counted against a customer, registered or not (its
+  // bucket is full again). kInvalidArgument (a malformed API key) · kNotFound (unknown service).
+  Status ClearCustomerThrottle(const RequestContext& context, std::string_view service,
+                               std::string_view api_key);
+
   // ---- Integrators ------------------------------------------------------------------------
 
   // Operator: creates an integrator (label: 0..200 bytes of UTF-8, for people) and its first
