@@ -376,6 +376,8 @@ BOOST_FIXTURE_TEST_CASE(every_route_but_healthz_answers_401_without_the_token, S
       {"GET", "/v1/integrators", {}},
       {"GET", "/v1/integrators/" + integrator.id, {}},
       {"POST", "/v1/integrators/" + integrator.id + "/disable", {}},
+      {"POST", "/v1/integrators/" + integrator.id + "/enable", {}},
+      {"DELETE", "/v1/integrators/" + integrator.id, {}},
       {"POST", "/v1/integrators/" + integrator.id + "/reset-secret", {}},
       {"POST", "/v1/api-keys", ApiKeyBody("geofencing", customer.key)},
       {"POST", "/v1/api-keys/revoke", ApiKeyBody("geofencing", customer.key)},
@@ -384,6 +386,7 @@ BOOST_FIXTURE_TEST_CASE(every_route_but_healthz_answers_401_without_the_token, S
        R"({"service":"geofencing","apiKey":)" + JsonString(customer.key) +
            R"(,"secret":"operator-refused-secret"})"},
       {"POST", "/v1/customers/delete", ApiKeyBody("geofencing", customer.key)},
+      {"POST", "/v1/throttle/clear", R"({"address":"192.0.2.7"})"},
   };
   const std::vector<std::pair<std::string, std::string>> credentials = {
       {"no Authorization", ""},
@@ -605,6 +608,70 @@ BOOST_FIXTURE_TEST_CASE(disabled_integrator_cannot_sign, ServerFixture) {
   ExpectNoContent(op.Call("POST", "/v1/integrators/" + integrator.id + "/disable"), "again");
   ExpectProblem(server.Rotate(integrator.id, integrator.secret), 401, "still disabled");
   server.RotateOk(other);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_enabled_integrator_signs_again_and_a_deleted_one_is_gone,
+                        ServerFixture) {
+  OperatorCalls op(server);
+  const Integrator integrator = op.Create();
+  const Integrator other = op.Create();
+  ExpectNoContent(op.Call("POST", "/v1/integrators/" + integrator.id + "/disable"), "disable");
+  ExpectProblem(server.Rotate(integrator.id, integrator.secret), 401, "signed while disabled");
+  ExpectNoContent(op.Call("POST", "/v1/integrators/" + integrator.id + "/enable"), "enable");
+  BOOST_TEST((op.Describe(integrator.id).at("enabled") == json::value(true)));
+  const Integrator rotated = server.RotateOk(integrator);
+
+  ExpectNoContent(op.Call("DELETE", "/v1/integrators/" + integrator.id), "delete");
+  ExpectNotFound(op.Call("GET", "/v1/integrators/" + integrator.id), "integrator", integrator.id,
+                 "show after delete");
+  ExpectNotFound(op.Call("DELETE", "/v1/integrators/" + integrator.id), "integrator", integrator.id,
+                 "delete again");
+  ExpectNotFound(op.Call("POST", "/v1/integrators/" + integrator.id + "/enable"), "integrator",
+                 integrator.id, "enable after delete");
+  ExpectProblem(server.Rotate(integrator.id, rotated.secret), 404, "signed after delete");
+  ExpectProblem(op.Call("PUT", "/v1/integrators/" + integrator.id), 405, "PUT");
+  server.RotateOk(other);
+}
+
+// A client address locked out by failed secrets, or a customer whose bucket a guesser spent, is
+// let in again by the operator at once.
+BOOST_AUTO_TEST_CASE(the_operator_clears_a_throttled_address_or_customer) {
+  Server server(ServerOptions{
+      "minimum", {"--throttle-failures-per-address", "1", "--throttle-customer-burst", "2"}});
+  OperatorCalls op(server);
+  const Customer customer = server.NewCustomer();
+  const std::string locked_out = NextClientAddress();
+  const auto regenerate = [&](std::string_view secret, const std::string& from) {
+    return server.Send(BuildRequest("POST", "/geofencing/1/regenerateKey?key=" + customer.key,
+                                    "Content-Type: application/json\r\n",
+                                    R"({"secret":)" + JsonString(secret) + "}"),
+                       ClientOptions{from});
+  };
+  ExpectProblem(regenerate("secret-a-wrong-guess", locked_out), 401, "a wrong guess");
+  ExpectProblem(regenerate(customer.secret, locked_out), 429, "locked out");
+  ExpectNoContent(
+      op.Call("POST", "/v1/throttle/clear", R"({"address":)" + JsonString(locked_out) + "}"),
+      "clear the address");
+  const HttpResponse let_in = regenerate(customer.secret, locked_out);
+  server.AddSensitive(StringMember(ExpectJson(let_in, 200, "after the clear"), "adminKey"));
+
+  // The customer's bucket (2): one more wrong guess from elsewhere spends it.
+  ExpectProblem(regenerate("secret-a-wrong-guess", NextClientAddress()), 401, "bucket");
+  ExpectProblem(regenerate(customer.secret, NextClientAddress()), 429, "the bucket is spent");
+  ExpectNoContent(op.Call("POST", "/v1/throttle/clear", ApiKeyBody("geofencing", customer.key)),
+                  "clear the customer");
+  const HttpResponse refilled = regenerate(customer.secret, NextClientAddress());
+  server.AddSensitive(StringMember(ExpectJson(refilled, 200, "after the clear"), "adminKey"));
+
+  for (const std::string& body :
+       {std::string("{}"), std::string(R"({"address":"not an address"})"),
+        std::string(R"({"address":"192.0.2.1","service":"geofencing","apiKey":"abcdefgh"})"),
+        std::string(R"({"service":"geofencing","apiKey":"bad key!"})"),
+        std::string(R"({"address":7})")}) {
+    ExpectProblem(op.Call("POST", "/v1/throttle/clear", body), 400, body);
+  }
+  ExpectNotFound(op.Call("POST", "/v1/throttle/clear", ApiKeyBody("nowhere", customer.key)),
+                 "service", {}, "an unknown service");
 }
 
 BOOST_FIXTURE_TEST_CASE(reset_secret_replaces_every_secret, ServerFixture) {
@@ -929,7 +996,7 @@ BOOST_FIXTURE_TEST_CASE(operator_reset_and_delete_reach_revoked_keys, Provisione
 BOOST_FIXTURE_TEST_CASE(unknown_operator_routes_answer_404, ServerFixture) {
   OperatorCalls op(server);
   for (std::string_view target :
-       {"/", "/nope", "/v1", "/v1/integrators/int_abc/extra", "/v1/integrators/int_abc/enable",
+       {"/", "/nope", "/v1", "/v1/integrators/int_abc/extra", "/v1/integrators/int_abc/enabled",
         "/v1/integrators//disable", "/v1/api-keys/geofencing", "/v1/customers",
         "/v1/customers/settings", "/v1/integrator/regenerate-secret", "/geofencing/1/register",
         "/METRICS", "/healthz/x"}) {
@@ -957,8 +1024,10 @@ BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
       {"POST", "/metrics", "GET"},
       {"PUT", "/v1/integrators", "GET, POST"},
       {"DELETE", "/v1/integrators", "GET, POST"},
-      {"DELETE", "/v1/integrators/int_abc", "GET"},
-      {"POST", "/v1/integrators/int_abc", "GET"},
+      {"PUT", "/v1/integrators/int_abc", "GET, DELETE"},
+      {"GET", "/v1/integrators/int_abc/enable", "POST"},
+      {"GET", "/v1/throttle/clear", "POST"},
+      {"POST", "/v1/integrators/int_abc", "GET, DELETE"},
       {"GET", "/v1/integrators/int_abc/disable", "POST"},
       {"GET", "/v1/integrators/int_abc/reset-secret", "POST"},
       {"GET", "/v1/api-keys", "POST"},

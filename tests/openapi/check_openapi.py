@@ -480,6 +480,20 @@ def exercise(c, a, b, tokens):
            headers=op)
     c.call(a, "operator", "GET", f"/v1/integrators/{integrator}/disable", expect=405,
            headers=op)
+    c.call(a, "operator", "POST", f"/v1/integrators/{spare['integratorId']}/enable",
+           expect=204, headers=op)
+    c.call(a, "operator", "POST", f"/v1/integrators/{spare['integratorId']}/enable",
+           expect=400, body={"x": 1}, headers=op)
+    c.call(a, "operator", "POST", "/v1/integrators/int_00000000Unknown/enable", expect=404,
+           headers=op)
+    c.call(a, "operator", "GET", f"/v1/integrators/{integrator}/enable", expect=405,
+           headers=op)
+    c.call(a, "operator", "DELETE", f"/v1/integrators/{spare['integratorId']}", expect=204,
+           headers=op)
+    c.call(a, "operator", "DELETE", f"/v1/integrators/{spare['integratorId']}", expect=404,
+           headers=op, label="deleted already")
+    c.call(a, "operator", "DELETE", f"/v1/integrators/{integrator}", expect=400, body={"x": 1},
+           headers=op)
     c.call(a, "operator", "GET", "/metrics", expect=200, headers=op)
     c.call(a, "operator", "POST", "/metrics", expect=405, body={}, headers=op)
 
@@ -763,6 +777,18 @@ def exercise(c, a, b, tokens):
     c.call(a, "operator", "POST", delete, expect=415, body="x",
            headers=dict(op, **{"Content-Type": "text/plain"}))
 
+    clear = "/v1/throttle/clear"
+    c.call(a, "operator", "POST", clear, expect=204, headers=op, body={"address": "192.0.2.9"})
+    c.call(a, "operator", "POST", clear, expect=204, headers=op,
+           body={"service": "geofencing", "apiKey": random_key()})
+    c.call(a, "operator", "POST", clear, expect=400, headers=op, body={"address": "nowhere"})
+    c.call(a, "operator", "POST", clear, expect=404, headers=op, label="unknown service",
+           body={"service": "nowhere", "apiKey": random_key()})
+    c.call(a, "operator", "GET", clear, expect=405, headers=op)
+    c.call(a, "operator", "POST", clear, expect=413, headers=op, body=big)
+    c.call(a, "operator", "POST", clear, expect=415, body="x",
+           headers=dict(op, **{"Content-Type": "text/plain"}))
+
     # -- Operator: a wrong token on every operator operation (fresh addresses), then too many
     # from one address: 429 on every operator operation, the right token included.
     operator_requests = [
@@ -775,6 +801,9 @@ def exercise(c, a, b, tokens):
         ("DELETE", f"/v1/api-keys/geofencing/{random_key()}", None),
         ("POST", reset, {"service": "geofencing", "apiKey": random_key(), "secret": "s"}),
         ("POST", delete, {"service": "geofencing", "apiKey": random_key()}),
+        ("POST", f"/v1/integrators/{integrator}/enable", None),
+        ("DELETE", f"/v1/integrators/{integrator}", None),
+        ("POST", clear, {"address": "192.0.2.9"}),
     ]
     for method, target, body in operator_requests:
         c.call(a, "operator", method, target, expect=401, body=body, headers=wrong_operator)

@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -51,12 +52,15 @@ enum class Endpoint {
   kListIntegrators,
   kGetIntegrator,
   kDisableIntegrator,
+  kEnableIntegrator,
+  kDeleteIntegrator,
   kResetIntegratorSecret,
   kProvisionApiKey,
   kRevokeApiKey,
   kRevokeApiKeyInPath,
   kResetCustomer,
   kDeleteCustomer,
+  kClearThrottle,
 };
 
 struct Matched {
@@ -79,9 +83,12 @@ std::string_view RouteTemplate(Endpoint route) {
     case Endpoint::kListIntegrators:
       return "/v1/integrators";
     case Endpoint::kGetIntegrator:
+    case Endpoint::kDeleteIntegrator:
       return "/v1/integrators/{id}";
     case Endpoint::kDisableIntegrator:
       return "/v1/integrators/{id}/disable";
+    case Endpoint::kEnableIntegrator:
+      return "/v1/integrators/{id}/enable";
     case Endpoint::kResetIntegratorSecret:
       return "/v1/integrators/{id}/reset-secret";
     case Endpoint::kProvisionApiKey:
@@ -94,6 +101,8 @@ std::string_view RouteTemplate(Endpoint route) {
       return "/v1/customers/reset";
     case Endpoint::kDeleteCustomer:
       return "/v1/customers/delete";
+    case Endpoint::kClearThrottle:
+      return "/v1/throttle/clear";
   }
   return "unmatched";
 }
@@ -197,10 +206,15 @@ std::variant<Matched, Response> Classify(const Request& request, const RequestMe
     return MethodNotAllowed("GET, POST", meta);
   }
   if (is({"v1", "integrators", "*"})) {
-    return only(verb::get, "GET", {Endpoint::kGetIntegrator, segments[2], {}});
+    if (method == verb::get) return Matched{Endpoint::kGetIntegrator, segments[2], {}};
+    if (method == verb::delete_) return Matched{Endpoint::kDeleteIntegrator, segments[2], {}};
+    return MethodNotAllowed("GET, DELETE", meta);
   }
   if (is({"v1", "integrators", "*", "disable"})) {
     return only(verb::post, "POST", {Endpoint::kDisableIntegrator, segments[2], {}});
+  }
+  if (is({"v1", "integrators", "*", "enable"})) {
+    return only(verb::post, "POST", {Endpoint::kEnableIntegrator, segments[2], {}});
   }
   if (is({"v1", "integrators", "*", "reset-secret"})) {
     return only(verb::post, "POST", {Endpoint::kResetIntegratorSecret, segments[2], {}});
@@ -217,6 +231,9 @@ std::variant<Matched, Response> Classify(const Request& request, const RequestMe
   }
   if (is({"v1", "customers", "delete"})) {
     return only(verb::post, "POST", {Endpoint::kDeleteCustomer, {}, {}});
+  }
+  if (is({"v1", "throttle", "clear"})) {
+    return only(verb::post, "POST", {Endpoint::kClearThrottle, {}, {}});
   }
   return MakeProblem(status::not_found, "no such route", meta);
 }
@@ -369,10 +386,12 @@ Response GetIntegrator(const Call& call) {
   return NoStoreJson(status::ok, Describe(*info), call.meta);
 }
 
-Response DisableIntegrator(const Call& call) {
+// Disable, enable or delete: one call on the integrator the path names, 204 or its problem.
+template <class Change>
+Response ChangeIntegrator(const Call& call, Change change) {
   const std::string& id = call.routed.first;
-  Status disabled = call.store->DisableIntegrator(ContextOf(call.meta), id);
-  if (!disabled.ok()) return OperatorProblem(disabled, call.meta, {"integrator", id});
+  Status changed = change(*call.store, ContextOf(call.meta), id);
+  if (!changed.ok()) return OperatorProblem(changed, call.meta, {"integrator", id});
   return NoContent(call.meta);
 }
 
@@ -434,6 +453,38 @@ Response ResetCustomer(const Call& call) {
   return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
 }
 
+// {"address": A} clears a client address; {"service": S, "apiKey": K} a customer.
+Response ClearThrottle(const Call& call) {
+  const json::object& body = call.body.object();
+  const RequestContext context = ContextOf(call.meta);
+  if (body.contains("address")) {
+    if (body.contains("service") || body.contains("apiKey")) {
+      return BadRequest("give either 'address', or 'service' and 'apiKey'", call.meta);
+    }
+    auto address = StringMember(body, "address");
+    if (auto* problem = std::get_if<std::string>(&address)) return BadRequest(*problem, call.meta);
+    const std::string_view text = std::get<std::string_view>(address);
+    boost::system::error_code invalid;
+    (void)boost::asio::ip::make_address(std::string(text), invalid);
+    if (invalid) {
+      return BadRequest("member 'address' must be an IPv4 or IPv6 address", call.meta);
+    }
+    Status cleared = call.store->ClearAddressThrottle(context, text);
+    if (!cleared.ok()) return OperatorProblem(cleared, call.meta, {});
+    return NoContent(call.meta);
+  }
+  auto named = ReadNamedCustomer(body, call.meta);
+  if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
+  const NamedCustomer customer = std::get<NamedCustomer>(named);
+  if (!IsWellFormedApiKey(customer.api_key)) {
+    return BadRequest("'apiKey' must be 8-128 characters of [A-Za-z0-9_-]", call.meta);
+  }
+  if (!call.store->HasService(customer.service)) return UnknownService(call.meta);
+  Status cleared = call.store->ClearCustomerThrottle(context, customer.service, customer.api_key);
+  if (!cleared.ok()) return CustomerProblem(cleared, call.meta);
+  return NoContent(call.meta);
+}
+
 Response DeleteCustomer(const Call& call) {
   auto named = ReadNamedCustomer(call.body.object(), call.meta);
   if (auto* early = std::get_if<Response>(&named)) return std::move(*early);
@@ -449,6 +500,7 @@ std::span<const std::string_view> AllowedMembers(Endpoint route) {
   static constexpr std::string_view kIntegrator[] = {"label"};
   static constexpr std::string_view kNamedCustomer[] = {"service", "apiKey"};
   static constexpr std::string_view kCustomerReset[] = {"service", "apiKey", "secret"};
+  static constexpr std::string_view kThrottleClear[] = {"address", "service", "apiKey"};
   switch (route) {
     case Endpoint::kCreateIntegrator:
       return kIntegrator;
@@ -458,6 +510,8 @@ std::span<const std::string_view> AllowedMembers(Endpoint route) {
       return kNamedCustomer;
     case Endpoint::kResetCustomer:
       return kCustomerReset;
+    case Endpoint::kClearThrottle:
+      return kThrottleClear;
     default:
       return {};
   }
@@ -474,7 +528,20 @@ Response RunCall(const Call& call) {
     case Endpoint::kGetIntegrator:
       return GetIntegrator(call);
     case Endpoint::kDisableIntegrator:
-      return DisableIntegrator(call);
+      return ChangeIntegrator(
+          call, [](CredentialStore& store, const RequestContext& context, std::string_view id) {
+            return store.DisableIntegrator(context, id);
+          });
+    case Endpoint::kEnableIntegrator:
+      return ChangeIntegrator(
+          call, [](CredentialStore& store, const RequestContext& context, std::string_view id) {
+            return store.EnableIntegrator(context, id);
+          });
+    case Endpoint::kDeleteIntegrator:
+      return ChangeIntegrator(
+          call, [](CredentialStore& store, const RequestContext& context, std::string_view id) {
+            return store.DeleteIntegrator(context, id);
+          });
     case Endpoint::kResetIntegratorSecret:
       return ResetIntegratorSecret(call);
     case Endpoint::kProvisionApiKey:
@@ -487,6 +554,8 @@ Response RunCall(const Call& call) {
       return ResetCustomer(call);
     case Endpoint::kDeleteCustomer:
       return DeleteCustomer(call);
+    case Endpoint::kClearThrottle:
+      return ClearThrottle(call);
     case Endpoint::kHealth:
     case Endpoint::kReady:
     case Endpoint::kMetrics:
