@@ -173,9 +173,11 @@ Result<AdminKeyGrant> CredentialStore::RegenerateAdminKey(const RequestContext& 
   return impl_->RegenerateAdminKey(context, service, api_key, secret, grace);
 }
 
-Status CredentialStore::UpdateSecret(const RequestContext& context, std::string_view service,
-                                     std::string_view api_key, std::string_view secret,
-                                     std::string_view new_secret) {
+Result<SecretUpdate> CredentialStore::UpdateSecret(const RequestContext& context,
+                                                   std::string_view service,
+                                                   std::string_view api_key,
+                                                   std::string_view secret,
+                                                   std::string_view new_secret) {
   return impl_->UpdateSecret(context, service, api_key, secret, new_secret);
 }
 

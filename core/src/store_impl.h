@@ -76,9 +76,9 @@ class CredentialStore::Impl {
   Result<AdminKeyGrant> RegenerateAdminKey(const RequestContext& context, std::string_view service,
                                            std::string_view api_key, std::string_view secret,
                                            std::chrono::milliseconds grace);
-  Status UpdateSecret(const RequestContext& context, std::string_view service,
-                      std::string_view api_key, std::string_view secret,
-                      std::string_view new_secret);
+  Result<SecretUpdate> UpdateSecret(const RequestContext& context, std::string_view service,
+                                    std::string_view api_key, std::string_view secret,
+                                    std::string_view new_secret);
   // Always engaged for Read::kMayBlock. Both are MatchAdminKeyOf, answered two ways.
   std::optional<Status> VerifyAdminKey(std::string_view service, std::string_view api_key,
                                        std::string_view admin_key, Read read);
@@ -139,6 +139,24 @@ class CredentialStore::Impl {
     LoadedCustomer customer;
     internal::Argon2Budget::Permit permit;  // held so follow-up hashing stays in budget
   };
+  // The throttle buckets of a secret check (device_tokens.h): the device token's own when
+  // `context` presents one the customer's record holds, else the address's and the customer's.
+  // Reserves the attempt in them; kThrottled (counted in the stats) at a limit.
+  Result<internal::Throttle::Reservation> ReserveSecretAttempt(const RequestContext& context,
+                                                               const CustomerRef& customer);
+  // The device token `context` presents, as its bucket (the digest in hex), iff the customer's
+  // record holds it unexpired. nullopt otherwise — no token, a malformed, unknown, expired or
+  // another customer's token, no such customer, a key the validator refused — so every stranger
+  // gets the same buckets and the same answers. Reads the record: the bucket is chosen before
+  // the secret is known.
+  std::optional<std::string> DeviceBucketOf(const RequestContext& context,
+                                            const CustomerRef& customer);
+  // A new device token and the digest the record keeps of it.
+  struct MintedDeviceToken {
+    SecretString token;
+    internal::Digest digest{};
+  };
+  MintedDeviceToken MintDeviceToken() const;
   Result<CheckedSecret> CheckSecret(const RequestContext& context, const CustomerRef& customer,
                                     std::string_view secret);
   // An admin key as a caller presented it, hashed once; every check of it compares digests.

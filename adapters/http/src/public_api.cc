@@ -129,12 +129,13 @@ Routed UpdateSecret(CustomerCall call, JsonBody body) {
   return Prepare(kUpdateSecretTemplate, WorkClass::kHashing,
                  [call = std::move(call), body = std::move(body)]() -> Response {
                    const json::object& members = body.object();
-                   Status updated = call.store->UpdateSecret(
+                   auto updated = call.store->UpdateSecret(
                        ContextOf(call.meta), call.service, call.api_key,
                        std::get<std::string_view>(StringMember(members, "secret")),
                        std::get<std::string_view>(StringMember(members, "newSecret")));
                    if (!updated.ok()) {
-                     return ProblemFor(updated, call.meta, CallLabels(call, "configuration"));
+                     return ProblemFor(updated.status(), call.meta,
+                                       CallLabels(call, "configuration"));
                    }
                    return NoContent(call.meta);
                  });
