@@ -81,7 +81,21 @@ struct CustomerCall {
   std::string service;
   std::string api_key;
   const StorageUnavailableLog* storage_unavailable;  // the PublicApi's; see ProblemLabels
+  std::string device_token = {};  // the Credstore-Device header, for the secret-checking routes
 };
+
+// The core's view of who is asking, with the device token the client presented.
+RequestContext ContextOf(const CustomerCall& call) {
+  RequestContext context = ContextOf(call.meta);
+  context.device_token = call.device_token;
+  return context;
+}
+
+// A success of a secret-checking route carries the device token it minted; errors never do.
+Response WithDeviceToken(Response response, const SecretString& device_token) {
+  response.set(kDeviceTokenHeader, device_token.view());
+  return response;
+}
 
 // The labels of a failed call's problem: the route's, on the public listener.
 ProblemLabels CallLabels(const CustomerCall& call, std::string_view what) {
@@ -93,36 +107,38 @@ ProblemLabels CallLabels(const CustomerCall& call, std::string_view what) {
 // ---- Customer routes (after routing, size, media type and query checks) ---------------------
 
 Routed Register(CustomerCall call, JsonBody body) {
-  return Prepare(
-      kRegisterTemplate, WorkClass::kHashing,
-      [call = std::move(call), body = std::move(body)]() -> Response {
-        const std::string_view secret =
-            std::get<std::string_view>(StringMember(body.object(), "secret"));
-        auto grant = call.store->Register(ContextOf(call.meta), call.service, call.api_key, secret);
-        if (!grant.ok()) {
-          return ProblemFor(grant.status(), call.meta, CallLabels(call, "register"));
-        }
-        return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
-      });
+  return Prepare(kRegisterTemplate, WorkClass::kHashing,
+                 [call = std::move(call), body = std::move(body)]() -> Response {
+                   const std::string_view secret =
+                       std::get<std::string_view>(StringMember(body.object(), "secret"));
+                   auto grant =
+                       call.store->Register(ContextOf(call), call.service, call.api_key, secret);
+                   if (!grant.ok()) {
+                     return ProblemFor(grant.status(), call.meta, CallLabels(call, "register"));
+                   }
+                   return WithDeviceToken(
+                       NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta),
+                       grant->device_token);
+                 });
 }
 
 Routed RegenerateKey(CustomerCall call, JsonBody body, std::chrono::milliseconds grace) {
-  return Prepare(kRegenerateKeyTemplate, WorkClass::kHashing,
-                 [call = std::move(call), body = std::move(body), grace]() -> Response {
-                   const std::string_view secret =
-                       std::get<std::string_view>(StringMember(body.object(), "secret"));
-                   auto grant = call.store->RegenerateAdminKey(ContextOf(call.meta), call.service,
-                                                               call.api_key, secret, grace);
-                   if (!grant.ok()) {
-                     return ProblemFor(grant.status(), call.meta,
-                                       CallLabels(call, "configuration"));
-                   }
-                   json::object answer{{"adminKey", grant->admin_key.view()}};
-                   if (grant->old_key_expires_at) {
-                     answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
-                   }
-                   return NoStoreJson(status::ok, answer, call.meta);
-                 });
+  return Prepare(
+      kRegenerateKeyTemplate, WorkClass::kHashing,
+      [call = std::move(call), body = std::move(body), grace]() -> Response {
+        const std::string_view secret =
+            std::get<std::string_view>(StringMember(body.object(), "secret"));
+        auto grant = call.store->RegenerateAdminKey(ContextOf(call), call.service, call.api_key,
+                                                    secret, grace);
+        if (!grant.ok()) {
+          return ProblemFor(grant.status(), call.meta, CallLabels(call, "configuration"));
+        }
+        json::object answer{{"adminKey", grant->admin_key.view()}};
+        if (grant->old_key_expires_at) {
+          answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
+        }
+        return WithDeviceToken(NoStoreJson(status::ok, answer, call.meta), grant->device_token);
+      });
 }
 
 Routed UpdateSecret(CustomerCall call, JsonBody body) {
@@ -130,14 +146,14 @@ Routed UpdateSecret(CustomerCall call, JsonBody body) {
                  [call = std::move(call), body = std::move(body)]() -> Response {
                    const json::object& members = body.object();
                    auto updated = call.store->UpdateSecret(
-                       ContextOf(call.meta), call.service, call.api_key,
+                       ContextOf(call), call.service, call.api_key,
                        std::get<std::string_view>(StringMember(members, "secret")),
                        std::get<std::string_view>(StringMember(members, "newSecret")));
                    if (!updated.ok()) {
                      return ProblemFor(updated.status(), call.meta,
                                        CallLabels(call, "configuration"));
                    }
-                   return NoContent(call.meta);
+                   return WithDeviceToken(NoContent(call.meta), updated->device_token);
                  });
 }
 
@@ -226,6 +242,11 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
     return PutSettings(std::move(call), std::move(*params.admin_key), std::move(settings_json));
   }
 
+  // The routes that check the customer's secret read the device token too. Sent twice, it is
+  // ambiguous about which device asks: neither counts (as no token, which is always safe).
+  if (request.count(kDeviceTokenHeader) == 1) {
+    call.device_token = std::string(request[kDeviceTokenHeader]);
+  }
   static constexpr std::string_view kRegisterMembers[] = {"secret"};
   static constexpr std::string_view kRegenerateMembers[] = {"secret", "oldKeyValidForSeconds"};
   static constexpr std::string_view kUpdateMembers[] = {"secret", "newSecret"};
