@@ -6,7 +6,9 @@
 // with the same digests and grace); and every record a decoder accepts re-encodes to exactly the
 // same bytes, encode(decode(x)) == x. That holds because the layout has one form per record: the
 // decoders refuse flag bytes other than 0 and 1 as corrupt (the regression inputs
-// customer_flag_2 and integrator_enabled_7 are such records, once read as "no").
+// customer_flag_2 and integrator_enabled_7 are such records, once read as "no"), and a customer
+// record in format 2 (device tokens) must hold 1..8 tokens: with none it would be a second
+// encoding of a format 1 record (regression input customer_devices_0).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "records.h"
 
@@ -32,11 +35,21 @@ bool SameGraced(const std::optional<GracedAdminKey>& a, const std::optional<Grac
   return a->digest == b->digest && a->expires_at == b->expires_at;
 }
 
+bool SameDeviceTokens(const std::vector<DeviceTokenDigest>& a,
+                      const std::vector<DeviceTokenDigest>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].digest != b[i].digest || a[i].expires_at != b[i].expires_at) return false;
+  }
+  return true;
+}
+
 bool SameCustomer(const CustomerRecord& a, const CustomerRecord& b) {
   return a.secret_hash == b.secret_hash && a.secret_generation == b.secret_generation &&
          a.admin_key_digest == b.admin_key_digest && a.admin_generation == b.admin_generation &&
          SameGraced(a.previous_admin_key, b.previous_admin_key) &&
-         a.settings_json == b.settings_json && a.created_at == b.created_at;
+         a.settings_json == b.settings_json && a.created_at == b.created_at &&
+         SameDeviceTokens(a.device_tokens, b.device_tokens);
 }
 
 bool SameSealed(const SealedSecret& a, const SealedSecret& b) {

@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   graced.secret_generation = 3;
   graced.previous_admin_key = GracedAdminKey{Filled(0xb2), t + std::chrono::hours(1)};
   graced.settings_json = R"({"fences":[1,2,3],"name":"depot"})";
+  CustomerRecord devices = graced;  // format 2: device-token digests, most recent first
+  devices.device_tokens = {DeviceTokenDigest{Filled(0xd4), t + std::chrono::hours(24 * 30)},
+                           DeviceTokenDigest{Filled(0xd3), t + std::chrono::hours(24 * 29)}};
 
   IntegratorRecord integrator;
   integrator.integrator_id = "int_0123456789abcdef";
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
 
   const bool ok =
       Write(dir, "customer", Encode(customer)) && Write(dir, "customer_graced", Encode(graced)) &&
+      Write(dir, "customer_devices", Encode(devices)) &&
       Write(dir, "integrator", Encode(integrator)) &&
       Write(dir, "integrator_rotated", Encode(rotated)) &&
       Write(dir, "keycheck", Encode(keycheck)) && Write(dir, "counter", EncodeCounter(7)) &&

@@ -186,9 +186,11 @@ Result<AdminKeyGrant> CredentialStore::RegenerateAdminKey(const RequestContext& 
   return impl_->RegenerateAdminKey(std::move(attempt).value(), context, secret, grace);
 }
 
-Status CredentialStore::UpdateSecret(const RequestContext& context, std::string_view service,
-                                     std::string_view api_key, std::string_view secret,
-                                     std::string_view new_secret) {
+Result<SecretUpdate> CredentialStore::UpdateSecret(const RequestContext& context,
+                                                   std::string_view service,
+                                                   std::string_view api_key,
+                                                   std::string_view secret,
+                                                   std::string_view new_secret) {
   auto attempt = impl_->ReserveAttempt(context, SecretOperation::kUpdateSecret, service, api_key,
                                        secret, new_secret, {});
   if (!attempt.ok()) return attempt.status();
@@ -248,9 +250,9 @@ Result<AdminKeyGrant> CredentialStore::RegenerateAdminKey(
   return impl_->RegenerateAdminKey(std::move(mine), context, secret, grace);
 }
 
-Status CredentialStore::UpdateSecret(SecretAttempt attempt, const RequestContext& context,
-                                     std::string_view service, std::string_view api_key,
-                                     std::string_view secret, std::string_view new_secret) {
+Result<SecretUpdate> CredentialStore::UpdateSecret(
+    SecretAttempt attempt, const RequestContext& context, std::string_view service,
+    std::string_view api_key, std::string_view secret, std::string_view new_secret) {
   auto mine = impl_->AttemptFor(std::move(attempt.state_), SecretOperation::kUpdateSecret, context,
                                 service, api_key);
   if (!mine) return NotThisCallsAttempt();

@@ -22,6 +22,8 @@ const char* Personalization(DigestKind kind) {
       return "credstore.keychk";
     case DigestKind::kCustomerId:
       return "credstore.custid";
+    case DigestKind::kDeviceToken:
+      return "credstore.devtok";
   }
   return "credstore.unused";
 }

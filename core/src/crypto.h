@@ -20,7 +20,7 @@ using Digest = std::array<unsigned char, kDigestBytes>;
 
 // BLAKE2b personalizations (16 bytes each): one per kind of thing digested, so a digest of one
 // kind can never be mistaken for another.
-enum class DigestKind { kApiKey, kAdminKey, kIntegratorId, kKeycheck, kCustomerId };
+enum class DigestKind { kApiKey, kAdminKey, kIntegratorId, kKeycheck, kCustomerId, kDeviceToken };
 
 // Keyed BLAKE2b-256 of `data` under the pepper, personalized by `kind`.
 Digest KeyedDigest(const KeyBytes& pepper, DigestKind kind, std::string_view data);

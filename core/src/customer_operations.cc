@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include "client_address.h"
+#include "device_tokens.h"
 #include "store_impl.h"
 #include "validation.h"
 
@@ -93,10 +94,16 @@ Result<CredentialStore::Impl::Attempt> CredentialStore::Impl::ReserveAttempt(
     return status;
   }
   const auto address = internal::AddressBucket(context.client_address);
-  auto reservation =
-      operation == SecretOperation::kRegister
-          ? throttle_.ReserveRegistration(address, Now())
-          : throttle_.ReserveSecretAttempt(address, ThrottleBucket(*customer), Now());
+  auto reservation = [&]() -> Result<internal::Throttle::Reservation> {
+    if (operation == SecretOperation::kRegister)
+      return throttle_.ReserveRegistration(address, Now());
+    // One of the customer's own devices counts in a bucket of its own, not the address's and
+    // the customer's: strangers cannot spend the owner's allowance.
+    if (auto device = DeviceBucketOf(context, *customer)) {
+      return throttle_.ReserveDeviceAttempt(*device, Now());
+    }
+    return throttle_.ReserveSecretAttempt(address, ThrottleBucket(*customer), Now());
+  }();
   if (!reservation.ok()) {
     if (reservation.status().code() == StatusCode::kThrottled) {
       stats_throttled_.fetch_add(1, std::memory_order_relaxed);
@@ -154,6 +161,27 @@ Result<CredentialStore::Impl::CheckedSecret> CredentialStore::Impl::CheckSecret(
   if (!VerifySecret(loaded->record.secret_hash, secret)) return SecretInvalid();
   throttle_.Refund(attempt.reservation, Now());
   return CheckedSecret{std::move(loaded).value(), std::move(permit).value()};
+}
+
+std::optional<std::string> CredentialStore::Impl::DeviceBucketOf(const RequestContext& context,
+                                                                 const CustomerRef& customer) {
+  if (context.device_token.empty() || customer.refused ||
+      !internal::IsWellFormedDeviceToken(context.device_token)) {
+    return std::nullopt;
+  }
+  const Digest digest = KeyedDigest(DigestKind::kDeviceToken, context.device_token);
+  // An unreadable record gives the stranger's buckets; their reservation reports the failure.
+  auto loaded = LoadCustomer(customer);
+  if (!loaded.ok() || !internal::HoldsDeviceToken(loaded->record.device_tokens, digest, Now())) {
+    return std::nullopt;
+  }
+  return internal::ToHex(digest);
+}
+
+CredentialStore::Impl::MintedDeviceToken CredentialStore::Impl::MintDeviceToken() const {
+  MintedDeviceToken minted{internal::NewDeviceToken()};
+  minted.digest = KeyedDigest(DigestKind::kDeviceToken, minted.token.view());
+  return minted;
 }
 
 CredentialStore::Impl::PresentedAdminKey CredentialStore::Impl::PresentAdminKey(
@@ -261,11 +289,13 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(Attempt attempt,
   if (customer->refused) return *customer->refused;
 
   AdminKeyGrant grant{internal::RandomAlphanumeric(kAdminKeyLength), 1};
+  MintedDeviceToken device = MintDeviceToken();
   CustomerRecord record;
   record.secret_hash = std::move(hash).value();
   record.admin_key_digest = KeyedDigest(DigestKind::kAdminKey, grant.admin_key.view());
   record.admin_generation = grant.generation;
   record.created_at = Now();
+  internal::RememberDeviceToken(record.device_tokens, device.digest, record.created_at);
   auto created =
       backend_->Create(customer->storage_key, internal::Encode(record), WriteOptions{}, Now());
   if (!created.ok()) {
@@ -275,6 +305,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(Attempt attempt,
     return created.status();
   }
   Audit(context, "customer.register", &*customer, {}, grant.generation);
+  grant.device_token = std::move(device.token);
   return grant;
 }
 
@@ -288,6 +319,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(Attempt attempt,
 
   SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
   const Digest new_digest = KeyedDigest(DigestKind::kAdminKey, admin_key.view());
+  MintedDeviceToken device = MintDeviceToken();
   const std::string verified_hash = checked->customer.record.secret_hash;
   // An upgrade of the stored hash to the configured cost, computed once outside the retry loop.
   std::optional<std::string> rehashed;
@@ -309,10 +341,12 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(Attempt attempt,
         record.admin_key_digest = new_digest;
         record.admin_generation += 1;
         if (rehashed) record.secret_hash = *rehashed;
+        internal::RememberDeviceToken(record.device_tokens, device.digest, now);
         return Status::Ok();
       });
   if (!updated.ok()) return updated.status();
   AdminKeyGrant grant{std::move(admin_key), updated->record.admin_generation};
+  grant.device_token = std::move(device.token);
   if (updated->record.previous_admin_key) {
     grant.old_key_expires_at = updated->record.previous_admin_key->expires_at;
   }
@@ -320,25 +354,29 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(Attempt attempt,
   return grant;
 }
 
-Status CredentialStore::Impl::UpdateSecret(Attempt attempt, const RequestContext& context,
-                                           std::string_view secret, std::string_view new_secret) {
+Result<SecretUpdate> CredentialStore::Impl::UpdateSecret(Attempt attempt,
+                                                         const RequestContext& context,
+                                                         std::string_view secret,
+                                                         std::string_view new_secret) {
   const CustomerRef* customer = &attempt->customer;
   auto checked = CheckSecret(*attempt, secret);
   if (!checked.ok()) return checked.status();
   auto new_hash = HashSecret(new_secret);  // under the permit CheckSecret holds
   if (!new_hash.ok()) return new_hash.status();
 
+  MintedDeviceToken device = MintDeviceToken();
   const std::string verified_hash = checked->customer.record.secret_hash;
-  auto updated = UpdateCustomer(*customer, std::move(checked->customer),
-                                [&](CustomerRecord& record) -> Status {
-                                  if (record.secret_hash != verified_hash) return SecretInvalid();
-                                  record.secret_hash = *new_hash;
-                                  record.secret_generation += 1;
-                                  return Status::Ok();
-                                });
+  auto updated = UpdateCustomer(
+      *customer, std::move(checked->customer), [&](CustomerRecord& record) -> Status {
+        if (record.secret_hash != verified_hash) return SecretInvalid();
+        record.secret_hash = *new_hash;
+        record.secret_generation += 1;
+        internal::RememberDeviceToken(record.device_tokens, device.digest, Now());
+        return Status::Ok();
+      });
   if (!updated.ok()) return updated.status();
   Audit(context, "customer.update_secret", &*customer, {}, updated->record.secret_generation);
-  return Status::Ok();
+  return SecretUpdate{updated->record.secret_generation, std::move(device.token)};
 }
 
 // VerifyAdminKey, CheckAdminKey and GetSettings hash the admin key before they read, and
@@ -450,6 +488,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::ResetCustomer(const RequestContext&
         record.admin_key_digest = new_digest;
         record.admin_generation += 1;
         record.previous_admin_key.reset();
+        record.device_tokens.clear();  // a fresh start: the next secret check issues one
         return Status::Ok();
       });
   if (!updated.ok()) return updated.status();

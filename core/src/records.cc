@@ -17,8 +17,8 @@ enum class RecordType : std::uint8_t {
 // serialization library.
 class Writer {
  public:
-  explicit Writer(RecordType type) {
-    U8(kRecordFormat);
+  explicit Writer(RecordType type, std::uint8_t format = kRecordFormat) {
+    U8(format);
     U8(static_cast<std::uint8_t>(type));
   }
   void U8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
@@ -42,9 +42,16 @@ class Writer {
 
 class Reader {
  public:
-  Reader(std::string_view in, RecordType type) : in_(in) {
-    if (U8() != kRecordFormat || U8() != static_cast<std::uint8_t>(type)) ok_ = false;
+  // Accepts formats kRecordFormat..`newest_format`; format() says which one was read.
+  Reader(std::string_view in, RecordType type, std::uint8_t newest_format = kRecordFormat)
+      : in_(in) {
+    format_ = U8();
+    if (format_ < kRecordFormat || format_ > newest_format ||
+        U8() != static_cast<std::uint8_t>(type)) {
+      ok_ = false;
+    }
   }
+  std::uint8_t format() const { return format_; }
   std::uint8_t U8() {
     if (!Need(1)) return 0;
     return static_cast<std::uint8_t>(in_[pos_++]);
@@ -88,6 +95,8 @@ class Reader {
   }
   // True iff every read was in bounds and the input was consumed exactly.
   bool Done() const { return ok_ && pos_ == in_.size(); }
+  // Marks the input corrupt: a value was read in bounds but is not one the encoder writes.
+  void Fail() { ok_ = false; }
 
  private:
   bool Need(std::size_t n) {
@@ -100,6 +109,7 @@ class Reader {
   std::string_view in_;
   std::size_t pos_ = 0;
   bool ok_ = true;
+  std::uint8_t format_ = 0;
 };
 
 Status Corrupt(std::string_view what) {
@@ -123,6 +133,34 @@ SealedSecret ReadSealed(Reader& r) {
   return s;
 }
 
+// Format 2's tail: a count (1..kMaxDeviceTokensPerCustomer), then each token's digest and
+// expiry. A count outside that range is corrupt: 0 would give one record two encodings, and more
+// than the core ever keeps can only be damage (or a record made to cost more to check).
+void WriteDeviceTokens(Writer& w, const std::vector<DeviceTokenDigest>& tokens) {
+  w.U8(static_cast<std::uint8_t>(tokens.size()));
+  for (const DeviceTokenDigest& token : tokens) {
+    w.Fixed(token.digest);
+    w.Time(token.expires_at);
+  }
+}
+
+// Calls `keep` with each token read; both customer decoders read the tail through this, so they
+// accept exactly the same records.
+template <typename Keep>
+void ReadDeviceTokens(Reader& r, Keep&& keep) {
+  const std::uint8_t count = r.U8();
+  if (count == 0 || count > kMaxDeviceTokensPerCustomer) {
+    r.Fail();
+    return;
+  }
+  for (std::uint8_t i = 0; i < count; ++i) {
+    DeviceTokenDigest token;
+    token.digest = r.Fixed();
+    token.expires_at = r.Time();
+    keep(token);
+  }
+}
+
 }  // namespace
 
 std::string CustomerKey(std::string_view service, const Digest& api_key_digest) {
@@ -144,7 +182,8 @@ std::string ReplayKey(std::string_view integrator_id, const Digest& mac) {
 }
 
 std::string Encode(const CustomerRecord& record) {
-  Writer w(RecordType::kCustomer);
+  Writer w(RecordType::kCustomer,
+           record.device_tokens.empty() ? kRecordFormat : kCustomerWithDevicesFormat);
   w.Bytes(record.secret_hash);
   w.U64(record.secret_generation);
   w.Fixed(record.admin_key_digest);
@@ -156,11 +195,12 @@ std::string Encode(const CustomerRecord& record) {
   }
   w.Bytes(record.settings_json);
   w.Time(record.created_at);
+  if (!record.device_tokens.empty()) WriteDeviceTokens(w, record.device_tokens);
   return w.Take();
 }
 
 Result<CustomerRecord> DecodeCustomer(std::string_view bytes) {
-  Reader r(bytes, RecordType::kCustomer);
+  Reader r(bytes, RecordType::kCustomer, kCustomerWithDevicesFormat);
   CustomerRecord record;
   record.secret_hash = r.Bytes();
   record.secret_generation = r.U64();
@@ -174,13 +214,17 @@ Result<CustomerRecord> DecodeCustomer(std::string_view bytes) {
   }
   record.settings_json = r.Bytes();
   record.created_at = r.Time();
+  if (r.format() == kCustomerWithDevicesFormat) {
+    ReadDeviceTokens(
+        r, [&](const DeviceTokenDigest& token) { record.device_tokens.push_back(token); });
+  }
   if (!r.Done()) return Corrupt("customer");
   return record;
 }
 
 Result<CustomerAdminKeys> DecodeCustomerAdminKeys(std::string_view bytes) {
   // Reads the same layout as DecodeCustomer, skipping what an admin-key check does not need.
-  Reader r(bytes, RecordType::kCustomer);
+  Reader r(bytes, RecordType::kCustomer, kCustomerWithDevicesFormat);
   CustomerAdminKeys keys;
   (void)r.View();  // secret_hash
   (void)r.U64();   // secret_generation
@@ -194,6 +238,9 @@ Result<CustomerAdminKeys> DecodeCustomerAdminKeys(std::string_view bytes) {
   }
   (void)r.View();  // settings_json
   (void)r.Time();  // created_at
+  if (r.format() == kCustomerWithDevicesFormat) {
+    ReadDeviceTokens(r, [](const DeviceTokenDigest&) {});  // validated, not kept
+  }
   if (!r.Done()) return Corrupt("customer");
   return keys;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "credstore/clock.h"
 #include "credstore/status.h"
@@ -17,6 +18,13 @@
 namespace credstore::internal {
 
 inline constexpr std::uint8_t kRecordFormat = 1;
+// A customer record that holds device tokens is written in format 2: format 1's layout, then the
+// tokens. One without any is still written in format 1, so records written before device tokens
+// existed decode unchanged, and every record has exactly one encoding (a format 2 record with no
+// token is refused as corrupt).
+inline constexpr std::uint8_t kCustomerWithDevicesFormat = 2;
+// The most device tokens a customer record holds (a longer list is corrupt).
+inline constexpr std::size_t kMaxDeviceTokensPerCustomer = 8;
 
 // ---- Storage keys -----------------------------------------------------------------------------
 std::string CustomerKey(std::string_view service, const Digest& api_key_digest);
@@ -31,6 +39,12 @@ struct GracedAdminKey {
   Timestamp expires_at;
 };
 
+// A device token (device_tokens.h) as stored: only its keyed digest, never the token.
+struct DeviceTokenDigest {
+  Digest digest{};
+  Timestamp expires_at;  // valid while now < expires_at
+};
+
 struct CustomerRecord {
   std::string secret_hash;  // crypto_pwhash_str output (Argon2id)
   std::uint64_t secret_generation = 1;
@@ -39,13 +53,16 @@ struct CustomerRecord {
   std::optional<GracedAdminKey> previous_admin_key;  // valid while now < expires_at
   std::string settings_json = "{}";
   Timestamp created_at;
+  // Most recent first, at most kMaxDeviceTokensPerCustomer.
+  std::vector<DeviceTokenDigest> device_tokens;
 };
 
 std::string Encode(const CustomerRecord& record);
 Result<CustomerRecord> DecodeCustomer(std::string_view bytes);
 
 // Only the admin-key digests of a customer record: what VerifyAdminKey, the hot path, needs,
-// decoded without copying the secret hash or the settings. Same validation as DecodeCustomer.
+// decoded without copying the secret hash, the settings or the device tokens. Same validation as
+// DecodeCustomer.
 struct CustomerAdminKeys {
   Digest current{};
   std::optional<GracedAdminKey> previous;

@@ -98,8 +98,8 @@ class CredentialStore::Impl {
   Result<AdminKeyGrant> RegenerateAdminKey(Attempt attempt, const RequestContext& context,
                                            std::string_view secret,
                                            std::chrono::milliseconds grace);
-  Status UpdateSecret(Attempt attempt, const RequestContext& context, std::string_view secret,
-                      std::string_view new_secret);
+  Result<SecretUpdate> UpdateSecret(Attempt attempt, const RequestContext& context,
+                                    std::string_view secret, std::string_view new_secret);
   // Always engaged for Read::kMayBlock. Both are MatchAdminKeyOf, answered two ways.
   std::optional<Status> VerifyAdminKey(std::string_view service, std::string_view api_key,
                                        std::string_view admin_key, Read read);
@@ -169,6 +169,19 @@ class CredentialStore::Impl {
   static std::string ThrottleBucket(const CustomerRef& customer) {
     return customer.service + "/" + internal::ToHex(customer.api_key_digest);
   }
+  // The device token `context` presents, as its bucket (the digest in hex), iff the customer's
+  // record holds it unexpired. nullopt otherwise — no token, a malformed, unknown, expired or
+  // another customer's token, no such customer, a key the validator refused — so every stranger
+  // gets the same buckets and the same answers. Reads the record: the bucket is chosen before
+  // the secret is known.
+  std::optional<std::string> DeviceBucketOf(const RequestContext& context,
+                                            const CustomerRef& customer);
+  // A new device token and the digest the record keeps of it.
+  struct MintedDeviceToken {
+    SecretString token;
+    internal::Digest digest{};
+  };
+  MintedDeviceToken MintDeviceToken() const;
   // Checks `secret` for the customer `attempt` was reserved for, spending the attempt.
   Result<CheckedSecret> CheckSecret(const SecretAttempt::State& attempt, std::string_view secret);
   // The checks of a secret call's arguments that come before the throttle (kInvalidArgument).

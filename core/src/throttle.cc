@@ -33,7 +33,7 @@ Result<Throttle::Reservation> Throttle::ReserveSecretAttempt(
     if (!status.ok()) return status;
   }
   reservation.customer_key = CustomerKey(customer_bucket);
-  Status status = SpendCustomerToken(reservation.customer_key, now);
+  Status status = SpendCustomerToken(*reservation.customer_key, now);
   if (!status.ok()) {
     if (reservation.address_key) DecrementWindowCounter(*reservation.address_key, now);
     return status;
@@ -41,9 +41,19 @@ Result<Throttle::Reservation> Throttle::ReserveSecretAttempt(
   return reservation;
 }
 
+Result<Throttle::Reservation> Throttle::ReserveDeviceAttempt(std::string_view device_bucket,
+                                                             Timestamp now) {
+  Reservation reservation;
+  reservation.address_key = DeviceKey(device_bucket);
+  Status status = IncrementWindowCounter(*reservation.address_key, policy_.failures_per_address,
+                                         policy_.address_window, now);
+  if (!status.ok()) return status;
+  return reservation;
+}
+
 void Throttle::Refund(const Reservation& reservation, Timestamp now) {
   if (reservation.address_key) DecrementWindowCounter(*reservation.address_key, now);
-  if (!reservation.customer_key.empty()) ReturnCustomerToken(reservation.customer_key, now);
+  if (reservation.customer_key) ReturnCustomerToken(*reservation.customer_key, now);
 }
 
 Result<Throttle::Reservation> Throttle::ReserveRegistration(

@@ -5,6 +5,9 @@
 //  - per client address: a counter of failures within a fixed window;
 //  - per customer (the API key's digest, registered or not): a GCRA token bucket — a rate that
 //    slows guessing without ever locking the owner out.
+// A request from one of the customer's own devices (a device token its record holds) counts
+// against neither: its failures go to a window counter of the token's own, so strangers who spend
+// the customer's bucket or share the device's address cannot lock the owner out.
 // Registrations are counted per address too (every call, since each costs an Argon2id hash).
 #ifndef CREDSTORE_CORE_SRC_THROTTLE_H_
 #define CREDSTORE_CORE_SRC_THROTTLE_H_
@@ -24,8 +27,8 @@ class Throttle {
   // A reserved attempt: the store keys it was counted under (a registration has no customer
   // key, and no address key when the address is unknown).
   struct Reservation {
-    std::optional<std::string> address_key;
-    std::string customer_key;
+    std::optional<std::string> address_key;   // the address's, or the device token's, window
+    std::optional<std::string> customer_key;  // unset for a device token's attempt
   };
 
   Throttle(StorageBackend& backend, const ThrottlePolicy& policy, int max_cas_attempts)
@@ -35,6 +38,12 @@ class Throttle {
   // (with retry_after) when either limit is reached; nothing stays counted then.
   Result<Reservation> ReserveSecretAttempt(const std::optional<std::string>& address_bucket,
                                            std::string_view customer_bucket, Timestamp now);
+
+  // Counts one attempt against the device token whose digest (hex) is `device_bucket`: a failure
+  // window of its own, as large as an address's (failures_per_address per address_window), in
+  // place of both the address and the customer limits. Only for a token the customer's record
+  // holds. kThrottled (with retry_after) at the limit.
+  Result<Reservation> ReserveDeviceAttempt(std::string_view device_bucket, Timestamp now);
 
   // Gives a reservation back: the secret was right. Best effort: if the store cannot be
   // reached, the attempt stays counted, which errs on the safe side.
@@ -56,6 +65,7 @@ class Throttle {
     return "t/r/" + std::string(bucket);
   }
   static std::string CustomerKey(std::string_view bucket) { return "t/c/" + std::string(bucket); }
+  static std::string DeviceKey(std::string_view bucket) { return "t/d/" + std::string(bucket); }
   Status Forget(const std::string& key, Timestamp now);
   Status IncrementWindowCounter(const std::string& key, std::uint32_t limit,
                                 std::chrono::milliseconds window, Timestamp now);

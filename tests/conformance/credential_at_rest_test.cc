@@ -1,7 +1,8 @@
-// CredentialStore, what is kept and what is told (docs/security-model.md): no plaintext secret, admin key,
-// API key or integrator secret in the backend or in an audit event; one audit event per state
-// change; the keycheck that refuses data written under other keys; master-key rotation; and
-// sealed integrator secrets that cannot be moved to another slot or another integrator.
+// CredentialStore, what is kept and what is told (docs/security-model.md): no plaintext secret,
+// admin key, API key, device token or integrator secret in the backend or in an audit event; one
+// audit event per state change; the keycheck that refuses data written under other keys; master-key
+// rotation; and sealed integrator secrets that cannot be moved to another slot or another
+// integrator.
 //
 // Every backend runs these tests unchanged, through Harness() only. The sealed-value tests are
 // white-box: they rewrite integrator records with the core's own codec (core/src/records.h)
@@ -124,6 +125,7 @@ BOOST_FIXTURE_TEST_CASE(EveryStateChangeIsAuditedWithoutSecrets, StoreFixture) {
     first = std::move(grant).value();
   });
   plaintexts.emplace_back(first.admin_key.view());
+  plaintexts.emplace_back(first.device_token.view());
   BOOST_TEST(e.service == kService);
   BOOST_TEST(e.generation == first.generation);
   BOOST_TEST(e.customer_id.size() == 16u);
@@ -161,13 +163,20 @@ BOOST_FIXTURE_TEST_CASE(EveryStateChangeIsAuditedWithoutSecrets, StoreFixture) {
     second = std::move(grant).value();
   });
   plaintexts.emplace_back(second.admin_key.view());
+  plaintexts.emplace_back(second.device_token.view());
   BOOST_TEST(e.customer_id == customer_id);
   BOOST_TEST(e.service == kService);
   BOOST_TEST(e.generation == second.generation);
   actions.insert(e.action);
 
   e = one_event("updateSecret", [&](const RequestContext& c) {
-    BOOST_TEST_REQUIRE(store().UpdateSecret(c, kService, kApiKey, kSecret, kNewSecret).ok());
+    // Presenting a device token: it must not reach the audit event either.
+    RequestContext with_token = c;
+    with_token.device_token = std::string(second.device_token.view());
+    Result<SecretUpdate> updated =
+        store().UpdateSecret(with_token, kService, kApiKey, kSecret, kNewSecret);
+    BOOST_TEST_REQUIRE(updated.ok(), Describe(updated.status()));
+    plaintexts.emplace_back(updated->device_token.view());
   });
   BOOST_TEST(e.customer_id == customer_id);
   actions.insert(e.action);
@@ -261,12 +270,23 @@ BOOST_FIXTURE_TEST_CASE(StoredBytesHoldNoPlaintextCredential, StoreFixture) {
                                          std::string(kWrongSecret)};
 
   // Customers: registrations, a graced regeneration, a secret update, settings, failed attempts
-  // against a known and an unknown key (throttle records), an operator reset.
+  // against a known and an unknown key (throttle records), an operator reset. Device tokens are
+  // issued by every success and presented (a device's throttle record), right and wrong.
   const AdminKeyGrant a1 = MustRegister(kApiKey, kSecret);
   const AdminKeyGrant b1 = MustRegister(kOtherApiKey, kOtherSecret, kOtherService);
-  Result<AdminKeyGrant> a2 = store().RegenerateAdminKey(Context(), kService, kApiKey, kSecret, 60s);
+  RequestContext a1_device = Context();
+  a1_device.device_token = std::string(a1.device_token.view());
+  Result<AdminKeyGrant> a2 = store().RegenerateAdminKey(a1_device, kService, kApiKey, kSecret, 60s);
   BOOST_TEST_REQUIRE(a2.ok(), Describe(a2.status()));
-  BOOST_TEST_REQUIRE(store().UpdateSecret(Context(), kService, kApiKey, kSecret, kNewSecret).ok());
+  RequestContext a2_device = Context();
+  a2_device.device_token = std::string(a2->device_token.view());
+  Result<SecretUpdate> a_update =
+      store().UpdateSecret(a2_device, kService, kApiKey, kSecret, kNewSecret);
+  BOOST_TEST_REQUIRE(a_update.ok(), Describe(a_update.status()));
+  BOOST_TEST(
+      store().RegenerateAdminKey(a2_device, kService, kApiKey, kWrongSecret).status().code() ==
+      StatusCode::kUnauthorized);
+  plaintexts.emplace_back(a_update->device_token.view());
   BOOST_TEST_REQUIRE(
       store().PutSettings(Context(), kService, kApiKey, a2->admin_key.view(), R"({"s":1})").ok());
   BOOST_TEST(
@@ -276,15 +296,17 @@ BOOST_FIXTURE_TEST_CASE(StoredBytesHoldNoPlaintextCredential, StoreFixture) {
                  .RegenerateAdminKey(Context(), kService, kUnknownApiKey, kWrongSecret)
                  .status()
                  .code() == StatusCode::kUnauthorized);
-  BOOST_TEST(
-      store().UpdateSecret(Context(), kService, kUnknownApiKey, kWrongSecret, kSecret).code() ==
-      StatusCode::kUnauthorized);
+  BOOST_TEST(store()
+                 .UpdateSecret(Context(), kService, kUnknownApiKey, kWrongSecret, kSecret)
+                 .status()
+                 .code() == StatusCode::kUnauthorized);
   Result<AdminKeyGrant> b2 =
       store().ResetCustomer(Context(), kOtherService, kOtherApiKey, kNewSecret);
   BOOST_TEST_REQUIRE(b2.ok(), Describe(b2.status()));
   for (const AdminKeyGrant* grant :
        std::initializer_list<const AdminKeyGrant*>{&a1, &a2.value(), &b1, &b2.value()}) {
     plaintexts.emplace_back(grant->admin_key.view());
+    if (!grant->device_token.empty()) plaintexts.emplace_back(grant->device_token.view());
   }
 
   // Integrators: a graced rotation (two sealed secrets), verified requests (replay records), a

@@ -174,11 +174,13 @@ BOOST_FIXTURE_TEST_CASE(RevokedKeysStayRevoked, StoreFixture) {
   regenerate(0ms);
   ExpectRevoked(*this, revoked, "a second regeneration");
 
-  BOOST_TEST(Describe(store().UpdateSecret(Context(), kService, kApiKey, kSecret, kNewSecret)) ==
-             "ok");
+  BOOST_TEST(
+      Describe(store().UpdateSecret(Context(), kService, kApiKey, kSecret, kNewSecret).status()) ==
+      "ok");
   ExpectRevoked(*this, revoked, "updateSecret");
-  BOOST_TEST(Describe(store().UpdateSecret(Context(), kService, kApiKey, kNewSecret, kSecret)) ==
-             "ok");
+  BOOST_TEST(
+      Describe(store().UpdateSecret(Context(), kService, kApiKey, kNewSecret, kSecret).status()) ==
+      "ok");
 
   BOOST_TEST(
       Describe(
@@ -248,12 +250,14 @@ BOOST_FIXTURE_TEST_CASE(FurtherRegenerateDropsTheOlderGracedKey, StoreFixture) {
 
 BOOST_FIXTURE_TEST_CASE(UpdateSecretReplacesTheSecretAndKeepsTheAdminKey, StoreFixture) {
   const AdminKeyGrant grant = MustRegister(kApiKey, kSecret);
-  BOOST_TEST(Describe(store().UpdateSecret(Context(), kService, kApiKey, kSecret, kNewSecret)) ==
-             "ok");
+  BOOST_TEST(
+      Describe(store().UpdateSecret(Context(), kService, kApiKey, kSecret, kNewSecret).status()) ==
+      "ok");
   BOOST_TEST(Describe(store().VerifyAdminKey(kService, kApiKey, grant.admin_key.view())) == "ok");
 
-  BOOST_TEST(store().UpdateSecret(Context(), kService, kApiKey, kSecret, "anything").code() ==
-             StatusCode::kUnauthorized);
+  BOOST_TEST(
+      store().UpdateSecret(Context(), kService, kApiKey, kSecret, "anything").status().code() ==
+      StatusCode::kUnauthorized);
   BOOST_TEST(store().RegenerateAdminKey(Context(), kService, kApiKey, kSecret).status().code() ==
              StatusCode::kUnauthorized);
   // The refused calls changed nothing either.
@@ -311,8 +315,9 @@ BOOST_FIXTURE_TEST_CASE(SettingsAreAnEmptyObjectUntilSetThenPersist, StoreFixtur
   // Settings survive key regeneration and secret updates.
   Result<AdminKeyGrant> next = store().RegenerateAdminKey(Context(), kService, kApiKey, kSecret);
   BOOST_TEST_REQUIRE(next.ok(), Describe(next.status()));
-  BOOST_TEST(Describe(store().UpdateSecret(Context(), kService, kApiKey, kSecret, kNewSecret)) ==
-             "ok");
+  BOOST_TEST(
+      Describe(store().UpdateSecret(Context(), kService, kApiKey, kSecret, kNewSecret).status()) ==
+      "ok");
   Result<std::string> kept = store().GetSettings(kService, kApiKey, next->admin_key.view());
   BOOST_TEST_REQUIRE(kept.ok(), Describe(kept.status()));
   BOOST_TEST(*kept == document);
@@ -432,7 +437,7 @@ BOOST_FIXTURE_TEST_CASE(InvalidInputsChangeNothing, StoreFixture) {
         {"RegenerateAdminKey, bad " + label, StatusCode::kInvalidArgument,
          [&s, ctx, key] { return s.RegenerateAdminKey(ctx, kService, key, kSecret).status(); }});
     cases.push_back({"UpdateSecret, bad " + label, StatusCode::kInvalidArgument, [&s, ctx, key] {
-                       return s.UpdateSecret(ctx, kService, key, kSecret, kNewSecret);
+                       return s.UpdateSecret(ctx, kService, key, kSecret, kNewSecret).status();
                      }});
     cases.push_back(
         {"PutSettings, bad " + label, StatusCode::kInvalidArgument, [&s, ctx, key, admin] {
@@ -448,7 +453,7 @@ BOOST_FIXTURE_TEST_CASE(InvalidInputsChangeNothing, StoreFixture) {
                        return s.RegenerateAdminKey(ctx, service, kApiKey, kSecret).status();
                      }});
     cases.push_back({"UpdateSecret, " + label, StatusCode::kNotFound, [&s, ctx, service] {
-                       return s.UpdateSecret(ctx, service, kApiKey, kSecret, kNewSecret);
+                       return s.UpdateSecret(ctx, service, kApiKey, kSecret, kNewSecret).status();
                      }});
   }
   for (const std::string& secret : bad_secrets) {
@@ -461,11 +466,13 @@ BOOST_FIXTURE_TEST_CASE(InvalidInputsChangeNothing, StoreFixture) {
            return s.RegenerateAdminKey(ctx, kService, kApiKey, secret).status();
          }});
     cases.push_back(
-        {"UpdateSecret, bad old " + label, StatusCode::kInvalidArgument,
-         [&s, ctx, secret] { return s.UpdateSecret(ctx, kService, kApiKey, secret, kNewSecret); }});
+        {"UpdateSecret, bad old " + label, StatusCode::kInvalidArgument, [&s, ctx, secret] {
+           return s.UpdateSecret(ctx, kService, kApiKey, secret, kNewSecret).status();
+         }});
     cases.push_back(
-        {"UpdateSecret, bad new " + label, StatusCode::kInvalidArgument,
-         [&s, ctx, secret] { return s.UpdateSecret(ctx, kService, kApiKey, kSecret, secret); }});
+        {"UpdateSecret, bad new " + label, StatusCode::kInvalidArgument, [&s, ctx, secret] {
+           return s.UpdateSecret(ctx, kService, kApiKey, kSecret, secret).status();
+         }});
   }
   for (const std::chrono::milliseconds grace : {-1ms, 3'600'001ms, -3'600'000ms}) {
     cases.push_back({"RegenerateAdminKey, grace " + std::to_string(grace.count()) + " ms",
@@ -540,10 +547,11 @@ BOOST_FIXTURE_TEST_CASE(ARefusedApiKeyCostsWhatAWrongSecretCosts, StoreFixture) 
   BOOST_TEST(refused_regen_hashes == wrong_regen_hashes);
 
   const auto [wrong_update, wrong_update_checks, wrong_update_hashes] = measure([this] {
-    return store().UpdateSecret(Context(), kService, kApiKey, "wrong secret", kNewSecret);
+    return store().UpdateSecret(Context(), kService, kApiKey, "wrong secret", kNewSecret).status();
   });
-  const auto [refused_update, refused_update_checks, refused_update_hashes] = measure(
-      [&] { return store().UpdateSecret(Context(), kService, refused, kSecret, kNewSecret); });
+  const auto [refused_update, refused_update_checks, refused_update_hashes] = measure([&] {
+    return store().UpdateSecret(Context(), kService, refused, kSecret, kNewSecret).status();
+  });
   BOOST_TEST(refused_update.code() == wrong_update.code());
   BOOST_TEST(refused_update.message() == wrong_update.message(), Describe(refused_update));
   BOOST_TEST(wrong_update_checks == 1u);
@@ -622,10 +630,12 @@ BOOST_FIXTURE_TEST_CASE(UnknownCustomerAndWrongSecretAnswerAlikeAfterTheSameWork
   BOOST_TEST(unknown_regen_hashes == 0u);
 
   const auto [wrong_update, wrong_update_checks, wrong_update_hashes] = measure([this] {
-    return store().UpdateSecret(Context(), kService, kApiKey, "wrong secret", kNewSecret);
+    return store().UpdateSecret(Context(), kService, kApiKey, "wrong secret", kNewSecret).status();
   });
   const auto [unknown_update, unknown_update_checks, unknown_update_hashes] = measure([this] {
-    return store().UpdateSecret(Context(), kService, kUnknownApiKey, "wrong secret", kNewSecret);
+    return store()
+        .UpdateSecret(Context(), kService, kUnknownApiKey, "wrong secret", kNewSecret)
+        .status();
   });
   BOOST_TEST(wrong_update.code() == StatusCode::kUnauthorized);
   BOOST_TEST(unknown_update.code() == wrong_update.code());

@@ -250,8 +250,10 @@ BOOST_FIXTURE_TEST_CASE(ConcurrentSecretUpdatesFromOneOldSecretHaveOneWinner, St
   gate->Arm("c/", kThreads);
   RunConcurrently(kThreads, [&](int i) {
     const auto n = static_cast<std::size_t>(i);
-    statuses[n] = stores[n % stores.size()]->UpdateSecret(Context(), kService, kApiKey, kSecret,
-                                                          "new secret " + std::to_string(i));
+    statuses[n] =
+        stores[n % stores.size()]
+            ->UpdateSecret(Context(), kService, kApiKey, kSecret, "new secret " + std::to_string(i))
+            .status();
   });
 
   BOOST_TEST(gate->ReleasedTogether(), "the racers did not all read the customer record");
@@ -310,8 +312,9 @@ BOOST_FIXTURE_TEST_CASE(ConcurrentChangesNeverLoseAnAcknowledgedWrite, StoreFixt
     for (int u = 0; u < kUpdatesEach; ++u) {
       // The secret stays the same text, so every updater always holds the right secret.
       update_statuses[static_cast<std::size_t>(i * kUpdatesEach + u)] =
-          stores[static_cast<std::size_t>(i) % stores.size()]->UpdateSecret(
-              Context(), kService, kApiKey, kSecret, kSecret);
+          stores[static_cast<std::size_t>(i) % stores.size()]
+              ->UpdateSecret(Context(), kService, kApiKey, kSecret, kSecret)
+              .status();
     }
   });
 
@@ -420,7 +423,8 @@ BOOST_FIXTURE_TEST_CASE(ARegenerationRacingASecretUpdateIsRefused, StoreFixture)
   const AdminKeyGrant grant = MustRegister(kApiKey, kSecret);
   Status updated = Status::Internal("not run");
   gate->ArmInterleave("c/", [&] {
-    updated = store().UpdateSecret(Context(), kService, kApiKey, kSecret, "the updated secret");
+    updated =
+        store().UpdateSecret(Context(), kService, kApiKey, kSecret, "the updated secret").status();
   });
   Result<AdminKeyGrant> stale = store().RegenerateAdminKey(Context(), kService, kApiKey, kSecret);
   BOOST_TEST_REQUIRE(gate->Interleaved());

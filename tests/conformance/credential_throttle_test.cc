@@ -63,6 +63,7 @@ BOOST_FIXTURE_TEST_CASE(AnAttackersAddressCannotStopTheOwnersAddress, StoreFixtu
   BOOST_TEST(Regenerate(*this, kAttacker, kWrongSecret).code() == StatusCode::kUnauthorized);
   BOOST_TEST(store()
                  .UpdateSecret(Context(kAttacker), kService, kApiKey, kWrongSecret, "new secret")
+                 .status()
                  .code() == StatusCode::kUnauthorized);
 
   const StoreStats before = store().Stats();
@@ -264,6 +265,7 @@ BOOST_FIXTURE_TEST_CASE(RefusedApiKeysAreThrottledLikeWrongSecrets, StoreFixture
              StatusCode::kUnauthorized);
   BOOST_TEST(store()
                  .UpdateSecret(Context(kAttacker), kService, "refused-key-2", kSecret, "new one")
+                 .status()
                  .code() == StatusCode::kUnauthorized);
   BOOST_TEST(Regenerate(*this, kAttacker, kSecret, "refused-key-3").code() ==
              StatusCode::kUnauthorized);
@@ -543,6 +545,7 @@ BOOST_FIXTURE_TEST_CASE(AnAttemptServesOnlyTheCallItWasReservedFor, StoreFixture
   const StoreStats before = store().Stats();
   BOOST_TEST(store()
                  .UpdateSecret(reserve(), Context(kOwner), kService, kApiKey, kSecret, "new one")
+                 .status()
                  .code() == StatusCode::kInvalidArgument);
   BOOST_TEST(store()
                  .RegenerateAdminKey(reserve(), Context(kAttacker), kService, kApiKey, kSecret)

@@ -23,11 +23,19 @@ std::vector<std::string> RunPlaintextWorkload(CredentialStore& store, const Cloc
     auto grant = store.Register(context, "geofencing", api_key, secret);
     BOOST_TEST_REQUIRE(grant.ok(), grant.status().ToString());
     plaintexts.emplace_back(grant->admin_key.view());
+    plaintexts.emplace_back(grant->device_token.view());
+    // Each secret check presents the device token the last success gave.
+    RequestContext device = context;
+    device.device_token = std::string(grant->device_token.view());
     auto regenerated =
-        store.RegenerateAdminKey(context, "geofencing", api_key, secret, std::chrono::seconds(30));
+        store.RegenerateAdminKey(device, "geofencing", api_key, secret, std::chrono::seconds(30));
     BOOST_TEST_REQUIRE(regenerated.ok(), regenerated.status().ToString());
     plaintexts.emplace_back(regenerated->admin_key.view());
-    BOOST_TEST_REQUIRE(store.UpdateSecret(context, "geofencing", api_key, secret, new_secret).ok());
+    plaintexts.emplace_back(regenerated->device_token.view());
+    device.device_token = std::string(regenerated->device_token.view());
+    auto updated = store.UpdateSecret(device, "geofencing", api_key, secret, new_secret);
+    BOOST_TEST_REQUIRE(updated.ok(), updated.status().ToString());
+    plaintexts.emplace_back(updated->device_token.view());
     BOOST_TEST_REQUIRE(store
                            .PutSettings(context, "geofencing", api_key,
                                         regenerated->admin_key.view(), R"({"zone":"A"})")

@@ -11,7 +11,8 @@
 namespace credstore::testing {
 
 // Registers customers, regenerates and updates their secrets, writes settings, creates and
-// rotates integrators. Returns every secret, admin key, API key and integrator secret used.
+// rotates integrators. Returns every secret, admin key, API key, device token and integrator
+// secret used.
 // Fails the current Boost.Test case on any unexpected result.
 std::vector<std::string> RunPlaintextWorkload(CredentialStore& store, const Clock& clock);
 

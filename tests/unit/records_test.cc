@@ -1,7 +1,9 @@
 // Customer records: the admin-key-only decoder VerifyAdminKey uses reads exactly what the full
-// decoder reads, and refuses every record the full decoder refuses.
+// decoder reads, and refuses every record the full decoder refuses; device tokens live in format
+// 2, and records written before they existed (format 1) decode unchanged.
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include "records.h"
@@ -94,6 +96,97 @@ BOOST_AUTO_TEST_CASE(decoders_refuse_non_canonical_flag_bytes) {
   altered = sealed;
   altered.back() = 7;
   BOOST_TEST(!internal::DecodeIntegrator(altered).ok());
+}
+
+// A customer record with a graced key and settings, as the encoder wrote it before device tokens
+// existed (fuzz/corpus/fuzz_records/customer_graced).
+const std::string kFormat1Graced(
+    "\x01\x63\x00\x00\x00\x48\x24\x61\x72\x67\x6f\x6e\x32\x69\x64\x24"
+    "\x76\x3d\x31\x39\x24\x6d\x3d\x38\x2c\x74\x3d\x31\x2c\x70\x3d\x31"
+    "\x24\x63\x32\x46\x73\x64\x48\x4e\x68\x62\x48\x52\x7a\x59\x57\x78"
+    "\x30\x63\x32\x46\x73\x64\x41\x24\x61\x47\x46\x7a\x61\x47\x68\x68"
+    "\x63\x32\x68\x6f\x59\x58\x4e\x6f\x61\x47\x46\x7a\x61\x41\x00\x00"
+    "\x00\x00\x00\x00\x00\x03\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1"
+    "\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1\xa1"
+    "\xa1\xa1\xa1\xa1\xa1\xa1\x00\x00\x00\x00\x00\x00\x00\x02\x01\xb2"
+    "\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2"
+    "\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\xb2\x00"
+    "\x00\x01\x8b\xd0\x1c\x56\x80\x00\x00\x00\x21\x7b\x22\x66\x65\x6e"
+    "\x63\x65\x73\x22\x3a\x5b\x31\x2c\x32\x2c\x33\x5d\x2c\x22\x6e\x61"
+    "\x6d\x65\x22\x3a\x22\x64\x65\x70\x6f\x74\x22\x7d\x00\x00\x01\x8b"
+    "\xcf\xe5\x68\x00",
+    212);
+
+internal::DeviceTokenDigest TokenDigest(unsigned char fill, std::int64_t expires_ms) {
+  internal::DeviceTokenDigest token;
+  token.digest.fill(fill);
+  token.expires_at = Timestamp(std::chrono::milliseconds(expires_ms));
+  return token;
+}
+
+BOOST_AUTO_TEST_CASE(records_written_before_device_tokens_decode_unchanged) {
+  const auto full = internal::DecodeCustomer(kFormat1Graced);
+  BOOST_TEST_REQUIRE(full.ok(), full.status().ToString());
+  BOOST_TEST(internal::DecodeCustomerAdminKeys(kFormat1Graced).ok());
+  BOOST_TEST(full->device_tokens.empty());
+  BOOST_TEST(full->admin_generation == 2u);
+  BOOST_TEST(full->settings_json == R"({"fences":[1,2,3],"name":"depot"})");
+  // Without device tokens the encoder still writes format 1, byte for byte.
+  BOOST_TEST(internal::Encode(*full) == kFormat1Graced);
+}
+
+BOOST_AUTO_TEST_CASE(device_tokens_are_kept_in_format_2_and_read_by_both_decoders) {
+  for (std::size_t count : {std::size_t{1}, internal::kMaxDeviceTokensPerCustomer}) {
+    CustomerRecord record = SampleRecord(true, R"({"a":1})");
+    for (std::size_t i = 0; i < count; ++i) {
+      record.device_tokens.push_back(TokenDigest(static_cast<unsigned char>(0x10 + i),
+                                                 1'800'000'000'000 - static_cast<int>(i)));
+    }
+    const std::string bytes = internal::Encode(record);
+    BOOST_TEST(bytes[0] == internal::kCustomerWithDevicesFormat);
+    const auto full = internal::DecodeCustomer(bytes);
+    BOOST_TEST_REQUIRE(full.ok(), full.status().ToString());
+    BOOST_TEST_REQUIRE(full->device_tokens.size() == count);
+    for (std::size_t i = 0; i < count; ++i) {
+      BOOST_TEST((full->device_tokens[i].digest == record.device_tokens[i].digest));
+      BOOST_TEST((full->device_tokens[i].expires_at == record.device_tokens[i].expires_at));
+    }
+    BOOST_TEST(internal::Encode(*full) == bytes);
+    const auto keys = internal::DecodeCustomerAdminKeys(bytes);
+    BOOST_TEST_REQUIRE(keys.ok());
+    BOOST_TEST((keys->current == full->admin_key_digest));
+    for (std::size_t size = 0; size < bytes.size(); ++size) {
+      BOOST_TEST(!internal::DecodeCustomer(bytes.substr(0, size)).ok(), "truncated to " << size);
+      BOOST_TEST(!internal::DecodeCustomerAdminKeys(bytes.substr(0, size)).ok());
+    }
+  }
+}
+
+// One encoding per record: format 2 with no token, more tokens than the cap, or an unknown
+// format are corrupt, for both decoders alike.
+BOOST_AUTO_TEST_CASE(decoders_refuse_device_token_lists_the_encoder_never_writes) {
+  std::string empty_list = kFormat1Graced;
+  empty_list[0] = static_cast<char>(internal::kCustomerWithDevicesFormat);
+  empty_list.push_back('\0');
+  std::string too_many = kFormat1Graced;
+  too_many[0] = static_cast<char>(internal::kCustomerWithDevicesFormat);
+  too_many.push_back(static_cast<char>(internal::kMaxDeviceTokensPerCustomer + 1));
+  too_many.append((internal::kMaxDeviceTokensPerCustomer + 1) * (32 + 8), '\x01');
+  std::string format_1_with_list = kFormat1Graced;
+  format_1_with_list.push_back('\1');
+  format_1_with_list.append(32 + 8, '\x01');
+  std::string format_3 = kFormat1Graced;
+  format_3[0] = 3;
+  for (const std::string* bytes : {&empty_list, &too_many, &format_1_with_list, &format_3}) {
+    const auto full = internal::DecodeCustomer(*bytes);
+    BOOST_TEST(!full.ok());
+    BOOST_TEST((full.status().code() == StatusCode::kInternal));
+    BOOST_TEST(!internal::DecodeCustomerAdminKeys(*bytes).ok());
+  }
+  // Other record types stay at format 1.
+  std::string counter = internal::EncodeCounter(3);
+  counter[0] = static_cast<char>(internal::kCustomerWithDevicesFormat);
+  BOOST_TEST(!internal::DecodeCounter(counter).ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

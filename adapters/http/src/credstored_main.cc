@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "access_log.h"
 #include "config.h"
@@ -44,6 +45,7 @@
 #include "daemon_flags.h"
 #include "daemon_log.h"
 #include "key_file.h"
+#include "server_client_address.h"
 #if defined(CREDSTORE_HAVE_REDIS) && CREDSTORE_HAVE_REDIS
 #include "credstore/backends/redis.h"
 #endif
@@ -387,7 +389,24 @@ class Daemon {
       return kExitConfig;
     }
     server_ = std::move(server).value();
+    WarnOfWideTrustedProxies();
     return std::nullopt;
+  }
+
+  // A trusted range wider than one client network lets clients in it choose their own address
+  // (server_client_address.h): allowed, since some deployments need it, but said at start.
+  void WarnOfWideTrustedProxies() {
+    auto trusted = TrustedProxies::Parse(config_.trusted_proxies);  // Server::Create parsed it
+    if (!trusted.ok()) return;
+    const std::vector<std::string> wide = trusted->WiderThanOneNetwork();
+    if (wide.empty()) return;
+    LogLine("warning", "credstored.config")
+        .Add("message",
+             "a --trusted-proxy range is wider than /24 (IPv4) or /64 (IPv6): every address in it "
+             "may set X-Forwarded-For, so a client there can pick its own address and escape the "
+             "per-address throttle; list the proxies themselves")
+        .AddList("trusted_proxies", wide)
+        .WriteTo(log_);
   }
 
   // Before anything is served, so that a SIGTERM from now on stops cleanly. Not sooner: until

@@ -81,7 +81,21 @@ struct CustomerCall {
   std::string service;
   std::string api_key;
   const StorageUnavailableLog* storage_unavailable;  // the PublicApi's; see ProblemLabels
+  std::string device_token = {};  // the Credstore-Device header, for the secret-checking routes
 };
+
+// The core's view of who is asking, with the device token the client presented.
+RequestContext ContextOf(const CustomerCall& call) {
+  RequestContext context = ContextOf(call.meta);
+  context.device_token = call.device_token;
+  return context;
+}
+
+// A success of a secret-checking route carries the device token it minted; errors never do.
+Response WithDeviceToken(Response response, const SecretString& device_token) {
+  response.set(kDeviceTokenHeader, device_token.view());
+  return response;
+}
 
 // The labels of a failed call's problem: the route's, on the public listener.
 ProblemLabels CallLabels(const CustomerCall& call, std::string_view what) {
@@ -102,7 +116,7 @@ class SecretRouteCall final : public PreparedCall {
 
   std::optional<Response> Reserve() override {
     auto attempt =
-        call_.store->ReserveAttempt(ContextOf(call_.meta), operation_, call_.service, call_.api_key,
+        call_.store->ReserveAttempt(ContextOf(call_), operation_, call_.service, call_.api_key,
                                     Member("secret"), Member("newSecret"), grace_);
     if (!attempt.ok()) return Problem(attempt.status());
     attempt_.emplace(std::move(attempt).value());
@@ -120,13 +134,15 @@ class SecretRouteCall final : public PreparedCall {
     }
     SecretAttempt attempt = std::move(*attempt_);
     attempt_.reset();
-    const RequestContext context = ContextOf(call_.meta);
+    const RequestContext context = ContextOf(call_);
     switch (operation_) {
       case SecretOperation::kRegister: {
         auto grant = call_.store->Register(std::move(attempt), context, call_.service,
                                            call_.api_key, Member("secret"));
         if (!grant.ok()) return Problem(grant.status());
-        return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call_.meta);
+        return WithDeviceToken(
+            NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call_.meta),
+            grant->device_token);
       }
       case SecretOperation::kRegenerateAdminKey: {
         auto grant = call_.store->RegenerateAdminKey(std::move(attempt), context, call_.service,
@@ -136,14 +152,14 @@ class SecretRouteCall final : public PreparedCall {
         if (grant->old_key_expires_at) {
           answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
         }
-        return NoStoreJson(status::ok, answer, call_.meta);
+        return WithDeviceToken(NoStoreJson(status::ok, answer, call_.meta), grant->device_token);
       }
       case SecretOperation::kUpdateSecret: {
-        Status updated =
+        auto updated =
             call_.store->UpdateSecret(std::move(attempt), context, call_.service, call_.api_key,
                                       Member("secret"), Member("newSecret"));
-        if (!updated.ok()) return Problem(updated);
-        return NoContent(call_.meta);
+        if (!updated.ok()) return Problem(updated.status());
+        return WithDeviceToken(NoContent(call_.meta), updated->device_token);
       }
     }
     return Problem(Status::Internal("unknown secret operation"));
@@ -283,6 +299,11 @@ Routed RouteCustomer(CustomerRoute route, std::string_view service,
     return PutSettings(std::move(call), std::move(*params.admin_key), std::move(settings_json));
   }
 
+  // The routes that check the customer's secret read the device token too. Sent twice, it is
+  // ambiguous about which device asks: neither counts (as no token, which is always safe).
+  if (request.count(kDeviceTokenHeader) == 1) {
+    call.device_token = std::string(request[kDeviceTokenHeader]);
+  }
   static constexpr std::string_view kRegisterMembers[] = {"secret"};
   static constexpr std::string_view kRegenerateMembers[] = {"secret", "oldKeyValidForSeconds"};
   static constexpr std::string_view kUpdateMembers[] = {"secret", "newSecret"};

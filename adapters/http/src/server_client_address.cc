@@ -111,6 +111,17 @@ bool TrustedProxies::Contains(const ip::address& candidate) const {
   return false;
 }
 
+std::vector<std::string> TrustedProxies::WiderThanOneNetwork() const {
+  std::vector<std::string> wide;
+  for (const Network& network : networks_) {
+    const unsigned narrowest_allowed = network.address.is_v4() ? 24 : 64;
+    if (network.prefix_length < narrowest_allowed) {
+      wide.push_back(network.address.to_string() + "/" + std::to_string(network.prefix_length));
+    }
+  }
+  return wide;
+}
+
 std::string ResolveClientAddress(const ip::address& peer, const Request& request,
                                  const TrustedProxies& trusted) {
   ip::address hop = Unmapped(peer);

@@ -32,6 +32,12 @@ class TrustedProxies {
   bool Contains(const boost::asio::ip::address& address) const;
   bool empty() const { return networks_.empty(); }
 
+  // The entries wider than one client network — a prefix shorter than /24 (IPv4) or /64 (IPv6),
+  // the most one proxy tier needs — in CIDR form ("10.0.0.0/8"), in the order given. Every
+  // address in them may write X-Forwarded-For, so a client among them who is no proxy picks its
+  // own address and, with each new one, a fresh per-address throttle allowance.
+  std::vector<std::string> WiderThanOneNetwork() const;
+
  private:
   struct Network {
     boost::asio::ip::address address;

@@ -12,6 +12,15 @@
 //    secret, optionally keeping the old one valid for a grace period. Only the current secret
 //    may authorize a rotation: a graced old secret verifies requests but cannot rotate.
 //
+// Device tokens (OWASP's "device cookies"): every successful secret check (Register,
+// RegenerateAdminKey, UpdateSecret) returns a new one, 32 characters of [A-Za-z0-9], and keeps
+// only its keyed digest in the customer's record (the kMaxDeviceTokens most recent, each for
+// kDeviceTokenLifetime by the Clock). The caller keeps the newest and passes it back in
+// RequestContext::device_token on the customer's next secret check: a token the record holds
+// skips the per-customer bucket that strangers share, and counts failures in a bucket of its
+// own instead of the address's, so guesses by whoever knows the API key cannot lock the owner
+// out. A token is not a credential: it opens nothing, and the secret is checked as always.
+//
 // Rules it keeps (docs/security-model.md): only Argon2id hashes of customer secrets, keyed BLAKE2b
 // digests of admin keys and API keys, and XChaCha20-Poly1305-sealed integrator secrets are stored;
 // an unknown customer, a wrong secret and an API key the ApiKeyValidator refuses answer alike
@@ -49,6 +58,12 @@
 
 namespace credstore {
 
+// How many device tokens a customer record keeps (the most recent; a new one evicts the oldest),
+// and how long each stays valid after it was issued. Expired tokens are dropped whenever the
+// record is written.
+inline constexpr std::size_t kMaxDeviceTokens = 8;
+inline constexpr std::chrono::milliseconds kDeviceTokenLifetime = std::chrono::hours(24 * 30);
+
 // A newly minted admin key. Shown once: credstore keeps only its digest.
 struct AdminKeyGrant {
   SecretString admin_key;        // 48 characters of [A-Za-z0-9]
@@ -56,6 +71,17 @@ struct AdminKeyGrant {
   // RegenerateAdminKey with a grace: when the previous admin key stops verifying. nullopt when
   // the previous key was revoked at once (no grace), and for Register and ResetCustomer.
   std::optional<Timestamp> old_key_expires_at = std::nullopt;
+  // Register and RegenerateAdminKey: the device token this success minted (32 characters of
+  // [A-Za-z0-9], shown once: credstore keeps only its digest). Give it back as
+  // RequestContext::device_token on this customer's next secret check. Empty for ResetCustomer,
+  // which checks no secret.
+  SecretString device_token{};
+};
+
+// What a successful UpdateSecret established.
+struct SecretUpdate {
+  std::uint64_t secret_generation = 0;  // increases with every change of the secret
+  SecretString device_token{};          // as AdminKeyGrant::device_token
 };
 
 // What CheckAdminKey established about a valid admin key.
@@ -129,7 +155,8 @@ class CredentialStore {
 
   // ---- Customers --------------------------------------------------------------------------
 
-  // Creates the customer's configuration with `secret`; returns its first admin key.
+  // Creates the customer's configuration with `secret`; returns its first admin key and the
+  // customer's first device token.
   // kNotFound (unknown service) · kInvalidArgument (bad API key or secret) · kUnauthorized
   // (validator refused the key: the validator's status, only after the registration throttle and
   // the Argon2id hash of a registration, and never kAlreadyRegistered, so the answer neither
@@ -138,21 +165,23 @@ class CredentialStore {
   Result<AdminKeyGrant> Register(const RequestContext& context, std::string_view service,
                                  std::string_view api_key, std::string_view secret);
 
-  // Checks `secret` and issues a new admin key. The old key is revoked at once, or stays valid
-  // until now + `old_key_grace` (0..max_grace; the grant's old_key_expires_at); an older graced
-  // key is dropped either way.
+  // Checks `secret` and issues a new admin key and a new device token. The old key is revoked at
+  // once, or stays valid until now + `old_key_grace` (0..max_grace; the grant's
+  // old_key_expires_at); an older graced key is dropped either way.
   // kInvalidArgument · kUnauthorized (wrong secret, no such customer, or an API key the
-  // validator refuses: same answer, same work, throttled alike) · kThrottled.
+  // validator refuses: same answer, same work, throttled alike) · kThrottled (per address and
+  // per customer; with a valid context.device_token, only that token's own failures count).
   Result<AdminKeyGrant> RegenerateAdminKey(
       const RequestContext& context, std::string_view service, std::string_view api_key,
       std::string_view secret,
       std::chrono::milliseconds old_key_grace = std::chrono::milliseconds(0));
 
-  // Checks `secret` and replaces it with `new_secret`; the admin key is unchanged.
-  // kInvalidArgument · kUnauthorized (as RegenerateAdminKey) · kThrottled.
-  Status UpdateSecret(const RequestContext& context, std::string_view service,
-                      std::string_view api_key, std::string_view secret,
-                      std::string_view new_secret);
+  // Checks `secret` and replaces it with `new_secret`; the admin key is unchanged. Returns a new
+  // device token. Device tokens issued before stay valid: they only choose a throttle bucket.
+  // kInvalidArgument · kUnauthorized (as RegenerateAdminKey) · kThrottled (as RegenerateAdminKey).
+  Result<SecretUpdate> UpdateSecret(const RequestContext& context, std::string_view service,
+                                    std::string_view api_key, std::string_view secret,
+                                    std::string_view new_secret);
 
   // OK iff `admin_key` is the customer's current admin key (or its graced predecessor).
   // kUnauthorized when missing, wrong, revoked, or the customer does not exist: the same status
@@ -180,7 +209,8 @@ class CredentialStore {
                                   std::string_view settings_json);
 
   // Operator: sets a new secret and issues a new admin key (the old one is revoked at once);
-  // settings are kept. kInvalidArgument · kNotFound.
+  // settings are kept, device tokens are dropped (the customer starts over; the next successful
+  // secret check issues one). kInvalidArgument · kNotFound.
   Result<AdminKeyGrant> ResetCustomer(const RequestContext& context, std::string_view service,
                                       std::string_view api_key, std::string_view new_secret);
 
@@ -273,9 +303,9 @@ class CredentialStore {
       SecretAttempt attempt, const RequestContext& context, std::string_view service,
       std::string_view api_key, std::string_view secret,
       std::chrono::milliseconds old_key_grace = std::chrono::milliseconds(0));
-  Status UpdateSecret(SecretAttempt attempt, const RequestContext& context,
-                      std::string_view service, std::string_view api_key, std::string_view secret,
-                      std::string_view new_secret);
+  Result<SecretUpdate> UpdateSecret(SecretAttempt attempt, const RequestContext& context,
+                                    std::string_view service, std::string_view api_key,
+                                    std::string_view secret, std::string_view new_secret);
 
   // ---- Non-blocking forms, for event loops -------------------------------------------------
   //

@@ -1,8 +1,9 @@
 // credstore/request_context.h — who is asking.
 //
 // Passed by the caller (an HTTP adapter, a host server) to every call that verifies a secret or
-// changes state. The client address drives per-address throttling; the request id ties audit
-// events to the caller's log lines.
+// changes state. The client address drives per-address throttling; the device token lets a
+// customer's own device skip the per-customer throttle; the request id ties audit events to the
+// caller's log lines.
 #ifndef CREDSTORE_REQUEST_CONTEXT_H_
 #define CREDSTORE_REQUEST_CONTEXT_H_
 
@@ -21,6 +22,13 @@ struct RequestContext {
   std::string client_address;
   // An opaque id for correlation (audit events, logs). May be empty.
   std::string request_id;
+  // The device token the client presented (HTTP: the Credstore-Device request header), exactly
+  // as a successful secret check returned it; empty when none. Read only by the calls that check
+  // a customer's secret: a token the customer's record holds (unexpired) skips the per-customer
+  // bucket and counts failures in a bucket of its own instead of the address's. Anything else —
+  // malformed, unknown, expired, another customer's — counts as no token, with the same answer.
+  // Never logged or audited; the caller should not log it either.
+  std::string device_token = {};
 };
 
 // The per-address throttling bucket of `client_address`, as the store counts it: "4/<hex>" for

@@ -20,6 +20,14 @@
 // so out of proxy logs); both may be sent only when they are equal (400 otherwise), and the
 // header may be sent once.
 //
+// Device tokens (credential_store.h): every success of register, regenerateKey and updateSecret
+// carries a `Credstore-Device` response header, a new 32-character token ([A-Za-z0-9]); errors
+// never do. A client keeps the newest one (per customer, like a cookie it never shows anyone)
+// and sends it back as a `Credstore-Device` request header on that customer's next
+// regenerateKey or updateSecret: a token the customer's record holds skips the per-customer
+// throttle that strangers who know the API key can spend. A missing, repeated, malformed,
+// unknown or expired token counts as none, with the same answer. The header is never logged.
+//
 // Every error is an RFC 9457 problem (application/problem+json). Checks run in one order, so
 // every bad request has one answer: 404/405 route -> 413 size -> 415 media type -> 400
 // malformed -> 429 throttled -> 401/404 credentials -> the operation (503 when unavailable).
@@ -51,6 +59,9 @@
 #include "credstore/http/verify_api.h"
 
 namespace credstore::http {
+
+// The request and response header that carries a device token (see above).
+inline constexpr std::string_view kDeviceTokenHeader = "Credstore-Device";
 
 struct PublicApiOptions {
   // Largest request body the server's parser admits (413 beyond); settings are 16 KiB, so a
