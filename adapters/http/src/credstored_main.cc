@@ -43,6 +43,7 @@
 #include "daemon_exit.h"
 #include "daemon_flags.h"
 #include "daemon_log.h"
+#include "daemon_notify.h"
 #include "key_file.h"
 #if defined(CREDSTORE_HAVE_REDIS) && CREDSTORE_HAVE_REDIS
 #include "credstore/backends/redis.h"
@@ -131,6 +132,7 @@ class Daemon {
     if (Stop stop = AddOperatorListener()) return *stop;
     if (Stop stop = WritePortFiles()) return *stop;
     LogStart();
+    NotifyReadyToServe();
     return RunUntilSignalled();
   }
 
@@ -393,6 +395,7 @@ class Daemon {
     signals_->async_wait([this](const boost::system::error_code& error, int number) {
       if (error) return;
       stop_signal_ = number == SIGINT ? "SIGINT" : "SIGTERM";
+      NotifyStopping();
       server_->Stop();
     });
     ReloadOnHangup();
@@ -494,6 +497,14 @@ class Daemon {
     }
 #endif
     start.WriteTo(log_);
+  }
+
+  // READY=1 for systemd (Type=notify), after every step that can still fail: the store opened
+  // with matching keys (OpenStore), both listeners are bound and the port files written. A
+  // connection made from now on waits in the listen queue until Run() accepts it.
+  void NotifyReadyToServe() {
+    NotifyReady("serving on " + listen_.address().to_string() + ":" + std::to_string(public_port_) +
+                ", operator " + operator_where_);
   }
 
   // Serves until SIGINT or SIGTERM has stopped the server, then closes it.
