@@ -7,12 +7,16 @@
 # service, then remove and purge, after which an operator's keyring in /etc/credstore is still
 # there. Otherwise that part prints "skipped".
 #
-# Usage: deb.sh CPACK BUILD_DIR WORK_DIR
-# shellcheck source=lib.sh
+# Usage: deb.sh CPACK BUILD_DIR WORK_DIR [SKIP_REASON]
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cpack_command=$1 build_dir=$2
 package_work "$3"
 
+if [[ -n "${4:-}" ]]; then
+  echo "package.deb: skipped: $4"
+  exit 0
+fi
 if ! command -v dpkg-deb >/dev/null; then
   echo "package.deb: skipped: not a Debian system (no dpkg-deb)"
   exit 0
@@ -97,5 +101,5 @@ if [[ "${CI:-}" != true ]]; then
   echo "package.deb: skipped: apt-get install/remove/purge of the .deb (runs only with CI=true)"
   exit 0
 fi
-# shellcheck source=deb_install.sh
+# shellcheck source-path=SCRIPTDIR source=deb_install.sh
 source "$(dirname "${BASH_SOURCE[0]}")/deb_install.sh"

@@ -6,7 +6,7 @@
 # Needs no running systemd: both analyses read the unit file alone.
 #
 # Usage: systemd_unit.sh CMAKE BUILD_DIR LIBDIR WORK_DIR
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cmake_command=$1 build_dir=$2 libdir=$3
 package_work "$4"
