@@ -11,6 +11,7 @@ CREDSTORE_APT_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libboost-program-options1.81-dev  # the HTTP server and credstored
   libssl-dev                        # TLS in the HTTP server
+  libsystemd-dev                    # sd_notify: credstored's READY=1 for the Type=notify unit
   libboost-test1.81-dev             # every test suite
   strace                            # system-call tracing for tests and diagnostics
   curl                              # the reference pages' curl examples, run as a test

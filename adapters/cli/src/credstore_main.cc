@@ -4,8 +4,11 @@
 // operator token comes from CREDSTORE_OPERATOR_TOKEN or --token-file, and API keys and customer
 // secrets are read from stdin, one per line (without echo when stdin is a terminal).
 //
+// `credstore keys init PATH` is the one local command: it creates credstored's key file
+// (keys_init.h).
+//
 // Exit status: 0 success, 1 the listener answered with an error (its problem's title and detail
-// go to stderr) or could not be reached, 2 a usage error.
+// go to stderr) or could not be reached, or the key file could not be created; 2 a usage error.
 #include <sodium.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -28,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "keys_init.h"
 #include "operator_client.h"
 
 namespace credstore::cli {
@@ -115,6 +119,14 @@ const std::vector<Command>& Commands() {
        "the customer's API key"},
       {"", "metrics", "", "Print the listener's Prometheus metrics.", {}, 0, {}},
       {"", "health", "", "Check that the listener answers (needs no token).", {}, 0, {}},
+      {"keys",
+       "init",
+       "PATH",
+       "Create credstored's key file at PATH (mode 0600, new random keys); never overwrites.\n"
+       "Needs no listener and no token. Back the file up apart from the data.",
+       {},
+       1,
+       {}},
   };
   return commands;
 }
@@ -194,7 +206,8 @@ void PrintGeneralHelp(std::ostream& out) {
     out << '\n';
   }
   out << '\n' << GlobalOptions() << '\n' << CommandOptions() << '\n';
-  out << "Exit status: 0 success; 1 an error answer or no answer; 2 a usage error.\n"
+  out << "Exit status: 0 success; 1 an error answer, no answer, or no key file created; 2 a "
+         "usage error.\n"
          "Run 'credstore COMMAND --help' for one command.\n";
 }
 
@@ -543,8 +556,8 @@ int Main(int argc, char** argv) {
   const Command* command = FindCommand(words);
   if (command == nullptr) {
     std::string given = words[0];
-    if (words.size() > 1 &&
-        (words[0] == "integrator" || words[0] == "api-key" || words[0] == "customer")) {
+    if (words.size() > 1 && (words[0] == "integrator" || words[0] == "api-key" ||
+                             words[0] == "customer" || words[0] == "keys")) {
       given += " " + words[1];
     }
     return UsageError("unknown command '" + given + "'");
@@ -579,6 +592,13 @@ int Main(int argc, char** argv) {
   if (vm.count("limit")) {
     const std::size_t limit = vm["limit"].as<std::size_t>();
     if (limit < 1 || limit > kListPageSize) return UsageError("--limit must be 1..1000");
+  }
+  // A local file: no listener, no token.
+  if (words_text == "keys init") {
+    const std::string failure = CreateKeyFile(positionals.front());
+    if (failure.empty()) return kExitOk;
+    std::cerr << "credstore: " << failure << '\n';
+    return kExitFailed;
   }
   const int timeout = vm["timeout"].as<int>();
   if (timeout < 1 || timeout > 3600) return UsageError("--timeout must be 1..3600 seconds");

@@ -44,6 +44,7 @@
 #include "daemon_exit.h"
 #include "daemon_flags.h"
 #include "daemon_log.h"
+#include "daemon_notify.h"
 #include "key_file.h"
 #include "server_client_address.h"
 #if defined(CREDSTORE_HAVE_REDIS) && CREDSTORE_HAVE_REDIS
@@ -133,6 +134,7 @@ class Daemon {
     if (Stop stop = AddOperatorListener()) return *stop;
     if (Stop stop = WritePortFiles()) return *stop;
     LogStart();
+    NotifyReadyToServe();
     return RunUntilSignalled();
   }
 
@@ -416,6 +418,7 @@ class Daemon {
     signals_->async_wait([this](const boost::system::error_code& error, int number) {
       if (error) return;
       stop_signal_ = number == SIGINT ? "SIGINT" : "SIGTERM";
+      NotifyStopping();
       server_->Stop();
     });
     ReloadOnHangup();
@@ -517,6 +520,14 @@ class Daemon {
     }
 #endif
     start.WriteTo(log_);
+  }
+
+  // READY=1 for systemd (Type=notify), after every step that can still fail: the store opened
+  // with matching keys (OpenStore), both listeners are bound and the port files written. A
+  // connection made from now on waits in the listen queue until Run() accepts it.
+  void NotifyReadyToServe() {
+    NotifyReady("serving on " + listen_.address().to_string() + ":" + std::to_string(public_port_) +
+                ", operator " + operator_where_);
   }
 
   // Serves until SIGINT or SIGTERM has stopped the server, then closes it.

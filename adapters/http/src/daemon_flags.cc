@@ -48,7 +48,8 @@ po::options_description Flags(DaemonConfig& config) {
       "--storage wins.");
   add("key-file", po::value(&config.key_file)->default_value(config.key_file)->value_name("PATH"),
       "The server's keyring. Created (mode 0600) on first start when absent, never "
-      "overwritten; must lie outside the RocksDB data folder. Ignored when the environment "
+      "overwritten (or made beforehand with `credstore keys init PATH`, as the systemd unit "
+      "needs); must lie outside the RocksDB data folder. Ignored when the environment "
       "variable CREDSTORE_KEYRING holds the key file's text.");
   add("services",
       po::value<std::string>()->default_value("geofencing,locationHistory")->value_name("A,B"),
