@@ -1248,6 +1248,17 @@ BOOST_FIXTURE_TEST_CASE(cli_integrator_show_list_disable_and_reset_secret, Serve
   BOOST_TEST((op.Describe(integrator.id).at("enabled") == json::value(false)));
   ExpectProblem(server.Rotate(current.id, current.secret), 401, "signed after disable");
 
+  const CliRun enabled = RunCliWithToken(server, {"integrator", "enable", integrator.id});
+  BOOST_TEST((enabled.exited && enabled.code == 0), enabled.Describe());
+  BOOST_TEST((op.Describe(integrator.id).at("enabled") == json::value(true)));
+  const Integrator after_enable = server.RotateOk(current);
+  const CliRun deleted = RunCliWithToken(server, {"integrator", "delete", integrator.id});
+  BOOST_TEST((deleted.exited && deleted.code == 0), deleted.Describe());
+  ExpectProblem(server.Rotate(after_enable.id, after_enable.secret), 404, "signed after delete");
+  const CliRun again = RunCliWithToken(server, {"integrator", "delete", integrator.id});
+  BOOST_TEST((again.exited && again.code == 1), again.Describe());
+  BOOST_TEST(again.err.find("404") != std::string::npos, again.Describe());
+
   const CliRun unknown = RunCliWithToken(server, {"integrator", "show", UnknownIntegratorId()});
   BOOST_TEST((unknown.exited && unknown.code == 1), unknown.Describe());
   BOOST_TEST(unknown.out.empty(), unknown.Describe());
@@ -1309,6 +1320,47 @@ BOOST_FIXTURE_TEST_CASE(cli_api_key_provision_and_revoke, ProvisionedServerFixtu
       RunCliWithToken(server, {"api-key", "revoke", "--service", "geofencing"}, key + "\n");
   BOOST_TEST((again.exited && again.code == 1), again.Describe());
   BOOST_TEST(again.err.find("404") != std::string::npos, again.Describe());
+}
+
+// credstore throttle clear: --address, or --customer with the API key on stdin; exactly one.
+BOOST_AUTO_TEST_CASE(cli_throttle_clear, *utf::precondition(HasCli)) {
+  Server server(ServerOptions{"minimum", {"--throttle-failures-per-address", "1",
+                                          "--throttle-customer-burst", "2"}});
+  const Customer customer = server.NewCustomer();
+  const std::string locked_out = NextClientAddress();
+  const auto regenerate = [&](std::string_view secret, const std::string& from) {
+    return server.Send(BuildRequest("POST", "/geofencing/1/regenerateKey?key=" + customer.key,
+                                    "Content-Type: application/json\r\n",
+                                    R"({"secret":)" + JsonString(secret) + "}"),
+                       ClientOptions{from});
+  };
+  ExpectProblem(regenerate("secret-a-wrong-guess", locked_out), 401, "a wrong guess");
+  ExpectProblem(regenerate(customer.secret, locked_out), 429, "locked out");
+  const CliRun address = RunCliWithToken(server, {"throttle", "clear", "--address", locked_out});
+  BOOST_TEST((address.exited && address.code == 0), address.Describe());
+  server.AddSensitive(
+      StringMember(ExpectJson(regenerate(customer.secret, locked_out), 200, "after"), "adminKey"));
+
+  ExpectProblem(regenerate("secret-a-wrong-guess", NextClientAddress()), 401, "bucket");
+  ExpectProblem(regenerate(customer.secret, NextClientAddress()), 429, "the bucket is spent");
+  const CliRun cleared =
+      RunCliWithToken(server, {"throttle", "clear", "--customer", "geofencing"}, customer.key + "\n");
+  BOOST_TEST((cleared.exited && cleared.code == 0), cleared.Describe());
+  server.AddSensitive(StringMember(
+      ExpectJson(regenerate(customer.secret, NextClientAddress()), 200, "after"), "adminKey"));
+
+  // Exactly one of the two; nothing is sent otherwise.
+  const CliRun neither = RunCliWithToken(server, {"throttle", "clear"});
+  BOOST_TEST((neither.exited && neither.code == 2), neither.Describe());
+  const CliRun both = RunCliWithToken(
+      server, {"throttle", "clear", "--address", locked_out, "--customer", "geofencing"},
+      customer.key + "\n");
+  BOOST_TEST((both.exited && both.code == 2), both.Describe());
+  const CliRun no_key = RunCliWithToken(server, {"throttle", "clear", "--customer", "geofencing"});
+  BOOST_TEST((no_key.exited && no_key.code == 2), no_key.Describe());
+  const CliRun bad = RunCliWithToken(server, {"throttle", "clear", "--address", "nowhere"});
+  BOOST_TEST((bad.exited && bad.code == 1), bad.Describe());
+  BOOST_TEST(bad.err.find("400") != std::string::npos, bad.Describe());
 }
 
 BOOST_FIXTURE_TEST_CASE(cli_token_rules, ServerFixture, *utf::precondition(HasCli)) {

@@ -47,6 +47,17 @@ constexpr int kExitUsage = 2;
 constexpr std::string_view kTokenVariable = "CREDSTORE_OPERATOR_TOKEN";
 constexpr std::size_t kListPageSize = 1000;  // the listener's largest page
 
+struct Invocation;
+
+// What a command needs before it runs.
+enum class Needs {
+  kToken,     // the operator listener and the operator token
+  kListener,  // the operator listener only (health)
+  kNothing,   // neither: a local file (keys init)
+};
+
+// One command: its help and its handler, in one row of one table (Commands()), so the help and
+// the dispatch cannot disagree.
 struct Command {
   std::string_view group;  // empty for one-word commands
   std::string_view name;
@@ -55,81 +66,12 @@ struct Command {
   std::vector<std::string_view> options;  // command options it accepts
   std::size_t positionals = 0;            // ID arguments it requires
   std::string_view stdin_lines;           // what it reads from stdin, one per line
+  int (*run)(const Invocation&) = nullptr;
+  Needs needs = Needs::kToken;
 };
 
-const std::vector<Command>& Commands() {
-  static const std::vector<Command> commands = {
-      {"integrator",
-       "create",
-       "[--label L]",
-       "Create an integrator; prints {\"integratorId\",\"secret\"}. The secret is shown once.",
-       {"label"},
-       0,
-       {}},
-      {"integrator",
-       "list",
-       "[--limit N] [--cursor C]",
-       "List integrators: every page, or the one page that --limit/--cursor name.",
-       {"limit", "cursor"},
-       0,
-       {}},
-      {"integrator", "show", "ID", "Show one integrator.", {}, 1, {}},
-      {"integrator",
-       "disable",
-       "ID",
-       "Disable an integrator: its requests stop verifying.",
-       {},
-       1,
-       {}},
-      {"integrator",
-       "reset-secret",
-       "ID",
-       "Issue a new secret and drop every other one at once; prints {\"secret\"}.",
-       {},
-       1,
-       {}},
-      {"api-key",
-       "provision",
-       "--service S",
-       "Provision an API key for a service.",
-       {"service"},
-       0,
-       "the API key"},
-      {"api-key",
-       "revoke",
-       "--service S",
-       "Revoke a provisioned API key.",
-       {"service"},
-       0,
-       "the API key"},
-      {"customer",
-       "reset",
-       "--service S",
-       "Set a customer's new secret and issue a new admin key (the old one stops at once);\n"
-       "prints {\"adminKey\"}. Settings are kept.",
-       {"service"},
-       0,
-       "the customer's API key, then the new secret"},
-      {"customer",
-       "delete",
-       "--service S",
-       "Delete a customer's configuration and settings; it may register again.",
-       {"service"},
-       0,
-       "the customer's API key"},
-      {"", "metrics", "", "Print the listener's Prometheus metrics.", {}, 0, {}},
-      {"", "health", "", "Check that the listener answers (needs no token).", {}, 0, {}},
-      {"keys",
-       "init",
-       "PATH",
-       "Create credstored's key file at PATH (mode 0600, new random keys); never overwrites.\n"
-       "Needs no listener and no token. Back the file up apart from the data.",
-       {},
-       1,
-       {}},
-  };
-  return commands;
-}
+const std::vector<Command>& Commands();
+
 
 std::string CommandWords(const Command& command) {
   return command.group.empty() ? std::string(command.name)
@@ -176,10 +118,17 @@ void AddCommandOption(po::options_description& options, std::string_view name) {
   } else if (name == "service") {
     options.add_options()("service", po::value<std::string>()->value_name("S"),
                           "the service, e.g. geofencing");
+  } else if (name == "address") {
+    options.add_options()("address", po::value<std::string>()->value_name("A"),
+                          "a client address (IPv4, or IPv6: its /64 is cleared)");
+  } else if (name == "customer") {
+    options.add_options()("customer", po::value<std::string>()->value_name("S"),
+                          "a customer of service S (the API key is read from stdin)");
   }
 }
 
-constexpr std::string_view kCommandOptionNames[] = {"label", "limit", "cursor", "service"};
+constexpr std::string_view kCommandOptionNames[] = {"label",   "limit",   "cursor",
+                                                     "service", "address", "customer"};
 
 po::options_description CommandOptions() {
   po::options_description options("Command options");
@@ -466,62 +415,177 @@ int ListAllIntegrators(const Context& context) {
   return kExitOk;
 }
 
-int Run(const Command& command, const po::variables_map& vm,
-        const std::vector<std::string>& positionals, const Context& context) {
-  const std::string words = CommandWords(command);
-  if (words == "health") return Call(context, verb::get, "/healthz");
-  if (words == "metrics") return Call(context, verb::get, "/metrics");
+// What a handler gets: the parsed options, the ID arguments, and the listener to call.
+struct Invocation {
+  const po::variables_map& vm;
+  const std::vector<std::string>& positionals;
+  const Context& context;
+};
 
-  if (command.group == "integrator") {
-    if (command.name == "create") {
-      json::object body;
-      if (vm.count("label")) body["label"] = vm["label"].as<std::string>();
-      return CallWithBody(context, "/v1/integrators", std::move(body));
-    }
-    if (command.name == "list") {
-      if (!vm.count("limit") && !vm.count("cursor")) return ListAllIntegrators(context);
-      std::string target = "/v1/integrators?";
-      if (vm.count("limit")) target += "limit=" + std::to_string(vm["limit"].as<std::size_t>());
-      if (vm.count("cursor")) {
-        if (target.back() != '?') target += '&';
-        target += "cursor=" + PercentEncode(vm["cursor"].as<std::string>());
-      }
-      return Call(context, verb::get, target);
-    }
-    const std::string path = "/v1/integrators/" + PercentEncode(positionals.front());
-    if (command.name == "show") return Call(context, verb::get, path);
-    if (command.name == "disable") return Call(context, verb::post, path + "/disable");
-    if (command.name == "reset-secret") return Call(context, verb::post, path + "/reset-secret");
-  }
+std::string IntegratorPath(const Invocation& call) {
+  return "/v1/integrators/" + PercentEncode(call.positionals.front());
+}
 
-  // Every remaining command names a service and reads the customer's API key from stdin.
-  const std::string service = vm["service"].as<std::string>();
+// Reads the customer's API key from stdin into {"service": --service, "apiKey": K}.
+std::optional<json::object> NamedCustomerFromStdin(std::string_view service) {
   std::optional<std::string> api_key = ReadSecretLine("API key");
   if (!api_key) {
     std::cerr << "credstore: expected the API key on stdin\n";
-    return kExitUsage;
+    return std::nullopt;
   }
   json::object body{{"service", service}, {"apiKey", *api_key}};
   sodium_memzero(api_key->data(), api_key->size());
+  return body;
+}
 
-  if (command.group == "api-key") {
-    return CallWithBody(context,
-                        command.name == "provision" ? "/v1/api-keys" : "/v1/api-keys/revoke",
-                        std::move(body));
+// The commands that name a customer (--service, the API key on stdin) and post it to `target`.
+int PostNamedCustomer(const Invocation& call, std::string_view target) {
+  auto body = NamedCustomerFromStdin(call.vm["service"].as<std::string>());
+  if (!body) return kExitUsage;
+  return CallWithBody(call.context, target, std::move(*body));
+}
+
+int RunHealth(const Invocation& call) { return Call(call.context, verb::get, "/healthz"); }
+int RunMetrics(const Invocation& call) { return Call(call.context, verb::get, "/metrics"); }
+
+int RunIntegratorCreate(const Invocation& call) {
+  json::object body;
+  if (call.vm.count("label")) body["label"] = call.vm["label"].as<std::string>();
+  return CallWithBody(call.context, "/v1/integrators", std::move(body));
+}
+
+int RunIntegratorList(const Invocation& call) {
+  const po::variables_map& vm = call.vm;
+  if (!vm.count("limit") && !vm.count("cursor")) return ListAllIntegrators(call.context);
+  std::string target = "/v1/integrators?";
+  if (vm.count("limit")) target += "limit=" + std::to_string(vm["limit"].as<std::size_t>());
+  if (vm.count("cursor")) {
+    if (target.back() != '?') target += '&';
+    target += "cursor=" + PercentEncode(vm["cursor"].as<std::string>());
   }
-  if (command.name == "reset") {
-    std::optional<std::string> secret = ReadSecretLine("New secret");
-    if (!secret) {
-      std::string nothing;
-      Scrub(body, nothing);
-      std::cerr << "credstore: expected the new secret on stdin, after the API key\n";
-      return kExitUsage;
-    }
-    body["secret"] = *secret;
-    sodium_memzero(secret->data(), secret->size());
-    return CallWithBody(context, "/v1/customers/reset", std::move(body));
+  return Call(call.context, verb::get, target);
+}
+
+int RunIntegratorShow(const Invocation& call) {
+  return Call(call.context, verb::get, IntegratorPath(call));
+}
+int RunIntegratorDisable(const Invocation& call) {
+  return Call(call.context, verb::post, IntegratorPath(call) + "/disable");
+}
+int RunIntegratorEnable(const Invocation& call) {
+  return Call(call.context, verb::post, IntegratorPath(call) + "/enable");
+}
+int RunIntegratorDelete(const Invocation& call) {
+  return Call(call.context, verb::delete_, IntegratorPath(call));
+}
+int RunIntegratorResetSecret(const Invocation& call) {
+  return Call(call.context, verb::post, IntegratorPath(call) + "/reset-secret");
+}
+
+int RunApiKeyProvision(const Invocation& call) { return PostNamedCustomer(call, "/v1/api-keys"); }
+int RunApiKeyRevoke(const Invocation& call) {
+  return PostNamedCustomer(call, "/v1/api-keys/revoke");
+}
+
+int RunCustomerReset(const Invocation& call) {
+  auto body = NamedCustomerFromStdin(call.vm["service"].as<std::string>());
+  if (!body) return kExitUsage;
+  std::optional<std::string> secret = ReadSecretLine("New secret");
+  if (!secret) {
+    std::string nothing;
+    Scrub(*body, nothing);
+    std::cerr << "credstore: expected the new secret on stdin, after the API key\n";
+    return kExitUsage;
   }
-  return CallWithBody(context, "/v1/customers/delete", std::move(body));
+  (*body)["secret"] = *secret;
+  sodium_memzero(secret->data(), secret->size());
+  return CallWithBody(call.context, "/v1/customers/reset", std::move(*body));
+}
+
+int RunCustomerDelete(const Invocation& call) {
+  return PostNamedCustomer(call, "/v1/customers/delete");
+}
+
+// --address A clears a client address; --customer S a customer of service S (its API key on
+// stdin). Exactly one.
+int RunThrottleClear(const Invocation& call) {
+  const bool address = call.vm.count("address") != 0;
+  const bool customer = call.vm.count("customer") != 0;
+  if (address == customer) {
+    return UsageError("'throttle clear' needs --address A or --customer S (one of them)");
+  }
+  if (address) {
+    return CallWithBody(call.context, "/v1/throttle/clear",
+                        json::object{{"address", call.vm["address"].as<std::string>()}});
+  }
+  auto body = NamedCustomerFromStdin(call.vm["customer"].as<std::string>());
+  if (!body) return kExitUsage;
+  return CallWithBody(call.context, "/v1/throttle/clear", std::move(*body));
+}
+
+// A local file: no listener, no token.
+int RunKeysInit(const Invocation& call) {
+  const std::string failure = CreateKeyFile(call.positionals.front());
+  if (failure.empty()) return kExitOk;
+  std::cerr << "credstore: " << failure << '\n';
+  return kExitFailed;
+}
+
+const std::vector<Command>& Commands() {
+  // clang-format off
+  static const std::vector<Command> commands = {
+      {"integrator", "create", "[--label L]",
+       "Create an integrator; prints {\"integratorId\",\"secret\"}. The secret is shown once.",
+       {"label"}, 0, {}, RunIntegratorCreate},
+      {"integrator", "list", "[--limit N] [--cursor C]",
+       "List integrators: every page, or the one page that --limit/--cursor name.",
+       {"limit", "cursor"}, 0, {}, RunIntegratorList},
+      {"integrator", "show", "ID", "Show one integrator.", {}, 1, {}, RunIntegratorShow},
+      {"integrator", "disable", "ID", "Disable an integrator: its requests stop verifying.",
+       {}, 1, {}, RunIntegratorDisable},
+      {"integrator", "enable", "ID",
+       "Enable a disabled integrator: its requests verify again, with the secrets it had.",
+       {}, 1, {}, RunIntegratorEnable},
+      {"integrator", "delete", "ID",
+       "Delete an integrator for good: its id is unknown from then on.", {}, 1, {},
+       RunIntegratorDelete},
+      {"integrator", "reset-secret", "ID",
+       "Issue a new secret and drop every other one at once; prints {\"secret\"}.",
+       {}, 1, {}, RunIntegratorResetSecret},
+      {"api-key", "provision", "--service S", "Provision an API key for a service.",
+       {"service"}, 0, "the API key", RunApiKeyProvision},
+      {"api-key", "revoke", "--service S", "Revoke a provisioned API key.",
+       {"service"}, 0, "the API key", RunApiKeyRevoke},
+      {"customer", "reset", "--service S",
+       "Set a customer's new secret and issue a new admin key (the old one stops at once);\n"
+       "prints {\"adminKey\"}. Settings are kept.",
+       {"service"}, 0, "the customer's API key, then the new secret", RunCustomerReset},
+      {"customer", "delete", "--service S",
+       "Delete a customer's configuration and settings; it may register again.",
+       {"service"}, 0, "the customer's API key", RunCustomerDelete},
+      {"throttle", "clear", "--address A | --customer S",
+       "Forget the failed secret attempts counted against a client address (and its\n"
+       "registrations), or against a customer of service S: a lockout ends at once.",
+       {"address", "customer"}, 0, "with --customer, the customer's API key",
+       RunThrottleClear},
+      {"", "metrics", "", "Print the listener's Prometheus metrics.", {}, 0, {}, RunMetrics},
+      {"", "health", "", "Check that the listener answers (needs no token).", {}, 0, {},
+       RunHealth, Needs::kListener},
+      {"keys", "init", "PATH",
+       "Create credstored's key file at PATH (mode 0600, new random keys); never overwrites.\n"
+       "Needs no listener and no token. Back the file up apart from the data.",
+       {}, 1, {}, RunKeysInit, Needs::kNothing},
+  };
+  // clang-format on
+  return commands;
+}
+
+// True iff some command is in `group` (for "unknown command 'group word'").
+bool IsCommandGroup(std::string_view group) {
+  for (const Command& command : Commands()) {
+    if (!command.group.empty() && command.group == group) return true;
+  }
+  return false;
 }
 
 int Main(int argc, char** argv) {
@@ -556,8 +620,7 @@ int Main(int argc, char** argv) {
   const Command* command = FindCommand(words);
   if (command == nullptr) {
     std::string given = words[0];
-    if (words.size() > 1 && (words[0] == "integrator" || words[0] == "api-key" ||
-                             words[0] == "customer" || words[0] == "keys")) {
+    if (words.size() > 1 && IsCommandGroup(words[0])) {
       given += " " + words[1];
     }
     return UsageError("unknown command '" + given + "'");
@@ -593,12 +656,9 @@ int Main(int argc, char** argv) {
     const std::size_t limit = vm["limit"].as<std::size_t>();
     if (limit < 1 || limit > kListPageSize) return UsageError("--limit must be 1..1000");
   }
-  // A local file: no listener, no token.
-  if (words_text == "keys init") {
-    const std::string failure = CreateKeyFile(positionals.front());
-    if (failure.empty()) return kExitOk;
-    std::cerr << "credstore: " << failure << '\n';
-    return kExitFailed;
+  if (command->needs == Needs::kNothing) {
+    const OperatorClient unused(Endpoint{}, std::chrono::seconds(1));
+    return command->run(Invocation{vm, positionals, Context{unused, "", ""}});
   }
   const int timeout = vm["timeout"].as<int>();
   if (timeout < 1 || timeout > 3600) return UsageError("--timeout must be 1..3600 seconds");
@@ -617,14 +677,14 @@ int Main(int argc, char** argv) {
   }
 
   std::string token;
-  if (words_text != "health") {
+  if (command->needs == Needs::kToken) {
     std::optional<std::string> read = ReadToken(vm);
     if (!read) return kExitUsage;
     token = std::move(*read);
   }
   const OperatorClient client(endpoint, std::chrono::seconds(timeout));
   const std::string where = Describe(endpoint);
-  const int status = Run(*command, vm, positionals, Context{client, where, token});
+  const int status = command->run(Invocation{vm, positionals, Context{client, where, token}});
   sodium_memzero(token.data(), token.size());
   return status;
 }
