@@ -1324,8 +1324,8 @@ BOOST_FIXTURE_TEST_CASE(cli_api_key_provision_and_revoke, ProvisionedServerFixtu
 
 // credstore throttle clear: --address, or --customer with the API key on stdin; exactly one.
 BOOST_AUTO_TEST_CASE(cli_throttle_clear, *utf::precondition(HasCli)) {
-  Server server(ServerOptions{"minimum", {"--throttle-failures-per-address", "1",
-                                          "--throttle-customer-burst", "2"}});
+  Server server(ServerOptions{
+      "minimum", {"--throttle-failures-per-address", "1", "--throttle-customer-burst", "2"}});
   const Customer customer = server.NewCustomer();
   const std::string locked_out = NextClientAddress();
   const auto regenerate = [&](std::string_view secret, const std::string& from) {
@@ -1343,8 +1343,8 @@ BOOST_AUTO_TEST_CASE(cli_throttle_clear, *utf::precondition(HasCli)) {
 
   ExpectProblem(regenerate("secret-a-wrong-guess", NextClientAddress()), 401, "bucket");
   ExpectProblem(regenerate(customer.secret, NextClientAddress()), 429, "the bucket is spent");
-  const CliRun cleared =
-      RunCliWithToken(server, {"throttle", "clear", "--customer", "geofencing"}, customer.key + "\n");
+  const CliRun cleared = RunCliWithToken(server, {"throttle", "clear", "--customer", "geofencing"},
+                                         customer.key + "\n");
   BOOST_TEST((cleared.exited && cleared.code == 0), cleared.Describe());
   server.AddSensitive(StringMember(
       ExpectJson(regenerate(customer.secret, NextClientAddress()), 200, "after"), "adminKey"));
