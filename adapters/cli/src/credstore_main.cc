@@ -72,7 +72,6 @@ struct Command {
 
 const std::vector<Command>& Commands();
 
-
 std::string CommandWords(const Command& command) {
   return command.group.empty() ? std::string(command.name)
                                : std::string(command.group) + " " + std::string(command.name);
@@ -128,7 +127,7 @@ void AddCommandOption(po::options_description& options, std::string_view name) {
 }
 
 constexpr std::string_view kCommandOptionNames[] = {"label",   "limit",   "cursor",
-                                                     "service", "address", "customer"};
+                                                    "service", "address", "customer"};
 
 po::options_description CommandOptions() {
   po::options_description options("Command options");
