@@ -387,6 +387,7 @@ BOOST_FIXTURE_TEST_CASE(every_route_but_healthz_answers_401_without_the_token, S
            R"(,"secret":"operator-refused-secret"})"},
       {"POST", "/v1/customers/delete", ApiKeyBody("geofencing", customer.key)},
       {"POST", "/v1/throttle/clear", R"({"address":"192.0.2.7"})"},
+      {"POST", "/v1/keys/reseal", "{}"},
   };
   const std::vector<std::pair<std::string, std::string>> credentials = {
       {"no Authorization", ""},
@@ -1035,6 +1036,8 @@ BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
       {"POST", "/v1/api-keys/geofencing/abcdefgh", "DELETE"},
       {"GET", "/v1/customers/reset", "POST"},
       {"GET", "/v1/customers/delete", "POST"},
+      {"GET", "/v1/keys/reseal", "POST"},
+      {"DELETE", "/v1/keys/reseal", "POST"},
   };
   for (const WrongMethod& wrong : cases) {
     for (bool with_token : {true, false}) {
@@ -1045,6 +1048,50 @@ BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
       BOOST_TEST(response.Header("Allow").value_or("") == wrong.allow, what);
     }
   }
+}
+
+// ---- Keys ---------------------------------------------------------------------------------------
+
+// POST /v1/keys/reseal over a store whose keys did not change: everything is under the newest
+// (the only) master key already, so nothing is written, with or without a body. Its body is
+// checked like every other: a page size out of 1..1000 or not an integer, a malformed cursor or
+// an unknown member is 400.
+BOOST_FIXTURE_TEST_CASE(reseal_route_reports_and_validates_its_body, ServerFixture) {
+  OperatorCalls op(server);
+  const Integrator first = op.Create("reseal one");
+  op.Create("reseal two");
+  for (std::string_view body : {"", "{}"}) {
+    const HttpResponse response = op.Call("POST", "/v1/keys/reseal", body);
+    const json::object report =
+        ExpectJson(response, 200, "reseal with body '" + std::string(body) + "'");
+    if (response.status != 200) continue;
+    BOOST_TEST(HasNoStore(response));
+    const json::object& counts = report.at("integrators").as_object();
+    BOOST_TEST(counts.at("resealed").to_number<std::uint64_t>() == 0u, response.body);
+    BOOST_TEST(counts.at("already").to_number<std::uint64_t>() >= 2u, response.body);
+    BOOST_TEST(counts.at("failed").to_number<std::uint64_t>() == 0u, response.body);
+    BOOST_TEST(StringMember(report, "keycheck") == "already", response.body);
+    BOOST_TEST(report.at("nextCursor").is_null(), response.body);
+  }
+  // One page of one: the cursor names the integrator it stopped at.
+  const HttpResponse page = op.Call("POST", "/v1/keys/reseal", R"({"limit":1})");
+  const json::object one = ExpectJson(page, 200, "a page of one");
+  if (page.status == 200) {
+    BOOST_TEST(StringMember(one, "keycheck") == "pending", page.body);
+    BOOST_TEST(StringMember(one, "nextCursor").starts_with("int_"), page.body);
+    const HttpResponse rest = op.Call(
+        "POST", "/v1/keys/reseal",
+        R"({"cursor":)" + JsonString(StringMember(one, "nextCursor")) + R"(,"limit":1000})");
+    const json::object last = ExpectJson(rest, 200, "the rest");
+    BOOST_TEST(StringMember(last, "keycheck") == "already", rest.body);
+  }
+  for (std::string_view bad : {R"({"limit":0})", R"({"limit":1001})", R"({"limit":"10"})",
+                               R"({"limit":10.5})", R"({"limit":-1})", R"({"cursor":"int_a/b"})",
+                               R"({"cursor":7})", R"({"integrator":"x"})", "[]", "{"}) {
+    ExpectProblem(op.Call("POST", "/v1/keys/reseal", bad), 400, "reseal body " + std::string(bad));
+  }
+  ExpectProblem(op.Call("POST", "/v1/keys/reseal", "{}", "text/plain"), 415, "reseal as text");
+  server.RotateOk(first);  // the integrator still signs
 }
 
 // ---- Metrics -----------------------------------------------------------------------------------
