@@ -28,9 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "http/cli_process.h"
 #include "http/http_test_env.h"
-
-extern char** environ;
 
 namespace credstore::http_tests {
 namespace {
@@ -207,87 +206,6 @@ struct ProvisionedServerFixture {
 };
 
 // ---- The `credstore` command as a subprocess --------------------------------------------------
-
-struct CliRun {
-  bool exited = false;
-  int code = -1;
-  std::string out;
-  std::string err;
-  std::string Describe() const {
-    return "exit " + (exited ? std::to_string(code) : std::string("abnormal")) +
-           "; stdout: " + out + "; stderr: " + err;
-  }
-};
-
-std::string ReadWhole(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs the command with `args`, `stdin_text` on stdin and CREDSTORE_OPERATOR_TOKEN set to
-// `token` (unset when nullopt); kills it after 30 s.
-CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
-              const std::optional<std::string>& token) {
-  const credstore::testing::TempDir dir("credstore-cli");
-  const auto in_path = dir.path() / "stdin";
-  const auto out_path = dir.path() / "stdout";
-  const auto err_path = dir.path() / "stderr";
-  {
-    std::ofstream in(in_path, std::ios::binary);
-    in << stdin_text;
-  }
-  std::vector<std::string> argv_strings = {Args().credstore_cli};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& arg : argv_strings) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (!std::string_view(*entry).starts_with("CREDSTORE_OPERATOR_TOKEN=")) {
-      env_strings.emplace_back(*entry);
-    }
-  }
-  if (token) env_strings.push_back("CREDSTORE_OPERATOR_TOKEN=" + *token);
-  std::vector<char*> envp;
-  for (auto& entry : env_strings) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-
-  const int in_fd = open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
-  const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  BOOST_TEST_REQUIRE((in_fd >= 0 && out_fd >= 0 && err_fd >= 0));
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(in_fd, STDIN_FILENO);
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  close(in_fd);
-  close(out_fd);
-  close(err_fd);
-  BOOST_TEST_REQUIRE(pid > 0, "fork failed");
-  CliRun run;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) != pid) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      BOOST_TEST(false, "credstore did not finish within 30 s");
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  run.exited = WIFEXITED(status);
-  run.code = run.exited ? WEXITSTATUS(status) : -1;
-  run.out = ReadWhole(out_path);
-  run.err = ReadWhole(err_path);
-  return run;
-}
 
 std::vector<std::string> CliArgs(Server& server, std::vector<std::string> command) {
   std::vector<std::string> args = {"--operator",
@@ -1094,6 +1012,20 @@ BOOST_FIXTURE_TEST_CASE(reseal_route_reports_and_validates_its_body, ServerFixtu
   server.RotateOk(first);  // the integrator still signs
 }
 
+BOOST_FIXTURE_TEST_CASE(cli_keys_reseal_prints_the_summed_counts, ServerFixture,
+                        *utf::precondition(HasCli)) {
+  OperatorCalls op(server);
+  op.Create("cli reseal");
+  const CliRun run = RunCliWithToken(server, {"keys", "reseal"});
+  const json::object report = CliJson(run, "keys reseal");
+  BOOST_TEST(!report.contains("nextCursor"), run.Describe());
+  BOOST_TEST(StringMember(report, "keycheck") == "already", run.Describe());
+  BOOST_TEST(report.at("integrators").as_object().at("already").to_number<std::uint64_t>() >= 1u,
+             run.Describe());
+  const CliRun extra = RunCliWithToken(server, {"keys", "reseal", "int_x"});
+  BOOST_TEST((extra.exited && extra.code == 2), extra.Describe());
+}
+
 // ---- Metrics -----------------------------------------------------------------------------------
 
 BOOST_FIXTURE_TEST_CASE(metrics_count_requests_by_route_template, ServerFixture) {
@@ -1371,8 +1303,8 @@ BOOST_FIXTURE_TEST_CASE(cli_api_key_provision_and_revoke, ProvisionedServerFixtu
 
 // credstore throttle clear: --address, or --customer with the API key on stdin; exactly one.
 BOOST_AUTO_TEST_CASE(cli_throttle_clear, *utf::precondition(HasCli)) {
-  Server server(ServerOptions{"minimum", {"--throttle-failures-per-address", "1",
-                                          "--throttle-customer-burst", "2"}});
+  Server server(ServerOptions{
+      "minimum", {"--throttle-failures-per-address", "1", "--throttle-customer-burst", "2"}});
   const Customer customer = server.NewCustomer();
   const std::string locked_out = NextClientAddress();
   const auto regenerate = [&](std::string_view secret, const std::string& from) {
@@ -1390,8 +1322,8 @@ BOOST_AUTO_TEST_CASE(cli_throttle_clear, *utf::precondition(HasCli)) {
 
   ExpectProblem(regenerate("secret-a-wrong-guess", NextClientAddress()), 401, "bucket");
   ExpectProblem(regenerate(customer.secret, NextClientAddress()), 429, "the bucket is spent");
-  const CliRun cleared =
-      RunCliWithToken(server, {"throttle", "clear", "--customer", "geofencing"}, customer.key + "\n");
+  const CliRun cleared = RunCliWithToken(server, {"throttle", "clear", "--customer", "geofencing"},
+                                         customer.key + "\n");
   BOOST_TEST((cleared.exited && cleared.code == 0), cleared.Describe());
   server.AddSensitive(StringMember(
       ExpectJson(regenerate(customer.secret, NextClientAddress()), 200, "after"), "adminKey"));
