@@ -354,6 +354,12 @@ Result<IntegratorSecret> CredentialStore::RotateIntegratorSecret(
   return impl_->RotateIntegratorSecret(context, request, old_secret_grace);
 }
 
+Result<ResealReport> CredentialStore::ResealUnderNewestMasterKey(const RequestContext& context,
+                                                                 std::string_view cursor,
+                                                                 std::size_t limit) {
+  return impl_->ResealUnderNewestMasterKey(context, cursor, limit);
+}
+
 std::optional<Status> CredentialStore::TryVerifyAdminKey(std::string_view service,
                                                          std::string_view api_key,
                                                          std::string_view admin_key) {

@@ -45,6 +45,11 @@ Status CheckAgainst(const KeycheckRecord& stored, const Keyring& keyring) {
   return Status::Ok();
 }
 
+Status KeycheckGone() {
+  return Status::Unavailable(
+      "the store's keycheck record is gone: its data was lost (flushed, or another database)");
+}
+
 // The one comparison of a stored keycheck record with a keyring, for Open and for readiness.
 Status CheckStored(const VersionedValue& stored, const Keyring& keyring) {
   auto record = DecodeKeycheck(stored.value);
@@ -70,11 +75,29 @@ Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Ti
 Status CheckKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now) {
   auto stored = backend.Get(kKeycheckKey, now);
   if (stored.ok()) return CheckStored(*stored, keyring);
-  if (stored.status().code() == StatusCode::kNotFound) {
-    return Status::Unavailable(
-        "the store's keycheck record is gone: its data was lost (flushed, or another database)");
-  }
+  if (stored.status().code() == StatusCode::kNotFound) return KeycheckGone();
   return stored.status();
+}
+
+Result<KeycheckReseal> ResealKeycheck(StorageBackend& backend, const Keyring& keyring,
+                                      Timestamp now, int max_attempts) {
+  for (int attempt = 0; attempt < max_attempts; ++attempt) {
+    auto stored = backend.Get(kKeycheckKey, now);
+    if (!stored.ok()) {
+      if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+      return KeycheckGone();
+    }
+    auto record = DecodeKeycheck(stored->value);
+    if (!record.ok()) return record.status();
+    if (Status matches = CheckAgainst(*record, keyring); !matches.ok()) return matches;
+    if (record->master_key_id == keyring.current_master().id) return KeycheckReseal::kAlready;
+    auto swapped = backend.CompareAndSwap(kKeycheckKey, stored->version,
+                                          Encode(MakeKeycheck(keyring)), WriteOptions{}, now);
+    if (swapped.ok()) return KeycheckReseal::kResealed;
+    // Another re-seal (another server) won: read its record and check it again.
+    if (swapped.status().code() != StatusCode::kConflict) return swapped.status();
+  }
+  return Status::Unavailable("the keycheck record kept changing while it was re-sealed");
 }
 
 }  // namespace credstore::internal

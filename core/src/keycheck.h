@@ -20,6 +20,17 @@ Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Ti
 // every customer. The backend's error when it cannot be read.
 Status CheckKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now);
 
+// What ResealKeycheck did.
+enum class KeycheckReseal { kResealed, kAlready };
+
+// Re-seals the keycheck record under the newest master key of `keyring`, by compare-and-swap
+// against the record read (retried up to `max_attempts` times on conflict). The stored record
+// must first pass CheckKeycheck against `keyring` (its answer otherwise: kUnavailable when it is
+// gone, kUnauthorized when other keys wrote it), so only a store these keys already open is
+// moved to the newest key. The caller makes sure nothing else still needs an older key.
+Result<KeycheckReseal> ResealKeycheck(StorageBackend& backend, const Keyring& keyring,
+                                      Timestamp now, int max_attempts);
+
 }  // namespace credstore::internal
 
 #endif  // CREDSTORE_CORE_SRC_KEYCHECK_H_

@@ -133,6 +133,10 @@ class CredentialStore::Impl {
                                                   const SignedRequest& request,
                                                   std::chrono::milliseconds grace);
 
+  // ---- keys of the server (reseal_operations.cc) ----
+  Result<ResealReport> ResealUnderNewestMasterKey(const RequestContext& context,
+                                                  std::string_view cursor, std::size_t limit);
+
   bool HasService(std::string_view service) const;
   bool NeverBlocks() const;
   const Options& options() const { return options_; }
@@ -243,6 +247,14 @@ class CredentialStore::Impl {
   template <typename Mutate>
   Result<LoadedIntegrator> UpdateIntegrator(LoadedIntegrator loaded, Mutate&& mutate);
   IntegratorInfo Describe(const internal::IntegratorRecord& record) const;
+
+  // Re-sealing (reseal_operations.cc).
+  enum class ResealOutcome { kResealed, kAlready, kFailed, kGone };
+  // One integrator record, by compare-and-swap retried against the fresh record.
+  Result<ResealOutcome> ResealIntegrator(const RequestContext& context,
+                                         std::string_view integrator_id);
+  // True iff some integrator record still holds a live secret under an older master key.
+  Result<bool> AnyIntegratorNeedsAnOlderKey();
 
   std::shared_ptr<StorageBackend> backend_;
   const Keyring keyring_;

@@ -28,9 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "http/cli_process.h"
 #include "http/http_test_env.h"
-
-extern char** environ;
 
 namespace credstore::http_tests {
 namespace {
@@ -208,87 +207,6 @@ struct ProvisionedServerFixture {
 
 // ---- The `credstore` command as a subprocess --------------------------------------------------
 
-struct CliRun {
-  bool exited = false;
-  int code = -1;
-  std::string out;
-  std::string err;
-  std::string Describe() const {
-    return "exit " + (exited ? std::to_string(code) : std::string("abnormal")) +
-           "; stdout: " + out + "; stderr: " + err;
-  }
-};
-
-std::string ReadWhole(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs the command with `args`, `stdin_text` on stdin and CREDSTORE_OPERATOR_TOKEN set to
-// `token` (unset when nullopt); kills it after 30 s.
-CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
-              const std::optional<std::string>& token) {
-  const credstore::testing::TempDir dir("credstore-cli");
-  const auto in_path = dir.path() / "stdin";
-  const auto out_path = dir.path() / "stdout";
-  const auto err_path = dir.path() / "stderr";
-  {
-    std::ofstream in(in_path, std::ios::binary);
-    in << stdin_text;
-  }
-  std::vector<std::string> argv_strings = {Args().credstore_cli};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& arg : argv_strings) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (!std::string_view(*entry).starts_with("CREDSTORE_OPERATOR_TOKEN=")) {
-      env_strings.emplace_back(*entry);
-    }
-  }
-  if (token) env_strings.push_back("CREDSTORE_OPERATOR_TOKEN=" + *token);
-  std::vector<char*> envp;
-  for (auto& entry : env_strings) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-
-  const int in_fd = open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
-  const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  BOOST_TEST_REQUIRE((in_fd >= 0 && out_fd >= 0 && err_fd >= 0));
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(in_fd, STDIN_FILENO);
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  close(in_fd);
-  close(out_fd);
-  close(err_fd);
-  BOOST_TEST_REQUIRE(pid > 0, "fork failed");
-  CliRun run;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) != pid) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      BOOST_TEST(false, "credstore did not finish within 30 s");
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  run.exited = WIFEXITED(status);
-  run.code = run.exited ? WEXITSTATUS(status) : -1;
-  run.out = ReadWhole(out_path);
-  run.err = ReadWhole(err_path);
-  return run;
-}
-
 std::vector<std::string> CliArgs(Server& server, std::vector<std::string> command) {
   std::vector<std::string> args = {"--operator",
                                    "127.0.0.1:" + std::to_string(server.operator_port())};
@@ -387,6 +305,7 @@ BOOST_FIXTURE_TEST_CASE(every_route_but_healthz_answers_401_without_the_token, S
            R"(,"secret":"operator-refused-secret"})"},
       {"POST", "/v1/customers/delete", ApiKeyBody("geofencing", customer.key)},
       {"POST", "/v1/throttle/clear", R"({"address":"192.0.2.7"})"},
+      {"POST", "/v1/keys/reseal", "{}"},
   };
   const std::vector<std::pair<std::string, std::string>> credentials = {
       {"no Authorization", ""},
@@ -1035,6 +954,8 @@ BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
       {"POST", "/v1/api-keys/geofencing/abcdefgh", "DELETE"},
       {"GET", "/v1/customers/reset", "POST"},
       {"GET", "/v1/customers/delete", "POST"},
+      {"GET", "/v1/keys/reseal", "POST"},
+      {"DELETE", "/v1/keys/reseal", "POST"},
   };
   for (const WrongMethod& wrong : cases) {
     for (bool with_token : {true, false}) {
@@ -1045,6 +966,64 @@ BOOST_FIXTURE_TEST_CASE(wrong_methods_answer_405_with_allow, ServerFixture) {
       BOOST_TEST(response.Header("Allow").value_or("") == wrong.allow, what);
     }
   }
+}
+
+// ---- Keys ---------------------------------------------------------------------------------------
+
+// POST /v1/keys/reseal over a store whose keys did not change: everything is under the newest
+// (the only) master key already, so nothing is written, with or without a body. Its body is
+// checked like every other: a page size out of 1..1000 or not an integer, a malformed cursor or
+// an unknown member is 400.
+BOOST_FIXTURE_TEST_CASE(reseal_route_reports_and_validates_its_body, ServerFixture) {
+  OperatorCalls op(server);
+  const Integrator first = op.Create("reseal one");
+  op.Create("reseal two");
+  for (std::string_view body : {"", "{}"}) {
+    const HttpResponse response = op.Call("POST", "/v1/keys/reseal", body);
+    const json::object report =
+        ExpectJson(response, 200, "reseal with body '" + std::string(body) + "'");
+    if (response.status != 200) continue;
+    BOOST_TEST(HasNoStore(response));
+    const json::object& counts = report.at("integrators").as_object();
+    BOOST_TEST(counts.at("resealed").to_number<std::uint64_t>() == 0u, response.body);
+    BOOST_TEST(counts.at("already").to_number<std::uint64_t>() >= 2u, response.body);
+    BOOST_TEST(counts.at("failed").to_number<std::uint64_t>() == 0u, response.body);
+    BOOST_TEST(StringMember(report, "keycheck") == "already", response.body);
+    BOOST_TEST(report.at("nextCursor").is_null(), response.body);
+  }
+  // One page of one: the cursor names the integrator it stopped at.
+  const HttpResponse page = op.Call("POST", "/v1/keys/reseal", R"({"limit":1})");
+  const json::object one = ExpectJson(page, 200, "a page of one");
+  if (page.status == 200) {
+    BOOST_TEST(StringMember(one, "keycheck") == "pending", page.body);
+    BOOST_TEST(StringMember(one, "nextCursor").starts_with("int_"), page.body);
+    const HttpResponse rest = op.Call(
+        "POST", "/v1/keys/reseal",
+        R"({"cursor":)" + JsonString(StringMember(one, "nextCursor")) + R"(,"limit":1000})");
+    const json::object last = ExpectJson(rest, 200, "the rest");
+    BOOST_TEST(StringMember(last, "keycheck") == "already", rest.body);
+  }
+  for (std::string_view bad : {R"({"limit":0})", R"({"limit":1001})", R"({"limit":"10"})",
+                               R"({"limit":10.5})", R"({"limit":-1})", R"({"cursor":"int_a/b"})",
+                               R"({"cursor":7})", R"({"integrator":"x"})", "[]", "{"}) {
+    ExpectProblem(op.Call("POST", "/v1/keys/reseal", bad), 400, "reseal body " + std::string(bad));
+  }
+  ExpectProblem(op.Call("POST", "/v1/keys/reseal", "{}", "text/plain"), 415, "reseal as text");
+  server.RotateOk(first);  // the integrator still signs
+}
+
+BOOST_FIXTURE_TEST_CASE(cli_keys_reseal_prints_the_summed_counts, ServerFixture,
+                        *utf::precondition(HasCli)) {
+  OperatorCalls op(server);
+  op.Create("cli reseal");
+  const CliRun run = RunCliWithToken(server, {"keys", "reseal"});
+  const json::object report = CliJson(run, "keys reseal");
+  BOOST_TEST(!report.contains("nextCursor"), run.Describe());
+  BOOST_TEST(StringMember(report, "keycheck") == "already", run.Describe());
+  BOOST_TEST(report.at("integrators").as_object().at("already").to_number<std::uint64_t>() >= 1u,
+             run.Describe());
+  const CliRun extra = RunCliWithToken(server, {"keys", "reseal", "int_x"});
+  BOOST_TEST((extra.exited && extra.code == 2), extra.Describe());
 }
 
 // ---- Metrics -----------------------------------------------------------------------------------

@@ -789,6 +789,24 @@ def exercise(c, a, b, tokens):
     c.call(a, "operator", "POST", clear, expect=415, body="x",
            headers=dict(op, **{"Content-Type": "text/plain"}))
 
+    # -- Operator: the master-key re-seal (nothing to do under one master key, but every answer).
+    reseal = "/v1/keys/reseal"
+    c.call(a, "operator", "POST", reseal, expect=200, headers=op, label="no body")
+    c.call(a, "operator", "POST", reseal, expect=200, headers=op, body={})
+    _, _, body = c.call(a, "operator", "POST", reseal, expect=200, headers=op,
+                        body={"limit": 1}, label="a page of one")
+    next_cursor = json.loads(body)["nextCursor"]
+    if next_cursor is not None:
+        c.call(a, "operator", "POST", reseal, expect=200, headers=op,
+               body={"cursor": next_cursor, "limit": 1000}, label="the rest")
+    c.call(a, "operator", "POST", reseal, expect=400, headers=op, body={"limit": 0})
+    c.call(a, "operator", "POST", reseal, expect=400, headers=op, body={"cursor": "a/b"},
+           label="malformed cursor")
+    c.call(a, "operator", "GET", reseal, expect=405, headers=op)
+    c.call(a, "operator", "POST", reseal, expect=413, headers=op, body=big)
+    c.call(a, "operator", "POST", reseal, expect=415, body="x",
+           headers=dict(op, **{"Content-Type": "text/plain"}))
+
     # -- Operator: a wrong token on every operator operation (fresh addresses), then too many
     # from one address: 429 on every operator operation, the right token included.
     operator_requests = [
@@ -804,6 +822,7 @@ def exercise(c, a, b, tokens):
         ("POST", f"/v1/integrators/{integrator}/enable", None),
         ("DELETE", f"/v1/integrators/{integrator}", None),
         ("POST", clear, {"address": "192.0.2.9"}),
+        ("POST", reseal, {}),
     ]
     for method, target, body in operator_requests:
         c.call(a, "operator", method, target, expect=401, body=body, headers=wrong_operator)

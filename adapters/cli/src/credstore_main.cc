@@ -20,6 +20,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -522,6 +523,85 @@ int RunThrottleClear(const Invocation& call) {
   return CallWithBody(call.context, "/v1/throttle/clear", std::move(*body));
 }
 
+// Every page of POST /v1/keys/reseal, the counts summed into one report. Pages keep each call
+// short (the listener answers a page, not the whole store, within --timeout); the last one,
+// which ends the scan, is the one that re-seals the keycheck record. Exit 1 unless the keycheck
+// is re-sealed (or already was) and no integrator failed: only then may an older master key
+// leave the key file.
+int RunKeysReseal(const Invocation& call) {
+  constexpr std::size_t kResealPageSize = 100;
+  std::uint64_t resealed = 0;
+  std::uint64_t already = 0;
+  std::uint64_t failed = 0;
+  std::string keycheck;
+  std::set<std::string> seen_cursors;
+  std::string cursor;
+  while (true) {
+    json::object request{{"limit", kResealPageSize}};
+    if (!cursor.empty()) request["cursor"] = cursor;
+    HttpReply reply;
+    if (int status = Call(call.context, verb::post, "/v1/keys/reseal", json::serialize(request),
+                          &reply, /*print=*/false);
+        status != kExitOk) {
+      std::cerr << "credstore: stopped after re-sealing " << resealed
+                << " integrator(s); run 'credstore keys reseal' again to finish\n";
+      return status;
+    }
+    boost::system::error_code ec;
+    const json::value page = json::parse(reply.body, ec);
+    const json::object* object = ec ? nullptr : page.if_object();
+    const json::object* counts = nullptr;
+    if (object != nullptr && object->contains("integrators")) {
+      counts = object->at("integrators").if_object();
+    }
+    const json::value* state = object != nullptr ? object->if_contains("keycheck") : nullptr;
+    auto count = [&](std::string_view name) -> std::optional<std::uint64_t> {
+      const json::value* value = counts != nullptr ? counts->if_contains(name) : nullptr;
+      if (value == nullptr) return std::nullopt;
+      if (value->is_uint64()) return value->get_uint64();
+      if (value->is_int64() && value->get_int64() >= 0) {
+        return static_cast<std::uint64_t>(value->get_int64());
+      }
+      return std::nullopt;
+    };
+    const auto page_resealed = count("resealed");
+    const auto page_already = count("already");
+    const auto page_failed = count("failed");
+    if (!page_resealed || !page_already || !page_failed || state == nullptr ||
+        !state->is_string()) {
+      std::cerr << "credstore: the listener's re-seal answer is not the expected JSON\n";
+      return kExitFailed;
+    }
+    resealed += *page_resealed;
+    already += *page_already;
+    failed += *page_failed;
+    keycheck = std::string(state->get_string());
+    const json::value* next = object->if_contains("nextCursor");
+    if (next == nullptr || !next->is_string() || next->get_string().empty()) break;
+    cursor = std::string(next->get_string());
+    if (!seen_cursors.insert(cursor).second) {
+      std::cerr << "credstore: the listener repeated a cursor; stopping\n";
+      return kExitFailed;
+    }
+  }
+  json::object out;
+  out["integrators"] =
+      json::object{{"resealed", resealed}, {"already", already}, {"failed", failed}};
+  out["keycheck"] = keycheck;
+  PrintBody(json::serialize(out));
+  if (failed > 0) {
+    std::cerr << "credstore: " << failed
+              << " integrator(s) could not be re-sealed (a key missing from the server's key file, "
+                 "or a damaged record); fix that and run again\n";
+  }
+  if (keycheck == "pending") {
+    std::cerr << "credstore: the keycheck record stays under an older master key: keep every "
+                 "master key in the key file (docs/operations.md, \"Rotating the master key\")\n";
+  }
+  if (failed > 0 || keycheck == "pending") return kExitFailed;
+  return kExitOk;
+}
+
 // A local file: no listener, no token.
 int RunKeysInit(const Invocation& call) {
   const std::string failure = CreateKeyFile(call.positionals.front());
@@ -570,6 +650,12 @@ const std::vector<Command>& Commands() {
       {"", "metrics", "", "Print the listener's Prometheus metrics.", {}, 0, {}, RunMetrics},
       {"", "health", "", "Check that the listener answers (needs no token).", {}, 0, {},
        RunHealth, Needs::kListener},
+      {"keys", "reseal", "",
+       "Re-seal every integrator secret and the keycheck record under the server's newest\n"
+       "master key, while it serves; prints {\"integrators\":{\"resealed\",\"already\",\n"
+       "\"failed\"},\"keycheck\"}. Safe to run again after any interruption. Exit 1 unless the\n"
+       "keycheck is re-sealed (or already was) and no integrator failed.",
+       {}, 0, {}, RunKeysReseal},
       {"keys", "init", "PATH",
        "Create credstored's key file at PATH (mode 0600, new random keys); never overwrites.\n"
        "Needs no listener and no token. Back the file up apart from the data.",

@@ -295,10 +295,15 @@ class Daemon {
     if (!store.ok()) {
       if (store.status().code() == StatusCode::kUnauthorized) {
         if (keyring_->created) ::unlink(config_.key_file.c_str());  // it never protected anything
+        // The core's reason names key ids (never key bytes): which key the store needs that
+        // the key file lacks is what tells a retired-too-early master key from a wrong file.
         LogLine("error", "credstored.keys")
             .Add("message", "data in " + storage_shown_ +
                                 " was written under other keys; start with the key file (or "
-                                "CREDSTORE_KEYRING) it was written with")
+                                "CREDSTORE_KEYRING) it was written with. If a master key was "
+                                "removed from it, put it back, run 'credstore keys reseal' and "
+                                "remove it only once that succeeds")
+            .Add("reason", store.status().message())
             .WriteTo(log_);
         return kExitConfig;
       }

@@ -61,6 +61,7 @@ enum class Endpoint {
   kResetCustomer,
   kDeleteCustomer,
   kClearThrottle,
+  kResealKeys,
 };
 
 struct Matched {
@@ -103,6 +104,8 @@ std::string_view RouteTemplate(Endpoint route) {
       return "/v1/customers/delete";
     case Endpoint::kClearThrottle:
       return "/v1/throttle/clear";
+    case Endpoint::kResealKeys:
+      return "/v1/keys/reseal";
   }
   return "unmatched";
 }
@@ -235,6 +238,9 @@ std::variant<Matched, Response> Classify(const Request& request, const RequestMe
   if (is({"v1", "throttle", "clear"})) {
     return only(verb::post, "POST", {Endpoint::kClearThrottle, {}, {}});
   }
+  if (is({"v1", "keys", "reseal"})) {
+    return only(verb::post, "POST", {Endpoint::kResealKeys, {}, {}});
+  }
   return MakeProblem(status::not_found, "no such route", meta);
 }
 
@@ -261,6 +267,18 @@ struct ListQuery {
   std::size_t limit = kDefaultListLimit;
 };
 
+// An integrator id as a page cursor: at most 128 characters of [A-Za-z0-9_]. The same rule for
+// the list's query and the re-seal's body.
+bool IsCursorText(std::string_view cursor) {
+  if (cursor.size() > kMaxCursorLength) return false;
+  for (char c : cursor) {
+    const bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::variant<ListQuery, std::string> ParseListQuery(std::string_view target) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return std::string("the request target is malformed");
@@ -272,12 +290,7 @@ std::variant<ListQuery, std::string> ParseListQuery(std::string_view target) {
       if (seen_cursor) return std::string("query parameter 'cursor' appears more than once");
       seen_cursor = true;
       query.cursor = param.value;
-      if (query.cursor.size() > kMaxCursorLength) return std::string("'cursor' is malformed");
-      for (char c : query.cursor) {
-        const bool ok =
-            (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        if (!ok) return std::string("'cursor' is malformed");
-      }
+      if (!IsCursorText(query.cursor)) return std::string("'cursor' is malformed");
     } else if (param.key == "limit") {
       if (seen_limit) return std::string("query parameter 'limit' appears more than once");
       seen_limit = true;
@@ -495,12 +508,67 @@ Response DeleteCustomer(const Call& call) {
   return NoContent(call.meta);
 }
 
+// {} re-seals every integrator and then the keycheck; {"cursor": C, "limit": N} one page of N
+// (1..1000) after C (either may be left out). The answer has the counts, the keycheck's state and
+// the next page's cursor (null once the scan is complete).
+Response ResealKeys(const Call& call) {
+  const json::object& body = call.body.object();
+  auto cursor = StringMember(body, "cursor", /*required=*/false);
+  if (auto* problem = std::get_if<std::string>(&cursor)) return BadRequest(*problem, call.meta);
+  if (!IsCursorText(std::get<std::string_view>(cursor))) {
+    return BadRequest("member 'cursor' is malformed", call.meta);
+  }
+  std::size_t limit = 0;  // the core's "every integrator"
+  if (const json::value* member = body.if_contains("limit")) {
+    // Integers only: 10.0 and "10" are refused like 0 and 1001, so one page size has one form.
+    const bool integral = member->is_int64() || member->is_uint64();
+    const double value = integral ? member->to_number<double>() : 0;
+    if (!integral || value < 1 || value > static_cast<double>(kMaxListLimit)) {
+      return BadRequest("member 'limit' must be an integer between 1 and 1000", call.meta);
+    }
+    limit = static_cast<std::size_t>(value);
+  }
+  auto report = call.store->ResealUnderNewestMasterKey(ContextOf(call.meta),
+                                                       std::get<std::string_view>(cursor), limit);
+  if (!report.ok()) {
+    // kUnauthorized here says the keycheck was rewritten under other keys since the store
+    // opened — the store is out of service for these keys, as /readyz says too. A 401 would
+    // blame the operator's token instead.
+    if (report.status().code() == StatusCode::kUnauthorized) {
+      return OperatorProblem(Status::Unavailable(report.status().message()), call.meta);
+    }
+    return OperatorProblem(report.status(), call.meta);
+  }
+  json::object out;
+  out["integrators"] = json::object{{"resealed", report->integrators_resealed},
+                                    {"already", report->integrators_already},
+                                    {"failed", report->integrators_failed}};
+  switch (report->keycheck) {
+    case ResealReport::Keycheck::kResealed:
+      out["keycheck"] = "resealed";
+      break;
+    case ResealReport::Keycheck::kAlready:
+      out["keycheck"] = "already";
+      break;
+    case ResealReport::Keycheck::kPending:
+      out["keycheck"] = "pending";
+      break;
+  }
+  if (report->next_cursor.empty()) {
+    out["nextCursor"] = nullptr;
+  } else {
+    out["nextCursor"] = report->next_cursor;
+  }
+  return NoStoreJson(status::ok, out, call.meta);
+}
+
 // The members a route's body may hold; routes that take no body accept none, or `{}`.
 std::span<const std::string_view> AllowedMembers(Endpoint route) {
   static constexpr std::string_view kIntegrator[] = {"label"};
   static constexpr std::string_view kNamedCustomer[] = {"service", "apiKey"};
   static constexpr std::string_view kCustomerReset[] = {"service", "apiKey", "secret"};
   static constexpr std::string_view kThrottleClear[] = {"address", "service", "apiKey"};
+  static constexpr std::string_view kReseal[] = {"cursor", "limit"};
   switch (route) {
     case Endpoint::kCreateIntegrator:
       return kIntegrator;
@@ -512,12 +580,17 @@ std::span<const std::string_view> AllowedMembers(Endpoint route) {
       return kCustomerReset;
     case Endpoint::kClearThrottle:
       return kThrottleClear;
+    case Endpoint::kResealKeys:
+      return kReseal;
     default:
       return {};
   }
 }
 
-bool TakesBody(Endpoint route) { return AllowedMembers(route).size() > 0; }
+// Whether a route needs a body. The re-seal reads one but needs none: an empty body is `{}`.
+bool TakesBody(Endpoint route) {
+  return route != Endpoint::kResealKeys && AllowedMembers(route).size() > 0;
+}
 
 Response RunCall(const Call& call) {
   switch (call.routed.route) {
@@ -556,6 +629,8 @@ Response RunCall(const Call& call) {
       return DeleteCustomer(call);
     case Endpoint::kClearThrottle:
       return ClearThrottle(call);
+    case Endpoint::kResealKeys:
+      return ResealKeys(call);
     case Endpoint::kHealth:
     case Endpoint::kReady:
     case Endpoint::kMetrics:

@@ -128,6 +128,28 @@ struct IntegratorPage {
   std::string next_cursor;  // empty when there are no more
 };
 
+// What ResealUnderNewestMasterKey did.
+struct ResealReport {
+  // Integrator records re-sealed under the newest master key (one compare-and-swap each).
+  std::uint64_t integrators_resealed = 0;
+  // Records whose live secrets were all under the newest master key already: left untouched.
+  std::uint64_t integrators_already = 0;
+  // Records left as they were: a sealed secret that no master key of this keyring opens (its key
+  // is missing from the key file, or its bytes are damaged), a corrupt record, or one that kept
+  // changing for every compare-and-swap attempt. Each is named in no report; run again once the
+  // cause is fixed (a key put back, the broken integrator reset or deleted).
+  std::uint64_t integrators_failed = 0;
+  // The keycheck record: re-sealed under the newest master key by this call, already under it,
+  // or still pending — the scan is not finished (next_cursor is set), or some integrator record
+  // still holds a live secret under an older key. Only once it is no longer pending may an older
+  // master key leave the key file.
+  enum class Keycheck { kResealed, kAlready, kPending };
+  Keycheck keycheck = Keycheck::kPending;
+  // Non-empty: the integrator id to continue after (pass it as `cursor`); empty: the scan is
+  // complete.
+  std::string next_cursor;
+};
+
 // Counters since the store was opened; for metrics and tests.
 struct StoreStats {
   std::uint64_t argon2_hashes = 0;         // new secret hashes computed
@@ -270,6 +292,34 @@ class CredentialStore {
   Result<IntegratorSecret> RotateIntegratorSecret(const RequestContext& context,
                                                   const SignedRequest& request,
                                                   std::chrono::milliseconds old_secret_grace);
+
+  // ---- Keys of the server ------------------------------------------------------------------
+
+  // Operator: re-seals what older master keys sealed under the keyring's newest one, so that the
+  // older keys can leave the key file (docs/operations.md, "Rotating the master key"). Online:
+  // the store keeps serving, and each integrator record — its current secret and a still-graced
+  // old one, each with its slot, generation and expiry unchanged — is re-sealed by one
+  // compare-and-swap, retried on conflict against the fresh record, so a rotation or reset that
+  // lands meanwhile is never lost or undone. An old secret whose grace has ended is dropped
+  // instead (it can never verify again). Idempotent: a record already under the newest key is
+  // skipped, so a run that stopped anywhere (a crash, a lost connection) is finished by running
+  // it again, from the start or from the last cursor it returned.
+  //
+  // Integrators are taken in id order after `cursor` (empty: from the first), `limit` of them
+  // (1..1000), or all of them (0). When a call reaches the end of the scan, it checks that no
+  // integrator record still holds a live secret under an older key and only then re-seals the
+  // keycheck record (compare-and-swap), which is what lets a store open without the older keys;
+  // otherwise the keycheck stays pending.
+  //
+  // Every server sharing the store must have the newest key before a re-seal: one that still
+  // has only older keys seals new secrets under them, and once the keycheck moves its readiness
+  // check fails (kUnauthorized), which takes it out of service.
+  //
+  // kInvalidArgument (limit over 1000; checked first) · storage errors (kUnavailable) end the
+  // call, leaving each record either re-sealed or as it was.
+  Result<ResealReport> ResealUnderNewestMasterKey(const RequestContext& context,
+                                                  std::string_view cursor = {},
+                                                  std::size_t limit = 0);
 
   // ---- Two-step forms of the calls that run Argon2id (credstore/secret_attempt.h) ----------
   //

@@ -16,6 +16,9 @@
 //                                                                     URLs end up in proxy logs)
 //   POST   /v1/customers/reset      {"service","apiKey","secret"}  -> 200 {"adminKey"}
 //   POST   /v1/customers/delete     {"service","apiKey"}           -> 204
+//   POST   /v1/keys/reseal          {} or {"cursor","limit"}       -> 200 {"integrators":
+//                                       {"resealed","already","failed"},"keycheck","nextCursor"}
+//   (and the enable, delete and throttle-clear routes of docs/operations.md)
 //
 // Authentication: every route but /healthz and /readyz requires `Authorization: Bearer <token>`;
 // the token is compared in constant time (keyed BLAKE2b digests of equal length, sodium_memcmp)

@@ -1,0 +1,96 @@
+#include "http/cli_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "http/http_test_env.h"
+#include "support/test_helpers.h"
+
+extern char** environ;
+
+namespace credstore::http_tests {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string ReadWhole(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
+              const std::optional<std::string>& token) {
+  const credstore::testing::TempDir dir("credstore-cli");
+  const auto in_path = dir.path() / "stdin";
+  const auto out_path = dir.path() / "stdout";
+  const auto err_path = dir.path() / "stderr";
+  {
+    std::ofstream in(in_path, std::ios::binary);
+    in << stdin_text;
+  }
+  std::vector<std::string> argv_strings = {Args().credstore_cli};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!std::string_view(*entry).starts_with("CREDSTORE_OPERATOR_TOKEN=")) {
+      env_strings.emplace_back(*entry);
+    }
+  }
+  if (token) env_strings.push_back("CREDSTORE_OPERATOR_TOKEN=" + *token);
+  std::vector<char*> envp;
+  for (auto& entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  const int in_fd = open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  BOOST_TEST_REQUIRE((in_fd >= 0 && out_fd >= 0 && err_fd >= 0));
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in_fd, STDIN_FILENO);
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(in_fd);
+  close(out_fd);
+  close(err_fd);
+  BOOST_TEST_REQUIRE(pid > 0, "fork failed");
+  CliRun run;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      BOOST_TEST(false, "credstore did not finish within 30 s");
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  run.exited = WIFEXITED(status);
+  run.code = run.exited ? WEXITSTATUS(status) : -1;
+  run.out = ReadWhole(out_path);
+  run.err = ReadWhole(err_path);
+  return run;
+}
+
+}  // namespace credstore::http_tests
