@@ -148,6 +148,21 @@ Status CredentialStore::Impl::CheckReady() {
   return internal::CheckKeycheck(*backend_, keyring_, Now());
 }
 
+Result<std::string> CredentialStore::Impl::Checkpoint(const RequestContext& context,
+                                                      std::string_view name) {
+  // Checked here too, before the backend is asked: a malformed name is the caller's mistake
+  // (kInvalidArgument) whichever backend serves.
+  if (!IsValidCheckpointName(name)) {
+    return Status::InvalidArgument(
+        "a checkpoint name is 1-64 characters of [A-Za-z0-9._-], not starting with '.', without "
+        "'..' and not ending in '.tmp'");
+  }
+  auto made = backend_->Checkpoint(name);
+  if (!made.ok()) return made.status();
+  Audit(context, "store.checkpoint", nullptr, {}, 0);
+  return made;
+}
+
 bool CredentialStore::Impl::HasService(std::string_view service) const {
   return std::find(options_.services.begin(), options_.services.end(), service) !=
          options_.services.end();
@@ -308,6 +323,11 @@ Status CredentialStore::ClearAddressThrottle(const RequestContext& context,
 Status CredentialStore::ClearCustomerThrottle(const RequestContext& context,
                                               std::string_view service, std::string_view api_key) {
   return impl_->ClearCustomerThrottle(context, service, api_key);
+}
+
+Result<std::string> CredentialStore::Checkpoint(const RequestContext& context,
+                                                std::string_view name) {
+  return impl_->Checkpoint(context, name);
 }
 
 Result<IntegratorSecret> CredentialStore::CreateIntegrator(const RequestContext& context,

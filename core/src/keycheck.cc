@@ -1,6 +1,7 @@
 #include "keycheck.h"
 
 #include <string>
+#include <utility>
 
 #include "crypto.h"
 #include "records.h"
@@ -57,13 +58,55 @@ Status CheckStored(const VersionedValue& stored, const Keyring& keyring) {
   return CheckAgainst(*record, keyring);
 }
 
+// True iff the store holds no live record but (perhaps) a keycheck record: one that a server
+// starting at the same moment may just have written.
+Result<bool> HoldsNoRecords(StorageBackend& backend, Timestamp now) {
+  std::string cursor;
+  do {
+    auto page = backend.Scan("", cursor, 2, now);
+    if (!page.ok()) return page.status();
+    for (const ScanEntry& entry : page->entries) {
+      if (entry.key != kKeycheckKey) return false;
+    }
+    cursor = std::move(page->next_cursor);
+  } while (!cursor.empty());
+  return true;
+}
+
+// A half-copied store must never be served: its customers would read as unknown.
+Status RefuseUnfinishedMigration(StorageBackend& backend, Timestamp now) {
+  auto marker = backend.Get(kMigrationMarkerKey, now);
+  if (marker.status().code() == StatusCode::kNotFound) return Status::Ok();
+  if (!marker.ok()) return marker.status();
+  return Status::InvalidArgument(
+      "the store is the target of an unfinished `credstore migrate` (its in-progress marker is "
+      "there): run the same migrate again to finish it; a half-copied store is never served");
+}
+
 }  // namespace
 
 Status VerifyOrWriteKeycheck(StorageBackend& backend, const Keyring& keyring, Timestamp now) {
+  if (Status unfinished = RefuseUnfinishedMigration(backend, now); !unfinished.ok()) {
+    return unfinished;
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto stored = backend.Get(kKeycheckKey, now);
     if (stored.ok()) return CheckStored(*stored, keyring);
     if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+    // Only an empty store is new. Records without a keycheck are a store that lost it, or a
+    // copy that never got that far: writing one would declare whatever keys we hold the
+    // store's.
+    auto empty = HoldsNoRecords(backend, now);
+    if (!empty.ok()) return empty.status();
+    if (!*empty) {
+      // A server starting at the same moment may have written its keycheck, and records, since.
+      auto again = backend.Get(kKeycheckKey, now);
+      if (again.ok()) return CheckStored(*again, keyring);
+      if (again.status().code() != StatusCode::kNotFound) return again.status();
+      return Status::InvalidArgument(
+          "the store holds records but no keycheck record: it lost it, or it is an unfinished "
+          "copy; it is not opened as a new store (restore it, or finish the copy)");
+    }
     auto created = backend.Create(kKeycheckKey, Encode(MakeKeycheck(keyring)), WriteOptions{}, now);
     if (created.ok()) return Status::Ok();
     // Another server wrote it first: check against theirs.

@@ -31,6 +31,9 @@ std::string CustomerKey(std::string_view service, const Digest& api_key_digest);
 std::string IntegratorKey(std::string_view integrator_id);
 inline constexpr std::string_view kIntegratorKeyPrefix = "i/";
 inline constexpr std::string_view kKeycheckKey = "keycheck";
+// Present only on the target of an unfinished `credstore migrate` (migration.h): written before
+// the first record is copied, erased after the last, and a store holding it is never opened.
+inline constexpr std::string_view kMigrationMarkerKey = "migration";
 std::string ReplayKey(std::string_view integrator_id, const Digest& mac);
 
 // ---- Customer ---------------------------------------------------------------------------------

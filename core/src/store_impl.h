@@ -80,6 +80,7 @@ class CredentialStore::Impl {
   StoreStats Stats() const;
   Status CheckReady();
   Status CheckWrites() { return backend_->CheckWrites(); }
+  Result<std::string> Checkpoint(const RequestContext& context, std::string_view name);
 
   // ---- customers (customer_operations.cc) ----
   // The calls that run Argon2id, in two steps (credstore/secret_attempt.h). The one-step calls

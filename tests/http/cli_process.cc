@@ -7,7 +7,6 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -18,22 +17,28 @@
 extern char** environ;
 
 namespace credstore::http_tests {
-
-using namespace std::chrono_literals;
-
 namespace {
 
-std::string ReadWhole(const std::filesystem::path& path) {
+std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
 }
 
+std::string_view NameOf(std::string_view entry) { return entry.substr(0, entry.find('=')); }
+
 }  // namespace
 
-CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
-              const std::optional<std::string>& token) {
+std::string CommandRun::Describe() const {
+  const std::string how =
+      exited ? "exit " + std::to_string(code) : "killed by signal " + std::to_string(signal);
+  return how + "; stdout: " + out + "; stderr: " + err;
+}
+
+CommandRun RunCredstore(const std::vector<std::string>& args, std::string_view stdin_text,
+                        const std::vector<std::string>& environment) {
+  BOOST_TEST_REQUIRE(!Args().credstore_cli.empty(), "no --credstore-cli PATH given");
   const credstore::testing::TempDir dir("credstore-cli");
   const auto in_path = dir.path() / "stdin";
   const auto out_path = dir.path() / "stdout";
@@ -49,11 +54,13 @@ CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
   argv.push_back(nullptr);
   std::vector<std::string> env_strings;
   for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (!std::string_view(*entry).starts_with("CREDSTORE_OPERATOR_TOKEN=")) {
-      env_strings.emplace_back(*entry);
-    }
+    bool replaced = false;
+    for (const std::string& mine : environment) replaced |= NameOf(mine) == NameOf(*entry);
+    if (!replaced) env_strings.emplace_back(*entry);
   }
-  if (token) env_strings.push_back("CREDSTORE_OPERATOR_TOKEN=" + *token);
+  for (const std::string& mine : environment) {
+    if (mine.find('=') != std::string::npos) env_strings.push_back(mine);  // bare: removed
+  }
   std::vector<char*> envp;
   for (auto& entry : env_strings) envp.push_back(entry.data());
   envp.push_back(nullptr);
@@ -74,23 +81,31 @@ CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
   close(out_fd);
   close(err_fd);
   BOOST_TEST_REQUIRE(pid > 0, "fork failed");
-  CliRun run;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   int status = 0;
   while (waitpid(pid, &status, WNOHANG) != pid) {
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      BOOST_TEST(false, "credstore did not finish within 30 s");
+      BOOST_TEST(false, "credstore did not finish within 60 s");
       break;
     }
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  CommandRun run;
   run.exited = WIFEXITED(status);
   run.code = run.exited ? WEXITSTATUS(status) : -1;
-  run.out = ReadWhole(out_path);
-  run.err = ReadWhole(err_path);
+  run.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  run.out = ReadFile(out_path);
+  run.err = ReadFile(err_path);
   return run;
+}
+
+CliRun RunCli(const std::vector<std::string>& args, std::string_view stdin_text,
+              const std::optional<std::string>& token) {
+  return RunCredstore(args, stdin_text,
+                      {token ? "CREDSTORE_OPERATOR_TOKEN=" + *token
+                             : std::string("CREDSTORE_OPERATOR_TOKEN")});
 }
 
 }  // namespace credstore::http_tests

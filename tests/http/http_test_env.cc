@@ -260,7 +260,8 @@ json::object ExpectJson(const HttpResponse& response, unsigned status, std::stri
 Server::Server(ServerOptions options) : options_(std::move(options)), dir_("credstore-http") {
   BOOST_TEST_REQUIRE(!Args().credstored.empty(),
                      "pass the credstored binary: http_tests -- --credstored PATH");
-  storage_uri_ = Environment::Get().StorageUri(dir_.path());
+  storage_uri_ = options_.storage_uri.empty() ? Environment::Get().StorageUri(dir_.path())
+                                              : options_.storage_uri;
   Launch();
 }
 

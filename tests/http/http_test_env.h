@@ -90,6 +90,9 @@ struct ServerOptions {
   std::string argon2 = "minimum";
   std::vector<std::string> extra_args;
   std::uint64_t open_files_limit = 0;  // nonzero: credstored's RLIMIT_NOFILE
+  // Nonempty: this storage URI instead of the run's backend (--storage), e.g. the target of a
+  // migration.
+  std::string storage_uri = {};
 };
 
 class Server {

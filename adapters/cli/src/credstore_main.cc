@@ -4,11 +4,12 @@
 // operator token comes from CREDSTORE_OPERATOR_TOKEN or --token-file, and API keys and customer
 // secrets are read from stdin, one per line (without echo when stdin is a terminal).
 //
-// `credstore keys init PATH` is the one local command: it creates credstored's key file
-// (keys_init.h).
+// Two commands run locally: `credstore keys init PATH` creates credstored's key file
+// (keys_init.h), and `credstore migrate` copies a stopped store into an empty one (migrate.h).
 //
 // Exit status: 0 success, 1 the listener answered with an error (its problem's title and detail
-// go to stderr) or could not be reached, or the key file could not be created; 2 a usage error.
+// go to stderr) or could not be reached, the key file could not be created, or a migration did
+// not finish; 2 a usage error.
 #include <sodium.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "keys_init.h"
+#include "migrate.h"
 #include "operator_client.h"
 
 namespace credstore::cli {
@@ -54,7 +56,7 @@ struct Invocation;
 enum class Needs {
   kToken,     // the operator listener and the operator token
   kListener,  // the operator listener only (health)
-  kNothing,   // neither: a local file (keys init)
+  kNothing,   // neither: local files or stores (keys init, migrate)
 };
 
 // One command: its help and its handler, in one row of one table (Commands()), so the help and
@@ -124,11 +126,17 @@ void AddCommandOption(po::options_description& options, std::string_view name) {
   } else if (name == "customer") {
     options.add_options()("customer", po::value<std::string>()->value_name("S"),
                           "a customer of service S (the API key is read from stdin)");
+  } else if (name == "from") {
+    options.add_options()("from", po::value<std::string>()->value_name("URI"),
+                          "the store to copy (a storage URI; '-': read it from stdin)");
+  } else if (name == "to") {
+    options.add_options()("to", po::value<std::string>()->value_name("URI"),
+                          "the empty store to copy into (a storage URI; '-': from stdin)");
   }
 }
 
-constexpr std::string_view kCommandOptionNames[] = {"label",   "limit",   "cursor",
-                                                    "service", "address", "customer"};
+constexpr std::string_view kCommandOptionNames[] = {"label",   "limit",    "cursor", "service",
+                                                    "address", "customer", "from",   "to"};
 
 po::options_description CommandOptions() {
   po::options_description options("Command options");
@@ -155,8 +163,8 @@ void PrintGeneralHelp(std::ostream& out) {
     out << '\n';
   }
   out << '\n' << GlobalOptions() << '\n' << CommandOptions() << '\n';
-  out << "Exit status: 0 success; 1 an error answer, no answer, or no key file created; 2 a "
-         "usage error.\n"
+  out << "Exit status: 0 success; 1 an error answer, no answer, no key file created, or a "
+         "migration that did not finish; 2 a usage error.\n"
          "Run 'credstore COMMAND --help' for one command.\n";
 }
 
@@ -602,6 +610,35 @@ int RunKeysReseal(const Invocation& call) {
   return kExitOk;
 }
 
+int RunBackup(const Invocation& call) {
+  return CallWithBody(call.context, "/v1/backups",
+                      json::object{{"name", call.positionals.front()}});
+}
+
+// Local stores: no listener, no token; a URI that holds a password comes from stdin.
+int RunMigrate(const Invocation& call) {
+  if (!call.vm.count("from") || !call.vm.count("to")) {
+    return UsageError("'migrate' needs --from URI and --to URI");
+  }
+  std::string uris[2] = {call.vm["from"].as<std::string>(), call.vm["to"].as<std::string>()};
+  const char* names[2] = {"--from", "--to"};
+  for (int i = 0; i < 2; ++i) {
+    if (uris[i] == "-") {
+      std::optional<std::string> line = ReadSecretLine(std::string(names[i]) + " URI");
+      if (!line) return UsageError(std::string("expected the ") + names[i] + " URI on stdin");
+      uris[i] = std::move(*line);
+    } else if (uris[i].find('@') != std::string::npos) {
+      // argv is readable by every user (/proc): a Redis password must not travel there.
+      return UsageError(std::string(names[i]) +
+                        " holds a password: give '-' and write the URI on stdin instead");
+    }
+  }
+  if (uris[0] == uris[1]) return UsageError("'migrate' needs two different stores");
+  const int status = MigrateStores(uris[0], uris[1]);
+  for (std::string& uri : uris) sodium_memzero(uri.data(), uri.size());
+  return status;
+}
+
 // A local file: no listener, no token.
 int RunKeysInit(const Invocation& call) {
   const std::string failure = CreateKeyFile(call.positionals.front());
@@ -647,6 +684,19 @@ const std::vector<Command>& Commands() {
        "registrations), or against a customer of service S: a lockout ends at once.",
        {"address", "customer"}, 0, "with --customer, the customer's API key",
        RunThrottleClear},
+      {"", "backup", "NAME",
+       "Make an online RocksDB checkpoint named NAME in credstored's backups folder\n"
+       "(--backup-dir; NAME is 1-64 of [A-Za-z0-9._-], never a path); prints {\"name\",\"folder\"}.\n"
+       "Redis and memory storage answer 409: back Redis up with its own persistence.",
+       {}, 1, {}, RunBackup},
+      {"", "migrate", "--from URI --to URI",
+       "Copy every record of a stopped store into an empty one (RocksDB <-> Redis), byte for\n"
+       "byte with expiries; prints the record counts of both as JSON. Offline: stop every\n"
+       "credstored on both stores first (a RocksDB folder in use is refused as locked). A run\n"
+       "cut short leaves a marker that keeps credstored off the target; run it again to finish.\n"
+       "Needs no listener, token or key file. '-' reads that URI from stdin (for passwords).",
+       {"from", "to"}, 0, "with '-', the URI(s): --from's, then --to's", RunMigrate,
+       Needs::kNothing},
       {"", "metrics", "", "Print the listener's Prometheus metrics.", {}, 0, {}, RunMetrics},
       {"", "health", "", "Check that the listener answers (needs no token).", {}, 0, {},
        RunHealth, Needs::kListener},

@@ -30,6 +30,8 @@ struct DaemonConfig {
   // RocksDB's free-space reserve in MiB (--min-free-disk); -1: the backend's default. A
   // min_free_disk_mb in the storage URI wins.
   std::int64_t min_free_disk_mib = -1;
+  // RocksDB's checkpoint folder (--backup-dir); "": the backend's default, beside the data.
+  std::string backup_dir;
   std::string key_file = "./credstore.keys";
   std::vector<std::string> services = {"geofencing", "locationHistory"};
   std::string api_keys = "any";       // "any" | "provisioned"

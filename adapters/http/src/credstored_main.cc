@@ -264,6 +264,7 @@ class Daemon {
     if (config_.min_free_disk_mib >= 0) {
       options.min_free_disk_bytes = static_cast<std::uint64_t>(config_.min_free_disk_mib) << 20;
     }
+    options.backup_dir = config_.backup_dir;
     auto backend = OpenBackend(config_.storage, options);
     if (!backend.ok()) {
       LogLine("error", "credstored.storage")

@@ -46,6 +46,11 @@ po::options_description Flags(DaemonConfig& config) {
       "read-only, while reads keep answering; writes resume once space is back. Default: twice "
       "the write buffer + 64 MiB (96 MiB); 0 turns the reserve off. A min_free_disk_mb in "
       "--storage wins.");
+  add("backup-dir", po::value(&config.backup_dir)->value_name("PATH"),
+      "RocksDB: the folder the operator's POST /v1/backups (`credstore backup NAME`) makes its "
+      "checkpoints in, one subfolder per name. Default: `backups` beside the data folder "
+      "(/var/lib/credstore/backups for rocksdb:///var/lib/credstore/data); it may neither lie "
+      "inside the data folder nor hold it.");
   add("key-file", po::value(&config.key_file)->default_value(config.key_file)->value_name("PATH"),
       "The server's keyring. Created (mode 0600) on first start when absent, never "
       "overwritten (or made beforehand with `credstore keys init PATH`, as the systemd unit "

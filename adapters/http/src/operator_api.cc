@@ -62,6 +62,7 @@ enum class Endpoint {
   kDeleteCustomer,
   kClearThrottle,
   kResealKeys,
+  kCreateBackup,
 };
 
 struct Matched {
@@ -106,6 +107,8 @@ std::string_view RouteTemplate(Endpoint route) {
       return "/v1/throttle/clear";
     case Endpoint::kResealKeys:
       return "/v1/keys/reseal";
+    case Endpoint::kCreateBackup:
+      return "/v1/backups";
   }
   return "unmatched";
 }
@@ -241,6 +244,7 @@ std::variant<Matched, Response> Classify(const Request& request, const RequestMe
   if (is({"v1", "keys", "reseal"})) {
     return only(verb::post, "POST", {Endpoint::kResealKeys, {}, {}});
   }
+  if (is({"v1", "backups"})) return only(verb::post, "POST", {Endpoint::kCreateBackup, {}, {}});
   return MakeProblem(status::not_found, "no such route", meta);
 }
 
@@ -560,6 +564,28 @@ Response ResealKeys(const Call& call) {
     out["nextCursor"] = report->next_cursor;
   }
   return NoStoreJson(status::ok, out, call.meta);
+// {"name": N}: an online checkpoint named N in the server's own backups folder (never a path the
+// caller names: the name is one folder entry). 409 for a name that exists and for a backend
+// that takes no checkpoints (Redis, memory), as for provisioning that is off: the request is
+// fine, the server's state or configuration refuses it.
+Response CreateBackup(const Call& call) {
+  auto name = StringMember(call.body.object(), "name");
+  if (auto* problem = std::get_if<std::string>(&name)) return BadRequest(*problem, call.meta);
+  const std::string_view text = std::get<std::string_view>(name);
+  if (!IsValidCheckpointName(text)) {
+    return BadRequest(
+        "'name' must be 1-64 characters of [A-Za-z0-9._-], not starting with '.', without '..' "
+        "and not ending in '.tmp'",
+        call.meta);
+  }
+  auto made = call.store->Checkpoint(ContextOf(call.meta), text);
+  if (!made.ok()) {
+    if (made.status().code() == StatusCode::kConflict) {
+      return MakeProblem(status::conflict, made.status().message(), call.meta);
+    }
+    return OperatorProblem(made.status(), call.meta);
+  }
+  return NoStoreJson(status::created, {{"name", text}, {"folder", *made}}, call.meta);
 }
 
 // The members a route's body may hold; routes that take no body accept none, or `{}`.
@@ -569,6 +595,9 @@ std::span<const std::string_view> AllowedMembers(Endpoint route) {
   static constexpr std::string_view kCustomerReset[] = {"service", "apiKey", "secret"};
   static constexpr std::string_view kThrottleClear[] = {"address", "service", "apiKey"};
   static constexpr std::string_view kReseal[] = {"cursor", "limit"};
+}
+
+  static constexpr std::string_view kBackup[] = {"name"};
   switch (route) {
     case Endpoint::kCreateIntegrator:
       return kIntegrator;
@@ -582,6 +611,8 @@ std::span<const std::string_view> AllowedMembers(Endpoint route) {
       return kThrottleClear;
     case Endpoint::kResealKeys:
       return kReseal;
+    case Endpoint::kCreateBackup:
+      return kBackup;
     default:
       return {};
   }
@@ -631,6 +662,8 @@ Response RunCall(const Call& call) {
       return ClearThrottle(call);
     case Endpoint::kResealKeys:
       return ResealKeys(call);
+    case Endpoint::kCreateBackup:
+      return CreateBackup(call);
     case Endpoint::kHealth:
     case Endpoint::kReady:
     case Endpoint::kMetrics:

@@ -98,6 +98,8 @@ Result<std::shared_ptr<StorageBackend>> OpenRocksDb(
   } else if (open.min_free_disk_bytes) {
     options.min_free_disk_bytes = open.min_free_disk_bytes;
   }
+  options.backup_dir = open.backup_dir;
+  options.create_if_missing = open.create_if_missing;
   auto opened = RocksDbBackend::Open(options);
   if (!opened.ok()) return opened.status();
   return std::shared_ptr<StorageBackend>(std::move(opened).value());

@@ -552,6 +552,15 @@ Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_v
   return result;
 }
 
+Result<std::string> RedisBackend::Checkpoint(std::string_view name) {
+  if (!IsValidCheckpointName(name)) {
+    return Status::InvalidArgument("a checkpoint name is 1-64 characters of [A-Za-z0-9._-]");
+  }
+  return Status::Conflict(
+      "backups are RocksDB's; use Redis's own persistence (BGSAVE, or copies of its RDB and AOF "
+      "files)");
+}
+
 RedisBackend::RedisBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RedisBackend::~RedisBackend() = default;

@@ -8,13 +8,17 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -181,6 +185,46 @@ std::string Mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " Mi
 // operator's job, not a matter of a second.
 constexpr std::chrono::seconds kFullDiskRetryAfter{5};
 
+// An absolute path with symbolic links resolved as far as it exists, `.` and `..` removed and no
+// trailing separator, so two spellings of one folder compare equal.
+std::filesystem::path Normalized(const std::string& path) {
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  if (error) absolute = path;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(absolute, error);
+  if (error) canonical = absolute;
+  canonical = canonical.lexically_normal();
+  if (!canonical.has_filename() && canonical.has_relative_path()) {
+    canonical = canonical.parent_path();
+  }
+  return canonical;
+}
+
+// True iff `inner` is `outer` or lies inside it (both Normalized).
+bool IsWithin(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+  const auto mismatch = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+  return mismatch.first == outer.end();
+}
+
+// RocksDbOptions::backup_dir, or its default beside the data folder.
+std::string BackupDirOf(const RocksDbOptions& options) {
+  if (!options.backup_dir.empty()) return Normalized(options.backup_dir).string();
+  return (Normalized(options.path).parent_path() / "backups").string();
+}
+
+// A checkpoint among the live files would be served (and compacted) as data, and a backups
+// folder holding the data folder would let a checkpoint take its name.
+Status CheckBackupDir(const std::string& data_path, const std::string& backup_dir) {
+  const std::filesystem::path data = Normalized(data_path);
+  const std::filesystem::path backups = Normalized(backup_dir);
+  if (IsWithin(backups, data) || IsWithin(data, backups)) {
+    return Status::InvalidArgument("rocksdb: the backups folder '" + backups.string() +
+                                   "' and the data folder '" + data.string() +
+                                   "' must not contain one another");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 // Compare-and-swap: the read-check-write of Create, CompareAndSwap and Erase runs under one of
@@ -231,6 +275,7 @@ struct RocksDbBackend::Impl {
 
   explicit Impl(const RocksDbOptions& options)
       : path(options.path),
+        backup_dir(BackupDirOf(options)),
         gc(std::make_shared<GcState>(options.expired_gc_grace)),
         stripe_count(std::max<std::size_t>(options.lock_stripes, 1)),
         stripes(std::make_unique<std::mutex[]>(stripe_count)),
@@ -642,6 +687,8 @@ struct RocksDbBackend::Impl {
   }
 
   const std::string path;
+  const std::string backup_dir;
+  std::mutex checkpoint_mutex;  // one checkpoint at a time: RocksDB stages each in NAME.tmp
   const std::shared_ptr<GcState> gc;
   const std::size_t stripe_count;
   std::unique_ptr<std::mutex[]> stripes;
@@ -724,6 +771,7 @@ RocksDbBackend::~RocksDbBackend() {
 Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("rocksdb: the store path is empty");
   auto impl = std::make_unique<Impl>(options);
+  if (Status placed = CheckBackupDir(options.path, impl->backup_dir); !placed.ok()) return placed;
 
   rdb::Options db_options;
   db_options.create_if_missing = options.create_if_missing;
@@ -929,6 +977,44 @@ Status RocksDbBackend::CollectExpired() {
   if (!status.ok()) return FromRocks(status, "compaction");
   return Status::Ok();
 }
+
+Result<std::string> RocksDbBackend::Checkpoint(std::string_view name) {
+  if (!IsValidCheckpointName(name)) {
+    return Status::InvalidArgument("a checkpoint name is 1-64 characters of [A-Za-z0-9._-]");
+  }
+  std::lock_guard lock(impl_->checkpoint_mutex);
+  // The checkpoint flushes the write buffers into new table files: on a disk below the reserve
+  // that flush would meet ENOSPC, which RocksDB 7.8 does not survive (see Full disk).
+  if (Status allowed = impl_->WritesAllowed(); !allowed.ok()) return allowed;
+  const std::string& backups = impl_->backup_dir;
+  if (::mkdir(backups.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::Unavailable("rocksdb: cannot create the backups folder '" + backups +
+                               "': " + std::strerror(errno));
+  }
+  const std::filesystem::path folder = std::filesystem::path(backups) / std::string(name);
+  std::error_code error;
+  // symlink_status: a dangling link counts as taken too; nothing is ever written through one.
+  const std::filesystem::file_type found = std::filesystem::symlink_status(folder, error).type();
+  if (found != std::filesystem::file_type::not_found) {
+    if (error) {
+      return Status::Unavailable("rocksdb: cannot look into the backups folder '" + backups +
+                                 "': " + error.message());
+    }
+    return Status::Conflict("a checkpoint named '" + std::string(name) + "' exists in '" + backups +
+                            "'");
+  }
+  const DbSlot::Pinned db = impl_->db.Pin();
+  rdb::Checkpoint* raw = nullptr;
+  rdb::Status status = rdb::Checkpoint::Create(&*db, &raw);
+  if (!status.ok()) return FromRocks(status, "checkpoint");
+  const std::unique_ptr<rdb::Checkpoint> checkpoint(raw);
+  // 0: always flush first, so the checkpoint needs (almost) no log replay when it is opened.
+  status = checkpoint->CreateCheckpoint(folder.string(), /*log_size_for_flush=*/0);
+  if (!status.ok()) return FromRocks(status, "checkpoint in '" + folder.string() + "'");
+  return folder.string();
+}
+
+const std::string& RocksDbBackend::backup_dir() const { return impl_->backup_dir; }
 
 Status RocksDbBackend::CheckWrites() { return impl_->WritesAllowed(); }
 

@@ -167,7 +167,9 @@ class CredentialStore {
   // Opens a store over `backend`. Checks the backend's `keycheck` record: on an empty backend it
   // is written (create-if-absent) for these keys; on a backend written under another pepper or
   // master key, Open fails with kUnauthorized and touches nothing else. Also fails with
-  // kInvalidArgument on options out of range.
+  // kInvalidArgument on options out of range, and — touching nothing — on a backend that holds
+  // records but no keycheck record (it lost it, or a copy never finished) or that is the target
+  // of an unfinished MigrateStore (migration.h): neither is served as a new, empty store.
   static Result<std::unique_ptr<CredentialStore>> Open(std::shared_ptr<StorageBackend> backend,
                                                        Keyring keyring, Options options = {});
 
@@ -400,6 +402,15 @@ class CredentialStore {
   // service (it is the only copy of the data) and reports the writes as unavailable. Never
   // blocks; changes nothing.
   Status CheckWrites();
+
+  // ---- Backups ----------------------------------------------------------------------------
+
+  // Operator: an online checkpoint of the whole store named `name` (StorageBackend::Checkpoint),
+  // made while the store serves; returns where the backend put it. Audited as
+  // "store.checkpoint". kInvalidArgument (!IsValidCheckpointName(name)) · kConflict (a
+  // checkpoint of that name exists, or the backend takes none: the message says which) ·
+  // kUnavailable (it cannot be made now). Blocks while the copy is made.
+  Result<std::string> Checkpoint(const RequestContext& context, std::string_view name);
 
   // ---- Introspection ----------------------------------------------------------------------
 

@@ -38,6 +38,12 @@
 // and then a host keeps it in service for reads and reports the writes as unavailable. The two
 // are ordered: CheckWrites is never OK while CheckHealth is not.
 //
+// Checkpoints (backups): Checkpoint makes an online, consistent copy of the whole store while it
+// serves, under a name, in a backups folder of the backend's own (never one the caller names:
+// the name is not a path). Only a backend that keeps its data in files of this process has such
+// a copy to make (RocksDB); a store kept by a server is backed up by that server (Redis: its
+// RDB/AOF persistence), and an in-memory one has nothing to keep. The default answers that.
+//
 // Thread safety: every method may be called from many threads at once; each call is atomic.
 #ifndef CREDSTORE_STORAGE_BACKEND_H_
 #define CREDSTORE_STORAGE_BACKEND_H_
@@ -71,6 +77,25 @@ struct ScanEntry {
   std::string key;
   VersionedValue record;
 };
+
+// True iff `name` may name a checkpoint: 1 to 64 characters of [A-Za-z0-9._-], not starting with
+// '.', without "..", and not ending in ".tmp" (RocksDB stages a checkpoint in NAME.tmp). So a
+// name is always one plain entry of the backups folder, never a path, a hidden file or another
+// checkpoint's staging folder.
+inline bool IsValidCheckpointName(std::string_view name) {
+  constexpr std::string_view kStaging = ".tmp";
+  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
+  if (name.find("..") != std::string_view::npos) return false;
+  if (name.size() >= kStaging.size() && name.substr(name.size() - kStaging.size()) == kStaging) {
+    return false;
+  }
+  for (char c : name) {
+    const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!allowed) return false;
+  }
+  return true;
+}
 
 struct ScanPage {
   std::vector<ScanEntry> entries;  // live records, keys in ascending byte order
@@ -141,6 +166,21 @@ class StorageBackend {
   // not appear; every record live for the whole scan appears exactly once.
   virtual Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                                 Timestamp now) = 0;
+
+  // Makes a checkpoint named `name` (see Checkpoints above) while the store keeps serving: every
+  // write acknowledged before the call is in it. Returns where it is (for RocksDB, its folder),
+  // for the operator who restores it. Blocks for as long as the copy takes (hard links where it
+  // can: seconds, not a copy of the data). Fails with kInvalidArgument when
+  // !IsValidCheckpointName(name); kConflict when a checkpoint of that name exists, or the
+  // backend takes none (the message says which, and what to use instead); kUnavailable when it
+  // cannot be made now (I/O, a full disk). Default: kConflict, "the <Name()> backend takes no
+  // checkpoints", correct for a backend without files of its own.
+  virtual Result<std::string> Checkpoint(std::string_view name) {
+    if (!IsValidCheckpointName(name)) {
+      return Status::InvalidArgument("a checkpoint name is 1-64 characters of [A-Za-z0-9._-]");
+    }
+    return Status::Conflict("the " + std::string(Name()) + " backend takes no checkpoints");
+  }
 };
 
 }  // namespace credstore

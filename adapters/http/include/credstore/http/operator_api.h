@@ -16,6 +16,10 @@
 //                                                                     URLs end up in proxy logs)
 //   POST   /v1/customers/reset      {"service","apiKey","secret"}  -> 200 {"adminKey"}
 //   POST   /v1/customers/delete     {"service","apiKey"}           -> 204
+//   POST   /v1/backups              {"name": N}                    -> 201 {"name","folder"}: an
+//                                                                     online checkpoint in the
+//                                                                     backend's backups folder
+//                                                                     (StorageBackend::Checkpoint)
 //   POST   /v1/keys/reseal          {} or {"cursor","limit"}       -> 200 {"integrators":
 //                                       {"resealed","already","failed"},"keycheck","nextCursor"}
 //   (and the enable, delete and throttle-clear routes of docs/operations.md)
@@ -35,7 +39,8 @@
 //
 // Errors are RFC 9457 problems (problem.h), checked in this order: 404/405 route -> 429 failed
 // tokens -> 401 token -> 413 size -> 415 media type -> 400 malformed -> the operation (404 with
-// resourceType and, for integrators, resourceId; 409 when API key provisioning is off; 503 with
+// resourceType and, for integrators, resourceId; 409 when API key provisioning is off, and for a
+// backup whose name exists or whose backend takes none (Redis, memory); 503 with
 // Retry-After when unavailable). Every response has `Cache-Control: no-store`. No response or
 // problem carries the token, an API key, a customer secret or an admin key other than the one
 // being issued.

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "credstore/status.h"
@@ -45,6 +46,15 @@ struct OpenBackendOptions {
   // RocksDB only: the free-space reserve in bytes (RocksDbOptions::min_free_disk_bytes), used
   // when the URI sets no min_free_disk_mb (the URI wins). Default: not set, RocksDB's default.
   std::optional<std::uint64_t> min_free_disk_bytes = std::nullopt;
+
+  // RocksDB only: create an empty store when the folder holds none
+  // (RocksDbOptions::create_if_missing). Default: true. A tool that reads a store sets it false,
+  // so a mistyped path fails (kNotFound) instead of leaving an empty store behind.
+  bool create_if_missing = true;
+
+  // RocksDB only: the folder checkpoints are made in (RocksDbOptions::backup_dir). Default:
+  // empty, RocksDB's default (`backups` beside the data folder).
+  std::string backup_dir = {};
 };
 
 // Opens the backend `uri` names. kInvalidArgument for an unknown scheme, a malformed URI or a

@@ -186,6 +186,9 @@ class RedisBackend final : public StorageBackend {
   // `limit` smallest live keys after `cursor`: meant for operator listings, not hot paths.
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                         Timestamp now) override;
+  // Always kConflict (kInvalidArgument for a malformed name): the data is the Redis server's, and
+  // so is its backup — its RDB snapshots (BGSAVE) and AOF files (docs/operations.md, Backups).
+  Result<std::string> Checkpoint(std::string_view name) override;
 
  private:
   class Impl;

@@ -68,6 +68,14 @@
 // compaction filter only collects garbage: it drops records whose `expires_at` is older than both
 // the wall clock and the latest `now` this backend was given, by more than `expired_gc_grace`.
 //
+// Backups: Checkpoint(name) makes an online RocksDB checkpoint (rocksdb::Checkpoint) in
+// `backup_dir`/name while the store serves: the write buffers are flushed, then every table file
+// is hard-linked (copied when the backups folder is on another file system) and the manifest and
+// the live part of the write-ahead log are copied, so the checkpoint is a complete store that
+// RocksDbBackend::Open opens as it is. It holds the writes acknowledged before the call. Restoring
+// it is the operator's (docs/operations.md, Backups): stop, put the folder in place of the data
+// folder, start with the same key file.
+//
 // Thread safety: every method is safe to call from many threads at once; each call is atomic.
 #ifndef CREDSTORE_BACKENDS_ROCKSDB_H_
 #define CREDSTORE_BACKENDS_ROCKSDB_H_
@@ -131,6 +139,13 @@ struct RocksDbOptions {
   // How often the background thread looks whether refused writes can come back (Full disk).
   // Default: 250 ms. Values below 1 ms count as 1 ms.
   std::chrono::milliseconds write_recovery_interval = std::chrono::milliseconds(250);
+
+  // The folder Checkpoint makes its checkpoints in, one subfolder per name. Created (mode 0700)
+  // by the first checkpoint; its parent must exist. It may be neither inside the data folder
+  // nor hold it (Open refuses both): a checkpoint must never land among the live files, nor
+  // take the data folder's name. Default (empty): `backups` beside the data folder, i.e.
+  // <parent of path>/backups (/var/lib/credstore/backups for /var/lib/credstore/data).
+  std::string backup_dir = {};
 };
 
 class RocksDbBackend final : public StorageBackend {
@@ -178,6 +193,15 @@ class RocksDbBackend final : public StorageBackend {
   Status Erase(std::string_view key, Version expected, Timestamp now) override;
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                         Timestamp now) override;
+
+  // See StorageBackend and Backups above; returns the checkpoint's folder. Besides the
+  // contract's answers: kUnavailable while writes are refused (see Full disk: the checkpoint
+  // flushes the write buffers first, which writes table files). Checkpoints are made one at a
+  // time; a second call waits for the first.
+  Result<std::string> Checkpoint(std::string_view name) override;
+
+  // The folder checkpoints are made in (RocksDbOptions::backup_dir, or its default).
+  const std::string& backup_dir() const;
 
   // Flushes every in-memory write buffer and compacts the whole database now, so that the
   // compaction filter drops the expired records it may drop (see Expiry). RocksDB does this in
