@@ -564,6 +564,8 @@ Response ResealKeys(const Call& call) {
     out["nextCursor"] = report->next_cursor;
   }
   return NoStoreJson(status::ok, out, call.meta);
+}
+
 // {"name": N}: an online checkpoint named N in the server's own backups folder (never a path the
 // caller names: the name is one folder entry). 409 for a name that exists and for a backend
 // that takes no checkpoints (Redis, memory), as for provisioning that is off: the request is
@@ -595,8 +597,6 @@ std::span<const std::string_view> AllowedMembers(Endpoint route) {
   static constexpr std::string_view kCustomerReset[] = {"service", "apiKey", "secret"};
   static constexpr std::string_view kThrottleClear[] = {"address", "service", "apiKey"};
   static constexpr std::string_view kReseal[] = {"cursor", "limit"};
-}
-
   static constexpr std::string_view kBackup[] = {"name"};
   switch (route) {
     case Endpoint::kCreateIntegrator:
