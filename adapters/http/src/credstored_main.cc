@@ -11,6 +11,7 @@
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -59,8 +60,12 @@ constexpr std::size_t kMinOperatorToken = 16;
 
 // ---- Process hygiene --------------------------------------------------------------------
 
-// No core dumps and no ptrace by other users' tools: a dump would hold keys and secrets.
+// No core dumps and no ptrace by other users' tools: a dump would hold keys and secrets. Every
+// file and folder the process creates is its owner's alone (umask 077): the RocksDB folder
+// (0700) and its files (0600), the key file, the port files, the log file. Set first, before
+// anything is created, rather than a chmod after each, which would leave a moment open.
 void HardenProcess() {
+  ::umask(077);
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   const rlimit no_core{0, 0};
   ::setrlimit(RLIMIT_CORE, &no_core);
