@@ -1,21 +1,45 @@
 #include "access_log.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
-#include <ctime>
+#include <fstream>
+
+#include "credstore/audit.h"
 
 namespace credstore::http {
 
+Result<std::unique_ptr<LogWriter>> LogWriter::OpenFile(const std::string& path) {
+  auto file = std::make_unique<std::ofstream>(path, std::ios::app);
+  if (!*file) return Status::Unavailable("cannot open the log file " + path);
+  return std::unique_ptr<LogWriter>(new LogWriter(std::move(file), path));
+}
+
 void LogWriter::WriteLine(std::string_view line) {
   // One write per line: std::cerr is unbuffered, and two writes could be split by another
-  // process sharing the same stderr.
-  std::string text;
-  text.reserve(line.size() + 1);
-  text.append(line);
+  // process sharing the same stderr. The line and its newline are put together in a buffer of
+  // the thread's own, which keeps its capacity: no allocation per line.
+  thread_local std::string text;
+  text.assign(line);
   text.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex_);
   out_->write(text.data(), static_cast<std::streamsize>(text.size()));
   out_->flush();
+}
+
+Status LogWriter::Reopen() {
+  if (path_.empty()) return Status::Ok();
+  // Opened before the lock: lines keep going to the old file meanwhile, and nothing is lost.
+  auto file = std::make_unique<std::ofstream>(path_, std::ios::app);
+  if (!*file) {
+    return Status::Unavailable("cannot open the log file " + path_ + "; still writing to the " +
+                               "file opened before");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  owned_ = std::move(file);
+  out_ = owned_.get();
+  return Status::Ok();
 }
 
 void AppendJsonEscaped(std::string& out, std::string_view text) {
@@ -56,16 +80,8 @@ std::string JsonEscape(std::string_view text) {
 }
 
 std::string FormatUtcTimestamp(std::chrono::system_clock::time_point time) {
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch());
-  const std::time_t seconds = static_cast<std::time_t>(since_epoch.count() / 1000);
-  const int millis = static_cast<int>(since_epoch.count() % 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
-  return buffer;
+  // The core's formatter, so audit lines and every other line spell time alike.
+  return FormatIsoUtcMillis(std::chrono::time_point_cast<std::chrono::milliseconds>(time));
 }
 
 namespace {
@@ -86,15 +102,12 @@ const std::string& CachedUtcTimestamp(std::chrono::system_clock::time_point time
 
 }  // namespace
 
-std::string FormatAccessLogLine(const AccessLogEntry& entry) {
-  char latency[32];
-  std::snprintf(latency, sizeof(latency), "%.3f",
-                static_cast<double>(entry.latency.count()) / 1000.0);
-  std::string line;
-  line.reserve(256);
+void AppendAccessLogLine(std::string& line, const AccessLogEntry& entry) {
+  char number[32];
   line += "{\"ts\":\"";
   line += CachedUtcTimestamp(entry.time);
-  line += "\",\"request_id\":\"";
+  // Always "info": how the request went is its status, which a reader filters on.
+  line += "\",\"level\":\"info\",\"event\":\"http.access\",\"request_id\":\"";
   AppendJsonEscaped(line, entry.request_id);
   line += "\",\"listener\":\"";
   AppendJsonEscaped(line, entry.listener);
@@ -103,12 +116,23 @@ std::string FormatAccessLogLine(const AccessLogEntry& entry) {
   line += "\",\"route\":\"";
   AppendJsonEscaped(line, entry.route_template);
   line += "\",\"status\":";
-  line += std::to_string(entry.status);
+  const auto status = std::to_chars(number, number + sizeof(number), entry.status);
+  line.append(number, status.ptr);
   line += ",\"latency_ms\":";
-  line += latency;
+  const int latency = std::snprintf(number, sizeof(number), "%.3f",
+                                    static_cast<double>(entry.latency.count()) / 1000.0);
+  if (latency > 0) {
+    line.append(number, std::min(static_cast<std::size_t>(latency), sizeof(number) - 1));
+  }
   line += ",\"client\":\"";
   AppendJsonEscaped(line, entry.client_address);
   line += "\"}";
+}
+
+std::string FormatAccessLogLine(const AccessLogEntry& entry) {
+  std::string line;
+  line.reserve(256);
+  AppendAccessLogLine(line, entry);
   return line;
 }
 

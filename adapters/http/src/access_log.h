@@ -1,10 +1,13 @@
 // access_log.h — credstored's JSON log lines: one per request, plus startup and shutdown notes.
 //
-// An access-log line names the route by its template ("/{service}/1/settings"), never by the
-// raw target, because targets carry `?key=` and `adminKey=`; it never holds a header or a body.
+// Every line has one shape: {"ts":"2026-12-01T12:34:56.789Z","level":…,"event":…, then the
+// event's own fields} (docs/operations.md "Logs" lists them all). An access-log line is the
+// event "http.access"; it names the route by its template ("/{service}/1/settings"), never by
+// the raw target, because targets carry `?key=` and `adminKey=`; it never holds a header or a
+// body.
 //
-// Thread safety: LogWriter::WriteLine may be called from many threads at once (whole lines are
-// written under a lock, so lines never interleave). The free functions are pure.
+// Thread safety: LogWriter::WriteLine and Reopen may be called from many threads at once (whole
+// lines are written under a lock, so lines never interleave). The free functions are pure.
 #ifndef CREDSTORE_HTTP_SRC_ACCESS_LOG_H_
 #define CREDSTORE_HTTP_SRC_ACCESS_LOG_H_
 
@@ -15,24 +18,36 @@
 #include <string>
 #include <string_view>
 
+#include "credstore/status.h"
+
 namespace credstore::http {
 
-// Writes complete lines to a stream, each flushed at once.
+// Writes complete lines to a stream or a file, each flushed at once.
 class LogWriter {
  public:
   // `out` must outlive the writer (e.g. std::cerr).
   explicit LogWriter(std::ostream& out) : out_(&out) {}
-  // Takes ownership of `owned` (e.g. an opened std::ofstream) and writes to it.
-  explicit LogWriter(std::unique_ptr<std::ostream> owned)
-      : owned_(std::move(owned)), out_(owned_.get()) {}
+  // Appends to the file at `path`, created if absent (with the process's umask: credstored's
+  // is 077, so owner only). kUnavailable when it cannot be opened.
+  static Result<std::unique_ptr<LogWriter>> OpenFile(const std::string& path);
 
   // Writes `line` and a newline. `line` must not contain a newline itself.
   void WriteLine(std::string_view line);
 
+  // For a writer made by OpenFile: opens the path again and writes there from now on, so that
+  // once logrotate has renamed the file, the next lines go to a new one at the path. When the
+  // path cannot be opened, the writer keeps the file it had and says why. A stream writer
+  // has nothing to reopen: Ok.
+  Status Reopen();
+
  private:
+  LogWriter(std::unique_ptr<std::ostream> owned, std::string path)
+      : owned_(std::move(owned)), out_(owned_.get()), path_(std::move(path)) {}
+
   std::mutex mutex_;
-  std::unique_ptr<std::ostream> owned_;
+  std::unique_ptr<std::ostream> owned_;  // guarded by mutex_, as is out_
   std::ostream* out_;
+  const std::string path_;  // "" for a stream writer
 };
 
 struct AccessLogEntry {
@@ -46,8 +61,13 @@ struct AccessLogEntry {
   std::string_view client_address;  // after trusted-proxy resolution; may be empty
 };
 
-// {"ts":"…Z","request_id":"…","listener":"…","method":"…","route":"…","status":200,
-//  "latency_ms":1.234,"client":"…"} — one line, no trailing newline.
+// {"ts":"…Z","level":"info","event":"http.access","request_id":"…","listener":"…",
+//  "method":"…","route":"…","status":200,"latency_ms":1.234,"client":"…"} — one line, no
+// trailing newline, appended to `out`. Per request on the I/O threads: a caller that keeps
+// `out` (cleared) between lines allocates nothing once it has grown, and the timestamp's text
+// is remembered per thread for the millisecond it names.
+void AppendAccessLogLine(std::string& out, const AccessLogEntry& entry);
+// The same as a new string (for tests).
 std::string FormatAccessLogLine(const AccessLogEntry& entry);
 
 // `text` as the inside of a JSON string (quotes, backslashes and control characters escaped).

@@ -1,8 +1,10 @@
 #include "config.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <optional>
 
 #include "credstore/http/forward_auth_api.h"
 #include "trim.h"
@@ -217,51 +219,106 @@ ThrottlePolicy ThrottlePolicyOf(const DaemonConfig& config) {
   return policy;
 }
 
-Result<std::vector<std::string>> JsonConfigToArguments(std::string_view json_text) {
+namespace {
+
+// What a member of `kind` must hold, for the error message.
+std::string_view KindDescription(SettingKind kind) {
+  switch (kind) {
+    case SettingKind::kText:
+      return "a string";
+    case SettingKind::kCount:
+      return "a whole number, 0 or more";
+    case SettingKind::kNumber:
+      return "a number";
+    case SettingKind::kSwitch:
+      return "true or false";
+    case SettingKind::kList:
+      return "an array of strings (or one string)";
+  }
+  return "a string";
+}
+
+// `value` as the flag value of `kind` (a list's elements are kText), or nullopt when the JSON
+// type does not fit.
+std::optional<std::string> FlagValue(const boost::json::value& value, SettingKind kind) {
+  switch (kind) {
+    case SettingKind::kText:
+    case SettingKind::kList:
+      if (value.is_string()) return std::string(value.get_string());
+      return std::nullopt;
+    case SettingKind::kCount:
+      if (value.is_uint64()) return std::to_string(value.get_uint64());
+      if (value.is_int64() && value.get_int64() >= 0) return std::to_string(value.get_int64());
+      return std::nullopt;
+    case SettingKind::kNumber:
+      if (value.is_int64()) return std::to_string(value.get_int64());
+      if (value.is_uint64()) return std::to_string(value.get_uint64());
+      if (value.is_double()) {
+        // The shortest text that reads back as the same double: 2.5, not Boost.JSON's 2.5E0.
+        char text[64];
+        const auto end = std::to_chars(text, text + sizeof(text), value.get_double());
+        if (end.ec != std::errc()) return std::nullopt;
+        return std::string(text, end.ptr);
+      }
+      return std::nullopt;
+    case SettingKind::kSwitch:
+      return std::nullopt;  // handled by the caller: a switch has no value
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> SplitServiceLists(const std::vector<std::string>& texts) {
+  std::vector<std::string> services;
+  for (const std::string& text : texts) {
+    auto split = SplitServiceList(text);
+    if (!split.ok()) return split.status();
+    services.insert(services.end(), split->begin(), split->end());
+  }
+  return services;
+}
+
+Result<std::vector<std::string>> JsonConfigToArguments(std::string_view json_text,
+                                                       std::string_view file_name,
+                                                       const std::vector<ConfigSetting>& settings) {
+  const std::string file(file_name);
   boost::system::error_code error;
   const boost::json::value document = boost::json::parse(json_text, error);
-  if (error) return Status::InvalidArgument("the config file is not JSON: " + error.message());
-  if (!document.is_object()) {
-    return Status::InvalidArgument("the config file must hold one JSON object");
-  }
-  auto scalar = [](const boost::json::value& value, std::string& out) {
-    if (value.is_string()) {
-      out = std::string(value.get_string());
-    } else if (value.is_int64()) {
-      out = std::to_string(value.get_int64());
-    } else if (value.is_uint64()) {
-      out = std::to_string(value.get_uint64());
-    } else if (value.is_double()) {
-      out = boost::json::serialize(value);
-    } else {
-      return false;
-    }
-    return true;
-  };
+  if (error) return Status::InvalidArgument(file + " is not JSON: " + error.message());
+  if (!document.is_object()) return Status::InvalidArgument(file + " must hold one JSON object");
   std::vector<std::string> arguments;
   for (const auto& member : document.get_object()) {
     const std::string name(member.key());
-    if (name.empty() || name == "config" || name == "help" || name.front() == '-') {
-      return Status::InvalidArgument("the config file cannot set '" + name + "'");
+    // Named by the caller's flags, these two would make no sense in a file: refused by name,
+    // rather than as unknown, since they are flags.
+    if (name == "config" || name == "help") {
+      return Status::InvalidArgument(file + " cannot set '" + name + "'");
+    }
+    const auto setting = std::find_if(settings.begin(), settings.end(),
+                                      [&name](const ConfigSetting& s) { return s.name == name; });
+    if (setting == settings.end()) {
+      return Status::InvalidArgument("unknown setting '" + name + "' in " + file);
     }
     const boost::json::value& value = member.value();
-    std::string text;
-    if (value.is_bool()) {
+    const std::string wrong_type =
+        "'" + name + "' in " + file + " must be " + std::string(KindDescription(setting->kind));
+    if (setting->kind == SettingKind::kSwitch) {
+      if (!value.is_bool()) return Status::InvalidArgument(wrong_type);
       if (value.get_bool()) arguments.push_back("--" + name);
-    } else if (value.is_array()) {
-      for (const boost::json::value& element : value.get_array()) {
-        if (!scalar(element, text)) {
-          return Status::InvalidArgument("config file: '" + name +
-                                         "' holds something that is not a string or number");
-        }
-        arguments.push_back("--" + name + "=" + text);
-      }
-    } else if (scalar(value, text)) {
-      arguments.push_back("--" + name + "=" + text);
-    } else {
-      return Status::InvalidArgument("config file: '" + name +
-                                     "' must be a string, number, boolean or array");
+      continue;
     }
+    if (setting->kind == SettingKind::kList && value.is_array()) {
+      for (const boost::json::value& element : value.get_array()) {
+        auto text = FlagValue(element, SettingKind::kList);
+        if (!text) return Status::InvalidArgument(wrong_type);
+        arguments.push_back("--" + name + "=" + *text);
+      }
+      continue;
+    }
+    auto text = FlagValue(value, setting->kind);
+    if (!text) return Status::InvalidArgument(wrong_type);
+    arguments.push_back("--" + name + "=" + *text);
   }
   return arguments;
 }

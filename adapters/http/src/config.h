@@ -92,6 +92,9 @@ ThrottlePolicy ThrottlePolicyOf(const DaemonConfig& config);
 
 // "a,b" -> {"a", "b"}; blanks around names are dropped; empty names are an error.
 Result<std::vector<std::string>> SplitServiceList(std::string_view text);
+// Each of `texts` split as above, in order: repeated --services flags, or a config file's array
+// (whose elements may themselves be comma lists).
+Result<std::vector<std::string>> SplitServiceLists(const std::vector<std::string>& texts);
 
 // The storage URI with any password or user name replaced by "***", for logs and errors.
 std::string RedactStorageUri(std::string_view uri);
@@ -99,12 +102,30 @@ std::string RedactStorageUri(std::string_view uri);
 // The folder of a rocksdb:// URI ("rocksdb://./data" -> "./data"), or "" for other schemes.
 std::string RocksDbFolder(std::string_view uri);
 
+// What JSON a config-file member must hold, by the flag it sets.
+enum class SettingKind {
+  kText,    // a string
+  kCount,   // a whole number, 0 or more
+  kNumber,  // any number
+  kSwitch,  // true or false (false: as if absent)
+  kList,    // an array of strings, one flag each; a single string is an array of one
+};
+
+// A setting the config file may hold: a flag's name (without "--") and its kind.
+struct ConfigSetting {
+  std::string name;
+  SettingKind kind = SettingKind::kText;
+};
+
 // A JSON config file's text -> flag tokens ("--name=value"), for the flag parser to read after
 // the command line (so flags override the file). The top level must be an object whose members
-// are flag names: strings and numbers become one value, true a bare switch ("--name"), false
-// nothing, an array one token per element. kInvalidArgument for anything else, and for
-// "config" itself.
-Result<std::vector<std::string>> JsonConfigToArguments(std::string_view json_text);
+// are among `settings`, each holding its kind's JSON. `file_name` (the path as given) names the
+// file in the errors, all kInvalidArgument: "unknown setting 'lisen' in config.json",
+// "'hashing-workers' in config.json must be a whole number, 0 or more", "config.json is not
+// JSON: …", "config.json must hold one JSON object", "config.json cannot set 'config'".
+Result<std::vector<std::string>> JsonConfigToArguments(std::string_view json_text,
+                                                       std::string_view file_name,
+                                                       const std::vector<ConfigSetting>& settings);
 
 }  // namespace credstore::http
 

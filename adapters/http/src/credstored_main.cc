@@ -11,6 +11,7 @@
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -59,8 +60,12 @@ constexpr std::size_t kMinOperatorToken = 16;
 
 // ---- Process hygiene --------------------------------------------------------------------
 
-// No core dumps and no ptrace by other users' tools: a dump would hold keys and secrets.
+// No core dumps and no ptrace by other users' tools: a dump would hold keys and secrets. Every
+// file and folder the process creates is its owner's alone (umask 077): the RocksDB folder
+// (0700) and its files (0600), the key file, the port files, the log file. Set first, before
+// anything is created, rather than a chmod after each, which would leave a moment open.
 void HardenProcess() {
+  ::umask(077);
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   const rlimit no_core{0, 0};
   ::setrlimit(RLIMIT_CORE, &no_core);
@@ -200,8 +205,8 @@ class Daemon {
         operator_token_ ? operator_token_->view() : std::string_view(), config_.services);
   }
 
-  // SIGHUP: the verifier tokens again. A file that no longer parses keeps the tokens in force
-  // and says why in the log.
+  // SIGHUP: the log file, the TLS certificate and the verifier tokens again. Whatever cannot
+  // be reloaded keeps what is in force, and the log says why; the others are reloaded anyway.
   void ReloadOnHangup() {
     hangup_.emplace(signal_context_, SIGHUP);
     WaitForHangup();
@@ -210,22 +215,65 @@ class Daemon {
   void WaitForHangup() {
     hangup_->async_wait([this](const boost::system::error_code& error, int) {
       if (error) return;
-      auto loaded = LoadVerifierTokenSetNow();
-      if (loaded.ok()) {
-        const std::size_t count = loaded->size();
-        verifier_tokens_.Replace(std::move(loaded).value());
-        LogLine("info", "credstored.reload")
-            .Add("what", "verifier tokens")
-            .AddNumber("tokens", count)
-            .WriteTo(log_);
-      } else {
-        LogLine("error", "credstored.reload")
-            .Add("what", "verifier tokens")
-            .Add("message", loaded.status().message() + "; the tokens in force are kept")
-            .WriteTo(log_);
-      }
+      // The log first, so that the lines about the rest land in the new file.
+      ReopenLogFile();
+      ReloadTlsCertificate();
+      ReloadVerifierTokens();
       WaitForHangup();
     });
+  }
+
+  // After logrotate has renamed the file (its `postrotate` sends SIGHUP), new lines go to a new
+  // file at --log-file. The old file may still get the lines already queued.
+  void ReopenLogFile() {
+    if (config_.log_file.empty()) return;
+    Status reopened = log_.Reopen();
+    if (reopened.ok()) {
+      LogLine("info", "credstored.reload")
+          .Add("what", "log file")
+          .Add("log_file", config_.log_file)
+          .WriteTo(log_);
+    } else {
+      LogLine("error", "credstored.reload")
+          .Add("what", "log file")
+          .Add("message", reopened.message())
+          .WriteTo(log_);
+    }
+  }
+
+  // A renewed certificate without a restart: new connections get it, open ones keep theirs.
+  void ReloadTlsCertificate() {
+    if (!tls_) return;
+    Status reloaded = server_->ReloadTls();
+    if (reloaded.ok()) {
+      LogLine("info", "credstored.reload")
+          .Add("what", "tls certificate")
+          .Add("tls_cert", config_.tls_cert)
+          .WriteTo(log_);
+    } else {
+      LogLine("error", "credstored.reload")
+          .Add("what", "tls certificate")
+          .Add("message", reloaded.message() + "; the certificate in force is kept")
+          .WriteTo(log_);
+    }
+  }
+
+  // A file that no longer parses keeps the tokens in force.
+  void ReloadVerifierTokens() {
+    auto loaded = LoadVerifierTokenSetNow();
+    if (loaded.ok()) {
+      const std::size_t count = loaded->size();
+      verifier_tokens_.Replace(std::move(loaded).value());
+      LogLine("info", "credstored.reload")
+          .Add("what", "verifier tokens")
+          .AddNumber("tokens", count)
+          .WriteTo(log_);
+    } else {
+      LogLine("error", "credstored.reload")
+          .Add("what", "verifier tokens")
+          .Add("message", loaded.status().message() + "; the tokens in force are kept")
+          .WriteTo(log_);
+    }
   }
 
   // The keyring from CREDSTORE_KEYRING or the key file, which is created on first start.
@@ -596,12 +644,12 @@ int main(int argc, char** argv) {
   if (config.log_file.empty()) {
     log = std::make_unique<credstore::http::LogWriter>(std::cerr);
   } else {
-    auto file = std::make_unique<std::ofstream>(config.log_file, std::ios::app);
-    if (!*file) {
-      std::cerr << "credstored: cannot open the log file " << config.log_file << '\n';
+    auto file = credstore::http::LogWriter::OpenFile(config.log_file);
+    if (!file.ok()) {
+      std::cerr << "credstored: " << file.status().message() << '\n';
       return kExitConfig;
     }
-    log = std::make_unique<credstore::http::LogWriter>(std::move(file));
+    log = std::move(file).value();
   }
   try {
     return Daemon(config, *log).Serve();

@@ -1,10 +1,12 @@
 #include "daemon_flags.h"
 
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace credstore::http::daemon {
 namespace {
@@ -32,7 +34,10 @@ po::options_description Flags(DaemonConfig& config) {
   add("help", "Print this help and exit.");
   add("config", po::value<std::string>()->value_name("FILE"),
       "A JSON object whose members are flags of this list, e.g. {\"listen\": \"0.0.0.0:8443\", "
-      "\"trusted-proxy\": [\"10.0.0.1\"], \"allow-plain-http-on-public-address\": true}.");
+      "\"services\": [\"geofencing\"], \"trusted-proxy\": [\"10.0.0.1\"], "
+      "\"allow-plain-http-on-public-address\": true}: strings, numbers, true/false for "
+      "switches, arrays for repeatable flags. An unknown name or a value of the wrong type "
+      "stops the start (exit 2).");
   add("listen", po::value(&config.listen)->default_value(config.listen)->value_name("HOST:PORT"),
       "Public listener. Port 0 picks a free port (see --port-file). A non-loopback host needs "
       "--tls-cert/--tls-key or --allow-plain-http-on-public-address.");
@@ -57,8 +62,11 @@ po::options_description Flags(DaemonConfig& config) {
       "needs); must lie outside the RocksDB data folder. Ignored when the environment "
       "variable CREDSTORE_KEYRING holds the key file's text.");
   add("services",
-      po::value<std::string>()->default_value("geofencing,locationHistory")->value_name("A,B"),
-      "The services customers register with (the {service} of the routes), comma-separated.");
+      po::value<std::vector<std::string>>()
+          ->default_value({"geofencing", "locationHistory"}, "geofencing,locationHistory")
+          ->value_name("A,B"),
+      "The services customers register with (the {service} of the routes), comma-separated; "
+      "repeatable (in a config file: an array).");
   add("api-keys",
       po::value(&config.api_keys)->default_value(config.api_keys)->value_name("any|provisioned"),
       "Which API keys may register: any well-formed key (behind a gateway that checks keys), "
@@ -180,8 +188,61 @@ po::options_description Flags(DaemonConfig& config) {
       "A proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable. The client is "
       "the right-most X-Forwarded-For entry that is not a trusted proxy.");
   add("log-file", po::value(&config.log_file)->value_name("PATH"),
-      "Append log lines (startup, access log, audit events) to PATH instead of stderr.");
+      "Append log lines (startup, access log, audit events) to PATH instead of stderr. "
+      "Reopened on SIGHUP (for logrotate).");
   return flags;
+}
+
+template <class T>
+bool HoldsType(const po::value_semantic& semantic) {
+  return dynamic_cast<const po::typed_value<T>*>(&semantic) != nullptr;
+}
+
+// What the config file may set, read off the flags themselves (by the C++ type each stores),
+// so a new flag is settable from the file, with the right JSON type, without a second list.
+std::vector<ConfigSetting> ConfigSettingsOf(const po::options_description& flags) {
+  std::vector<ConfigSetting> settings;
+  for (const auto& flag : flags.options()) {
+    const po::value_semantic& semantic = *flag->semantic();
+    SettingKind kind = SettingKind::kText;
+    if (HoldsType<bool>(semantic)) {
+      kind = SettingKind::kSwitch;
+    } else if (HoldsType<std::vector<std::string>>(semantic)) {
+      kind = SettingKind::kList;
+    } else if (HoldsType<std::size_t>(semantic) || HoldsType<std::uint32_t>(semantic)) {
+      kind = SettingKind::kCount;
+    } else if (HoldsType<double>(semantic) || HoldsType<std::int64_t>(semantic)) {
+      kind = SettingKind::kNumber;
+    }
+    settings.push_back({flag->long_name(), kind});
+  }
+  return settings;
+}
+
+// The config file's settings, stored under what the command line set (which wins). Says why
+// on stderr and returns kExitConfig when the file cannot be used.
+Stop StoreConfigFile(const std::string& path, const po::options_description& flags,
+                     po::variables_map& values) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "credstored: cannot read the config file " << path << '\n';
+    return kExitConfig;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto arguments = JsonConfigToArguments(text.str(), path, ConfigSettingsOf(flags));
+  if (!arguments.ok()) {
+    std::cerr << "credstored: " << arguments.status().message() << '\n';
+    return kExitConfig;
+  }
+  try {
+    po::store(po::command_line_parser(*arguments).options(flags).run(), values);
+  } catch (const po::error& error) {
+    // The JSON type was right, the value is not (a count too large, a word for a number).
+    std::cerr << "credstored: " << path << ": " << error.what() << '\n';
+    return kExitConfig;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -196,28 +257,16 @@ Stop ParseFlags(int argc, char** argv, DaemonConfig& config) {
       return kExitOk;
     }
     if (values.count("config")) {
-      const std::string path = values["config"].as<std::string>();
-      std::ifstream in(path);
-      if (!in) {
-        std::cerr << "credstored: cannot read the config file " << path << '\n';
-        return kExitConfig;
+      if (Stop stop = StoreConfigFile(values["config"].as<std::string>(), flags, values)) {
+        return stop;
       }
-      std::stringstream text;
-      text << in.rdbuf();
-      auto arguments = JsonConfigToArguments(text.str());
-      if (!arguments.ok()) {
-        std::cerr << "credstored: " << path << ": " << arguments.status().message() << '\n';
-        return kExitConfig;
-      }
-      // Stored second: a value the command line already set is kept.
-      po::store(po::command_line_parser(*arguments).options(flags).run(), values);
     }
     po::notify(values);
   } catch (const po::error& error) {
     std::cerr << "credstored: " << error.what() << "\n(see credstored --help)\n";
     return kExitConfig;
   }
-  auto services = SplitServiceList(values["services"].as<std::string>());
+  auto services = SplitServiceLists(values["services"].as<std::vector<std::string>>());
   if (!services.ok()) {
     std::cerr << "credstored: " << services.status().message() << '\n';
     return kExitConfig;

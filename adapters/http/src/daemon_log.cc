@@ -1,7 +1,6 @@
 #include "daemon_log.h"
 
 #include <chrono>
-#include <sstream>
 
 namespace credstore::http::daemon {
 
@@ -36,12 +35,7 @@ LogLine& LogLine::AddList(std::string_view name, const std::vector<std::string>&
 
 void LogLine::WriteTo(LogWriter& log) const { log.WriteLine(text_ + "}"); }
 
-void LogAuditSink::Record(const AuditEvent& event) {
-  std::ostringstream line;
-  JsonLinesAuditSink(line).Record(event);
-  std::string text = line.str();
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  log_.WriteLine(text);
-}
+// The core's rendering, which already has the shape of every other line (ts, level, event).
+void LogAuditSink::Record(const AuditEvent& event) { log_.WriteLine(FormatAuditLine(event)); }
 
 }  // namespace credstore::http::daemon

@@ -43,6 +43,28 @@ constexpr std::chrono::milliseconds kSweepInterval{100};
 // At most one log line per listener per this long about failed accepts.
 constexpr std::chrono::seconds kAcceptFailureLogInterval{1};
 
+// A server context with the certificate chain and key of `files`. kInvalidArgument names the
+// file that does not load; a key that does not fit the certificate does not load either.
+Result<std::shared_ptr<net::ssl::context>> LoadTlsContext(const TlsConfig& files) {
+  auto ssl = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  boost::system::error_code error;
+  ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+                   error);
+  if (!error) ssl->use_certificate_chain_file(files.cert_file, error);
+  if (error) {
+    return Status::InvalidArgument("cannot load the TLS certificate chain from " + files.cert_file +
+                                   ": " + error.message());
+  }
+  ssl->use_private_key_file(files.key_file, net::ssl::context::pem, error);
+  if (error) {
+    return Status::InvalidArgument("cannot load the TLS private key from " + files.key_file + ": " +
+                                   error.message());
+  }
+  return ssl;
+}
+
 // Accepts connections on one acceptor (TCP or unix) and starts a session for each.
 template <class Protocol>
 class Listener final : public ListenerBase,
@@ -126,10 +148,9 @@ class Listener final : public ListenerBase,
       ConnectionSlot slot = core_.Admit(*context_, peer.address());
       if (!slot.held()) return;
       socket.set_option(tcp::no_delay(true), error);
-      if (context_->tls) {
-        auto session = std::make_shared<Session<TlsStream>>(core_, thread, context_, peer.address(),
-                                                            std::move(slot), std::move(socket),
-                                                            *context_->tls);
+      if (const auto tls = context_->CurrentTls()) {
+        auto session = std::make_shared<Session<TlsStream>>(
+            core_, thread, context_, peer.address(), std::move(slot), std::move(socket), *tls);
         if (core_.Register(session)) session->Start();
       } else {
         auto session = std::make_shared<Session<TcpSocket>>(core_, thread, context_, peer.address(),
@@ -378,7 +399,12 @@ void ServerCore::RecordFinished(const ListenerContext& listener, const FinishedR
   entry.status = request.status;
   entry.latency = latency;
   entry.client_address = request.client_address.empty() ? "local" : request.client_address;
-  access_log_->Append(FormatAccessLogLine(entry));
+  // The thread's own line buffer, kept between requests: formatting allocates nothing once it
+  // has grown to the longest line (Append copies the line into the thread's queue buffer).
+  thread_local std::string line;
+  line.clear();
+  AppendAccessLogLine(line, entry);
+  access_log_->Append(line);
 }
 
 ConnectionSlot ServerCore::Admit(const ListenerContext& listener,
@@ -524,6 +550,29 @@ void ServerCore::OnGraceExpired() {
 class Server::Impl final : public ServerCore {
  public:
   using ServerCore::ServerCore;
+
+  void AddTlsListener(std::shared_ptr<ListenerContext> context) {
+    std::lock_guard<std::mutex> lock(tls_mutex_);
+    tls_listeners_.push_back(std::move(context));
+  }
+
+  // All or nothing: every file is loaded before any listener's context is replaced, so a bad
+  // file leaves each listener as it was.
+  Status ReloadTls() {
+    std::lock_guard<std::mutex> lock(tls_mutex_);
+    std::vector<std::shared_ptr<net::ssl::context>> loaded;
+    for (const auto& listener : tls_listeners_) {
+      auto tls = LoadTlsContext(*listener->tls_files);
+      if (!tls.ok()) return tls.status();
+      loaded.push_back(std::move(tls).value());
+    }
+    for (std::size_t i = 0; i < loaded.size(); ++i) tls_listeners_[i]->ReplaceTls(loaded[i]);
+    return Status::Ok();
+  }
+
+ private:
+  std::mutex tls_mutex_;                                         // one reload at a time
+  std::vector<std::shared_ptr<ListenerContext>> tls_listeners_;  // guarded by tls_mutex_
 };
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -576,23 +625,10 @@ Result<std::uint16_t> Server::AddTcpListener(const tcp::endpoint& endpoint, Http
   context->api = &api;
   context->role = role;
   if (tls) {
-    auto ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
-    boost::system::error_code error;
-    ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                         net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
-                     error);
-    if (!error) ssl->use_certificate_chain_file(tls->cert_file, error);
-    if (error) {
-      return Status::InvalidArgument("cannot load the TLS certificate chain from " +
-                                     tls->cert_file + ": " + error.message());
-    }
-    ssl->use_private_key_file(tls->key_file, net::ssl::context::pem, error);
-    if (error) {
-      return Status::InvalidArgument("cannot load the TLS private key from " + tls->key_file +
-                                     ": " + error.message());
-    }
-    context->tls = std::move(ssl);
+    auto ssl = LoadTlsContext(*tls);
+    if (!ssl.ok()) return ssl.status();
+    context->ReplaceTls(std::move(ssl).value());
+    context->tls_files = std::move(tls);
   }
 
   tcp::acceptor acceptor(impl_->control_context());
@@ -607,6 +643,7 @@ Result<std::uint16_t> Server::AddTcpListener(const tcp::endpoint& endpoint, Http
   if (error) return Status::Unavailable("cannot listen on " + where + ": " + error.message());
 
   const std::string listener_name = context->name;
+  if (context->tls_files) impl_->AddTlsListener(context);
   auto listener =
       std::make_shared<Listener<tcp>>(*impl_, std::move(context), std::move(acceptor), "");
   AddAcceptFailureGauge(impl_->options().metrics, listener_name, listener->failures());
@@ -667,6 +704,8 @@ Status Server::AddUnixListener(const std::string& path, HttpApi& api, std::strin
 }
 
 void Server::Run() { impl_->Run(); }
+
+Status Server::ReloadTls() { return impl_->ReloadTls(); }
 
 void Server::Stop() { impl_->RequestStop(); }
 

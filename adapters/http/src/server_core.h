@@ -58,12 +58,29 @@
 
 namespace credstore::http {
 
-// One listener's fixed facts, shared by its sessions.
+// One listener's facts, shared by its sessions. All fixed but the TLS context, which
+// Server::ReloadTls replaces.
 struct ListenerContext {
-  std::string name;                                // "public", "operator"
-  HttpApi* api = nullptr;                          // outlives the Server
-  std::unique_ptr<boost::asio::ssl::context> tls;  // set for TLS listeners
+  std::string name;        // "public", "operator"
+  HttpApi* api = nullptr;  // outlives the Server
   ListenerRole role = ListenerRole::kPublic;
+  std::optional<TlsConfig> tls_files;  // set for TLS listeners: what ReloadTls reads again
+
+  // The TLS context for a new connection; null on a plain listener. A connection keeps the one
+  // it started with after a reload: its SSL object holds a reference of its own to the
+  // context's SSL_CTX (SSL_new counts one), so dropping ours here frees nothing it uses.
+  std::shared_ptr<boost::asio::ssl::context> CurrentTls() const {
+    std::lock_guard<std::mutex> lock(tls_mutex_);
+    return tls_;
+  }
+  void ReplaceTls(std::shared_ptr<boost::asio::ssl::context> tls) {
+    std::lock_guard<std::mutex> lock(tls_mutex_);
+    tls_ = std::move(tls);
+  }
+
+ private:
+  mutable std::mutex tls_mutex_;  // accepts on the control thread, reloads from any
+  std::shared_ptr<boost::asio::ssl::context> tls_;
 };
 
 class SessionBase;

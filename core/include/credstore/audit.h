@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "credstore/clock.h"
 
@@ -37,7 +38,18 @@ class AuditSink {
   virtual void Record(const AuditEvent& event) = 0;
 };
 
-// Writes one JSON object per line to a stream (default: std::clog), flushing each line.
+// One event as one JSON object (no newline), in the shape of every credstored log line:
+//   {"ts":"2026-12-01T12:34:56.789Z","level":"info","event":"audit","action":"customer.register",
+//    "service":"geofencing","customer":"0123456789abcdef","generation":1,"request_id":"…",
+//    "client":"203.0.113.7"}
+// `ts` is `event.at` (ISO 8601 UTC, milliseconds); empty strings and a zero generation are left
+// out. Every string is JSON-escaped, so one event is always one line.
+std::string FormatAuditLine(const AuditEvent& event);
+
+// `time` as ISO 8601 UTC with milliseconds, "2026-12-01T12:34:56.789Z" (the `ts` of log lines).
+std::string FormatIsoUtcMillis(Timestamp time);
+
+// Writes FormatAuditLine's lines to a stream (default: std::clog), flushing each line.
 class JsonLinesAuditSink final : public AuditSink {
  public:
   // `out` must outlive the sink.

@@ -77,7 +77,8 @@ enum class ListenerRole {
 // descriptors give 768 connections, 65536 give 57344. At least 1.
 std::size_t DefaultMaxConnections();
 
-// A TLS listener's certificate and key (PEM files, read once when the listener is added).
+// A TLS listener's certificate and key (PEM files, read when the listener is added and again by
+// Server::ReloadTls).
 struct TlsConfig {
   std::string cert_file;  // the certificate chain, leaf first
   std::string key_file;   // the private key of the leaf (unencrypted PEM)
@@ -180,6 +181,13 @@ class Server {
   // Its connections have no address, so only max_connections applies to them.
   Status AddUnixListener(const std::string& path, HttpApi& api, std::string name,
                          ListenerRole role = ListenerRole::kPublic);
+
+  // Reads every TLS listener's certificate chain and key again (for a renewed certificate):
+  // connections accepted from then on use them, open ones keep theirs. When a file does not
+  // load, or the key does not fit the certificate, every listener keeps what it had and
+  // kInvalidArgument says which file. Ok when there is no TLS listener. Any thread, before or
+  // during Run().
+  Status ReloadTls();
 
   // Serves on `io_threads` threads (the calling one included) until Stop() has finished.
   void Run();
