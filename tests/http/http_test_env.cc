@@ -155,6 +155,35 @@ std::string RandomAlnum(std::size_t length) {
 std::string NewApiKey() { return RandomAlnum(24); }
 std::string NewSecret() { return "secret-" + RandomAlnum(24); }
 
+std::string ExpectStartupRefusal(const CredstoredConfig& config, std::string_view what,
+                                 const std::function<std::string(std::string)>& shown) {
+  CredstoredProcess process(config);
+  std::string failure;
+  try {
+    process.Start(std::chrono::seconds(30));
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  if (process.running()) process.Kill();
+  BOOST_TEST(failure.find("exited during start-up (exit code 2)") != std::string::npos,
+             what << ": " << (shown ? shown(failure) : failure));
+  return process.Log();
+}
+
+std::string ExpectStartupRefusal(const std::vector<std::string>& flags) {
+  credstore::testing::TempDir dir("credstore-refused-start");
+  CredstoredConfig config;
+  config.binary = Args().credstored;
+  config.storage_uri = "memory://";
+  config.key_file = dir.path() / "credstore.keys";
+  config.work_dir = dir.path();
+  config.operator_token = "optok-" + RandomAlnum(32);
+  config.extra_args = flags;
+  std::string what = "credstored started with";
+  for (const std::string& flag : flags) what += " " + flag;
+  return ExpectStartupRefusal(config, what);
+}
+
 std::string NextClientAddress() {
   // 127.1.0.1 upwards; the last octet skips 0 and 255.
   static std::atomic<std::uint32_t> next{0};

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,16 @@ boost::json::object ExpectJson(const HttpResponse& response, unsigned status,
                                std::string_view what);
 // Parses a body as a JSON value (fails the check and returns null when it is not JSON).
 boost::json::value ParseJson(std::string_view text, std::string_view what);
+
+// ---- A credstored that must not start ----------------------------------------------------------
+
+// Starts credstored with `config` and checks that it refuses to: exit code 2 during start-up.
+// `what` names the case in a failed check, which shows the start-up error through `shown` (to
+// redact it; as it is by default). Returns everything the server logged: the reason is there.
+std::string ExpectStartupRefusal(const CredstoredConfig& config, std::string_view what,
+                                 const std::function<std::string(std::string)>& shown = {});
+// The same for a fresh memory:// credstored with `flags` (and an operator token).
+std::string ExpectStartupRefusal(const std::vector<std::string>& flags);
 
 // ---- A credstored per test case ----------------------------------------------------------------
 

@@ -99,29 +99,6 @@ json::object ExpectShape(const std::string& line) {
   return object;
 }
 
-// The exit and the log of a credstored that must refuse to start with `flags`.
-std::string StartupRefusal(const std::vector<std::string>& flags) {
-  credstore::testing::TempDir dir("credstore-config-refusal");
-  CredstoredConfig config;
-  config.binary = Args().credstored;
-  config.storage_uri = "memory://";
-  config.key_file = dir.path() / "credstore.keys";
-  config.work_dir = dir.path();
-  config.operator_token = "optok-" + RandomAlnum(32);
-  config.extra_args = flags;
-  CredstoredProcess process(config);
-  std::string failure;
-  try {
-    process.Start(30s);
-  } catch (const std::exception& error) {
-    failure = error.what();
-  }
-  if (process.running()) process.Kill();
-  BOOST_TEST(failure.find("exited during start-up (exit code 2)") != std::string::npos,
-             "credstored started with " << flags.back() << ": " << failure);
-  return process.Log();
-}
-
 BOOST_AUTO_TEST_SUITE(logs_and_config)
 
 // ---- One log shape ------------------------------------------------------------------------------
@@ -227,7 +204,7 @@ BOOST_AUTO_TEST_CASE(an_unknown_setting_stops_the_start_naming_it_and_the_file) 
   credstore::testing::TempDir dir("credstore-config-file");
   const fs::path config = dir.path() / "config.json";
   WriteFile(config, R"({"lisen":"127.0.0.1:8080"})");
-  const std::string log = StartupRefusal({"--config", config.string()});
+  const std::string log = ExpectStartupRefusal({"--config", config.string()});
   BOOST_TEST(log.find("unknown setting 'lisen' in " + config.string()) != std::string::npos, log);
   BOOST_TEST(log.find("unrecognised option") == std::string::npos, "a flag-parser error: " << log);
 }
@@ -236,17 +213,17 @@ BOOST_AUTO_TEST_CASE(a_value_of_the_wrong_type_stops_the_start_saying_what_it_mu
   credstore::testing::TempDir dir("credstore-config-file");
   const fs::path config = dir.path() / "config.json";
   WriteFile(config, R"({"hashing-workers":"two"})");
-  std::string log = StartupRefusal({"--config", config.string()});
+  std::string log = ExpectStartupRefusal({"--config", config.string()});
   BOOST_TEST(log.find("'hashing-workers' in " + config.string() +
                       " must be a whole number, 0 or more") != std::string::npos,
              log);
   WriteFile(config, R"({"services":["geofencing",7]})");
-  log = StartupRefusal({"--config", config.string()});
+  log = ExpectStartupRefusal({"--config", config.string()});
   BOOST_TEST(log.find("'services' in " + config.string() +
                       " must be an array of strings (or one string)") != std::string::npos,
              log);
   WriteFile(config, R"({"allow-plain-http-on-public-address":"yes"})");
-  log = StartupRefusal({"--config", config.string()});
+  log = ExpectStartupRefusal({"--config", config.string()});
   BOOST_TEST(log.find("must be true or false") != std::string::npos, log);
 }
 

@@ -1393,17 +1393,8 @@ BOOST_AUTO_TEST_CASE(a_short_operator_token_refuses_to_start) {
       } else {
         config.operator_token = token;
       }
-      CredstoredProcess process(config);
-      std::string failure;
-      try {
-        process.Start(30s);
-      } catch (const std::exception& error) {
-        failure = error.what();
-      }
-      if (process.running()) process.Kill();
-      BOOST_TEST(failure.find("exited during start-up (exit code 2)") != std::string::npos,
-                 "credstored started with a 15-character token: " << failure);
-      const std::string log = process.Log();
+      const std::string log =
+          ExpectStartupRefusal(config, "credstored started with a 15-character token");
       BOOST_TEST(log.find("at least 16 characters") != std::string::npos, log);
       BOOST_TEST(log.find(token) == std::string::npos, "the log names the token");
     }

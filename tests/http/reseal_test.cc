@@ -107,17 +107,8 @@ class Rotation {
 
   // Starts credstored and requires that it refuses to (exit 2); returns its log.
   std::string StartRefused(std::string_view what) {
-    CredstoredProcess refused(config_);
-    std::string failure;
-    try {
-      refused.Start(30s);
-    } catch (const std::exception& error) {
-      failure = error.what();
-    }
-    if (refused.running()) refused.Kill();
-    BOOST_TEST(failure.find("exited during start-up (exit code 2)") != std::string::npos,
-               what << ": " << Redacted(failure));
-    const std::string log = refused.Log();
+    const std::string log = ExpectStartupRefusal(
+        config_, what, [this](std::string failure) { return Redacted(std::move(failure)); });
     CheckClean(log, what);
     return log;
   }
