@@ -37,8 +37,9 @@ std::optional<Result<CustomerRef>> CredentialStore::Impl::ResolveCustomer(std::s
                                                           : validator.TryIsValid(service, api_key);
     if (!valid) return std::nullopt;
     if (!valid->ok()) {
-      // Only a refusal is kept for later; "cannot tell now" (kUnavailable) answers at once.
-      if (caller != Caller::kSecretHolder || valid->code() != StatusCode::kUnauthorized) {
+      // Only a refusal is kept for later (the call does its whole work, then refuses);
+      // "cannot tell now" (kUnavailable) answers at once.
+      if (valid->code() != StatusCode::kUnauthorized) {
         return Result<CustomerRef>(std::move(*valid));
       }
       ref.refused = std::move(*valid);
@@ -238,6 +239,8 @@ std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
     if (Status status = MatchAdminKey(loaded->record, key); !status.ok()) {
       return Result<LoadedCustomer>(std::move(status));
     }
+    // A key the validator refused: the answer of a wrong admin key, after the same work.
+    if (customer.refused) return Result<LoadedCustomer>(AdminKeyInvalid());
   }
   return loaded;
 }
@@ -394,6 +397,8 @@ CredentialStore::Impl::MatchAdminKeyOf(std::string_view service, std::string_vie
   if (!stored) return std::nullopt;
   auto match = AdminKeyAnswer(*stored, key);
   if (!match.ok()) return Answer(match.status());
+  // A key the validator refused: the answer of a wrong admin key, after the same work.
+  if ((*customer)->refused) return Answer(AdminKeyInvalid());
   return Answer(MatchedCustomer{std::move(**customer), *match});
 }
 

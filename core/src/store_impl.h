@@ -147,10 +147,12 @@ class CredentialStore::Impl {
   // Checks the service and the API key's form, then asks the ApiKeyValidator — except for the
   // operator's calls, which must reach customers whose key the host has since revoked.
   // With Read::kWithoutBlocking the validator is asked with TryIsValid.
-  // kSecretHolder: a customer call that presents a secret (Register, RegenerateAdminKey,
-  // UpdateSecret). A key the validator refuses resolves all the same, marked `refused`, so that
-  // the refusal costs the throttle reservation and the Argon2id work of an allowed key: a cheap
-  // and unthrottled "not provisioned" would tell anyone which keys are.
+  // For every customer call, a key the validator refuses resolves all the same, marked
+  // `refused`, and the call refuses only once its work is done: on the calls that present a
+  // secret (kSecretHolder: Register, RegenerateAdminKey, UpdateSecret) after the throttle
+  // reservation and the Argon2id work of an allowed key; on the admin-key calls (kCustomer) with
+  // the answer of a wrong admin key after its hashes and read. A cheap "not provisioned" would
+  // tell anyone which keys are.
   enum class Caller { kCustomer, kSecretHolder, kOperator };
   std::optional<Result<CustomerRef>> ResolveCustomer(std::string_view service,
                                                      std::string_view api_key, Caller caller,

@@ -597,9 +597,73 @@ BOOST_FIXTURE_TEST_CASE(ARefusedApiKeyCostsWhatAWrongSecretCosts, StoreFixture) 
   BOOST_TEST(store().Register(Context(), kService, "bad key!", kSecret).status().code() ==
              StatusCode::kInvalidArgument);
   BOOST_TEST(validator->Asked() == asked, "a malformed key reached the validator");
-  // Settings and admin keys are the validator's alone to answer, as before.
+  // Admin-key checks refuse the key as a wrong admin key (see the next case).
   BOOST_TEST(store().VerifyAdminKey(kService, kApiKey, grant.admin_key.view()).code() ==
              StatusCode::kUnauthorized);
+}
+
+// On the calls that take an admin key (VerifyAdminKey, CheckAdminKey, Get/PutSettings), a key the
+// validator refuses is no oracle either: the same status and message as a wrong admin key, after
+// the same work (the same keyed hashes and reads), even with the customer's right admin key.
+BOOST_FIXTURE_TEST_CASE(ARefusedApiKeyAnswersAdminKeyChecksAsAWrongKeyDoes, StoreFixture) {
+  auto validator = std::make_shared<RecordingValidator>();
+  Options o = TestOptions();
+  o.api_key_validator = validator;
+  ReopenCounting(o, CountingBackend::TryGetMode::kForward);
+  const std::string admin_key(MustRegister(kApiKey, kSecret).admin_key.view());
+  constexpr std::string_view kRefusedLater = "refused-after-registering";
+  const std::string refused_admin_key(MustRegister(kRefusedLater, kSecret).admin_key.view());
+  validator->Refuse(kRefusedLater);
+  const std::string refused(RecordingValidator::kRefused);
+
+  struct Work {
+    Status status;
+    std::uint64_t digests = 0;
+    std::uint64_t gets = 0;
+  };
+  auto measure = [this](const std::function<Status()>& call) {
+    const StoreStats stats = store().Stats();
+    const CountingBackend::Counts counts = counting->counts();
+    Work work{call()};
+    work.digests = store().Stats().keyed_digests - stats.keyed_digests;
+    work.gets = counting->counts().gets - counts.gets;
+    return work;
+  };
+  using Call = std::function<Status(std::string_view api_key, std::string_view admin_key)>;
+  const std::vector<std::pair<std::string, Call>> calls = {
+      {"VerifyAdminKey",
+       [this](std::string_view api_key, std::string_view key) {
+         return store().VerifyAdminKey(kService, api_key, key);
+       }},
+      {"CheckAdminKey",
+       [this](std::string_view api_key, std::string_view key) {
+         return store().CheckAdminKey(kService, api_key, key).status();
+       }},
+      {"GetSettings",
+       [this](std::string_view api_key, std::string_view key) {
+         return store().GetSettings(kService, api_key, key).status();
+       }},
+      {"PutSettings",
+       [this](std::string_view api_key, std::string_view key) {
+         return store().PutSettings(Context(), kService, api_key, key, "{}").status();
+       }},
+  };
+  for (const auto& [name, call] : calls) {
+    BOOST_TEST_CONTEXT(name) {
+      const Work wrong = measure([&] { return call(kApiKey, std::string(48, 'Z')); });
+      const Work never_registered = measure([&] { return call(refused, std::string(48, 'Z')); });
+      const Work right_key = measure([&] { return call(kRefusedLater, refused_admin_key); });
+      BOOST_TEST(wrong.status.code() == StatusCode::kUnauthorized);
+      for (const Work* other : {&never_registered, &right_key}) {
+        BOOST_TEST(other->status.code() == wrong.status.code());
+        BOOST_TEST(other->status.message() == wrong.status.message(), Describe(other->status));
+        BOOST_TEST(other->digests == wrong.digests);
+        BOOST_TEST(other->gets == wrong.gets);
+      }
+    }
+  }
+  // The allowed customer is untouched.
+  BOOST_TEST(Describe(store().VerifyAdminKey(kService, kApiKey, admin_key)) == "ok");
 }
 
 // ---- Unknown customer vs wrong secret ---------------------------------------------------------
