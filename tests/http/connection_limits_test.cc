@@ -241,7 +241,18 @@ BOOST_AUTO_TEST_CASE(one_address_is_limited_while_others_are_served) {
 // --max-connections set above what 64 descriptors allow: accepting fails with EMFILE. The
 // failures are logged about once a second (with a count of those not logged), counted, and the
 // server accepts again once the flood lets go.
-BOOST_AUTO_TEST_CASE(accept_failures_are_logged_rate_limited_and_survived) {
+// UndefinedBehaviorSanitizer checks a virtual call's object by probing its memory with pipe(2):
+// with every descriptor in use (EMFILE, which this case provokes on purpose) the probe fails and
+// it reports each virtual call as one on an invalid object. So the case runs in the plain builds
+// only; the sanitized builds run every other case here.
+boost::test_tools::assertion_result NotSanitized(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result result(!Sanitized());
+  result.message() << "a sanitizer's own checks need a free descriptor, and this case uses all";
+  return result;
+}
+
+BOOST_AUTO_TEST_CASE(accept_failures_are_logged_rate_limited_and_survived,
+                     *boost::unit_test::precondition(NotSanitized)) {
   Server server(ServerOptions{"minimum", {"--max-connections", "1000"}, 64});
   const auto start = Clock::now();
   auto flood = OpenSilent(server.port(), 100);
