@@ -429,10 +429,19 @@ HttpResponse Server::Register(std::string_view service, std::string_view key,
 
 HttpResponse Server::RegenerateKey(const Customer& customer, std::string_view secret,
                                    std::string_view extra_members) {
+  ClientOptions options;
+  options.source_address = NextClientAddress();
+  return RegenerateKey(customer, secret, options, extra_members);
+}
+
+HttpResponse Server::RegenerateKey(const Customer& customer, std::string_view secret,
+                                   const ClientOptions& from, std::string_view extra_members) {
   std::string body = "{\"secret\":" + JsonString(secret);
   if (!extra_members.empty()) body += "," + std::string(extra_members);
   body += "}";
-  return Post("/" + customer.service + "/1/regenerateKey?key=" + customer.key, body);
+  const std::string target = "/" + customer.service + "/1/regenerateKey?key=" + customer.key;
+  return Send(BuildRequest("POST", target, "Content-Type: application/json\r\n", body, true), from,
+              target);
 }
 
 HttpResponse Server::UpdateSecret(const Customer& customer, std::string_view secret,

@@ -153,6 +153,9 @@ class Server {
   HttpResponse Register(std::string_view service, std::string_view key, std::string_view secret);
   HttpResponse RegenerateKey(const Customer& customer, std::string_view secret,
                              std::string_view extra_members = {});
+  // The same from the client address `from` names (throttling counts per address).
+  HttpResponse RegenerateKey(const Customer& customer, std::string_view secret,
+                             const ClientOptions& from, std::string_view extra_members = {});
   HttpResponse UpdateSecret(const Customer& customer, std::string_view secret,
                             std::string_view new_secret);
   HttpResponse GetSettings(std::string_view service, std::string_view key,

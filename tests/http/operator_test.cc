@@ -561,10 +561,7 @@ BOOST_AUTO_TEST_CASE(the_operator_clears_a_throttled_address_or_customer) {
   const Customer customer = server.NewCustomer();
   const std::string locked_out = NextClientAddress();
   const auto regenerate = [&](std::string_view secret, const std::string& from) {
-    return server.Send(BuildRequest("POST", "/geofencing/1/regenerateKey?key=" + customer.key,
-                                    "Content-Type: application/json\r\n",
-                                    R"({"secret":)" + JsonString(secret) + "}"),
-                       ClientOptions{from});
+    return server.RegenerateKey(customer, secret, ClientOptions{from});
   };
   ExpectProblem(regenerate("secret-a-wrong-guess", locked_out), 401, "a wrong guess");
   ExpectProblem(regenerate(customer.secret, locked_out), 429, "locked out");
@@ -1308,10 +1305,7 @@ BOOST_AUTO_TEST_CASE(cli_throttle_clear, *utf::precondition(HasCli)) {
   const Customer customer = server.NewCustomer();
   const std::string locked_out = NextClientAddress();
   const auto regenerate = [&](std::string_view secret, const std::string& from) {
-    return server.Send(BuildRequest("POST", "/geofencing/1/regenerateKey?key=" + customer.key,
-                                    "Content-Type: application/json\r\n",
-                                    R"({"secret":)" + JsonString(secret) + "}"),
-                       ClientOptions{from});
+    return server.RegenerateKey(customer, secret, ClientOptions{from});
   };
   ExpectProblem(regenerate("secret-a-wrong-guess", locked_out), 401, "a wrong guess");
   ExpectProblem(regenerate(customer.secret, locked_out), 429, "locked out");

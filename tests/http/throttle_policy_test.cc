@@ -13,12 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string RegenerateRequest(const Customer& customer, std::string_view secret) {
-  return BuildRequest("POST", "/" + customer.service + "/1/regenerateKey?key=" + customer.key,
-                      "Content-Type: application/json\r\n",
-                      R"({"secret":")" + std::string(secret) + R"("})");
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(throttle_policy)
@@ -30,10 +24,10 @@ BOOST_AUTO_TEST_CASE(the_flags_set_the_limits) {
   const Customer customer = server.NewCustomer();
   const ClientOptions guesser{NextClientAddress()};
   for (int i = 0; i < 2; ++i) {
-    ExpectProblem(server.Send(RegenerateRequest(customer, "secret-wrong-guess"), guesser), 401,
+    ExpectProblem(server.RegenerateKey(customer, "secret-wrong-guess", guesser), 401,
                   "a wrong guess within the allowance");
   }
-  const HttpResponse throttled = server.Send(RegenerateRequest(customer, customer.secret), guesser);
+  const HttpResponse throttled = server.RegenerateKey(customer, customer.secret, guesser);
   ExpectProblem(throttled, 429, "the third attempt from the address, the right secret too");
   const int retry_after = std::stoi(throttled.Header("Retry-After").value_or("0"));
   BOOST_TEST((retry_after > 0 && retry_after <= 600), throttled.Describe());
