@@ -95,6 +95,48 @@ std::vector<ScanEntry> CustomerRecords(const std::vector<ScanEntry>& records) {
   return customers;
 }
 
+// What one admin-key call did: its answer and its work (the store's keyed digests, the backend's
+// reads and writes). For a fixture opened with ReopenCounting.
+struct AdminKeyWork {
+  Status status;
+  std::uint64_t digests = 0;
+  std::uint64_t gets = 0;
+  std::uint64_t writes = 0;
+};
+
+AdminKeyWork MeasureAdminKeyWork(StoreFixture& f, const std::function<Status()>& call) {
+  const StoreStats stats = f.store().Stats();
+  const CountingBackend::Counts counts = f.counting->counts();
+  AdminKeyWork work{call()};
+  work.digests = f.store().Stats().keyed_digests - stats.keyed_digests;
+  work.gets = f.counting->counts().gets - counts.gets;
+  work.writes = f.counting->counts().writes - counts.writes;
+  return work;
+}
+
+// Every call that checks an admin key, by name, as call(api_key, admin_key).
+using AdminKeyCall = std::function<Status(std::string_view api_key, std::string_view admin_key)>;
+std::vector<std::pair<std::string, AdminKeyCall>> AdminKeyCalls(StoreFixture& f) {
+  return {
+      {"VerifyAdminKey",
+       [&f](std::string_view api_key, std::string_view key) {
+         return f.store().VerifyAdminKey(kService, api_key, key);
+       }},
+      {"CheckAdminKey",
+       [&f](std::string_view api_key, std::string_view key) {
+         return f.store().CheckAdminKey(kService, api_key, key).status();
+       }},
+      {"GetSettings",
+       [&f](std::string_view api_key, std::string_view key) {
+         return f.store().GetSettings(kService, api_key, key).status();
+       }},
+      {"PutSettings",
+       [&f](std::string_view api_key, std::string_view key) {
+         return f.store().PutSettings(f.Context(), kService, api_key, key, "{}").status();
+       }},
+  };
+}
+
 BOOST_AUTO_TEST_SUITE(credential_customer)
 
 // ---- Register ---------------------------------------------------------------------------------
@@ -616,45 +658,18 @@ BOOST_FIXTURE_TEST_CASE(ARefusedApiKeyAnswersAdminKeyChecksAsAWrongKeyDoes, Stor
   validator->Refuse(kRefusedLater);
   const std::string refused(RecordingValidator::kRefused);
 
-  struct Work {
-    Status status;
-    std::uint64_t digests = 0;
-    std::uint64_t gets = 0;
-  };
   auto measure = [this](const std::function<Status()>& call) {
-    const StoreStats stats = store().Stats();
-    const CountingBackend::Counts counts = counting->counts();
-    Work work{call()};
-    work.digests = store().Stats().keyed_digests - stats.keyed_digests;
-    work.gets = counting->counts().gets - counts.gets;
-    return work;
+    return MeasureAdminKeyWork(*this, call);
   };
-  using Call = std::function<Status(std::string_view api_key, std::string_view admin_key)>;
-  const std::vector<std::pair<std::string, Call>> calls = {
-      {"VerifyAdminKey",
-       [this](std::string_view api_key, std::string_view key) {
-         return store().VerifyAdminKey(kService, api_key, key);
-       }},
-      {"CheckAdminKey",
-       [this](std::string_view api_key, std::string_view key) {
-         return store().CheckAdminKey(kService, api_key, key).status();
-       }},
-      {"GetSettings",
-       [this](std::string_view api_key, std::string_view key) {
-         return store().GetSettings(kService, api_key, key).status();
-       }},
-      {"PutSettings",
-       [this](std::string_view api_key, std::string_view key) {
-         return store().PutSettings(Context(), kService, api_key, key, "{}").status();
-       }},
-  };
-  for (const auto& [name, call] : calls) {
+  for (const auto& [name, call] : AdminKeyCalls(*this)) {
     BOOST_TEST_CONTEXT(name) {
-      const Work wrong = measure([&] { return call(kApiKey, std::string(48, 'Z')); });
-      const Work never_registered = measure([&] { return call(refused, std::string(48, 'Z')); });
-      const Work right_key = measure([&] { return call(kRefusedLater, refused_admin_key); });
+      const AdminKeyWork wrong = measure([&] { return call(kApiKey, std::string(48, 'Z')); });
+      const AdminKeyWork never_registered =
+          measure([&] { return call(refused, std::string(48, 'Z')); });
+      const AdminKeyWork right_key =
+          measure([&] { return call(kRefusedLater, refused_admin_key); });
       BOOST_TEST(wrong.status.code() == StatusCode::kUnauthorized);
-      for (const Work* other : {&never_registered, &right_key}) {
+      for (const AdminKeyWork* other : {&never_registered, &right_key}) {
         BOOST_TEST(other->status.code() == wrong.status.code());
         BOOST_TEST(other->status.message() == wrong.status.message(), Describe(other->status));
         BOOST_TEST(other->digests == wrong.digests);
@@ -730,45 +745,19 @@ BOOST_FIXTURE_TEST_CASE(UnknownWrongAndRevokedAdminKeysAnswerAlikeAfterTheSameWo
   const std::string revoked(MustRegister(kApiKey, kSecret).admin_key.view());
   BOOST_TEST_REQUIRE(store().RegenerateAdminKey(Context(), kService, kApiKey, kSecret).ok());
 
-  struct Work {
-    Status status;
-    std::uint64_t digests = 0;
-    std::uint64_t gets = 0;
-    std::uint64_t writes = 0;
-  };
   auto measure = [this](const std::function<Status()>& call) {
-    const StoreStats stats = store().Stats();
-    const CountingBackend::Counts counts = counting->counts();
-    Work work{call()};
-    work.digests = store().Stats().keyed_digests - stats.keyed_digests;
-    work.gets = counting->counts().gets - counts.gets;
-    work.writes = counting->counts().writes - counts.writes;
-    return work;
+    return MeasureAdminKeyWork(*this, call);
   };
-  using Call = std::function<Status(std::string_view api_key, std::string_view admin_key)>;
-  const std::vector<std::pair<std::string, Call>> calls = {
-      {"VerifyAdminKey",
-       [this](std::string_view api_key, std::string_view admin_key) {
-         return store().VerifyAdminKey(kService, api_key, admin_key);
-       }},
-      {"GetSettings",
-       [this](std::string_view api_key, std::string_view admin_key) {
-         return store().GetSettings(kService, api_key, admin_key).status();
-       }},
-      {"PutSettings",
-       [this](std::string_view api_key, std::string_view admin_key) {
-         return store().PutSettings(Context(), kService, api_key, admin_key, "{}").status();
-       }},
-  };
-  for (const auto& [name, call] : calls) {
+  for (const auto& [name, call] : AdminKeyCalls(*this)) {
     BOOST_TEST_CONTEXT(name) {
-      const Work unknown = measure([&] { return call(kUnknownApiKey, std::string(48, 'Z')); });
-      const Work wrong = measure([&] { return call(kApiKey, std::string(48, 'Z')); });
-      const Work revoked_key = measure([&] { return call(kApiKey, revoked); });
-      const Work empty_known = measure([&] { return call(kApiKey, ""); });
-      const Work empty_unknown = measure([&] { return call(kUnknownApiKey, ""); });
+      const AdminKeyWork unknown =
+          measure([&] { return call(kUnknownApiKey, std::string(48, 'Z')); });
+      const AdminKeyWork wrong = measure([&] { return call(kApiKey, std::string(48, 'Z')); });
+      const AdminKeyWork revoked_key = measure([&] { return call(kApiKey, revoked); });
+      const AdminKeyWork empty_known = measure([&] { return call(kApiKey, ""); });
+      const AdminKeyWork empty_unknown = measure([&] { return call(kUnknownApiKey, ""); });
       BOOST_TEST(unknown.status.code() == StatusCode::kUnauthorized);
-      for (const Work* other : {&wrong, &revoked_key, &empty_known, &empty_unknown}) {
+      for (const AdminKeyWork* other : {&wrong, &revoked_key, &empty_known, &empty_unknown}) {
         BOOST_TEST(other->status.code() == unknown.status.code());
         BOOST_TEST(other->status.message() == unknown.status.message());
         BOOST_TEST(other->digests == unknown.digests);
