@@ -1,12 +1,15 @@
 // Customer records: the admin-key-only decoder VerifyAdminKey uses reads exactly what the full
 // decoder reads, and refuses every record the full decoder refuses; device tokens live in format
 // 2, and records written before they existed (format 1) decode unchanged.
+#include "records.h"
+
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 
-#include "records.h"
+#include "credstore/storage_keys.h"
 
 namespace credstore::testing {
 namespace {
@@ -187,6 +190,25 @@ BOOST_AUTO_TEST_CASE(decoders_refuse_device_token_lists_the_encoder_never_writes
   std::string counter = internal::EncodeCounter(3);
   counter[0] = static_cast<char>(internal::kCustomerWithDevicesFormat);
   BOOST_TEST(!internal::DecodeCounter(counter).ok());
+}
+
+// The prefixes the core tells backends are verification reads (credstore/storage_keys.h) are the
+// ones its key builders use, and the records that change on every request are outside them.
+BOOST_AUTO_TEST_CASE(verification_key_prefixes_match_the_key_builders) {
+  const auto verification = [](std::string_view key) {
+    for (std::string_view prefix : kVerificationKeyPrefixes) {
+      if (key.substr(0, prefix.size()) == prefix) return true;
+    }
+    return false;
+  };
+  internal::Digest digest{};
+  digest.fill(0x42);
+  BOOST_TEST(verification(internal::CustomerKey("svc", digest)));
+  BOOST_TEST(verification(internal::IntegratorKey("integrator")));
+  BOOST_TEST(!verification(internal::ReplayKey("integrator", digest)));
+  BOOST_TEST(!verification(internal::kKeycheckKey));
+  BOOST_TEST(!verification(internal::kMigrationMarkerKey));
+  BOOST_TEST(!verification("t/a/127.0.0.1"));  // the throttle's counters (throttle.h)
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -97,6 +97,14 @@ inline bool IsValidCheckpointName(std::string_view name) {
   return true;
 }
 
+// One number a backend publishes about its own work, for a host's metrics (credstored's
+// /metrics renders it as `credstore_storage_<name>`).
+struct BackendCounter {
+  std::string name;  // [a-z0-9_]+; a name ending in `_total` counts up, any other is a level
+  std::string help;  // one line, for operators
+  std::uint64_t value = 0;
+};
+
 struct ScanPage {
   std::vector<ScanEntry> entries;  // live records, keys in ascending byte order
   std::string next_cursor;         // pass to the next Scan; empty when the scan is complete
@@ -122,6 +130,11 @@ class StorageBackend {
     (void)now;
     return std::nullopt;
   }
+
+  // The backend's own counters (a cache's hits, ...): the same names in the same order on every
+  // call, so a host may list them once. Never blocks; cheap enough for every metrics scrape.
+  // Default: none.
+  virtual std::vector<BackendCounter> Counters() const { return {}; }
 
   // True iff every call of this backend completes in memory: no I/O, no network, and only
   // critical sections of a few microseconds. Then an event loop may call it directly, writes
