@@ -1,5 +1,6 @@
 // The conformance harness for credstore::redis: one private redis-server per test executable,
-// started on first use and stopped at exit; every OpenFresh() flushes it.
+// started on first use and stopped at exit; every OpenFresh() flushes it. Built with
+// CREDSTORE_REDIS_HARNESS_CACHED (conformance.redis_cached), every handle has the near-cache on.
 #include <memory>
 #include <stdexcept>
 
@@ -27,7 +28,11 @@ class RedisHarness final : public BackendHarness {
 
  private:
   std::shared_ptr<StorageBackend> Open() {
-    Result<std::shared_ptr<RedisBackend>> backend = RedisBackend::Open(server_->BackendOptions());
+    RedisOptions options = server_->BackendOptions();
+#if CREDSTORE_REDIS_HARNESS_CACHED
+    options.cache = true;
+#endif
+    Result<std::shared_ptr<RedisBackend>> backend = RedisBackend::Open(options);
     if (!backend.ok()) {
       throw std::runtime_error("RedisBackend::Open failed: " + backend.status().message());
     }

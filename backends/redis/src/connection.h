@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -79,6 +80,14 @@ class Connection {
   // without blocking before a pooled connection is reused.
   bool LooksIdleAndOpen() const;
 
+  // Client tracking (near_cache.h): the CLIENT ID of the subscriber this connection's
+  // `CLIENT TRACKING on REDIRECT` points at; 0 while tracking is off.
+  std::uint64_t tracking_redirect() const { return tracking_redirect_; }
+  void set_tracking_redirect(std::uint64_t id) { tracking_redirect_ = id; }
+
+  // The hiredis context, for the invalidation subscriber, which reads pushed messages itself.
+  redisContext* context() { return context_.get(); }
+
  private:
   explicit Connection(ContextPtr context) : context_(std::move(context)) {}
   void MarkBroken(std::string failure, bool maybe_sent, bool timed_out = false);
@@ -89,6 +98,7 @@ class Connection {
   bool maybe_sent_ = false;
   bool timed_out_ = false;
   std::string failure_;
+  std::uint64_t tracking_redirect_ = 0;
 };
 
 // A bounded pool of connections, safe to use from many threads. Connections are made lazily;

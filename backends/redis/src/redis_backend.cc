@@ -21,6 +21,7 @@
 #include "connection.h"
 #include "credstore/backends/redis.h"
 #include "scripts.h"
+#include "tracked_reads.h"
 
 namespace credstore {
 
@@ -173,6 +174,10 @@ class RedisBackend::Impl {
   Status Health() const;
 
   Result<VersionedValue> Get(std::string_view key, Timestamp now);
+  std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now);
+  // The near-cache (tracked_reads.h): started by Open once Load passed; null without it.
+  void StartCache(const Endpoint& endpoint);
+  std::vector<BackendCounter> Counters() const;
   Result<Version> Write(Script script, std::string_view key, std::vector<std::string> arguments,
                         const std::string& write_id);
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
@@ -211,6 +216,8 @@ class RedisBackend::Impl {
   RedisServerDurability durability;
 
  private:
+  // A cacheable Get: the near-cache, else a tracked read that fills it.
+  Result<VersionedValue> CachedGet(const std::string& redis_key, Timestamp now);
   // Runs a script on `connection`; loads it again when the server lost its script cache.
   // nullptr on a transport failure (see Connection::failure()).
   ReplyPtr RunScript(redis_internal::Connection& connection, Script script,
@@ -235,6 +242,7 @@ class RedisBackend::Impl {
   mutable std::mutex verdict_mutex_;
   Status verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
   std::thread watcher_;
+  std::unique_ptr<redis_internal::TrackedReads> tracked_;
 };
 
 RedisBackend::Impl::~Impl() {
@@ -326,6 +334,9 @@ Status RedisBackend::Impl::Load() {
     (void)ParseInteger(version, major);
   }
   if (major < 5) return Status::InvalidArgument("redis server is older than 5.0");
+  if (options_.cache && major < 6) {
+    return Status::InvalidArgument("redis server is older than 6.0, which the cache needs");
+  }
 
   const auto config_get = [&lease](std::string_view name) {
     return ConfigGet(*lease, name, "while opening");
@@ -385,6 +396,7 @@ Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp n
   // A read is idempotent, so it skips the pool's liveness poll (Get is the hot path: every
   // admin-key check) and, if that connection turns out closed, reads once more on a new one.
   const std::string redis_key = RedisKey(key);
+  if (tracked_ != nullptr && tracked_->Cacheable(key)) return CachedGet(redis_key, now);
   ReplyPtr reply;
   for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
     Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
@@ -404,10 +416,113 @@ Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp n
   return std::move(**record);
 }
 
+namespace {
+
+// What Get answers at `now` from a record read without regard to time (the near-cache keeps
+// records as stored, so each call applies its own `now`).
+Result<VersionedValue> VisibleAt(const std::optional<VersionedValue>& record, Timestamp now) {
+  if (!record || (record->expires_at && *record->expires_at <= now)) {
+    return Status::NotFound("no record");
+  }
+  return *record;
+}
+
+}  // namespace
+
+void RedisBackend::Impl::StartCache(const Endpoint& endpoint) {
+  if (!options_.cache) return;
+  redis_internal::TrackedReads::Settings settings;
+  settings.key_prefixes = options_.cache_key_prefixes;
+  settings.limits.max_entries = options_.cache_size;
+  settings.limits.max_bytes = options_.cache_bytes;
+  settings.limits.max_age = options_.cache_max_age;
+  settings.before_fill = options_.cache_before_fill;
+  tracked_ = std::make_unique<redis_internal::TrackedReads>(endpoint, std::move(settings));
+}
+
+Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_key, Timestamp now) {
+  if (const redis_internal::NearCache::EntryPtr hit = *tracked_->Lookup(redis_key, true)) {
+    return VisibleAt(hit->record, now);
+  }
+  std::vector<Command> commands;
+  std::vector<ReplyPtr> replies;
+  for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
+    Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
+    if (!acquired.ok()) return AsUnavailable(acquired.status());
+    ConnectionPool::Lease lease = std::move(acquired).value();
+    redis_internal::TrackedReads::Read read;
+    commands.clear();
+    tracked_->Begin(*lease, redis_key, read, commands);
+    commands.push_back(Command{"HMGET", redis_key, "v", "ver", "exp"});
+    if (lease->Exchange(commands, replies)) {
+      const redisReply& reply = *replies.back();
+      if (reply.type == REDIS_REPLY_ERROR) {
+        tracked_->Finish(*lease, redis_key, read, replies, nullptr);
+        return FromErrorReply("get", reply);
+      }
+      // Decoded as stored, expired or not: the entry outlives this call's `now`.
+      Result<std::optional<VersionedValue>> record =
+          DecodeRecord(reply, Timestamp(std::chrono::milliseconds::min()));
+      tracked_->Finish(*lease, redis_key, read, replies, record.ok() ? &*record : nullptr);
+      if (!record.ok()) return record.status();
+      return VisibleAt(*record, now);
+    }
+    tracked_->Finish(*lease, redis_key, read, replies, nullptr);
+    if (pick == ConnectionPool::Pick::kFresh || lease->timed_out()) {
+      return Status::Unavailable("redis: get: " + lease->failure());
+    }
+  }
+  return Status::Unavailable("redis: get: no connection");
+}
+
+std::optional<Result<VersionedValue>> RedisBackend::Impl::TryGet(std::string_view key,
+                                                                 Timestamp now) {
+  if (tracked_ == nullptr || !tracked_->Cacheable(key)) return std::nullopt;
+  const std::optional<redis_internal::NearCache::EntryPtr> hit =
+      tracked_->Lookup(RedisKey(key), /*may_block=*/false);
+  if (!hit || *hit == nullptr) return std::nullopt;
+  return VisibleAt((*hit)->record, now);
+}
+
+std::vector<BackendCounter> RedisBackend::Impl::Counters() const {
+  if (tracked_ == nullptr) return {};
+  const redis_internal::NearCache::Stats stats = tracked_->stats();
+  return {
+      {"redis_cache_hits_total", "Reads the near-cache answered.", stats.hits},
+      {"redis_cache_misses_total", "Cacheable reads the near-cache could not answer.",
+       stats.misses},
+      {"redis_cache_fills_total", "Records (or absences) put in the near-cache.", stats.fills},
+      {"redis_cache_fills_dropped_total",
+       "Fills refused because the key changed or the cache flushed while it was read.",
+       stats.fills_dropped},
+      {"redis_cache_evictions_total", "Entries pushed out of the near-cache by its bounds.",
+       stats.evictions},
+      {"redis_cache_invalidations_total", "Entries dropped because their key changed.",
+       stats.invalidations},
+      {"redis_cache_flushes_total",
+       "Whole near-cache flushes (a lost invalidation subscriber, FLUSHALL, FLUSHDB).",
+       stats.flushes},
+      {"redis_cache_subscriber_losses_total",
+       "Times the invalidation subscriber was lost (no pong in 300 ms, or a drop).",
+       tracked_->subscriber_losses()},
+      {"redis_cache_entries", "Entries in the near-cache.", stats.entries},
+      {"redis_cache_bytes", "Bytes the near-cache holds, roughly.", stats.bytes},
+  };
+}
+
 Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
                                           std::vector<std::string> arguments,
                                           const std::string& write_id) {
   const std::string redis_key = RedisKey(key);
+  // Whatever the outcome (applied, refused, unknown), this backend forgets the key once the
+  // call returns: it reads its own writes, and a refused write's reason is re-read, not cached.
+  struct Forget {
+    redis_internal::TrackedReads* tracked;
+    const std::string& key;
+    ~Forget() {
+      if (tracked != nullptr) tracked->Invalidate(key);
+    }
+  } forget{tracked_.get(), redis_key};
   std::vector<std::string_view> views = {redis_key};
   views.insert(views.end(), arguments.begin(), arguments.end());
   const std::string_view operation = script == Script::kCreate  ? "create"
@@ -595,6 +710,16 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   if (options.policy_check_interval < std::chrono::milliseconds(0)) {
     return Status::InvalidArgument("redis: policy_check_interval must not be negative");
   }
+  if (options.cache) {
+    if (options.cache_size < 1) return Status::InvalidArgument("redis: cache_size must be >= 1");
+    if (options.cache_bytes < 1024) {
+      return Status::InvalidArgument("redis: cache_bytes must be >= 1024");
+    }
+    if (options.cache_max_age < std::chrono::milliseconds(1) ||
+        options.cache_max_age > std::chrono::milliseconds(60'000)) {
+      return Status::InvalidArgument("redis: cache_max_age must be between 1 ms and 60 s");
+    }
+  }
   if (!ValidNamespace(options.key_namespace)) {
     return Status::InvalidArgument(
         "redis: key_namespace must be non-empty printable ASCII without spaces, braces or glob "
@@ -611,16 +736,23 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   endpoint.connect_timeout = options.connect_timeout;
   endpoint.command_timeout = options.command_timeout;
 
-  auto impl = std::make_unique<Impl>(options, std::move(endpoint));
+  auto impl = std::make_unique<Impl>(options, endpoint);
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
   impl->StartPolicyWatch();
+  impl->StartCache(endpoint);
   return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(impl)));
 }
 
 Result<VersionedValue> RedisBackend::Get(std::string_view key, Timestamp now) {
   return impl_->Get(key, now);
 }
+
+std::optional<Result<VersionedValue>> RedisBackend::TryGet(std::string_view key, Timestamp now) {
+  return impl_->TryGet(key, now);
+}
+
+std::vector<BackendCounter> RedisBackend::Counters() const { return impl_->Counters(); }
 
 Result<Version> RedisBackend::Create(std::string_view key, std::string_view value,
                                      const WriteOptions& options, Timestamp now) {

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "credstore/backends/redis.h"
 
@@ -67,6 +69,60 @@ std::optional<std::string> PercentDecode(std::string_view text) {
   return decoded;
 }
 
+// One `name=value` of a URI's query into `options`: the near-cache options for both schemes, and
+// `db` where `db_allowed` (redis+unix, whose path is the socket's).
+Status ApplyQueryOption(std::string_view name, std::string_view value, bool db_allowed,
+                        RedisOptions& options) {
+  if (name == "db" && db_allowed) {
+    const std::optional<int> db = ParseBoundedInt(value, 0, 1'000'000);
+    if (!db) return Bad("db must be a database number");
+    options.db = *db;
+  } else if (name == "cache") {
+    if (value != "on" && value != "off") return Bad("cache must be 'on' or 'off'");
+    options.cache = value == "on";
+  } else if (name == "cache_size") {
+    const std::optional<int> size = ParseBoundedInt(value, 1, 100'000'000);
+    if (!size) return Bad("cache_size must be a number of records in 1..100000000");
+    options.cache_size = static_cast<std::size_t>(*size);
+  } else if (name == "cache_bytes") {
+    const std::optional<int> bytes = ParseBoundedInt(value, 1024, 2'000'000'000);
+    if (!bytes) return Bad("cache_bytes must be a number in 1024..2000000000");
+    options.cache_bytes = static_cast<std::size_t>(*bytes);
+  } else if (name == "cache_max_age_ms") {
+    const std::optional<int> age = ParseBoundedInt(value, 1, 60'000);
+    if (!age) return Bad("cache_max_age_ms must be a number in 1..60000");
+    options.cache_max_age = std::chrono::milliseconds(*age);
+  } else {
+    return Bad(db_allowed ? "unknown query parameter (known: db, cache, cache_size, cache_bytes, "
+                            "cache_max_age_ms)"
+                          : "unknown query parameter (known: cache, cache_size, cache_bytes, "
+                            "cache_max_age_ms)");
+  }
+  return Status::Ok();
+}
+
+// A URI's query (after the '?'): '&'-separated `name=value` pairs, each once.
+Status ApplyQuery(std::string_view query, bool db_allowed, RedisOptions& options) {
+  std::vector<std::string_view> seen;
+  while (true) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const std::size_t equals = pair.find('=');
+    if (equals == std::string_view::npos || equals == 0) {
+      return Bad("the query must be name=value pairs separated by '&'");
+    }
+    const std::string_view name = pair.substr(0, equals);
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      return Bad("a query parameter is given twice");
+    }
+    seen.push_back(name);
+    const Status applied = ApplyQueryOption(name, pair.substr(equals + 1), db_allowed, options);
+    if (!applied.ok()) return applied;
+    if (amp == std::string_view::npos) return Status::Ok();
+    query = query.substr(amp + 1);
+  }
+}
+
 // `[username]:password@` in front of the rest; fills the options and returns what follows.
 Result<std::string_view> TakeCredentials(std::string_view rest, std::size_t at,
                                          RedisOptions& options) {
@@ -94,8 +150,12 @@ Result<RedisOptions> ParseTcp(std::string_view rest) {
     if (!after.ok()) return after.status();
     rest = *after;
   }
-  if (rest.find_first_of("?#") != std::string_view::npos) {
-    return Bad("redis:// URIs take no query or fragment");
+  if (rest.find('#') != std::string_view::npos) return Bad("redis:// URIs take no fragment");
+  const std::size_t question = rest.find('?');
+  if (question != std::string_view::npos) {
+    const Status applied = ApplyQuery(rest.substr(question + 1), /*db_allowed=*/false, options);
+    if (!applied.ok()) return applied;
+    rest = rest.substr(0, question);
   }
   const std::size_t slash = rest.find('/');
   const std::string_view authority = rest.substr(0, slash);
@@ -172,11 +232,8 @@ Result<RedisOptions> ParseUnix(std::string_view rest) {
   options.unix_socket = std::string(path);
 
   if (question != std::string_view::npos) {
-    const std::string_view query = rest.substr(question + 1);
-    if (!StartsWithNoCase(query, "db=")) return Bad("the only query parameter is db=N");
-    const std::optional<int> db = ParseBoundedInt(query.substr(3), 0, 1'000'000);
-    if (!db) return Bad("db must be a database number");
-    options.db = *db;
+    const Status applied = ApplyQuery(rest.substr(question + 1), /*db_allowed=*/true, options);
+    if (!applied.ok()) return applied;
   }
   return options;
 }

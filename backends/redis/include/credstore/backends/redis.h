@@ -1,8 +1,9 @@
 // credstore/backends/redis.h — a StorageBackend over a Redis server.
 //
 // Many credstore processes can share one Redis primary: the backend keeps no state of its own
-// besides a small pool of connections, so any number of `credstored` instances (or embedders)
-// may run over the same database at once. Requires Redis 5.0 or later.
+// besides a small pool of connections (and, when asked, a near-cache that Redis keeps fresh), so
+// any number of `credstored` instances (or embedders) may run over the same database at once.
+// Requires Redis 5.0 or later (6.0 for the near-cache).
 //
 // Layout. Each credstore key K is ONE Redis hash named `<namespace>:{K}` — the braces are a
 // cluster hash tag, so every record sits in one hash slot — holding the value (`v`), its
@@ -51,8 +52,36 @@
 // the call succeeds with the stored version, otherwise it answers kUnavailable (the write may
 // or may not have happened, or may still happen) — it never guesses.
 //
-// Not blocking: every call is a network round trip and the backend keeps no cache yet, so TryGet
-// always answers "would block" (nullopt) and AnswersFromMemory() is false.
+// Near-cache (opt-in, `cache`; needs Redis 6 or later). The records verification reads — keys
+// starting with one of `cache_key_prefixes`, by default the core's kVerificationKeyPrefixes
+// (credstore/storage_keys.h): customers, integrators, provisioned API keys — are kept in memory,
+// absences included, and dropped when Redis says they changed. Redis client tracking does the
+// telling: each data connection runs `CLIENT TRACKING on REDIRECT <id> OPTIN`, a cacheable read
+// is sent right after `CLIENT CACHING yes` (so only those reads are tracked; replay nonces and
+// throttle counters never are), and one subscriber connection per Redis server, subscribed to
+// `__redis__:invalidate`, receives the keys to forget (the RESP2 way: hiredis 0.14 speaks no
+// RESP3). The rules that keep the cache right:
+// - a fill is inserted only if no invalidation of its key and no flush arrived since its read
+//   was issued (the reply and the invalidation come on different sockets);
+// - a read is cacheable only on a connection whose tracking redirects to the live subscriber's
+//   CLIENT ID; a new subscriber (after a reconnect) makes every connection redirect anew first;
+// - the subscriber PINGs every 100 ms; no pong for 300 ms, or its connection drops, flushes the
+//   whole cache, and reads go to Redis until a subscriber is live again;
+// - a flush of the database (FLUSHALL, FLUSHDB: a nil invalidation) flushes the whole cache;
+// - a write through this backend drops its key at once, whatever its outcome, so this backend
+//   reads its own writes; every entry is answered at most `cache_max_age` after its read was
+//   issued (the backstop, should an invalidation be lost), and a cached record past its
+//   `expires_at` reads as absent as always;
+// - bounded by `cache_size` entries and about `cache_bytes` bytes, least recently used out,
+//   sharded (no global lock on a lookup); entries are shared, never copied, until a call returns.
+// So a change made through another backend (another credstored) is seen here once Redis's
+// invalidation arrives — within the propagation delay, never later than `cache_max_age` — and
+// a change made through this one at once. Counters() reports hits, misses, fills, dropped fills,
+// evictions, invalidations, flushes and lost subscribers.
+//
+// Not blocking: TryGet answers from the near-cache when the key's entry is there (and its shard
+// lock is free), and "would block" (nullopt) otherwise — always, without the cache.
+// AnswersFromMemory() is false: every miss is a network round trip.
 //
 // Thread safety: every method is safe to call from many threads at once. A call holds one pooled
 // connection for its duration; callers beyond `pool_size` wait (at most `command_timeout`) for
@@ -66,8 +95,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "credstore/storage_backend.h"
+#include "credstore/storage_keys.h"
 
 namespace credstore {
 
@@ -126,6 +157,27 @@ struct RedisOptions {
   // When true, Open refuses a server unless it reports `appendonly yes` and
   // `appendfsync always`, i.e. unless every acknowledged write is fsynced. Default false.
   bool require_fsync_always = false;
+
+  // ---- Near-cache (see the top of this file) ----
+  // Keep the records verification reads in memory, kept fresh by Redis client tracking; Open
+  // then refuses a server older than 6.0. Default false. URI: `cache=on` (or `off`).
+  bool cache = false;
+  // Most entries (records or absences) cached, >= 1. Default 10000. URI: `cache_size=N`.
+  std::size_t cache_size = 10000;
+  // Most bytes cached (keys and values, plus about 100 bytes per entry), >= 1024; a record
+  // larger than 1/16 of it is not cached. Default 64 MiB. URI: `cache_bytes=N`.
+  std::size_t cache_bytes = std::size_t{64} << 20;
+  // The longest an entry is answered after its read was issued, 1 ms to 60 s: the bound on
+  // staleness should an invalidation ever be lost. Default 1000 ms. URI: `cache_max_age_ms=N`.
+  std::chrono::milliseconds cache_max_age{1000};
+  // Reads of credstore keys starting with one of these are cached; no other key is tracked.
+  // Default: the core's kVerificationKeyPrefixes (credstore/storage_keys.h). "" caches every key.
+  std::vector<std::string> cache_key_prefixes{kVerificationKeyPrefixes.begin(),
+                                              kVerificationKeyPrefixes.end()};
+  // Test hook: called with the Redis key after a cacheable read's reply arrived and before its
+  // fill is offered to the cache (a delay here opens the race the fill rule closes). Must not
+  // throw. Default: not set.
+  std::function<void(std::string_view redis_key)> cache_before_fill;
 };
 
 // The server's persistence settings as read by Open (CONFIG GET); for the host's logs.
@@ -153,6 +205,8 @@ class RedisBackend final : public StorageBackend {
   //   redis://[[username]:password@]host[:port][/db]   (port default 6379, db default 0;
   //                                                     an IPv6 host goes in brackets)
   //   redis+unix://[[username]:password@]/path/redis.sock[?db=N]
+  // Either may end in a query of near-cache options, `&`-separated (`db` for redis+unix only):
+  //   ?cache=on|off&cache_size=N&cache_bytes=N&cache_max_age_ms=N
   // The username and password are percent-decoded. kInvalidArgument names what is wrong and never
   // echoes the URI or the password.
   static Result<RedisOptions> ParseUri(std::string_view uri);
@@ -177,6 +231,10 @@ class RedisBackend final : public StorageBackend {
   // evicting policy makes every write one that may be lost.
   Status CheckWrites() override;
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
+  // From the near-cache only (see the top of this file); nullopt without it or on a miss.
+  std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
+  // The near-cache's counters (`redis_cache_*`); none without the cache.
+  std::vector<BackendCounter> Counters() const override;
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,
                          Timestamp now) override;
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,

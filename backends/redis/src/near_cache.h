@@ -1,0 +1,114 @@
+// Internal to credstore::redis: the near-cache of records (RedisOptions::cache), without any
+// Redis in it. The backend decides what is cached and when an entry is stale; this class keeps
+// the entries and enforces the rules that make a fill safe:
+//
+// - A fill is inserted only if neither an invalidation of its key nor a flush happened since
+//   the read was issued. BeginRead (called before the read is sent) returns a ticket holding the
+//   flush epoch and marks the key as in flight; Invalidate bumps the key's in-flight sequence,
+//   Flush the epoch; Fill compares both under the shard's lock. The read's reply and the
+//   invalidation arrive on different sockets, so either may come first.
+// - An entry older than `max_age` (counted from when its read was issued) is never answered.
+// - Bounded by entries and by bytes (key + value), least recently used first out, per shard.
+//
+// Sharded by key hash, one mutex per shard: no global lock on a lookup. Lookup hands out the
+// entry itself (shared_ptr<const>), never a copy of the value.
+//
+// Thread safety: every method may be called from many threads at once.
+#ifndef CREDSTORE_BACKENDS_REDIS_SRC_NEAR_CACHE_H_
+#define CREDSTORE_BACKENDS_REDIS_SRC_NEAR_CACHE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "credstore/storage_backend.h"
+
+namespace credstore::redis_internal {
+
+class NearCache {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // One cached answer: the record, or nullopt for "no record" (an absence is cached too).
+  struct Entry {
+    std::optional<VersionedValue> record;
+    Clock::time_point read_at;  // when the read that filled it was issued
+  };
+  using EntryPtr = std::shared_ptr<const Entry>;
+
+  struct Limits {
+    std::size_t max_entries = 0;  // >= 1
+    std::size_t max_bytes = 0;    // >= 1
+    std::chrono::milliseconds max_age{0};
+    // Lock shards; each holds max_entries / shards entries and max_bytes / shards bytes at most
+    // (so the totals never exceed the bounds). Fewer when max_entries is smaller. >= 1.
+    std::size_t shards = 16;
+  };
+
+  // What BeginRead hands the reader; pass it to Fill (or to Abandon when no fill follows).
+  struct Ticket {
+    std::uint64_t epoch = 0;
+    std::uint64_t sequence = 0;
+    Clock::time_point read_at;
+  };
+
+  struct Stats {
+    std::uint64_t hits = 0;
+    std::uint64_t misses = 0;
+    std::uint64_t fills = 0;
+    std::uint64_t fills_dropped = 0;  // refused: invalidated or flushed since the read
+    std::uint64_t evictions = 0;      // pushed out by the entry or byte bound
+    std::uint64_t invalidations = 0;  // entries removed by Invalidate
+    std::uint64_t flushes = 0;
+    std::size_t entries = 0;
+    std::size_t bytes = 0;
+  };
+
+  explicit NearCache(Limits limits);
+  ~NearCache();
+  NearCache(const NearCache&) = delete;
+  NearCache& operator=(const NearCache&) = delete;
+
+  // The entry under `key`, nullptr on a miss (absent, or older than max_age). With `may_block`
+  // false the shard's lock is only tried: nullopt when it is held (the caller would block).
+  std::optional<EntryPtr> Lookup(std::string_view key, bool may_block);
+
+  // Marks `key` as being read; call before the read is sent.
+  Ticket BeginRead(std::string_view key);
+  // Inserts the answer of the read `ticket` began, unless `key` was invalidated or the cache
+  // flushed since; ends the read either way. True iff inserted.
+  bool Fill(const Ticket& ticket, std::string_view key, std::optional<VersionedValue> record);
+  // Ends the read `ticket` began without inserting anything (the read failed).
+  void Abandon(const Ticket& ticket, std::string_view key);
+
+  // Drops `key`'s entry, and makes every read of it in flight unfit to fill.
+  void Invalidate(std::string_view key);
+  // Drops every entry, and makes every read in flight unfit to fill.
+  void Flush();
+
+  Stats stats() const;
+  const Limits& limits() const { return limits_; }
+
+ private:
+  struct Shard;
+  Shard& ShardOf(std::string_view key);
+  void EndRead(Shard& shard, std::string_view key);  // under shard.mutex
+
+  const Limits limits_;
+  std::atomic<std::uint64_t> epoch_{1};
+  std::atomic<std::uint64_t> flushes_{0};
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace credstore::redis_internal
+
+#endif  // CREDSTORE_BACKENDS_REDIS_SRC_NEAR_CACHE_H_
