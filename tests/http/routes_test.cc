@@ -487,6 +487,38 @@ struct OwnRedisServer {
   std::optional<CredstoredProcess> process;
 };
 
+// credstored over Redis with the near-cache: verifications are answered from it (its counters
+// reach /metrics through StorageBackend::Counters, which the adapter renders without knowing
+// the backend), and a regenerated admin key is refused at once by the instance that made it.
+BOOST_AUTO_TEST_CASE(the_redis_near_cache_serves_verifications_and_reports_in_metrics) {
+  credstore::testing::RedisServerFixture redis;
+  ServerOptions options;
+  options.storage_uri = redis.unix_uri() + "?cache=on";
+  Server server(options);
+  const std::string metrics = server.MetricsText();
+  for (const std::string_view line :
+       {"# TYPE credstore_storage_redis_cache_hits_total counter\n",
+        "# TYPE credstore_storage_redis_cache_flushes_total counter\n",
+        "# TYPE credstore_storage_redis_cache_entries gauge\n"}) {
+    BOOST_TEST(metrics.find(line) != std::string::npos, line);
+  }
+
+  Customer customer = server.NewCustomer();
+  for (int i = 0; i < 3; ++i) ExpectJson(server.GetSettings(customer), 200, "settings");
+  const std::string after = server.MetricsText();
+  BOOST_TEST(after.find("\ncredstore_storage_redis_cache_hits_total ") != std::string::npos);
+  BOOST_TEST(after.find("\ncredstore_storage_redis_cache_hits_total 0\n") == std::string::npos,
+             after);
+
+  const std::string old_admin_key = customer.admin_key;
+  const boost::json::object regenerated =
+      ExpectJson(server.RegenerateKey(customer, customer.secret), 200, "regenerateKey");
+  customer.admin_key = std::string(regenerated.at("adminKey").as_string());
+  ExpectJson(server.GetSettings(customer), 200, "the new admin key");
+  ExpectProblem(server.GetSettings(customer.service, customer.key, old_admin_key), 401,
+                "the old admin key, at once");
+}
+
 // /healthz says the process answers; /readyz says whether it should get traffic.
 BOOST_AUTO_TEST_CASE(readyz_is_503_while_redis_is_down_and_200_once_it_is_back) {
   OwnRedisServer server;

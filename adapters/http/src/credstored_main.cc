@@ -322,7 +322,21 @@ class Daemon {
       return ExitFor(backend.status());
     }
     backend_ = std::move(backend).value();
+    AddBackendCounters();
     return std::nullopt;
+  }
+
+  // The backend's own counters (StorageBackend::Counters: a near-cache's hits, ...) in /metrics
+  // as `credstore_storage_<name>`, read at each scrape; whichever backend it is.
+  void AddBackendCounters() {
+    const std::vector<BackendCounter> counters = backend_->Counters();
+    for (std::size_t i = 0; i < counters.size(); ++i) {
+      metrics_.AddGauge("credstore_storage_" + counters[i].name, "", counters[i].help,
+                        [backend = backend_.get(), i] {
+                          const std::vector<BackendCounter> now = backend->Counters();
+                          return i < now.size() ? static_cast<double>(now[i].value) : 0.0;
+                        });
+    }
   }
 
   // The credential store over the backend, which refuses data written under other keys.
