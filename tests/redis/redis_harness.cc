@@ -1,6 +1,8 @@
 // The conformance harness for credstore::redis: one private redis-server per test executable,
 // started on first use and stopped at exit; every OpenFresh() flushes it. Built with
-// CREDSTORE_REDIS_HARNESS_CACHED (conformance.redis_cached), every handle has the near-cache on.
+// CREDSTORE_REDIS_HARNESS_CACHED (conformance.redis_cached), every handle has the near-cache on
+// for every key, not only the verification records of a real store, so that every contract test
+// (TryGet's and the second handle's included) runs through the cache.
 #include <memory>
 #include <stdexcept>
 
@@ -31,6 +33,7 @@ class RedisHarness final : public BackendHarness {
     RedisOptions options = server_->BackendOptions();
 #if CREDSTORE_REDIS_HARNESS_CACHED
     options.cache = true;
+    options.cache_key_prefixes = {""};
 #endif
     Result<std::shared_ptr<RedisBackend>> backend = RedisBackend::Open(options);
     if (!backend.ok()) {
