@@ -73,7 +73,8 @@
 //   issued (the backstop, should an invalidation be lost), and a cached record past its
 //   `expires_at` reads as absent as always;
 // - bounded by `cache_size` entries and about `cache_bytes` bytes, least recently used out,
-//   sharded (no global lock on a lookup); entries are shared, never copied, until a call returns.
+//   sharded (no global lock on a lookup); every lookup shares the one entry (no copy inside the
+//   backend), and only the VersionedValue a call returns is copied out of it.
 // So a change made through another backend (another credstored) is seen here once Redis's
 // invalidation arrives — within the propagation delay, never later than `cache_max_age` — and
 // a change made through this one at once. Counters() reports hits, misses, fills, dropped fills,
