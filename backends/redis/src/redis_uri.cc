@@ -10,9 +10,12 @@
 #include <string_view>
 
 #include "credstore/backends/redis.h"
+#include "uri_query.h"
 
 namespace credstore {
 namespace {
+
+using redis_internal::ParseBoundedInt;
 
 constexpr std::string_view kTcpScheme = "redis://";
 constexpr std::string_view kUnixScheme = "redis+unix://";
@@ -27,19 +30,6 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
            return std::tolower(static_cast<unsigned char>(a)) ==
                   std::tolower(static_cast<unsigned char>(b));
          });
-}
-
-std::optional<int> ParseBoundedInt(std::string_view text, int low, int high) {
-  if (text.empty() ||
-      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  int value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < low || value > high) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 int HexDigit(char c) {
@@ -94,9 +84,11 @@ Result<RedisOptions> ParseTcp(std::string_view rest) {
     if (!after.ok()) return after.status();
     rest = *after;
   }
-  if (rest.find_first_of("?#") != std::string_view::npos) {
-    return Bad("redis:// URIs take no query or fragment");
-  }
+  if (rest.find('#') != std::string_view::npos) return Bad("redis:// URIs take no fragment");
+  const std::size_t question = rest.find('?');
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view() : rest.substr(question + 1);
+  rest = rest.substr(0, question);
   const std::size_t slash = rest.find('/');
   const std::string_view authority = rest.substr(0, slash);
   const std::string_view path =
@@ -146,6 +138,10 @@ Result<RedisOptions> ParseTcp(std::string_view rest) {
     if (!db) return Bad("the path must be '/' followed by a database number");
     options.db = *db;
   }
+  if (Status applied = redis_internal::ApplyUriQuery(query, /*takes_db=*/false, options);
+      !applied.ok()) {
+    return applied;
+  }
   return options;
 }
 
@@ -171,12 +167,11 @@ Result<RedisOptions> ParseUnix(std::string_view rest) {
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) return Bad("the socket path is too long");
   options.unix_socket = std::string(path);
 
-  if (question != std::string_view::npos) {
-    const std::string_view query = rest.substr(question + 1);
-    if (!StartsWithNoCase(query, "db=")) return Bad("the only query parameter is db=N");
-    const std::optional<int> db = ParseBoundedInt(query.substr(3), 0, 1'000'000);
-    if (!db) return Bad("db must be a database number");
-    options.db = *db;
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view() : rest.substr(question + 1);
+  if (Status applied = redis_internal::ApplyUriQuery(query, /*takes_db=*/true, options);
+      !applied.ok()) {
+    return applied;
   }
   return options;
 }

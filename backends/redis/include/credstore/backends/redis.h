@@ -27,8 +27,23 @@
 // acknowledges it; with `everysec` about the last second of acknowledged writes can be lost in a
 // crash, and with `appendonly no` everything since the last snapshot. The backend cannot make one
 // write more durable than the server's setting, so `WriteOptions::durable` is accepted and does
-// not change what is sent (and there is no WAIT: async replicas can still lose acknowledged
-// writes on failover).
+// not change what is sent.
+//
+// Replication. Redis replicates asynchronously: by default a write is acknowledged once the
+// primary applied it, and a failover to a replica that had not received it loses it. With
+// `wait_replicas = N`, every write with `WriteOptions::replicated` (and every Erase) is sent
+// with `WAIT N wait_timeout` pipelined after it on the same connection, over a lane of
+// `wait_pool_size` connections of its own, and counts as acknowledged only when WAIT reports N
+// replicas holding it (then `*WriteOptions::replication` reads kAcknowledged). When WAIT reports
+// fewer within `wait_timeout`, or its reply is lost, the write has applied on the primary and
+// is at risk: it succeeds with kPending for a caller that set `WriteOptions::replication`, and
+// fails with kUnavailable ("applied, ... a failover may lose it") otherwise. This narrows the
+// loss window to writes still pending; it is not consensus: WAIT does not make a replica fsync,
+// and a failover to a replica that missed a pending write still loses it. Redis's
+// `min-replicas-to-write`/`min-replicas-max-lag` is the first line: with it the primary refuses
+// a write before applying it (`NOREPLICAS`, which answers kUnavailable, nothing changed) while
+// too few replicas are connected and current. `wait_replicas` is checked by Open against nothing
+// on the server: a primary without replicas makes every waiting write pending.
 // `server_durability()` reports the server's settings as read at Open so a host can log them,
 // and `require_fsync_always` makes Open refuse a server that does not fsync every write.
 // Open refuses a server whose `maxmemory-policy` may evict keys (anything but `noeviction`):
@@ -126,6 +141,19 @@ struct RedisOptions {
   // When true, Open refuses a server unless it reports `appendonly yes` and
   // `appendfsync always`, i.e. unless every acknowledged write is fsynced. Default false.
   bool require_fsync_always = false;
+
+  // Replicas that must acknowledge each replicated write (WriteOptions::replicated: every write
+  // of the core but throttle counters, replay records included) before it counts as
+  // acknowledged (see Replication at the top of this file). >= 0; 0 waits for none. Default 0.
+  int wait_replicas = 0;
+  // How long each write waits for them (WAIT's timeout), when wait_replicas > 0: 1 ms up to
+  // `command_timeout` (0 is refused: `WAIT N 0` blocks until enough replicas answer, maybe
+  // forever). Default 500 ms.
+  std::chrono::milliseconds wait_timeout{500};
+  // Connections (>= 1) of the lane that writes which wait use, on top of `pool_size`: at most
+  // this many such writes are in flight at once, and they never hold a connection that reads
+  // or other writes need. Only opened when wait_replicas > 0. Default 4.
+  std::size_t wait_pool_size = 4;
 };
 
 // The server's persistence settings as read by Open (CONFIG GET); for the host's logs.
@@ -153,6 +181,9 @@ class RedisBackend final : public StorageBackend {
   //   redis://[[username]:password@]host[:port][/db]   (port default 6379, db default 0;
   //                                                     an IPv6 host goes in brackets)
   //   redis+unix://[[username]:password@]/path/redis.sock[?db=N]
+  // Both take the query options `wait_replicas=N` (N >= 1), `wait_timeout_ms=T` (1 ms up to the
+  // command timeout; only with wait_replicas) and `wait_pool_size=N` (only with wait_replicas),
+  // joined by '&', each at most once; db=N is for redis+unix:// only (redis:// has /db).
   // The username and password are percent-decoded. kInvalidArgument names what is wrong and never
   // echoes the URI or the password.
   static Result<RedisOptions> ParseUri(std::string_view uri);
