@@ -315,7 +315,15 @@ void RedisServerFixture::PromoteToPrimary() {
 void RedisServerFixture::WaitForReplicas(int count) const {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (ReplicationField("connected_slaves") == std::to_string(count)) return;
+    // `connected_slaves` counts replicas still in their first sync too; WAIT counts only those
+    // that are online, so these are what a test waits for.
+    const std::string info = Command({"INFO", "replication"});
+    int online = 0;
+    for (std::size_t at = info.find("state=online"); at != std::string::npos;
+         at = info.find("state=online", at + 1)) {
+      ++online;
+    }
+    if (ReplicationField("connected_slaves") == std::to_string(count) && online == count) return;
     std::this_thread::sleep_for(20ms);
   }
   throw std::runtime_error("the primary did not report " + std::to_string(count) +

@@ -61,7 +61,8 @@ class RedisServerFixture {
   // a replica of `primary` (REPLICAOF 127.0.0.1 <port>; not kept across Start) and waits, at
   // most ~10 s, until its link is up and the first sync is done. PromoteToPrimary is
   // `REPLICAOF NO ONE`: the failover step. WaitForReplicas waits, at most ~10 s, until this
-  // server reports `count` connected replicas. Each throws when its bound passes.
+  // server reports `count` connected replicas, all online (past their first sync). Each throws when
+  // its bound passes.
   void ReplicateFrom(const RedisServerFixture& primary);
   void PromoteToPrimary();
   void WaitForReplicas(int count) const;
