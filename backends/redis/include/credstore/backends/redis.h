@@ -58,20 +58,24 @@
 // Failures. A call that cannot reach Redis (refused, reset, timed out, server loading or
 // read-only) returns kUnavailable and never hangs: within `connect_timeout + command_timeout`
 // for a read, twice that for a write whose reply was lost (see below), plus at most
-// `command_timeout` spent waiting for a free pooled connection. The connection involved is
-// closed, never reused, and a new one is made on the next call; idle pooled connections the
-// server closed are noticed (without a round trip) and replaced before use. So the backend
-// recovers by itself when Redis comes back. When a write's reply is lost, its outcome is
+// `command_timeout` spent waiting for a free pooled connection; a write that waits for replicas
+// adds at most `wait_timeout` (WAIT answers by then) and never more than `command_timeout`. The
+// connection involved is closed, never reused, and a new one is made on the next call; idle pooled
+// connections the server closed are noticed (without a round trip) and replaced before use. So the
+// backend recovers by itself when Redis comes back. When a write's reply is lost, its outcome is
 // decided by re-reading the key on a fresh connection: if the record carries this write's id
 // the call succeeds with the stored version, otherwise it answers kUnavailable (the write may
-// or may not have happened, or may still happen) — it never guesses.
+// or may not have happened, or may still happen) — it never guesses. A write that waits for
+// replicas and is resolved that way has its replication pending: WAIT's answer went with the
+// lost reply.
 //
 // Not blocking: every call is a network round trip and the backend keeps no cache yet, so TryGet
 // always answers "would block" (nullopt) and AnswersFromMemory() is false.
 //
 // Thread safety: every method is safe to call from many threads at once. A call holds one pooled
 // connection for its duration; callers beyond `pool_size` wait (at most `command_timeout`) for
-// one to be returned.
+// one to be returned. Writes that wait for replicas use the `wait_pool_size` connections of
+// their own lane instead, and wait for those alike.
 #ifndef CREDSTORE_BACKENDS_REDIS_H_
 #define CREDSTORE_BACKENDS_REDIS_H_
 
