@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_replica_makes_mints_pending_and_other_writes_503) 
   replica.ReplicateFrom(primary);
   primary.WaitForReplicas(1);
   ServerOptions options;
-  options.storage_uri = primary.unix_uri() + "?wait_replicas=1&wait_timeout_ms=100";
+  options.storage_uri = primary.unix_uri() + "?wait_replicas=1&wait_timeout_ms=1000";
   Server server(options);
   const std::string pending_series = "credstore_replication_pending_total";
 

@@ -41,6 +41,8 @@ class RedisReplicatedHarness final : public BackendHarness {
   std::shared_ptr<StorageBackend> Open() {
     RedisOptions options = primary_->BackendOptions();
     options.wait_replicas = 1;
+    // The longest wait allowed: on a loaded machine a healthy replica must never look lagging.
+    options.wait_timeout = options.command_timeout;
     Result<std::shared_ptr<RedisBackend>> backend = RedisBackend::Open(options);
     if (!backend.ok()) {
       throw std::runtime_error("RedisBackend::Open failed: " + backend.status().message());
