@@ -208,8 +208,8 @@ BOOST_AUTO_TEST_CASE(a_frozen_replica_makes_mints_pending_and_other_writes_unava
   BOOST_TEST_REQUIRE(pending.ok(), pending.status().ToString());
   BOOST_TEST((replication == Replication::kPending));
   BOOST_TEST(MustGet(*backend, "frozen/reported", now).version == *pending);
-  BOOST_TEST(waited_ms >= 90.0);  // WAIT's own timeout, and not much more
-  BOOST_TEST(waited_ms < 1000.0);
+  BOOST_TEST(waited_ms >= 90.0);   // WAIT's own timeout, and not much more
+  BOOST_TEST(waited_ms < 1500.0);  // WAIT answered, well before the 2 s socket timeout
   BOOST_TEST_MESSAGE("a pending write returned after " << waited_ms << " ms (wait_timeout "
                                                        << kFrozenWaitTimeout.count() << " ms)");
   // ...and kUnavailable, applied, for one that did not.
@@ -284,7 +284,10 @@ BOOST_AUTO_TEST_CASE(noreplicas_refuses_before_applying) {
 
 // A bounded storm of creates and revocations (a revocation: the record rewritten to "revoked")
 // from four threads; the primary is killed with SIGKILL in the middle, the replica promoted, and
-// every record read back there.
+// every record read back there. With Replica::kLagging the replica is frozen 200 ms before the
+// kill (and thawed after it), so it is behind when the primary dies.
+enum class Replica { kCurrent, kLagging };
+
 struct StormCounts {
   int acknowledged_writes = 0;
   int found_writes = 0;
@@ -292,7 +295,7 @@ struct StormCounts {
   int found_revocations = 0;
 };
 
-StormCounts StormThenFailOver(int wait_replicas) {
+StormCounts StormThenFailOver(int wait_replicas, Replica replica) {
   Pair pair;
   std::shared_ptr<RedisBackend> backend = MustOpen(pair.primary, wait_replicas);
   const Timestamp now = kBackendTestEpoch;
@@ -327,9 +330,14 @@ StormCounts StormThenFailOver(int wait_replicas) {
   // Kill the primary once the storm is well under way (bounded: at most ~5 s of waiting).
   const auto deadline = SteadyClock::now() + 5s;
   while (writes.load() < 4000 && SteadyClock::now() < deadline) std::this_thread::sleep_for(1ms);
+  if (replica == Replica::kLagging) {
+    pair.replica.Freeze();
+    std::this_thread::sleep_for(200ms);
+  }
   pair.primary.Kill();
   stop.store(true);
   for (std::thread& thread : threads) thread.join();
+  pair.replica.Thaw();
 
   pair.replica.PromoteToPrimary();
   std::shared_ptr<RedisBackend> promoted = MustOpen(pair.replica, 0);
@@ -347,28 +355,38 @@ StormCounts StormThenFailOver(int wait_replicas) {
   return counts;
 }
 
+void Report(std::string_view what, const StormCounts& counts) {
+  BOOST_TEST_MESSAGE(what << ": acknowledged records " << counts.acknowledged_writes << ", found "
+                          << counts.found_writes << " (lost "
+                          << counts.acknowledged_writes - counts.found_writes
+                          << "); acknowledged revocations " << counts.acknowledged_revocations
+                          << ", found " << counts.found_revocations << " (lost "
+                          << counts.acknowledged_revocations - counts.found_revocations << ")");
+}
+
 BOOST_AUTO_TEST_CASE(with_wait_replicas_every_acknowledged_write_survives_a_failover) {
-  const StormCounts counts = StormThenFailOver(1);
-  BOOST_TEST_MESSAGE("wait_replicas=1: acknowledged records "
-                     << counts.acknowledged_writes << ", found " << counts.found_writes
-                     << "; acknowledged revocations " << counts.acknowledged_revocations
-                     << ", found " << counts.found_revocations);
-  BOOST_TEST(counts.acknowledged_writes > 0);
-  BOOST_TEST(counts.found_writes == counts.acknowledged_writes);
-  BOOST_TEST(counts.found_revocations == counts.acknowledged_revocations);
+  for (const Replica replica : {Replica::kCurrent, Replica::kLagging}) {
+    const StormCounts counts = StormThenFailOver(1, replica);
+    Report(replica == Replica::kCurrent ? "wait_replicas=1, replica current"
+                                        : "wait_replicas=1, replica lagging",
+           counts);
+    BOOST_TEST(counts.acknowledged_writes > 0);
+    BOOST_TEST(counts.found_writes == counts.acknowledged_writes);
+    BOOST_TEST(counts.found_revocations == counts.acknowledged_revocations);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(without_wait_replicas_a_failover_may_lose_acknowledged_writes) {
-  const StormCounts counts = StormThenFailOver(0);
-  // Reported, not asserted: whether the replica was behind at the kill is luck.
-  BOOST_TEST_MESSAGE("wait_replicas=0: acknowledged records "
-                     << counts.acknowledged_writes << ", found " << counts.found_writes << " (lost "
-                     << counts.acknowledged_writes - counts.found_writes
-                     << "); acknowledged revocations " << counts.acknowledged_revocations
-                     << ", found " << counts.found_revocations << " (lost "
-                     << counts.acknowledged_revocations - counts.found_revocations << ")");
-  BOOST_TEST(counts.acknowledged_writes > 0);
-  BOOST_TEST(counts.found_writes <= counts.acknowledged_writes);
+  for (const Replica replica : {Replica::kCurrent, Replica::kLagging}) {
+    const StormCounts counts = StormThenFailOver(0, replica);
+    // Reported, not asserted: what the replica still received (its socket buffer may hold the
+    // primary's last writes) is not the test's to decide.
+    Report(replica == Replica::kCurrent ? "wait_replicas=0, replica current"
+                                        : "wait_replicas=0, replica lagging",
+           counts);
+    BOOST_TEST(counts.acknowledged_writes > 0);
+    BOOST_TEST(counts.found_writes <= counts.acknowledged_writes);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
