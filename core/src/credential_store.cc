@@ -139,6 +139,7 @@ StoreStats CredentialStore::Impl::Stats() const {
   stats.argon2_budget_rejections = stats_budget_rejections_.load(std::memory_order_relaxed);
   stats.throttled = stats_throttled_.load(std::memory_order_relaxed);
   stats.cas_retries = stats_cas_retries_.load(std::memory_order_relaxed);
+  stats.replication_pending = stats_replication_pending_.load(std::memory_order_relaxed);
   stats.keyed_digests = stats_keyed_digests_.Sum();
   return stats;
 }

@@ -250,8 +250,10 @@ std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
 // re-checked against what is actually stored.
 template <typename Mutate>
 Result<LoadedCustomer> CredentialStore::Impl::UpdateCustomer(const CustomerRef& customer,
-                                                             LoadedCustomer loaded,
-                                                             Mutate&& mutate) {
+                                                             LoadedCustomer loaded, Mutate&& mutate,
+                                                             Replication* replication) {
+  WriteOptions options;
+  options.replication = replication;
   for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
     if (attempt > 0) {
       CountCasRetry();
@@ -262,8 +264,10 @@ Result<LoadedCustomer> CredentialStore::Impl::UpdateCustomer(const CustomerRef& 
     CustomerRecord updated = loaded.record;
     if (Status status = mutate(updated); !status.ok()) return status;
     auto version = backend_->CompareAndSwap(customer.storage_key, loaded.version,
-                                            internal::Encode(updated), WriteOptions{}, Now());
+                                            internal::Encode(updated), options, Now());
     if (version.ok()) return LoadedCustomer{std::move(updated), *version};
+    // Only a conflict is retried: after kUnavailable the write may have applied (a mint would
+    // mint twice).
     if (version.status().code() != StatusCode::kConflict) return version.status();
   }
   return Status::Unavailable("the customer record is changing too fast; try again");
@@ -299,8 +303,10 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(Attempt attempt,
   record.admin_generation = grant.generation;
   record.created_at = Now();
   internal::RememberDeviceToken(record.device_tokens, device.digest, record.created_at);
-  auto created =
-      backend_->Create(customer->storage_key, internal::Encode(record), WriteOptions{}, Now());
+  Replication replication = Replication::kNotAsked;
+  WriteOptions options;
+  options.replication = &replication;
+  auto created = backend_->Create(customer->storage_key, internal::Encode(record), options, Now());
   if (!created.ok()) {
     if (created.status().code() == StatusCode::kConflict) {
       return Status::AlreadyRegistered("each customer can register only one configuration");
@@ -309,6 +315,7 @@ Result<AdminKeyGrant> CredentialStore::Impl::Register(Attempt attempt,
   }
   Audit(context, "customer.register", &*customer, {}, grant.generation);
   grant.device_token = std::move(device.token);
+  grant.replication_pending = PendingMint(replication);
   return grant;
 }
 
@@ -330,8 +337,10 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(Attempt attempt,
     auto hash = HashSecret(secret);
     if (hash.ok()) rehashed = std::move(hash).value();
   }
+  Replication replication = Replication::kNotAsked;
   auto updated = UpdateCustomer(
-      *customer, std::move(checked->customer), [&](CustomerRecord& record) -> Status {
+      *customer, std::move(checked->customer),
+      [&](CustomerRecord& record) -> Status {
         // The secret changed since it was checked: the caller's secret is stale.
         if (record.secret_hash != verified_hash) return SecretInvalid();
         const Timestamp now = Now();
@@ -346,10 +355,12 @@ Result<AdminKeyGrant> CredentialStore::Impl::RegenerateAdminKey(Attempt attempt,
         if (rehashed) record.secret_hash = *rehashed;
         internal::RememberDeviceToken(record.device_tokens, device.digest, now);
         return Status::Ok();
-      });
+      },
+      &replication);
   if (!updated.ok()) return updated.status();
   AdminKeyGrant grant{std::move(admin_key), updated->record.admin_generation};
   grant.device_token = std::move(device.token);
+  grant.replication_pending = PendingMint(replication);
   if (updated->record.previous_admin_key) {
     grant.old_key_expires_at = updated->record.previous_admin_key->expires_at;
   }
@@ -486,8 +497,10 @@ Result<AdminKeyGrant> CredentialStore::Impl::ResetCustomer(const RequestContext&
 
   SecretString admin_key = internal::RandomAlphanumeric(kAdminKeyLength);
   const Digest new_digest = KeyedDigest(DigestKind::kAdminKey, admin_key.view());
-  auto updated =
-      UpdateCustomer(*customer, std::move(loaded).value(), [&](CustomerRecord& record) -> Status {
+  Replication replication = Replication::kNotAsked;
+  auto updated = UpdateCustomer(
+      *customer, std::move(loaded).value(),
+      [&](CustomerRecord& record) -> Status {
         record.secret_hash = *hash;
         record.secret_generation += 1;
         record.admin_key_digest = new_digest;
@@ -495,9 +508,11 @@ Result<AdminKeyGrant> CredentialStore::Impl::ResetCustomer(const RequestContext&
         record.previous_admin_key.reset();
         record.device_tokens.clear();  // a fresh start: the next secret check issues one
         return Status::Ok();
-      });
+      },
+      &replication);
   if (!updated.ok()) return updated.status();
   AdminKeyGrant grant{std::move(admin_key), updated->record.admin_generation};
+  grant.replication_pending = PendingMint(replication);
   Audit(context, "customer.reset", &*customer, {}, grant.generation);
   return grant;
 }

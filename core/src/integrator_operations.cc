@@ -77,8 +77,11 @@ Result<LoadedIntegrator> CredentialStore::Impl::LoadIntegrator(std::string_view 
 
 template <typename Mutate>
 Result<LoadedIntegrator> CredentialStore::Impl::UpdateIntegrator(LoadedIntegrator loaded,
-                                                                 Mutate&& mutate) {
+                                                                 Mutate&& mutate,
+                                                                 Replication* replication) {
   const std::string key = internal::IntegratorKey(loaded.record.integrator_id);
+  WriteOptions options;
+  options.replication = replication;
   for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
     if (attempt > 0) {
       CountCasRetry();
@@ -88,9 +91,11 @@ Result<LoadedIntegrator> CredentialStore::Impl::UpdateIntegrator(LoadedIntegrato
     }
     IntegratorRecord updated = loaded.record;
     if (Status status = mutate(updated); !status.ok()) return status;
-    auto version = backend_->CompareAndSwap(key, loaded.version, internal::Encode(updated),
-                                            WriteOptions{}, Now());
+    auto version =
+        backend_->CompareAndSwap(key, loaded.version, internal::Encode(updated), options, Now());
     if (version.ok()) return LoadedIntegrator{std::move(updated), *version};
+    // Only a conflict is retried: after kUnavailable the write may have applied (a mint would
+    // mint twice).
     if (version.status().code() != StatusCode::kConflict) return version.status();
   }
   return Status::Unavailable("the integrator record is changing too fast; try again");
@@ -129,12 +134,17 @@ Result<IntegratorSecret> CredentialStore::Impl::CreateIntegrator(const RequestCo
     record.last_generation = 1;
     record.current =
         SealSecret(record.integrator_id, created.secret.view(), SecretSlot::kCurrent, 1, {});
+    Replication replication = Replication::kNotAsked;
+    WriteOptions options;
+    options.replication = &replication;
     auto version = backend_->Create(internal::IntegratorKey(record.integrator_id),
-                                    internal::Encode(record), WriteOptions{}, Now());
+                                    internal::Encode(record), options, Now());
     if (version.ok()) {
       Audit(context, "integrator.create", nullptr, created.integrator_id, created.generation);
+      created.replication_pending = PendingMint(replication);
       return created;
     }
+    // Only a conflict (an id taken) tries another id: after kUnavailable this one may exist.
     if (version.status().code() != StatusCode::kConflict) return version.status();
   }
   return Status::Internal("could not allocate an integrator id");
@@ -204,16 +214,21 @@ Result<IntegratorSecret> CredentialStore::Impl::ResetIntegratorSecret(
   IntegratorSecret result;
   result.integrator_id = std::string(integrator_id);
   result.secret = NewIntegratorSecret();
-  auto updated = UpdateIntegrator(std::move(loaded).value(), [&](IntegratorRecord& record) {
-    const std::uint64_t generation = record.last_generation + 1;
-    record.current = SealSecret(record.integrator_id, result.secret.view(), SecretSlot::kCurrent,
-                                generation, {});
-    record.old.reset();
-    record.last_generation = generation;
-    return Status::Ok();
-  });
+  Replication replication = Replication::kNotAsked;
+  auto updated = UpdateIntegrator(
+      std::move(loaded).value(),
+      [&](IntegratorRecord& record) {
+        const std::uint64_t generation = record.last_generation + 1;
+        record.current = SealSecret(record.integrator_id, result.secret.view(),
+                                    SecretSlot::kCurrent, generation, {});
+        record.old.reset();
+        record.last_generation = generation;
+        return Status::Ok();
+      },
+      &replication);
   if (!updated.ok()) return updated.status();
   result.generation = updated->record.current.generation;
+  result.replication_pending = PendingMint(replication);
   Audit(context, "integrator.reset_secret", nullptr, integrator_id, result.generation);
   return result;
 }
@@ -256,6 +271,9 @@ Result<CredentialStore::Impl::Verified> CredentialStore::Impl::Verify(
   replay_window.expires_at =
       parsed->timestamp + options_.signature_tolerance + std::chrono::milliseconds(1);
   replay_window.durable = false;
+  // But replicated: a failover that lost it would accept this signature once more. A replay
+  // record applied with its replication pending answers kUnavailable (no replication out-field).
+  replay_window.replicated = true;
   auto remembered = backend_->Create(internal::ReplayKey(record.integrator_id, parsed->mac), "",
                                      replay_window, now);
   if (!remembered.ok()) {
@@ -288,8 +306,10 @@ Result<IntegratorSecret> CredentialStore::Impl::RotateIntegratorSecret(
   IntegratorSecret result;
   result.integrator_id = verified->request.integrator_id;
   result.secret = NewIntegratorSecret();
-  auto updated =
-      UpdateIntegrator(std::move(verified->integrator), [&](IntegratorRecord& record) -> Status {
+  Replication replication = Replication::kNotAsked;
+  auto updated = UpdateIntegrator(
+      std::move(verified->integrator),
+      [&](IntegratorRecord& record) -> Status {
         // Another rotation won meanwhile: the signing secret is no longer current.
         if (record.current.generation != signing_generation) {
           return Status::Unauthorized("only the current secret may rotate the secret");
@@ -309,9 +329,11 @@ Result<IntegratorSecret> CredentialStore::Impl::RotateIntegratorSecret(
                                     SecretSlot::kCurrent, generation, {});
         record.last_generation = generation;
         return Status::Ok();
-      });
+      },
+      &replication);
   if (!updated.ok()) return updated.status();
   result.generation = updated->record.current.generation;
+  result.replication_pending = PendingMint(replication);
   if (updated->record.old) result.old_secret_expires_at = updated->record.old->expires_at;
   Audit(context, "integrator.rotate_secret", nullptr, result.integrator_id, result.generation);
   return result;

@@ -74,6 +74,13 @@ class CredentialStore::Impl {
   Result<std::string> HashSecret(std::string_view secret);
   bool VerifySecret(const std::string& hash, std::string_view secret);
   void CountCasRetry() { stats_cas_retries_.fetch_add(1, std::memory_order_relaxed); }
+  // Whether a mint's write applied with its replication pending (credential_store.h,
+  // Replication); counted in StoreStats::replication_pending when it did.
+  bool PendingMint(Replication replication) {
+    if (replication != Replication::kPending) return false;
+    stats_replication_pending_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
   // Keyed BLAKE2b of `data` under the pepper, counted in StoreStats::keyed_digests. Every digest
   // an operation computes goes through here, so the count is the hashing work a call did.
   internal::Digest KeyedDigest(internal::DigestKind kind, std::string_view data) const;
@@ -230,9 +237,11 @@ class CredentialStore::Impl {
   // block.
   std::optional<Result<LoadedCustomer>> LoadWithAdminKey(const CustomerRef& customer,
                                                          const PresentedAdminKey& key, Read read);
+  // `replication`: set by a call that mints (see credential_store.h, Replication), so that a
+  // write applied with its replication pending succeeds and says so there.
   template <typename Mutate>
   Result<LoadedCustomer> UpdateCustomer(const CustomerRef& customer, LoadedCustomer loaded,
-                                        Mutate&& mutate);
+                                        Mutate&& mutate, Replication* replication = nullptr);
 
   // Integrators.
   Result<LoadedIntegrator> LoadIntegrator(std::string_view integrator_id);
@@ -248,7 +257,8 @@ class CredentialStore::Impl {
                                          const internal::SealedSecret& sealed,
                                          internal::SecretSlot slot) const;
   template <typename Mutate>
-  Result<LoadedIntegrator> UpdateIntegrator(LoadedIntegrator loaded, Mutate&& mutate);
+  Result<LoadedIntegrator> UpdateIntegrator(LoadedIntegrator loaded, Mutate&& mutate,
+                                            Replication* replication = nullptr);
   IntegratorInfo Describe(const internal::IntegratorRecord& record) const;
 
   // Re-sealing (reseal_operations.cc).
@@ -271,6 +281,7 @@ class CredentialStore::Impl {
   std::atomic<std::uint64_t> stats_budget_rejections_{0};
   std::atomic<std::uint64_t> stats_throttled_{0};
   std::atomic<std::uint64_t> stats_cas_retries_{0};
+  std::atomic<std::uint64_t> stats_replication_pending_{0};
   mutable internal::ShardedCounter stats_keyed_digests_;  // counted by const methods too
 
   friend class CredentialStore;

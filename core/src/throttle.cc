@@ -12,7 +12,8 @@ using std::chrono::milliseconds;
 WriteOptions ShortLived(Timestamp expires_at) {
   WriteOptions options;
   options.expires_at = expires_at;
-  options.durable = false;  // losing a counter in a crash only forgives a few failures
+  options.durable = false;     // losing a counter in a crash only forgives a few failures
+  options.replicated = false;  // and so does losing it in a failover
   return options;
 }
 

@@ -515,6 +515,53 @@ BOOST_AUTO_TEST_CASE(non_durable_writes_are_readable_like_durable_ones) {
   BOOST_TEST(GetCode(*backend, "contract/a", kNow + 1h) == StatusCode::kNotFound);
 }
 
+// --- Replication ---
+
+// A write that reports its replication: on a backend as the harness configures it (replicas,
+// if any, healthy) it succeeds and never reads kPending — kNotAsked where the backend waits for
+// no replicas, kAcknowledged where it does. A write that fails reports nothing. Unreplicated
+// writes (throttle counters) behave like every other write.
+BOOST_AUTO_TEST_CASE(replication_is_reported_only_for_writes_that_applied) {
+  auto backend = OpenEmptyBackend();
+  const auto reported = [](Replication* replication, bool replicated = true) {
+    WriteOptions options;
+    options.replicated = replicated;
+    options.replication = replication;
+    return options;
+  };
+  const auto settled = [](Replication replication) {
+    return replication == Replication::kNotAsked || replication == Replication::kAcknowledged;
+  };
+  Replication created_as = Replication::kNotAsked;
+  const Version v1 = MustCreate(*backend, "contract/replicated", "v1", reported(&created_as), kNow);
+  BOOST_TEST(settled(created_as));
+  Replication swapped_as = Replication::kNotAsked;
+  const Version v2 =
+      MustCas(*backend, "contract/replicated", v1, "v2", reported(&swapped_as), kNow);
+  BOOST_TEST(settled(swapped_as));
+  BOOST_TEST((swapped_as == created_as), "one backend, one way of waiting");
+  ExpectRecord(*backend, "contract/replicated", "v2", v2, std::nullopt, kNow);
+
+  Replication conflict_as = Replication::kNotAsked;
+  BOOST_TEST(
+      backend->Create("contract/replicated", "x", reported(&conflict_as), kNow).status().code() ==
+      StatusCode::kConflict);
+  BOOST_TEST(backend->CompareAndSwap("contract/replicated", v1, "x", reported(&conflict_as), kNow)
+                 .status()
+                 .code() == StatusCode::kConflict);
+  BOOST_TEST(backend->CompareAndSwap("contract/absent", v1, "x", reported(&conflict_as), kNow)
+                 .status()
+                 .code() == StatusCode::kNotFound);
+  BOOST_TEST((conflict_as == Replication::kNotAsked));
+
+  const Version counter =
+      MustCreate(*backend, "contract/unreplicated", "1", reported(nullptr, false), kNow);
+  MustCas(*backend, "contract/unreplicated", counter, "2", reported(nullptr, false), kNow);
+  const Status erased = backend->Erase("contract/replicated", v2, kNow);
+  BOOST_TEST(erased.ok(), erased.ToString());
+  BOOST_TEST(GetCode(*backend, "contract/replicated", kNow) == StatusCode::kNotFound);
+}
+
 // --- Health ---
 
 // A backend configured as the harness configures it (as production should be) reports itself

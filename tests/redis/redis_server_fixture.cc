@@ -277,6 +277,59 @@ void RedisServerFixture::Thaw() {
   if (running()) kill(pid_, SIGCONT);
 }
 
+std::string RedisServerFixture::ReplicationField(std::string_view field) const {
+  const std::string info = Command({"INFO", "replication"});
+  const std::string head = std::string(field) + ":";
+  std::size_t at = info.find(head);
+  while (at != std::string::npos && at != 0 && info[at - 1] != '\n') at = info.find(head, at + 1);
+  if (at == std::string::npos) return "";
+  const std::size_t begin = at + head.size();
+  const std::size_t end = info.find_first_of("\r\n", begin);
+  return info.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+void RedisServerFixture::ReplicateFrom(const RedisServerFixture& primary) {
+  if (primary.tcp_port() == 0) throw std::logic_error("the primary must listen on TCP");
+  const std::string port = std::to_string(primary.tcp_port());
+  // Redis 7 delays a diskless full sync by 5 s by default, to batch replicas; one needs no batch.
+  const std::string delay = primary.Command({"CONFIG", "SET", "repl-diskless-sync-delay", "0"});
+  if (delay != "OK") throw std::runtime_error("CONFIG SET repl-diskless-sync-delay: " + delay);
+  const std::string answer = Command({"REPLICAOF", "127.0.0.1", port});
+  if (answer != "OK") throw std::runtime_error("REPLICAOF failed: " + answer);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ReplicationField("master_link_status") == "up" &&
+        ReplicationField("master_sync_in_progress") == "0") {
+      return;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  throw std::runtime_error("the replica's link to its primary did not come up within 10 s");
+}
+
+void RedisServerFixture::PromoteToPrimary() {
+  const std::string answer = Command({"REPLICAOF", "NO", "ONE"});
+  if (answer != "OK") throw std::runtime_error("REPLICAOF NO ONE failed: " + answer);
+}
+
+void RedisServerFixture::WaitForReplicas(int count) const {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    // `connected_slaves` counts replicas still in their first sync too; WAIT counts only those
+    // that are online, so these are what a test waits for.
+    const std::string info = Command({"INFO", "replication"});
+    int online = 0;
+    for (std::size_t at = info.find("state=online"); at != std::string::npos;
+         at = info.find("state=online", at + 1)) {
+      ++online;
+    }
+    if (ReplicationField("connected_slaves") == std::to_string(count) && online == count) return;
+    std::this_thread::sleep_for(20ms);
+  }
+  throw std::runtime_error("the primary did not report " + std::to_string(count) +
+                           " connected replicas within 10 s");
+}
+
 RedisOptions RedisServerFixture::BackendOptions() const {
   RedisOptions options;
   options.unix_socket = socket_path();

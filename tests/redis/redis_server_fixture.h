@@ -57,6 +57,18 @@ class RedisServerFixture {
   void Thaw();
   bool running() const { return pid_ > 0; }
 
+  // Replication over loopback TCP (`primary` must listen on TCP). ReplicateFrom makes this server
+  // a replica of `primary` (REPLICAOF 127.0.0.1 <port>; not kept across Start) and waits, at
+  // most ~10 s, until its link is up and the first sync is done. PromoteToPrimary is
+  // `REPLICAOF NO ONE`: the failover step. WaitForReplicas waits, at most ~10 s, until this
+  // server reports `count` connected replicas, all online (past their first sync). Each throws when
+  // its bound passes.
+  void ReplicateFrom(const RedisServerFixture& primary);
+  void PromoteToPrimary();
+  void WaitForReplicas(int count) const;
+  // A value of `INFO replication` ("" when the server does not report the field).
+  std::string ReplicationField(std::string_view field) const;
+
   const std::filesystem::path& folder() const { return folder_.path(); }
   std::string socket_path() const { return (folder() / "redis.sock").string(); }
   int tcp_port() const { return tcp_port_; }  // 0 unless Settings::listen_on_tcp

@@ -348,6 +348,10 @@ std::string RenderMetrics(const Metrics& metrics, const StoreStats& stats, bool 
           stats.throttled);
   counter("credstore_store_cas_retries_total", "Compare-and-swap writes retried after a race.",
           stats.cas_retries);
+  counter("credstore_replication_pending_total",
+          "Credentials minted and handed out while too few replicas had acknowledged them "
+          "(answered with Credstore-Replication: pending).",
+          stats.replication_pending);
   out << "# HELP credstore_storage_writes_available 1 while the backend accepts writes, 0 while "
          "it refuses them and serves reads only (e.g. RocksDB below its free-space reserve).\n"
       << "# TYPE credstore_storage_writes_available gauge\n"
@@ -377,7 +381,7 @@ Response CreateIntegrator(const Call& call) {
       status::created,
       {{"integratorId", created->integrator_id}, {"secret", created->secret.view()}}, call.meta);
   response.set(beast_http::field::location, "/v1/integrators/" + created->integrator_id);
-  return response;
+  return WithReplication(std::move(response), created->replication_pending);
 }
 
 Response ListIntegrators(const Call& call) {
@@ -416,7 +420,8 @@ Response ResetIntegratorSecret(const Call& call) {
   const std::string& id = call.routed.first;
   auto reset = call.store->ResetIntegratorSecret(ContextOf(call.meta), id);
   if (!reset.ok()) return OperatorProblem(reset.status(), call.meta, {"integrator", id});
-  return NoStoreJson(status::ok, {{"secret", reset->secret.view()}}, call.meta);
+  return WithReplication(NoStoreJson(status::ok, {{"secret", reset->secret.view()}}, call.meta),
+                         reset->replication_pending);
 }
 
 Response ProvisioningOff(const RequestMeta& meta) {
@@ -467,7 +472,9 @@ Response ResetCustomer(const Call& call) {
   auto grant = call.store->ResetCustomer(ContextOf(call.meta), service, api_key,
                                          std::get<std::string_view>(secret));
   if (!grant.ok()) return CustomerProblem(grant.status(), call.meta);
-  return NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta);
+  return WithReplication(
+      NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call.meta),
+      grant->replication_pending);
 }
 
 // {"address": A} clears a client address; {"service": S, "apiKey": K} a customer.

@@ -140,9 +140,11 @@ class SecretRouteCall final : public PreparedCall {
         auto grant = call_.store->Register(std::move(attempt), context, call_.service,
                                            call_.api_key, Member("secret"));
         if (!grant.ok()) return Problem(grant.status());
-        return WithDeviceToken(
-            NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call_.meta),
-            grant->device_token);
+        return WithReplication(
+            WithDeviceToken(
+                NoStoreJson(status::ok, {{"adminKey", grant->admin_key.view()}}, call_.meta),
+                grant->device_token),
+            grant->replication_pending);
       }
       case SecretOperation::kRegenerateAdminKey: {
         auto grant = call_.store->RegenerateAdminKey(std::move(attempt), context, call_.service,
@@ -152,7 +154,9 @@ class SecretRouteCall final : public PreparedCall {
         if (grant->old_key_expires_at) {
           answer["oldKeyExpiresAt"] = Iso8601(*grant->old_key_expires_at);
         }
-        return WithDeviceToken(NoStoreJson(status::ok, answer, call_.meta), grant->device_token);
+        return WithReplication(
+            WithDeviceToken(NoStoreJson(status::ok, answer, call_.meta), grant->device_token),
+            grant->replication_pending);
       }
       case SecretOperation::kUpdateSecret: {
         auto updated =
@@ -461,7 +465,7 @@ Routed PublicApi::RouteRegenerateSecret(Request& request, const RequestMeta& met
     if (rotated->old_secret_expires_at) {
       body["oldSecretExpiresAt"] = Iso8601(*rotated->old_secret_expires_at);
     }
-    return NoStoreJson(status::ok, body, meta);
+    return WithReplication(NoStoreJson(status::ok, body, meta), rotated->replication_pending);
   });
 }
 

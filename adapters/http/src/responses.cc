@@ -24,6 +24,11 @@ Response NoStoreJson(beast_http::status code, const boost::json::object& body,
   return NoStoreBody(code, "application/json", boost::json::serialize(body), meta);
 }
 
+Response WithReplication(Response response, bool pending) {
+  if (pending) response.set("Credstore-Replication", "pending");
+  return response;
+}
+
 Response NoContent(const RequestMeta& meta) {
   Response response(beast_http::status::no_content, meta.http_version);
   response.set(beast_http::field::cache_control, "no-store");

@@ -24,6 +24,11 @@ Response NoStoreBody(boost::beast::http::status code, std::string_view content_t
 Response NoStoreJson(boost::beast::http::status code, const boost::json::object& body,
                      const RequestMeta& meta);
 
+// `response` with `Credstore-Replication: pending` when `pending`: the answer of a call that
+// minted a credential whose record applied while too few storage replicas had acknowledged it
+// (AdminKeyGrant/IntegratorSecret::replication_pending). Unchanged otherwise.
+Response WithReplication(Response response, bool pending);
+
 // 204 with no body.
 Response NoContent(const RequestMeta& meta);
 

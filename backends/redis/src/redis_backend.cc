@@ -20,6 +20,7 @@
 
 #include "connection.h"
 #include "credstore/backends/redis.h"
+#include "replica_wait.h"
 #include "scripts.h"
 #include "tracked_reads.h"
 
@@ -29,6 +30,7 @@ using redis_internal::Command;
 using redis_internal::ConnectionPool;
 using redis_internal::Endpoint;
 using redis_internal::ErrorCode;
+using redis_internal::ReplicaWait;
 using redis_internal::ReplyPtr;
 using redis_internal::ReplyText;
 
@@ -159,7 +161,10 @@ Status AsUnavailable(const Status& status) {
 class RedisBackend::Impl {
  public:
   Impl(const RedisOptions& options, Endpoint endpoint)
-      : options_(options), pool_(std::move(endpoint), options.pool_size) {
+      : options_(options), pool_(endpoint, options.pool_size), replica_wait_(options) {
+    if (replica_wait_.enabled()) {
+      wait_pool_ = std::make_unique<ConnectionPool>(std::move(endpoint), options.wait_pool_size);
+    }
     std::random_device entropy;
     write_id_base_ = (std::uint64_t{entropy()} << 32) ^ entropy();
   }
@@ -179,7 +184,7 @@ class RedisBackend::Impl {
   void StartCache(const Endpoint& endpoint);
   std::vector<BackendCounter> Counters() const;
   Result<Version> Write(Script script, std::string_view key, std::vector<std::string> arguments,
-                        const std::string& write_id);
+                        const std::string& write_id, const WriteOptions& options);
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                         Timestamp now);
 
@@ -219,9 +224,11 @@ class RedisBackend::Impl {
   // A cacheable Get: the near-cache, else a tracked read that fills it.
   Result<VersionedValue> CachedGet(const std::string& redis_key, Timestamp now);
   // Runs a script on `connection`; loads it again when the server lost its script cache.
-  // nullptr on a transport failure (see Connection::failure()).
+  // nullptr on a transport failure (see Connection::failure()). When `waits`, WAIT follows it
+  // and `acknowledged` gets WAIT's reply (replica_wait.h).
   ReplyPtr RunScript(redis_internal::Connection& connection, Script script,
-                     const std::vector<std::string_view>& arguments);
+                     const std::vector<std::string_view>& arguments, bool waits,
+                     ReplyPtr& acknowledged);
   Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
                                    const std::string& write_id, const std::string& failure);
   void WatchPolicy();
@@ -232,6 +239,9 @@ class RedisBackend::Impl {
 
   const RedisOptions options_;
   ConnectionPool pool_;
+  // Writes that wait for replicas: WAIT's arguments, and their own lane (null when none wait).
+  const ReplicaWait replica_wait_;
+  std::unique_ptr<ConnectionPool> wait_pool_;
   std::array<std::string, 3> script_sha_;  // set by Load, read-only afterwards
   std::uint64_t write_id_base_ = 0;
   std::atomic<std::uint64_t> write_counter_{0};
@@ -380,16 +390,17 @@ Status RedisBackend::Impl::Load() {
 }
 
 ReplyPtr RedisBackend::Impl::RunScript(redis_internal::Connection& connection, Script script,
-                                       const std::vector<std::string_view>& arguments) {
+                                       const std::vector<std::string_view>& arguments, bool waits,
+                                       ReplyPtr& acknowledged) {
   const std::size_t index = static_cast<std::size_t>(script);
   Command command = {"EVALSHA", script_sha_[index], "1"};
   command.insert(command.end(), arguments.begin(), arguments.end());
-  ReplyPtr reply = connection.Call(command);
+  ReplyPtr reply = replica_wait_.Exchange(connection, command, waits, acknowledged);
   if (reply == nullptr || ErrorCode(*reply) != "NOSCRIPT") return reply;
   // The server restarted or flushed its script cache; nothing ran, so running again is safe.
   ReplyPtr loaded = connection.Call({"SCRIPT", "LOAD", kScriptSources[index]});
   if (loaded == nullptr || loaded->type == REDIS_REPLY_ERROR) return loaded;
-  return connection.Call(command);
+  return replica_wait_.Exchange(connection, command, waits, acknowledged);
 }
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
@@ -512,7 +523,8 @@ std::vector<BackendCounter> RedisBackend::Impl::Counters() const {
 
 Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
                                           std::vector<std::string> arguments,
-                                          const std::string& write_id) {
+                                          const std::string& write_id,
+                                          const WriteOptions& options) {
   const std::string redis_key = RedisKey(key);
   // Whatever the outcome (applied, refused, unknown), this backend forgets the key once the
   // call returns: it reads its own writes, and a refused write's reason is re-read, not cached.
@@ -529,12 +541,15 @@ Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
                                      : script == Script::kErase ? "erase"
                                                                 : "cas";
 
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  // A write that waits for replicas takes a connection of the lane, never one reads need.
+  const bool waits = replica_wait_.Applies(options);
+  Result<ConnectionPool::Lease> acquired = (waits ? *wait_pool_ : pool_).Acquire();
   if (!acquired.ok()) return AsUnavailable(acquired.status());
   std::string failure;
   {
     ConnectionPool::Lease lease = std::move(acquired).value();
-    ReplyPtr reply = RunScript(*lease, script, views);
+    ReplyPtr acknowledged;
+    ReplyPtr reply = RunScript(*lease, script, views, waits, acknowledged);
     if (reply != nullptr) {
       if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply(operation, *reply);
       const auto element = [&reply](std::size_t i) {
@@ -549,17 +564,22 @@ Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
       }
       if (outcome == "missing") return Status::NotFound("no record");
       if (outcome != "ok") return Status::Internal("redis: unexpected script reply");
-      if (script == Script::kErase) return Version{0};
       Version version = 0;
-      if (!ParseInteger(element(1), version)) return Status::Internal("redis: bad version");
-      return version;
+      if (script != Script::kErase && !ParseInteger(element(1), version)) {
+        return Status::Internal("redis: bad version");
+      }
+      if (!waits) return version;
+      return replica_wait_.Settle(version, acknowledged.get(), options, operation);
     }
     if (!lease->maybe_sent()) {
       return Status::Unavailable("redis: " + std::string(operation) + ": " + lease->failure());
     }
     failure = lease->failure();
   }  // the broken connection is closed here, before the re-read
-  return ResolveLostWrite(script, redis_key, write_id, failure);
+  Result<Version> resolved = ResolveLostWrite(script, redis_key, write_id, failure);
+  // Landed, but WAIT's answer went with the lost reply: its replication is unknown, so pending.
+  if (!resolved.ok() || !waits) return resolved;
+  return replica_wait_.Settle(*resolved, nullptr, options, operation);
 }
 
 // The write may or may not have run. Only the record itself can tell: if it carries our write id,
@@ -720,6 +740,7 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
       return Status::InvalidArgument("redis: cache_max_age must be between 1 ms and 60 s");
     }
   }
+  if (Status wait = redis_internal::ValidateReplicaWait(options); !wait.ok()) return wait;
   if (!ValidNamespace(options.key_namespace)) {
     return Status::InvalidArgument(
         "redis: key_namespace must be non-empty printable ASCII without spaces, braces or glob "
@@ -761,7 +782,7 @@ Result<Version> RedisBackend::Create(std::string_view key, std::string_view valu
       ToDecimal(Millis(now)), std::string(value),
       options.expires_at ? ToDecimal(Millis(*options.expires_at)) : std::string(),
       impl_->NativeTtl(options.expires_at, now), write_id};
-  return impl_->Write(Script::kCreate, key, std::move(arguments), write_id);
+  return impl_->Write(Script::kCreate, key, std::move(arguments), write_id, options);
 }
 
 Result<Version> RedisBackend::CompareAndSwap(std::string_view key, Version expected,
@@ -775,14 +796,16 @@ Result<Version> RedisBackend::CompareAndSwap(std::string_view key, Version expec
       options.expires_at ? ToDecimal(Millis(*options.expires_at)) : std::string(),
       impl_->NativeTtl(options.expires_at, now),
       write_id};
-  return impl_->Write(Script::kCompareAndSwap, key, std::move(arguments), write_id);
+  return impl_->Write(Script::kCompareAndSwap, key, std::move(arguments), write_id, options);
 }
 
 Status RedisBackend::Erase(std::string_view key, Version expected, Timestamp now) {
   std::string write_id = impl_->NewWriteId();
   std::vector<std::string> arguments = {ToDecimal(Millis(now)), std::to_string(expected),
                                         impl_->TombstoneTtl(), write_id};
-  Result<Version> erased = impl_->Write(Script::kErase, key, std::move(arguments), write_id);
+  // Erasing is durable and replicated (storage_backend.h): it waits like a default write.
+  Result<Version> erased =
+      impl_->Write(Script::kErase, key, std::move(arguments), write_id, WriteOptions{});
   return erased.ok() ? Status::Ok() : erased.status();
 }
 

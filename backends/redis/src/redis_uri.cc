@@ -12,9 +12,12 @@
 #include <vector>
 
 #include "credstore/backends/redis.h"
+#include "uri_query.h"
 
 namespace credstore {
 namespace {
+
+using redis_internal::ParseBoundedInt;
 
 constexpr std::string_view kTcpScheme = "redis://";
 constexpr std::string_view kUnixScheme = "redis+unix://";
@@ -29,19 +32,6 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
            return std::tolower(static_cast<unsigned char>(a)) ==
                   std::tolower(static_cast<unsigned char>(b));
          });
-}
-
-std::optional<int> ParseBoundedInt(std::string_view text, int low, int high) {
-  if (text.empty() ||
-      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  int value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < low || value > high) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 int HexDigit(char c) {
@@ -67,60 +57,6 @@ std::optional<std::string> PercentDecode(std::string_view text) {
     i += 2;
   }
   return decoded;
-}
-
-// One `name=value` of a URI's query into `options`: the near-cache options for both schemes, and
-// `db` where `db_allowed` (redis+unix, whose path is the socket's).
-Status ApplyQueryOption(std::string_view name, std::string_view value, bool db_allowed,
-                        RedisOptions& options) {
-  if (name == "db" && db_allowed) {
-    const std::optional<int> db = ParseBoundedInt(value, 0, 1'000'000);
-    if (!db) return Bad("db must be a database number");
-    options.db = *db;
-  } else if (name == "cache") {
-    if (value != "on" && value != "off") return Bad("cache must be 'on' or 'off'");
-    options.cache = value == "on";
-  } else if (name == "cache_size") {
-    const std::optional<int> size = ParseBoundedInt(value, 1, 100'000'000);
-    if (!size) return Bad("cache_size must be a number of records in 1..100000000");
-    options.cache_size = static_cast<std::size_t>(*size);
-  } else if (name == "cache_bytes") {
-    const std::optional<int> bytes = ParseBoundedInt(value, 1024, 2'000'000'000);
-    if (!bytes) return Bad("cache_bytes must be a number in 1024..2000000000");
-    options.cache_bytes = static_cast<std::size_t>(*bytes);
-  } else if (name == "cache_max_age_ms") {
-    const std::optional<int> age = ParseBoundedInt(value, 1, 60'000);
-    if (!age) return Bad("cache_max_age_ms must be a number in 1..60000");
-    options.cache_max_age = std::chrono::milliseconds(*age);
-  } else {
-    return Bad(db_allowed ? "unknown query parameter (known: db, cache, cache_size, cache_bytes, "
-                            "cache_max_age_ms)"
-                          : "unknown query parameter (known: cache, cache_size, cache_bytes, "
-                            "cache_max_age_ms)");
-  }
-  return Status::Ok();
-}
-
-// A URI's query (after the '?'): '&'-separated `name=value` pairs, each once.
-Status ApplyQuery(std::string_view query, bool db_allowed, RedisOptions& options) {
-  std::vector<std::string_view> seen;
-  while (true) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    const std::size_t equals = pair.find('=');
-    if (equals == std::string_view::npos || equals == 0) {
-      return Bad("the query must be name=value pairs separated by '&'");
-    }
-    const std::string_view name = pair.substr(0, equals);
-    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
-      return Bad("a query parameter is given twice");
-    }
-    seen.push_back(name);
-    const Status applied = ApplyQueryOption(name, pair.substr(equals + 1), db_allowed, options);
-    if (!applied.ok()) return applied;
-    if (amp == std::string_view::npos) return Status::Ok();
-    query = query.substr(amp + 1);
-  }
 }
 
 // `[username]:password@` in front of the rest; fills the options and returns what follows.
@@ -152,11 +88,9 @@ Result<RedisOptions> ParseTcp(std::string_view rest) {
   }
   if (rest.find('#') != std::string_view::npos) return Bad("redis:// URIs take no fragment");
   const std::size_t question = rest.find('?');
-  if (question != std::string_view::npos) {
-    const Status applied = ApplyQuery(rest.substr(question + 1), /*db_allowed=*/false, options);
-    if (!applied.ok()) return applied;
-    rest = rest.substr(0, question);
-  }
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view() : rest.substr(question + 1);
+  rest = rest.substr(0, question);
   const std::size_t slash = rest.find('/');
   const std::string_view authority = rest.substr(0, slash);
   const std::string_view path =
@@ -206,6 +140,10 @@ Result<RedisOptions> ParseTcp(std::string_view rest) {
     if (!db) return Bad("the path must be '/' followed by a database number");
     options.db = *db;
   }
+  if (Status applied = redis_internal::ApplyUriQuery(query, /*takes_db=*/false, options);
+      !applied.ok()) {
+    return applied;
+  }
   return options;
 }
 
@@ -231,9 +169,11 @@ Result<RedisOptions> ParseUnix(std::string_view rest) {
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) return Bad("the socket path is too long");
   options.unix_socket = std::string(path);
 
-  if (question != std::string_view::npos) {
-    const Status applied = ApplyQuery(rest.substr(question + 1), /*db_allowed=*/true, options);
-    if (!applied.ok()) return applied;
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view() : rest.substr(question + 1);
+  if (Status applied = redis_internal::ApplyUriQuery(query, /*takes_db=*/true, options);
+      !applied.ok()) {
+    return applied;
   }
   return options;
 }

@@ -34,6 +34,16 @@
 // retry after Status::retry_after()) and kInternal (corrupt data or broken invariant).
 // Validation happens before anything else, so a kInvalidArgument call changed nothing.
 //
+// Replication (a backend that waits for replicas: StorageBackend's "Replication"). The calls
+// that mint a credential and hand it out once — those answering an AdminKeyGrant or an
+// IntegratorSecret: Register, RegenerateAdminKey, ResetCustomer, CreateIntegrator,
+// ResetIntegratorSecret, RotateIntegratorSecret — succeed when their write applied but too few
+// replicas acknowledged it in time, with `replication_pending` set: withholding the new
+// credential would lock its owner out of a record that holds it. A failover before the replicas
+// catch up may still bring the previous credential back. Every other write answers kUnavailable
+// then, its change applied and at risk alike. No call is retried by the store after
+// kUnavailable, so a mint never mints twice.
+//
 // Thread safety: all methods are safe to call from many threads at once.
 #ifndef CREDSTORE_CREDENTIAL_STORE_H_
 #define CREDSTORE_CREDENTIAL_STORE_H_
@@ -76,6 +86,10 @@ struct AdminKeyGrant {
   // RequestContext::device_token on this customer's next secret check. Empty for ResetCustomer,
   // which checks no secret.
   SecretString device_token{};
+  // The record holding the new key applied, but fewer replicas acknowledged it than the backend
+  // was configured to wait for (see Replication at the top). False when they did, and with
+  // every backend that waits for no replicas.
+  bool replication_pending = false;
 };
 
 // What a successful UpdateSecret established.
@@ -105,6 +119,8 @@ struct IntegratorSecret {
   std::uint64_t generation = 0;
   // When the previous secret stops verifying; nullopt when it was dropped at once.
   std::optional<Timestamp> old_secret_expires_at;
+  // As AdminKeyGrant::replication_pending, for the record holding the new secret.
+  bool replication_pending = false;
 };
 
 // What VerifySignedRequest established about a request.
@@ -160,6 +176,9 @@ struct StoreStats {
   // Keyed BLAKE2b digests computed (API keys, admin keys, integrator ids): the hashing work that
   // answers alike must also cost alike. An ApiKeyValidator's own digests are not counted.
   std::uint64_t keyed_digests = 0;
+  // Mints that succeeded with their replication pending (replication_pending set; see
+  // Replication at the top).
+  std::uint64_t replication_pending = 0;
 };
 
 class CredentialStore {

@@ -24,6 +24,19 @@
 // the process and of the machine (per the backend's documented settings). `durable = false`
 // (replay nonces, throttle counters) may skip the sync.
 //
+// Replication: a backend may keep copies of the store on replicas and, when configured to, wait
+// for them to acknowledge each write before the call returns (Redis with `wait_replicas`). It
+// waits for every write with `replicated = true`, durable or not. A write that applied but was
+// acknowledged by fewer replicas than asked in time is not lost yet, only at risk: a failover
+// inside that window may bring back the record as it was. Such a write succeeds, with its new
+// version, only for a caller that asked to hear it (`WriteOptions::replication` set, which then
+// reads kPending); for every other caller it fails with kUnavailable, and the record IS changed
+// (the message says so). Either way retrying it blindly is wrong: the write happened. A backend
+// that keeps no replicas, or waits for none, never touches `*replication` (it stays kNotAsked).
+// A write the store refuses before applying it (Redis `NOREPLICAS`) is kUnavailable with
+// nothing changed. Erase always waits as a durable write does and takes no such option: a
+// short erase is kUnavailable, with the record erased.
+//
 // Not blocking: TryGet is Get for callers on an event loop (credstored's I/O threads). It answers
 // only what it can answer without I/O and without waiting for a lock (try_lock, never lock), and
 // says "would block" (nullopt) otherwise; the caller then calls Get on a thread that may block.
@@ -68,9 +81,25 @@ struct VersionedValue {
   std::optional<Timestamp> expires_at;  // as written; nullopt = never expires
 };
 
+// How far one write was replicated when the call returned (see Replication above).
+enum class Replication {
+  kNotAsked,      // the backend waits for no replicas: as the caller initialised it
+  kAcknowledged,  // every replica asked for acknowledged the write
+  kPending,       // applied, but fewer replicas acknowledged it in time than asked for
+};
+
 struct WriteOptions {
   std::optional<Timestamp> expires_at;  // default: never expires
   bool durable = true;                  // default: synced before the call returns
+  // Whether the call waits for replicas where the backend is configured to (see Replication).
+  // Default true. False only for records whose loss in a failover costs nothing worth a round
+  // trip to the replicas (throttle counters).
+  bool replicated = true;
+  // Where a caller that can use a write applied with its replication still pending (a call
+  // that minted a credential it must hand out) hears how the write was replicated; the backend
+  // sets it only when it waited for replicas. Not owned; must outlive the call. Default
+  // nullptr: such a write fails with kUnavailable instead.
+  Replication* replication = nullptr;
 };
 
 struct ScanEntry {

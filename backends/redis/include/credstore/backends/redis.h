@@ -28,8 +28,23 @@
 // acknowledges it; with `everysec` about the last second of acknowledged writes can be lost in a
 // crash, and with `appendonly no` everything since the last snapshot. The backend cannot make one
 // write more durable than the server's setting, so `WriteOptions::durable` is accepted and does
-// not change what is sent (and there is no WAIT: async replicas can still lose acknowledged
-// writes on failover).
+// not change what is sent.
+//
+// Replication. Redis replicates asynchronously: by default a write is acknowledged once the
+// primary applied it, and a failover to a replica that had not received it loses it. With
+// `wait_replicas = N`, every write with `WriteOptions::replicated` (and every Erase) is sent
+// with `WAIT N wait_timeout` pipelined after it on the same connection, over a lane of
+// `wait_pool_size` connections of its own, and counts as acknowledged only when WAIT reports N
+// replicas holding it (then `*WriteOptions::replication` reads kAcknowledged). When WAIT reports
+// fewer within `wait_timeout`, or its reply is lost, the write has applied on the primary and
+// is at risk: it succeeds with kPending for a caller that set `WriteOptions::replication`, and
+// fails with kUnavailable ("applied, ... a failover may lose it") otherwise. This narrows the
+// loss window to writes still pending; it is not consensus: WAIT does not make a replica fsync,
+// and a failover to a replica that missed a pending write still loses it. Redis's
+// `min-replicas-to-write`/`min-replicas-max-lag` is the first line: with it the primary refuses
+// a write before applying it (`NOREPLICAS`, which answers kUnavailable, nothing changed) while
+// too few replicas are connected and current. `wait_replicas` is checked by Open against nothing
+// on the server: a primary without replicas makes every waiting write pending.
 // `server_durability()` reports the server's settings as read at Open so a host can log them,
 // and `require_fsync_always` makes Open refuse a server that does not fsync every write.
 // Open refuses a server whose `maxmemory-policy` may evict keys (anything but `noeviction`):
@@ -44,13 +59,16 @@
 // Failures. A call that cannot reach Redis (refused, reset, timed out, server loading or
 // read-only) returns kUnavailable and never hangs: within `connect_timeout + command_timeout`
 // for a read, twice that for a write whose reply was lost (see below), plus at most
-// `command_timeout` spent waiting for a free pooled connection. The connection involved is
-// closed, never reused, and a new one is made on the next call; idle pooled connections the
-// server closed are noticed (without a round trip) and replaced before use. So the backend
-// recovers by itself when Redis comes back. When a write's reply is lost, its outcome is
+// `command_timeout` spent waiting for a free pooled connection; a write that waits for replicas
+// adds at most `wait_timeout` (WAIT answers by then) and never more than `command_timeout`. The
+// connection involved is closed, never reused, and a new one is made on the next call; idle pooled
+// connections the server closed are noticed (without a round trip) and replaced before use. So the
+// backend recovers by itself when Redis comes back. When a write's reply is lost, its outcome is
 // decided by re-reading the key on a fresh connection: if the record carries this write's id
 // the call succeeds with the stored version, otherwise it answers kUnavailable (the write may
-// or may not have happened, or may still happen) — it never guesses.
+// or may not have happened, or may still happen) — it never guesses. A write that waits for
+// replicas and is resolved that way has its replication pending: WAIT's answer went with the
+// lost reply.
 //
 // Near-cache (opt-in, `cache`; needs Redis 6 or later). The records verification reads — keys
 // starting with one of `cache_key_prefixes`, by default the core's kVerificationKeyPrefixes
@@ -86,7 +104,8 @@
 //
 // Thread safety: every method is safe to call from many threads at once. A call holds one pooled
 // connection for its duration; callers beyond `pool_size` wait (at most `command_timeout`) for
-// one to be returned.
+// one to be returned. Writes that wait for replicas use the `wait_pool_size` connections of
+// their own lane instead, and wait for those alike.
 #ifndef CREDSTORE_BACKENDS_REDIS_H_
 #define CREDSTORE_BACKENDS_REDIS_H_
 
@@ -179,6 +198,19 @@ struct RedisOptions {
   // fill is offered to the cache (a delay here opens the race the fill rule closes). Must not
   // throw. Default: not set.
   std::function<void(std::string_view redis_key)> cache_before_fill;
+
+  // Replicas that must acknowledge each replicated write (WriteOptions::replicated: every write
+  // of the core but throttle counters, replay records included) before it counts as
+  // acknowledged (see Replication at the top of this file). >= 0; 0 waits for none. Default 0.
+  int wait_replicas = 0;
+  // How long each write waits for them (WAIT's timeout), when wait_replicas > 0: 1 ms up to
+  // `command_timeout` (0 is refused: `WAIT N 0` blocks until enough replicas answer, maybe
+  // forever). Default 500 ms.
+  std::chrono::milliseconds wait_timeout{500};
+  // Connections (>= 1) of the lane that writes which wait use, on top of `pool_size`: at most
+  // this many such writes are in flight at once, and they never hold a connection that reads
+  // or other writes need. Only opened when wait_replicas > 0. Default 4.
+  std::size_t wait_pool_size = 4;
 };
 
 // The server's persistence settings as read by Open (CONFIG GET); for the host's logs.
@@ -206,8 +238,11 @@ class RedisBackend final : public StorageBackend {
   //   redis://[[username]:password@]host[:port][/db]   (port default 6379, db default 0;
   //                                                     an IPv6 host goes in brackets)
   //   redis+unix://[[username]:password@]/path/redis.sock[?db=N]
-  // Either may end in a query of near-cache options, `&`-separated (`db` for redis+unix only):
-  //   ?cache=on|off&cache_size=N&cache_bytes=N&cache_max_age_ms=N
+  // Either may end in a query of options, name=value pairs joined by '&', each at most once:
+  //   cache=on|off, cache_size=N, cache_bytes=N, cache_max_age_ms=N   (the near-cache)
+  //   wait_replicas=N (N >= 1), wait_timeout_ms=T (1 ms up to the command timeout),
+  //   wait_pool_size=N (the last two only with wait_replicas)
+  //   db=N   (redis+unix:// only; redis:// has /db)
   // The username and password are percent-decoded. kInvalidArgument names what is wrong and never
   // echoes the URI or the password.
   static Result<RedisOptions> ParseUri(std::string_view uri);
