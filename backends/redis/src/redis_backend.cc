@@ -20,23 +20,25 @@
 
 #include "connection.h"
 #include "credstore/backends/redis.h"
-#include "scripts.h"
+#include "node.h"
+#include "topology.h"
 
 namespace credstore {
 
 using redis_internal::Command;
+using redis_internal::Connection;
 using redis_internal::ConnectionPool;
 using redis_internal::Endpoint;
 using redis_internal::ErrorCode;
+using redis_internal::FromErrorReply;
+using redis_internal::Node;
+using redis_internal::ParseInteger;
 using redis_internal::ReplyPtr;
 using redis_internal::ReplyText;
+using redis_internal::Script;
+using redis_internal::Topology;
 
 namespace {
-
-enum class Script : std::size_t { kCreate = 0, kCompareAndSwap = 1, kErase = 2 };
-constexpr std::array<std::string_view, 3> kScriptSources = {redis_internal::kCreateScript,
-                                                            redis_internal::kCompareAndSwapScript,
-                                                            redis_internal::kEraseScript};
 
 // Records whose expiry is further away than this get no native TTL at all.
 constexpr std::chrono::milliseconds kLongestNativeTtl = std::chrono::hours(24 * 365 * 10);
@@ -46,13 +48,6 @@ constexpr std::string_view kScanBatch = "512";
 std::string ToDecimal(std::int64_t number) { return std::to_string(number); }
 
 std::int64_t Millis(Timestamp t) { return t.time_since_epoch().count(); }
-
-template <typename Integer>
-bool ParseInteger(std::string_view text, Integer& out) {
-  if (text.empty()) return false;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size();
-}
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -75,23 +70,6 @@ bool ValidNamespace(std::string_view name) {
     return c > ' ' && c < 0x7f && c != '{' && c != '}' && c != '*' && c != '?' && c != '[' &&
            c != ']' && c != '\\';
   });
-}
-
-// The error reply of a command mapped to a Status. Only the reply's error code is kept: the
-// rest of a Redis error text is not ours to vouch for as safe to show a client.
-Status FromErrorReply(std::string_view operation, const redisReply& reply) {
-  const std::string code(ErrorCode(reply));
-  static constexpr std::array<std::string_view, 12> kTransient = {
-      "LOADING", "BUSY",   "READONLY", "MASTERDOWN", "OOM",        "TRYAGAIN",
-      "MISCONF", "NOAUTH", "NOPERM",   "WRONGPASS",  "NOREPLICAS", "CLUSTERDOWN"};
-  const std::string where = "redis: " + std::string(operation) + ": ";
-  if (std::find(kTransient.begin(), kTransient.end(), code) != kTransient.end()) {
-    return Status::Unavailable(where + "server answered " + code);
-  }
-  if (code == "WRONGTYPE") {
-    return Status::Internal(where + "a key in credstore's namespace is not a credstore record");
-  }
-  return Status::Internal(where + "server answered " + (code.empty() ? "an error" : code));
 }
 
 // The reply to `HMGET <key> v ver exp` as a record; nullopt if there is no live record.
@@ -120,33 +98,6 @@ Result<std::optional<VersionedValue>> DecodeRecord(const redisReply& reply, Time
   return std::optional<VersionedValue>(std::move(record));
 }
 
-// `CONFIG GET <name>` on `connection`: the value, nullopt when the server refused the command
-// (renamed, or denied by ACL), kUnavailable when it could not be reached.
-Result<std::optional<std::string>> ConfigGet(redis_internal::Connection& connection,
-                                             std::string_view name, std::string_view during) {
-  ReplyPtr reply = connection.Call({"CONFIG", "GET", name});
-  if (reply == nullptr) {
-    return Status::Unavailable("redis: " + std::string(during) + ": " + connection.failure());
-  }
-  if (reply->type == REDIS_REPLY_ERROR) return std::optional<std::string>();
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-      reply->element[1]->type != REDIS_REPLY_STRING) {
-    return Status::Internal("redis: unexpected CONFIG GET reply");
-  }
-  return std::optional<std::string>(std::string(ReplyText(*reply->element[1])));
-}
-
-// The one rule about the eviction policy, for Open and for every re-check: why `policy` may lose
-// records, or nullopt when it keeps every key.
-std::optional<std::string> EvictionProblem(std::string_view policy) {
-  if (policy == "noeviction") return std::nullopt;
-  return "redis maxmemory-policy is '" + std::string(policy) +
-         "', which may evict credstore records; set it to 'noeviction'";
-}
-
-constexpr std::string_view kConfigRefused =
-    "redis refused CONFIG GET, so its maxmemory-policy cannot be checked";
-
 // A failure while connecting is, once the backend is open, just "the store is unreachable".
 Status AsUnavailable(const Status& status) {
   if (status.code() == StatusCode::kUnavailable) return status;
@@ -157,16 +108,16 @@ Status AsUnavailable(const Status& status) {
 
 class RedisBackend::Impl {
  public:
-  Impl(const RedisOptions& options, Endpoint endpoint)
-      : options_(options), pool_(std::move(endpoint), options.pool_size) {
+  Impl(const RedisOptions& options, std::unique_ptr<Topology> topology)
+      : options_(options), topology_(std::move(topology)) {
     std::random_device entropy;
     write_id_base_ = (std::uint64_t{entropy()} << 32) ^ entropy();
   }
 
-  // Stops the policy watch before the pool it uses goes.
+  // Stops the policy watch before the nodes it uses go.
   ~Impl();
 
-  Status Load();  // the server checks and SCRIPT LOADs of Open
+  Status Load();  // the server checks and SCRIPT LOADs of Open, on every node
 
   // The policy watch (redis.h): started by Open once Load passed, stopped by ~Impl.
   void StartPolicyWatch();
@@ -211,21 +162,33 @@ class RedisBackend::Impl {
   RedisServerDurability durability;
 
  private:
-  // Runs a script on `connection`; loads it again when the server lost its script cache.
-  // nullptr on a transport failure (see Connection::failure()).
-  ReplyPtr RunScript(redis_internal::Connection& connection, Script script,
-                     const std::vector<std::string_view>& arguments);
+  // What became of one command sent to the owner of a key.
+  struct Outcome {
+    Status status;        // not OK: no connection could be had (nothing was sent)
+    ReplyPtr reply;       // the reply; nullptr on a transport failure (or when !status.ok())
+    std::string failure;  // after a transport failure: what happened, safe to log
+    bool maybe_sent = false;
+    bool timed_out = false;
+  };
+  // Sends a one-key command to the node that owns `redis_key`, on a connection picked as
+  // `pick` says: `send(node, connection, asking)` sends it, preceded by ASKING when `asking`.
+  template <typename Send>
+  Outcome Route(std::string_view redis_key, ConnectionPool::Pick pick, const Send& send);
+
   Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
                                    const std::string& write_id, const std::string& failure);
+  // The live records of `node` under `prefix` after `cursor`, kept among the `limit` smallest
+  // in `best` (Scan, one node at a time).
+  Status ScanNode(Node& node, std::string_view prefix, std::string_view cursor, std::size_t limit,
+                  Timestamp now, std::map<std::string, VersionedValue>& best);
   void WatchPolicy();
-  // What one read of maxmemory-policy says; nullopt when the server could not be asked.
+  // What one read of maxmemory-policy on every node says; nullopt when no verdict could be had.
   std::optional<Status> ReadPolicyVerdict();
   // Keeps `verdict` for Health(), and reports it when it differs from the one before.
   void Record(Status verdict);
 
   const RedisOptions options_;
-  ConnectionPool pool_;
-  std::array<std::string, 3> script_sha_;  // set by Load, read-only afterwards
+  const std::unique_ptr<Topology> topology_;
   std::uint64_t write_id_base_ = 0;
   std::atomic<std::uint64_t> write_counter_{0};
 
@@ -256,7 +219,7 @@ Status RedisBackend::Impl::Health() const {
   return verdict_;
 }
 
-// Sleeps between checks, so the watch costs one CONFIG GET per interval and nothing else.
+// Sleeps between checks, so the watch costs one CONFIG GET per node and interval and nothing else.
 void RedisBackend::Impl::WatchPolicy() {
   std::unique_lock lock(watch_mutex_);
   while (
@@ -267,23 +230,21 @@ void RedisBackend::Impl::WatchPolicy() {
   }
 }
 
+// The first unsafe node decides; a node that cannot be asked keeps the last verdict, unless
+// another node gives an unsafe one.
 std::optional<Status> RedisBackend::Impl::ReadPolicyVerdict() {
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return std::nullopt;
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  Result<std::optional<std::string>> policy = ConfigGet(*lease, "maxmemory-policy", "policy check");
-  if (!policy.ok()) {
-    if (policy.status().code() == StatusCode::kUnavailable) return std::nullopt;
-    return Status::Unavailable(policy.status().message());
+  (void)topology_->Refresh();  // a promoted replica or a new master is checked too
+  bool all_answered = true;
+  for (const std::shared_ptr<Node>& node : topology_->Nodes()) {
+    std::optional<Status> verdict =
+        node->ReadPolicyVerdict(options_.allow_unverified_eviction_policy);
+    if (!verdict) {
+      all_answered = false;
+    } else if (!verdict->ok()) {
+      return verdict;
+    }
   }
-  if (!policy->has_value()) {
-    // As at Open: an operator who vouched for the policy keeps vouching.
-    if (options_.allow_unverified_eviction_policy) return Status::Ok();
-    return Status::Unavailable(std::string(kConfigRefused));
-  }
-  if (std::optional<std::string> problem = EvictionProblem(**policy)) {
-    return Status::Unavailable(std::move(*problem));
-  }
+  if (!all_answered) return std::nullopt;
   return Status::Ok();
 }
 
@@ -304,97 +265,59 @@ void RedisBackend::Impl::Record(Status verdict) {
             << std::endl;
 }
 
+// Every node must pass; the durability reported is the weakest found (the first node that does
+// not fsync every write, else the first node).
 Status RedisBackend::Impl::Load() {
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return acquired.status();
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  const auto unreachable = [&lease] {
-    return Status::Unavailable("redis: while opening: " + lease->failure());
-  };
-
-  ReplyPtr info = lease->Call({"INFO", "server"});
-  if (info == nullptr) return unreachable();
-  if (ErrorCode(*info) == "NOAUTH") {
-    return Status::InvalidArgument("redis requires a password (NOAUTH) and none was given");
-  }
-  if (info->type == REDIS_REPLY_ERROR) return FromErrorReply("INFO", *info);
-  const std::string_view text = ReplyText(*info);
-  const std::size_t at = text.find("redis_version:");
-  int major = 0;
-  if (at != std::string_view::npos) {
-    const std::string_view version = text.substr(at + 14, text.find('.', at) - (at + 14));
-    (void)ParseInteger(version, major);
-  }
-  if (major < 5) return Status::InvalidArgument("redis server is older than 5.0");
-
-  const auto config_get = [&lease](std::string_view name) {
-    return ConfigGet(*lease, name, "while opening");
-  };
-  Result<std::optional<std::string>> policy = config_get("maxmemory-policy");
-  if (!policy.ok()) return policy.status();
-  if (policy->has_value()) {
-    Result<std::optional<std::string>> appendonly = config_get("appendonly");
-    Result<std::optional<std::string>> appendfsync = config_get("appendfsync");
-    if (!appendonly.ok()) return appendonly.status();
-    if (!appendfsync.ok()) return appendfsync.status();
-    durability.known = appendonly->has_value() && appendfsync->has_value();
-    durability.maxmemory_policy = **policy;
-    durability.appendonly = appendonly->value_or("") == "yes";
-    durability.appendfsync = appendfsync->value_or("");
-    if (std::optional<std::string> problem = EvictionProblem(durability.maxmemory_policy)) {
-      return Status::InvalidArgument(std::move(*problem));
+  bool first = true;
+  for (const std::shared_ptr<Node>& node : topology_->Nodes()) {
+    RedisServerDurability found;
+    const Status loaded = node->Load(options_, found);
+    if (!loaded.ok()) return loaded;
+    if (first || (durability.fsync_every_write() && !found.fsync_every_write())) {
+      durability = found;
     }
-  } else if (!options_.allow_unverified_eviction_policy) {
-    return Status::InvalidArgument(std::string(kConfigRefused) +
-                                   "; allow CONFIG for this user, or set "
-                                   "allow_unverified_eviction_policy after making sure the "
-                                   "policy is 'noeviction'");
-  }
-  if (options_.require_fsync_always && !durability.fsync_every_write()) {
-    return Status::InvalidArgument(
-        "redis does not fsync every write (needs appendonly yes and appendfsync always, or "
-        "CONFIG GET allowed to check it) and require_fsync_always is set");
-  }
-
-  for (std::size_t i = 0; i < kScriptSources.size(); ++i) {
-    ReplyPtr reply = lease->Call({"SCRIPT", "LOAD", kScriptSources[i]});
-    if (reply == nullptr) return unreachable();
-    if (reply->type != REDIS_REPLY_STRING) {
-      return reply->type == REDIS_REPLY_ERROR ? FromErrorReply("SCRIPT LOAD", *reply)
-                                              : Status::Internal("redis: bad SCRIPT LOAD reply");
-    }
-    script_sha_[i] = ReplyText(*reply);
+    first = false;
   }
   return Status::Ok();
 }
 
-ReplyPtr RedisBackend::Impl::RunScript(redis_internal::Connection& connection, Script script,
-                                       const std::vector<std::string_view>& arguments) {
-  const std::size_t index = static_cast<std::size_t>(script);
-  Command command = {"EVALSHA", script_sha_[index], "1"};
-  command.insert(command.end(), arguments.begin(), arguments.end());
-  ReplyPtr reply = connection.Call(command);
-  if (reply == nullptr || ErrorCode(*reply) != "NOSCRIPT") return reply;
-  // The server restarted or flushed its script cache; nothing ran, so running again is safe.
-  ReplyPtr loaded = connection.Call({"SCRIPT", "LOAD", kScriptSources[index]});
-  if (loaded == nullptr || loaded->type == REDIS_REPLY_ERROR) return loaded;
-  return connection.Call(command);
+template <typename Send>
+RedisBackend::Impl::Outcome RedisBackend::Impl::Route(std::string_view redis_key,
+                                                      ConnectionPool::Pick pick, const Send& send) {
+  Outcome outcome;
+  const std::shared_ptr<Node> node = topology_->Owner(redis_key);
+  Result<ConnectionPool::Lease> acquired = node->pool().Acquire(pick);
+  if (!acquired.ok()) {
+    outcome.status = acquired.status();
+    return outcome;
+  }
+  ConnectionPool::Lease lease = std::move(acquired).value();
+  outcome.reply = send(*node, *lease, false);
+  if (outcome.reply == nullptr) {
+    outcome.failure = lease->failure();
+    outcome.maybe_sent = lease->maybe_sent();
+    outcome.timed_out = lease->timed_out();
+  }
+  return outcome;  // a broken connection is closed here, with the lease
 }
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
   // A read is idempotent, so it skips the pool's liveness poll (Get is the hot path: every
   // admin-key check) and, if that connection turns out closed, reads once more on a new one.
   const std::string redis_key = RedisKey(key);
+  const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
+  const auto send = [&read](Node&, Connection& connection, bool asking) {
+    return Node::Call(connection, read, asking);
+  };
   ReplyPtr reply;
   for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
-    if (!acquired.ok()) return AsUnavailable(acquired.status());
-    ConnectionPool::Lease lease = std::move(acquired).value();
-    reply = lease->Call({"HMGET", redis_key, "v", "ver", "exp"});
+    Outcome outcome = Route(redis_key, pick, send);
+    if (!outcome.status.ok()) return AsUnavailable(outcome.status);
+    reply = std::move(outcome.reply);
     if (reply != nullptr) break;
     // A closed connection is retried; a timeout is not (it would only wait as long again).
-    if (pick == ConnectionPool::Pick::kFresh || lease->timed_out()) {
-      return Status::Unavailable("redis: get: " + lease->failure());
+    if (pick == ConnectionPool::Pick::kFresh || outcome.timed_out) {
+      return Status::Unavailable("redis: get: " + outcome.failure);
     }
   }
   if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply("get", *reply);
@@ -414,50 +337,52 @@ Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
                                      : script == Script::kErase ? "erase"
                                                                 : "cas";
 
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return AsUnavailable(acquired.status());
-  std::string failure;
-  {
-    ConnectionPool::Lease lease = std::move(acquired).value();
-    ReplyPtr reply = RunScript(*lease, script, views);
-    if (reply != nullptr) {
-      if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply(operation, *reply);
-      const auto element = [&reply](std::size_t i) {
-        return reply->type == REDIS_REPLY_ARRAY && reply->elements > i &&
-                       reply->element[i]->type == REDIS_REPLY_STRING
-                   ? ReplyText(*reply->element[i])
-                   : std::string_view();
-      };
-      const std::string_view outcome = element(0);
-      if (outcome == "conflict") {
-        return Status::Conflict(script == Script::kCreate ? "record exists" : "version changed");
-      }
-      if (outcome == "missing") return Status::NotFound("no record");
-      if (outcome != "ok") return Status::Internal("redis: unexpected script reply");
-      if (script == Script::kErase) return Version{0};
-      Version version = 0;
-      if (!ParseInteger(element(1), version)) return Status::Internal("redis: bad version");
-      return version;
+  Outcome outcome = Route(redis_key, ConnectionPool::Pick::kChecked,
+                          [script, &views](Node& node, Connection& connection, bool asking) {
+                            return node.RunScript(connection, script, views, asking);
+                          });
+  if (!outcome.status.ok()) return AsUnavailable(outcome.status);
+  if (outcome.reply != nullptr) {
+    const ReplyPtr& reply = outcome.reply;
+    if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply(operation, *reply);
+    const auto element = [&reply](std::size_t i) {
+      return reply->type == REDIS_REPLY_ARRAY && reply->elements > i &&
+                     reply->element[i]->type == REDIS_REPLY_STRING
+                 ? ReplyText(*reply->element[i])
+                 : std::string_view();
+    };
+    const std::string_view outcome_word = element(0);
+    if (outcome_word == "conflict") {
+      return Status::Conflict(script == Script::kCreate ? "record exists" : "version changed");
     }
-    if (!lease->maybe_sent()) {
-      return Status::Unavailable("redis: " + std::string(operation) + ": " + lease->failure());
-    }
-    failure = lease->failure();
-  }  // the broken connection is closed here, before the re-read
-  return ResolveLostWrite(script, redis_key, write_id, failure);
+    if (outcome_word == "missing") return Status::NotFound("no record");
+    if (outcome_word != "ok") return Status::Internal("redis: unexpected script reply");
+    if (script == Script::kErase) return Version{0};
+    Version version = 0;
+    if (!ParseInteger(element(1), version)) return Status::Internal("redis: bad version");
+    return version;
+  }
+  if (!outcome.maybe_sent) {
+    return Status::Unavailable("redis: " + std::string(operation) + ": " + outcome.failure);
+  }
+  // The broken connection was closed by Route, before the re-read.
+  return ResolveLostWrite(script, redis_key, write_id, outcome.failure);
 }
 
 // The write may or may not have run. Only the record itself can tell: if it carries our write id,
 // our write is the last one that landed. Anything else — including "not yet" — is kUnavailable.
+// The record is read from its owner, as the map says now, on a fresh connection.
 Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::string& redis_key,
                                                      const std::string& write_id,
                                                      const std::string& failure) {
   const std::string unknown =
       "redis: the reply to a write was lost (" + failure + ") and its outcome is unknown";
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire(ConnectionPool::Pick::kFresh);
-  if (!acquired.ok()) return Status::Unavailable(unknown);
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  ReplyPtr reply = lease->Call({"HMGET", redis_key, "v", "ver", "w"});
+  const Command read = {"HMGET", redis_key, "v", "ver", "w"};
+  Outcome outcome = Route(redis_key, ConnectionPool::Pick::kFresh,
+                          [&read](Node&, Connection& connection, bool asking) {
+                            return Node::Call(connection, read, asking);
+                          });
+  const ReplyPtr& reply = outcome.reply;
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
     return Status::Unavailable(unknown);
   }
@@ -482,17 +407,35 @@ Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::s
 // SCAN walks the whole namespace on every page, so a page costs O(records in the namespace): the
 // contract's ascending order cannot be had from SCAN's hash order otherwise. Scan serves operator
 // listings only. Values are fetched only for keys that could still make the page, which in SCAN's
-// effectively random order is about limit * (1 + ln(records / limit)) keys.
+// effectively random order is about limit * (1 + ln(records / limit)) keys. On a cluster every
+// master is walked in turn and the pages merge in `best`.
 Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_view cursor,
                                           std::size_t limit, Timestamp now) {
   if (limit == 0) return Status::InvalidArgument("scan limit must be at least 1");
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  std::map<std::string, VersionedValue> best;  // at most `limit` smallest live keys so far
+  for (const std::shared_ptr<Node>& node : topology_->Masters()) {
+    const Status scanned = ScanNode(*node, prefix, cursor, limit, now, best);
+    if (!scanned.ok()) return scanned;
+  }
+  ScanPage result;
+  result.entries.reserve(best.size());
+  for (auto& [key, record] : best) {
+    result.entries.push_back(ScanEntry{key, std::move(record)});
+  }
+  // A full page may have more after it; the next page answers empty if not.
+  if (result.entries.size() == limit) result.next_cursor = result.entries.back().key;
+  return result;
+}
+
+Status RedisBackend::Impl::ScanNode(Node& node, std::string_view prefix, std::string_view cursor,
+                                    std::size_t limit, Timestamp now,
+                                    std::map<std::string, VersionedValue>& best) {
+  Result<ConnectionPool::Lease> acquired = node.pool().Acquire();
   if (!acquired.ok()) return AsUnavailable(acquired.status());
   ConnectionPool::Lease lease = std::move(acquired).value();
 
   const std::string head = options_.key_namespace + ":{";
   const std::string pattern = GlobEscape(head) + GlobEscape(prefix) + "*";
-  std::map<std::string, VersionedValue> best;  // at most `limit` smallest live keys so far
   std::string scan_cursor = "0";
   std::vector<Command> fetches;
   std::vector<std::string> keys;
@@ -541,15 +484,7 @@ Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_v
       if (best.size() > limit) best.erase(std::prev(best.end()));
     }
   } while (scan_cursor != "0");
-
-  ScanPage result;
-  result.entries.reserve(best.size());
-  for (auto& [key, record] : best) {
-    result.entries.push_back(ScanEntry{key, std::move(record)});
-  }
-  // A full page may have more after it; the next page answers empty if not.
-  if (result.entries.size() == limit) result.next_cursor = result.entries.back().key;
-  return result;
+  return Status::Ok();
 }
 
 Result<std::string> RedisBackend::Checkpoint(std::string_view name) {
@@ -611,7 +546,9 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   endpoint.connect_timeout = options.connect_timeout;
   endpoint.command_timeout = options.command_timeout;
 
-  auto impl = std::make_unique<Impl>(options, std::move(endpoint));
+  auto node = std::make_shared<Node>(std::move(endpoint), options.pool_size);
+  auto impl = std::make_unique<Impl>(
+      options, std::make_unique<redis_internal::SingleServerTopology>(std::move(node)));
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
   impl->StartPolicyWatch();
