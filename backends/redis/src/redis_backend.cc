@@ -18,9 +18,11 @@
 #include <utility>
 #include <vector>
 
+#include "cluster_topology.h"
 #include "connection.h"
 #include "credstore/backends/redis.h"
 #include "node.h"
+#include "slot_map.h"
 #include "topology.h"
 
 namespace credstore {
@@ -42,6 +44,11 @@ namespace {
 
 // Records whose expiry is further away than this get no native TTL at all.
 constexpr std::chrono::milliseconds kLongestNativeTtl = std::chrono::hours(24 * 365 * 10);
+// Bounds of Route's retries on a cluster: redirections followed, and the wait before retrying
+// TRYAGAIN or CLUSTERDOWN, doubled each time (all within one command timeout).
+constexpr int kMaxHops = 16;
+constexpr std::chrono::milliseconds kFirstBackoff{5};
+constexpr std::chrono::milliseconds kLongestBackoff{100};
 // Keys asked for per SCAN round trip.
 constexpr std::string_view kScanBatch = "512";
 
@@ -281,24 +288,81 @@ Status RedisBackend::Impl::Load() {
   return Status::Ok();
 }
 
+// On a single server this is one attempt: its topology takes no redirection and never changes.
+// On a cluster it follows MOVED (the map learns the new owner) and ASK (ASKING on the named node,
+// the map unchanged), retries TRYAGAIN and CLUSTERDOWN with a short backoff, and after a
+// connection failure that sent nothing re-reads the map and tries the new owner, all within one
+// `command_timeout` and kMaxHops. A redirection or TRYAGAIN means the command did not run, so
+// sending a write again is safe; a failure after which it may have run is returned as it is.
 template <typename Send>
 RedisBackend::Impl::Outcome RedisBackend::Impl::Route(std::string_view redis_key,
                                                       ConnectionPool::Pick pick, const Send& send) {
-  Outcome outcome;
-  const std::shared_ptr<Node> node = topology_->Owner(redis_key);
-  Result<ConnectionPool::Lease> acquired = node->pool().Acquire(pick);
-  if (!acquired.ok()) {
-    outcome.status = acquired.status();
-    return outcome;
+  const auto deadline = std::chrono::steady_clock::now() + options_.command_timeout;
+  const auto time_left = [&deadline](std::chrono::milliseconds wait) {
+    return std::chrono::steady_clock::now() + wait < deadline;
+  };
+  std::shared_ptr<Node> node = topology_->Owner(redis_key);
+  bool asking = false;
+  std::chrono::milliseconds backoff = kFirstBackoff;
+  for (int hop = 1;; ++hop) {
+    const bool may_retry = hop < kMaxHops;
+    Outcome outcome;
+    Result<ConnectionPool::Lease> acquired = node->pool().Acquire(pick);
+    if (!acquired.ok()) {
+      // A node that cannot be reached may have left the map (a master failed over).
+      if (acquired.status().code() == StatusCode::kUnavailable && may_retry &&
+          time_left(std::chrono::milliseconds(0)) && topology_->Refresh()) {
+        node = topology_->Owner(redis_key);
+        asking = false;
+        continue;
+      }
+      outcome.status = acquired.status();
+      return outcome;
+    }
+    std::string error_code;
+    {
+      ConnectionPool::Lease lease = std::move(acquired).value();
+      outcome.reply = send(*node, *lease, asking);
+      if (outcome.reply == nullptr) {
+        outcome.failure = lease->failure();
+        outcome.maybe_sent = lease->maybe_sent();
+        outcome.timed_out = lease->timed_out();
+      }
+    }  // a broken connection is closed here, with the lease
+    if (outcome.reply == nullptr) {
+      if (!outcome.maybe_sent && may_retry && time_left(std::chrono::milliseconds(0)) &&
+          topology_->Refresh()) {
+        node = topology_->Owner(redis_key);
+        asking = false;
+        continue;
+      }
+      return outcome;
+    }
+    if (outcome.reply->type != REDIS_REPLY_ERROR || !may_retry) return outcome;
+
+    const redis_internal::Redirect redirect = redis_internal::ParseRedirect(*outcome.reply);
+    if (redirect.kind != redis_internal::Redirect::Kind::kNone) {
+      // "MOVED 3999 :6381": a node that does not know its address is on the host we asked.
+      const std::string address = redirect.address.front() == ':'
+                                      ? node->endpoint().host + redirect.address
+                                      : redirect.address;
+      std::shared_ptr<Node> next = redirect.kind == redis_internal::Redirect::Kind::kMoved
+                                       ? topology_->Moved(redirect.slot, address)
+                                       : topology_->NodeAt(address);
+      if (next == nullptr) return outcome;
+      node = std::move(next);
+      asking = redirect.kind == redis_internal::Redirect::Kind::kAsk;
+      continue;
+    }
+    error_code = ErrorCode(*outcome.reply);
+    if (error_code != "TRYAGAIN" && error_code != "CLUSTERDOWN") return outcome;
+    if (!time_left(backoff)) return outcome;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, kLongestBackoff);
+    if (error_code == "CLUSTERDOWN") (void)topology_->Refresh();
+    node = topology_->Owner(redis_key);
+    asking = false;
   }
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  outcome.reply = send(*node, *lease, false);
-  if (outcome.reply == nullptr) {
-    outcome.failure = lease->failure();
-    outcome.maybe_sent = lease->maybe_sent();
-    outcome.timed_out = lease->timed_out();
-  }
-  return outcome;  // a broken connection is closed here, with the lease
 }
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
@@ -475,6 +539,19 @@ Status RedisBackend::Impl::ScanNode(Node& node, std::string_view prefix, std::st
       return Status::Unavailable("redis: scan: " + lease->failure());
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (replies[i]->type == REDIS_REPLY_ERROR &&
+          redis_internal::ParseRedirect(*replies[i]).kind !=
+              redis_internal::Redirect::Kind::kNone) {
+        // The key's slot moved away (or is moving) since SCAN saw it: read it from its owner.
+        const Command read = {"HMGET", keys[i], "v", "ver", "exp"};
+        Outcome routed = Route(keys[i], ConnectionPool::Pick::kUnchecked,
+                               [&read](Node&, Connection& connection, bool asking) {
+                                 return Node::Call(connection, read, asking);
+                               });
+        if (!routed.status.ok()) return AsUnavailable(routed.status);
+        if (routed.reply == nullptr) return Status::Unavailable("redis: scan: " + routed.failure);
+        replies[i] = std::move(routed.reply);
+      }
       if (replies[i]->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *replies[i]);
       Result<std::optional<VersionedValue>> record = DecodeRecord(*replies[i], now);
       if (!record.ok()) return record.status();
@@ -507,7 +584,18 @@ Status RedisBackend::CheckHealth() { return impl_->Health(); }
 Status RedisBackend::CheckWrites() { return impl_->Health(); }
 
 Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& options) {
-  if (options.unix_socket.empty()) {
+  const bool cluster = !options.cluster_seeds.empty();
+  if (cluster) {
+    for (const RedisAddress& seed : options.cluster_seeds) {
+      if (seed.host.empty()) return Status::InvalidArgument("redis: a cluster seed has no host");
+      if (seed.port < 1 || seed.port > 65535) {
+        return Status::InvalidArgument("redis: a cluster seed's port must be in 1..65535");
+      }
+    }
+    if (options.db != 0) {
+      return Status::InvalidArgument("redis: a Redis Cluster has only database 0 (db must be 0)");
+    }
+  } else if (options.unix_socket.empty()) {
     if (options.host.empty()) return Status::InvalidArgument("redis: no host and no unix socket");
     if (options.port < 1 || options.port > 65535) {
       return Status::InvalidArgument("redis: port must be in 1..65535");
@@ -546,9 +634,17 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   endpoint.connect_timeout = options.connect_timeout;
   endpoint.command_timeout = options.command_timeout;
 
-  auto node = std::make_shared<Node>(std::move(endpoint), options.pool_size);
-  auto impl = std::make_unique<Impl>(
-      options, std::make_unique<redis_internal::SingleServerTopology>(std::move(node)));
+  std::unique_ptr<Topology> topology;
+  if (cluster) {
+    Result<std::unique_ptr<redis_internal::ClusterTopology>> opened =
+        redis_internal::ClusterTopology::Open(options.cluster_seeds, endpoint, options.pool_size);
+    if (!opened.ok()) return opened.status();
+    topology = std::move(opened).value();
+  } else {
+    topology = std::make_unique<redis_internal::SingleServerTopology>(
+        std::make_shared<Node>(std::move(endpoint), options.pool_size));
+  }
+  auto impl = std::make_unique<Impl>(options, std::move(topology));
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
   impl->StartPolicyWatch();

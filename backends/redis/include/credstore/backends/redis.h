@@ -66,10 +66,17 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "credstore/storage_backend.h"
 
 namespace credstore {
+
+// One TCP address of a Redis server.
+struct RedisAddress {
+  std::string host;  // a name or an address; an IPv6 address without brackets
+  int port = 6379;
+};
 
 struct RedisOptions {
   // Path of the server's unix socket. Default "": connect over TCP to `host`:`port` instead.
@@ -78,6 +85,12 @@ struct RedisOptions {
   // Resolving a host name is not bounded by `connect_timeout`; use an address where that matters.
   std::string host = "127.0.0.1";
   int port = 6379;
+
+  // Seed nodes of a Redis Cluster. Default empty: one server, as above. When set, the backend
+  // talks to a cluster (see "Redis Cluster" at the top of this file): it asks the first seed that
+  // answers for the slot map, and `unix_socket`, `host` and `port` are not used. `db` must then be
+  // 0 (a cluster has only database 0); the credentials are sent to every node.
+  std::vector<RedisAddress> cluster_seeds;
 
   // Credentials sent with AUTH on every new connection. Default: no AUTH. A `username` (Redis 6
   // ACL user) is only sent together with a password. Neither ever appears in a Status message.
@@ -153,6 +166,9 @@ class RedisBackend final : public StorageBackend {
   //   redis://[[username]:password@]host[:port][/db]   (port default 6379, db default 0;
   //                                                     an IPv6 host goes in brackets)
   //   redis+unix://[[username]:password@]/path/redis.sock[?db=N]
+  //   redis+cluster://[[username]:password@]host[:port][,host[:port]...]
+  //                                                    (seed nodes of a Redis Cluster, port
+  //                                                     default 6379; no /db: refused)
   // The username and password are percent-decoded. kInvalidArgument names what is wrong and never
   // echoes the URI or the password.
   static Result<RedisOptions> ParseUri(std::string_view uri);
