@@ -23,18 +23,18 @@ Result<std::unique_ptr<ClusterTopology>> ClusterTopology::Open(
                                   std::to_string(seeds[i].port));
     }
     if (seed == nullptr) return Status::InvalidArgument("redis: a cluster seed is malformed");
-    Result<std::vector<SlotRange>> ranges = topology->ReadSlots(*seed);
-    if (!ranges.ok()) {
+    Result<View> view = topology->ReadSlots(*seed);
+    if (!view.ok()) {
       // A seed that answers but refuses is a configuration error; an unreachable one is not.
-      if (ranges.status().code() != StatusCode::kUnavailable) return ranges.status();
+      if (view.status().code() != StatusCode::kUnavailable) return view.status();
       last = Status::Unavailable("redis: cluster seed " + std::to_string(i + 1) +
-                                 " cannot be reached: " + ranges.status().message());
+                                 " cannot be reached: " + view.status().message());
       continue;
     }
-    if (ranges->empty()) {
+    if (view->ranges.empty()) {
       return Status::InvalidArgument("redis: the cluster serves no slot (CLUSTER SLOTS is empty)");
     }
-    topology->Install(*ranges);
+    topology->Install(*view);
     topology->last_refresh_ = std::chrono::steady_clock::now();
     return topology;
   }
@@ -56,12 +56,15 @@ std::shared_ptr<Node> ClusterTopology::NodeLocked(std::string_view address) {
   return node;
 }
 
-Result<std::vector<SlotRange>> ClusterTopology::ReadSlots(Node& node) {
+Result<ClusterTopology::View> ClusterTopology::ReadSlots(Node& node) {
   Result<ConnectionPool::Lease> acquired = node.pool().Acquire();
   if (!acquired.ok()) return acquired.status();
   ConnectionPool::Lease lease = std::move(acquired).value();
-  ReplyPtr reply = lease->Call({"CLUSTER", "SLOTS"});
-  if (reply == nullptr) return Status::Unavailable("redis: cluster slots: " + lease->failure());
+  std::vector<ReplyPtr> replies;
+  if (!lease->Exchange({Command{"CLUSTER", "SLOTS"}, Command{"CLUSTER", "NODES"}}, replies)) {
+    return Status::Unavailable("redis: cluster slots: " + lease->failure());
+  }
+  const ReplyPtr& reply = replies[0];
   if (reply->type == REDIS_REPLY_ERROR) {
     const std::string_view code = ErrorCode(*reply);
     if (code == "NOAUTH") {
@@ -73,10 +76,22 @@ Result<std::vector<SlotRange>> ClusterTopology::ReadSlots(Node& node) {
     return Status::InvalidArgument(
         "redis: a cluster seed refused CLUSTER SLOTS (is it in cluster mode?)");
   }
-  return ParseClusterSlots(*reply, node.endpoint().host);
+  Result<std::vector<SlotRange>> ranges = ParseClusterSlots(*reply, node.endpoint().host);
+  if (!ranges.ok()) return ranges.status();
+  View view;
+  view.ranges = std::move(ranges).value();
+  if (replies[1]->type == REDIS_REPLY_STRING) {
+    view.replicas = ParseClusterNodesReplicas(ReplyText(*replies[1]), node.endpoint().host);
+  }
+  for (const SlotRange& range : view.ranges) {
+    view.replicas.insert(view.replicas.end(), range.replicas.begin(), range.replicas.end());
+  }
+  std::sort(view.replicas.begin(), view.replicas.end());
+  view.replicas.erase(std::unique(view.replicas.begin(), view.replicas.end()), view.replicas.end());
+  return view;
 }
 
-bool ClusterTopology::Install(const std::vector<SlotRange>& ranges) {
+bool ClusterTopology::Install(const View& view) {
   std::vector<std::shared_ptr<Node>> slots(kClusterSlots);
   std::vector<std::shared_ptr<Node>> masters;
   std::vector<std::shared_ptr<Node>> members;
@@ -86,15 +101,15 @@ bool ClusterTopology::Install(const std::vector<SlotRange>& ranges) {
   };
   {
     std::lock_guard lock(nodes_mutex_);
-    for (const SlotRange& range : ranges) {
+    for (const SlotRange& range : view.ranges) {
       std::shared_ptr<Node> master = NodeLocked(range.master);
       if (master == nullptr) continue;
       std::fill(slots.begin() + range.first, slots.begin() + range.last + 1, master);
       add_once(masters, master);
       add_once(members, master);
-      for (const std::string& replica : range.replicas) {
-        if (std::shared_ptr<Node> node = NodeLocked(replica)) add_once(members, node);
-      }
+    }
+    for (const std::string& replica : view.replicas) {
+      if (std::shared_ptr<Node> node = NodeLocked(replica)) add_once(members, node);
     }
   }
   const auto same = [](const SlotRange& a, const SlotRange& b) {
@@ -102,14 +117,14 @@ bool ClusterTopology::Install(const std::vector<SlotRange>& ranges) {
            a.replicas == b.replicas;
   };
   std::unique_lock lock(map_mutex_);
-  const bool changed =
-      !std::equal(ranges.begin(), ranges.end(), installed_.begin(), installed_.end(), same) ||
-      slots != slots_;
+  const bool changed = !std::equal(view.ranges.begin(), view.ranges.end(),
+                                   installed_.ranges.begin(), installed_.ranges.end(), same) ||
+                       view.replicas != installed_.replicas || slots != slots_;
   if (changed) generation_.fetch_add(1);
   slots_ = std::move(slots);
   masters_ = std::move(masters);
   members_ = std::move(members);
-  installed_ = ranges;
+  installed_ = view;
   return changed;
 }
 
@@ -176,8 +191,8 @@ bool ClusterTopology::Refresh() {
     }
   }
   for (const std::shared_ptr<Node>& node : candidates) {
-    Result<std::vector<SlotRange>> ranges = ReadSlots(*node);
-    if (ranges.ok() && !ranges->empty()) return Install(*ranges);
+    Result<View> view = ReadSlots(*node);
+    if (view.ok() && !view->ranges.empty()) return Install(*view);
   }
   return false;
 }

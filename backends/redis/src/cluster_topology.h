@@ -1,11 +1,11 @@
 // Internal to credstore::redis: the Topology of a Redis Cluster.
 //
-// Holds the slot map (which master serves each of the 16384 slots) and one Node — so one
-// connection pool — per server it has met, masters and replicas. The map is read with
-// CLUSTER SLOTS at Open, patched slot by slot by MOVED replies, and read again (Refresh) after a
-// connection failure or CLUSTERDOWN, at most once per kRefreshInterval so that a cluster in
-// trouble is not flooded with CLUSTER SLOTS by every caller at once. A node that leaves the map
-// keeps its Node (and pool) in case it comes back; callers holding it finish with it.
+// Holds the slot map (which master serves each of the 16384 slots), the replicas, and one Node — so
+// one connection pool — per server it has met, masters and replicas. The map is read with CLUSTER
+// SLOTS at Open, patched slot by slot by MOVED replies, and read again (Refresh) after a connection
+// failure or CLUSTERDOWN, at most once per kRefreshInterval so that a cluster in trouble is not
+// flooded with CLUSTER SLOTS by every caller at once. A node that leaves the map keeps its Node
+// (and pool) in case it comes back; callers holding it finish with it.
 //
 // Thread safety: every method may be called from many threads at once. Lookups take a shared
 // lock; Refresh does its I/O outside it.
@@ -54,10 +54,16 @@ class ClusterTopology final : public Topology {
   // The Node for "host:port", made on first use; nullptr for a malformed address.
   // Requires nodes_mutex_.
   std::shared_ptr<Node> NodeLocked(std::string_view address);
-  // CLUSTER SLOTS on `node`: the ranges, or why not.
-  Result<std::vector<SlotRange>> ReadSlots(Node& node);
-  // Makes `ranges` the map; true when it differs from the one before. Takes map_mutex_.
-  bool Install(const std::vector<SlotRange>& ranges);
+  // What one node says of the cluster: its slot ranges (CLUSTER SLOTS) and every usable
+  // replica (CLUSTER NODES, since CLUSTER SLOTS omits a replica that has replicated nothing yet).
+  struct View {
+    std::vector<SlotRange> ranges;
+    std::vector<std::string> replicas;  // "host:port", sorted, each once
+  };
+  // CLUSTER SLOTS and CLUSTER NODES on `node`, pipelined: its view, or why not.
+  Result<View> ReadSlots(Node& node);
+  // Makes `view` the map; true when it differs from the one before. Takes map_mutex_.
+  bool Install(const View& view);
 
   const Endpoint base_;
   const std::size_t pool_size_;
@@ -69,7 +75,7 @@ class ClusterTopology final : public Topology {
   std::vector<std::shared_ptr<Node>> slots_;    // guarded by map_mutex_; kClusterSlots entries
   std::vector<std::shared_ptr<Node>> masters_;  // guarded by map_mutex_
   std::vector<std::shared_ptr<Node>> members_;  // guarded by map_mutex_; masters and replicas
-  std::vector<SlotRange> installed_;            // guarded by map_mutex_; what Install last got
+  View installed_;                              // guarded by map_mutex_; what Install last got
 
   std::atomic<std::uint64_t> generation_{0};  // counts the changes Install made
 

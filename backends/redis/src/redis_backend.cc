@@ -181,6 +181,12 @@ class RedisBackend::Impl {
   // `pick` says: `send(node, connection, asking)` sends it, preceded by ASKING when `asking`.
   template <typename Send>
   Outcome Route(std::string_view redis_key, ConnectionPool::Pick pick, const Send& send);
+  // Route of a plain command (no script).
+  Outcome RouteCall(std::string_view redis_key, const Command& command, ConnectionPool::Pick pick) {
+    return Route(redis_key, pick, [&command](Node&, Connection& connection, bool asking) {
+      return Node::Call(connection, command, asking);
+    });
+  }
 
   Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
                                    const std::string& write_id, const std::string& failure);
@@ -370,12 +376,9 @@ Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp n
   // admin-key check) and, if that connection turns out closed, reads once more on a new one.
   const std::string redis_key = RedisKey(key);
   const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
-  const auto send = [&read](Node&, Connection& connection, bool asking) {
-    return Node::Call(connection, read, asking);
-  };
   ReplyPtr reply;
   for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Outcome outcome = Route(redis_key, pick, send);
+    Outcome outcome = RouteCall(redis_key, read, pick);
     if (!outcome.status.ok()) return AsUnavailable(outcome.status);
     reply = std::move(outcome.reply);
     if (reply != nullptr) break;
@@ -442,10 +445,7 @@ Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::s
   const std::string unknown =
       "redis: the reply to a write was lost (" + failure + ") and its outcome is unknown";
   const Command read = {"HMGET", redis_key, "v", "ver", "w"};
-  Outcome outcome = Route(redis_key, ConnectionPool::Pick::kFresh,
-                          [&read](Node&, Connection& connection, bool asking) {
-                            return Node::Call(connection, read, asking);
-                          });
+  Outcome outcome = RouteCall(redis_key, read, ConnectionPool::Pick::kFresh);
   const ReplyPtr& reply = outcome.reply;
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
     return Status::Unavailable(unknown);
@@ -544,10 +544,7 @@ Status RedisBackend::Impl::ScanNode(Node& node, std::string_view prefix, std::st
               redis_internal::Redirect::Kind::kNone) {
         // The key's slot moved away (or is moving) since SCAN saw it: read it from its owner.
         const Command read = {"HMGET", keys[i], "v", "ver", "exp"};
-        Outcome routed = Route(keys[i], ConnectionPool::Pick::kUnchecked,
-                               [&read](Node&, Connection& connection, bool asking) {
-                                 return Node::Call(connection, read, asking);
-                               });
+        Outcome routed = RouteCall(keys[i], read, ConnectionPool::Pick::kUnchecked);
         if (!routed.status.ok()) return AsUnavailable(routed.status);
         if (routed.reply == nullptr) return Status::Unavailable("redis: scan: " + routed.failure);
         replies[i] = std::move(routed.reply);

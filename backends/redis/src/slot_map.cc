@@ -54,6 +54,41 @@ Result<std::vector<SlotRange>> ParseClusterSlots(const redisReply& reply,
   return ranges;
 }
 
+std::vector<std::string> ParseClusterNodesReplicas(std::string_view text,
+                                                   std::string_view asked_host) {
+  std::vector<std::string> replicas;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    // <id> <ip:port@cport[,hostname]> <flags> ...
+    const std::size_t first_space = line.find(' ');
+    if (first_space == std::string_view::npos) continue;
+    line = line.substr(first_space + 1);
+    const std::size_t second_space = line.find(' ');
+    if (second_space == std::string_view::npos) continue;
+    std::string_view address = line.substr(0, second_space);
+    line = line.substr(second_space + 1);
+    const std::string_view flags = line.substr(0, line.find(' '));
+    address = address.substr(0, address.find('@'));
+    bool replica = false;
+    bool unusable = false;
+    for (std::string_view rest = flags; !rest.empty();) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view flag = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      replica = replica || flag == "slave";
+      unusable =
+          unusable || flag == "fail" || flag == "fail?" || flag == "noaddr" || flag == "handshake";
+    }
+    std::optional<HostPort> split = SplitAddress(address);
+    if (!replica || unusable || !split) continue;
+    const std::string host = split->host.empty() ? std::string(asked_host) : split->host;
+    replicas.push_back(host + ":" + std::to_string(split->port));
+  }
+  return replicas;
+}
+
 std::optional<HostPort> SplitAddress(std::string_view address) {
   const std::size_t colon = address.rfind(':');
   if (colon == std::string_view::npos) return std::nullopt;

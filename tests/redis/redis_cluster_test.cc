@@ -1,0 +1,425 @@
+// Tests of credstore::redis over Redis Cluster: the routing layer's pieces (CRC16, the hash-tag
+// rule, the slot-map and redirection parsers, the redis+cluster:// URI) and its behaviour on a
+// real six-node cluster (redis_cluster_fixture): keys on their owners, ASK during a
+// half-migrated slot, MOVED after a slot moved, CLUSTERDOWN retried within the timeout, the
+// server checks on every node, and the faults — a slot migrated under a write storm, a master
+// killed with SIGKILL and its replica promoted. The StorageBackend contract itself is checked by
+// conformance.redis_cluster.
+//
+// Every wait is bounded; the tests that disturb the cluster beyond repair start their own.
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "crc16.h"
+#include "credstore/backends/redis.h"
+#include "credstore/storage_backend.h"
+#include "redis/redis_cluster_fixture.h"
+#include "slot_map.h"
+#include "support/test_helpers.h"
+
+namespace credstore::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using redis_internal::Crc16;
+using redis_internal::HashSlot;
+using redis_internal::HashTag;
+using Clock = std::chrono::steady_clock;
+
+constexpr Timestamp kNow = kBackendTestEpoch;
+constexpr std::string_view kPassword = "Sup3rSecretPw";
+
+struct ReplyDeleter {
+  void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// A reply parsed from its RESP bytes by hiredis's own reader, as a server would send it.
+ReplyPtr Parse(std::string_view resp) {
+  redisReader* reader = redisReaderCreate();
+  redisReaderFeed(reader, resp.data(), resp.size());
+  void* reply = nullptr;
+  const int status = redisReaderGetReply(reader, &reply);
+  redisReaderFree(reader);
+  BOOST_TEST_REQUIRE(status == REDIS_OK);
+  BOOST_TEST_REQUIRE(reply != nullptr);
+  return ReplyPtr(static_cast<redisReply*>(reply));
+}
+
+std::string RedisKeyOf(std::string_view key) { return "credstore:{" + std::string(key) + "}"; }
+
+std::shared_ptr<RedisBackend> MustOpen(const RedisOptions& options) {
+  Result<std::shared_ptr<RedisBackend>> opened = RedisBackend::Open(options);
+  BOOST_TEST_REQUIRE(opened.ok(), "Open failed: " << opened.status().message());
+  return std::move(opened).value();
+}
+
+// A credstore key whose record lives in `slot`, the n-th such key found.
+std::string KeyInSlot(int slot, int n = 0) {
+  for (int i = 0, found = 0; i < 10'000'000; ++i) {
+    std::string key = "k" + std::to_string(i);
+    if (HashSlot(RedisKeyOf(key)) == slot && found++ == n) return key;
+  }
+  throw std::runtime_error("no key found for the slot");
+}
+
+// One cluster for the tests that leave it as they found it.
+RedisClusterFixture& SharedCluster() {
+  static RedisClusterFixture cluster;
+  return cluster;
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+BOOST_AUTO_TEST_SUITE(redis_cluster_routing)
+
+BOOST_AUTO_TEST_CASE(crc16_matches_the_cluster_specification) {
+  BOOST_TEST(Crc16("123456789") == 0x31C3);
+  BOOST_TEST(Crc16("") == 0);
+  // Slots Redis itself reports (CLUSTER KEYSLOT).
+  BOOST_TEST(HashSlot("foo") == 12182);
+  BOOST_TEST(HashSlot("bar") == 5061);
+  BOOST_TEST(HashSlot("123456789") == 0x31C3 % 16384);
+}
+
+BOOST_AUTO_TEST_CASE(the_hash_tag_is_the_first_non_empty_brace_pair) {
+  BOOST_TEST(HashTag("{user1000}.following") == "user1000");
+  BOOST_TEST(HashSlot("{user1000}.following") == HashSlot("{user1000}.followers"));
+  BOOST_TEST(HashTag("foo{}{bar}") == "foo{}{bar}");  // "{}" is no tag: the whole key
+  BOOST_TEST(HashTag("foo{{bar}}zap") == "{bar");     // from the first '{' to the next '}'
+  BOOST_TEST(HashTag("foo{bar}{zap}") == "bar");      // only the first pair counts
+  BOOST_TEST(HashTag("foo{bar") == "foo{bar");        // unterminated: the whole key
+  BOOST_TEST(HashTag("credstore:{ak:1}") == "ak:1");
+  BOOST_TEST(HashSlot("credstore:{ak:1}") == HashSlot("other:{ak:1}"));
+}
+
+BOOST_AUTO_TEST_CASE(parses_cluster_slots) {
+  // Two ranges; the second master does not know its address (empty host).
+  const ReplyPtr reply = Parse(
+      "*2\r\n"
+      "*4\r\n:0\r\n:5460\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
+      "*3\r\n$9\r\n127.0.0.1\r\n:7003\r\n$2\r\nir\r\n"
+      "*3\r\n:5461\r\n:16383\r\n*3\r\n$0\r\n\r\n:7001\r\n$2\r\nid\r\n");
+  Result<std::vector<redis_internal::SlotRange>> ranges =
+      redis_internal::ParseClusterSlots(*reply, "10.0.0.9");
+  BOOST_TEST_REQUIRE(ranges.ok());
+  BOOST_TEST_REQUIRE(ranges->size() == 2u);
+  BOOST_TEST((*ranges)[0].first == 0);
+  BOOST_TEST((*ranges)[0].last == 5460);
+  BOOST_TEST((*ranges)[0].master == "127.0.0.1:7000");
+  BOOST_TEST_REQUIRE((*ranges)[0].replicas.size() == 1u);
+  BOOST_TEST((*ranges)[0].replicas[0] == "127.0.0.1:7003");
+  BOOST_TEST((*ranges)[1].master == "10.0.0.9:7001");
+  BOOST_TEST((*ranges)[1].replicas.empty());
+
+  for (const std::string_view bad : {
+           std::string_view("+OK\r\n"),
+           std::string_view("*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\nh\r\n:1\r\n"),
+           std::string_view("*1\r\n*3\r\n:9\r\n:3\r\n*2\r\n$1\r\nh\r\n:1\r\n"),
+           std::string_view("*1\r\n*3\r\n:0\r\n:3\r\n*2\r\n$1\r\nh\r\n:0\r\n"),
+           std::string_view("*1\r\n*2\r\n:0\r\n:3\r\n"),
+       }) {
+    const ReplyPtr malformed = Parse(bad);
+    BOOST_TEST(redis_internal::ParseClusterSlots(*malformed, "h").status().code() ==
+               StatusCode::kInternal);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(reads_the_usable_replicas_from_cluster_nodes) {
+  const std::string nodes =
+      "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n"
+      "b2 127.0.0.1:7003@17003,host-b slave a1 0 0 1 connected\n"
+      "c3 :7004@17004 slave a1 0 0 1 connected\n"
+      "d4 127.0.0.1:7005@17005 slave,fail a1 0 0 1 disconnected\n"
+      "e5 127.0.0.1:7006@17006 slave,handshake - 0 0 0 connected\n"
+      "garbage\n";
+  const std::vector<std::string> replicas =
+      redis_internal::ParseClusterNodesReplicas(nodes, "10.0.0.9");
+  BOOST_TEST_REQUIRE(replicas.size() == 2u);
+  BOOST_TEST(replicas[0] == "127.0.0.1:7003");
+  BOOST_TEST(replicas[1] == "10.0.0.9:7004");
+}
+
+BOOST_AUTO_TEST_CASE(parses_redirections) {
+  using Kind = redis_internal::Redirect::Kind;
+  const auto redirect = [](std::string_view resp) {
+    return redis_internal::ParseRedirect(*Parse(resp));
+  };
+  const redis_internal::Redirect moved = redirect("-MOVED 3999 127.0.0.1:6381\r\n");
+  BOOST_TEST((moved.kind == Kind::kMoved));
+  BOOST_TEST(moved.slot == 3999);
+  BOOST_TEST(moved.address == "127.0.0.1:6381");
+  const redis_internal::Redirect ask = redirect("-ASK 12 :6390\r\n");
+  BOOST_TEST((ask.kind == Kind::kAsk));
+  BOOST_TEST(ask.slot == 12);
+  BOOST_TEST(ask.address == ":6390");
+  for (const std::string_view other :
+       {"-MOVED 16384 h:1\r\n", "-MOVED x h:1\r\n", "-MOVED 1 h\r\n", "-ASK 1\r\n",
+        "-TRYAGAIN Multiple keys\r\n", "+MOVED 1 h:1\r\n", "$5\r\nMOVED\r\n"}) {
+    BOOST_TEST((redirect(other).kind == Kind::kNone), other);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(parses_cluster_uris) {
+  Result<RedisOptions> plain = RedisBackend::ParseUri("redis+cluster://10.0.0.1:7000");
+  BOOST_TEST_REQUIRE(plain.ok());
+  BOOST_TEST_REQUIRE(plain->cluster_seeds.size() == 1u);
+  BOOST_TEST(plain->cluster_seeds[0].host == "10.0.0.1");
+  BOOST_TEST(plain->cluster_seeds[0].port == 7000);
+  BOOST_TEST(plain->password.empty());
+
+  Result<RedisOptions> full =
+      RedisBackend::ParseUri("REDIS+CLUSTER://app:p%40ss@a.internal:7000,[::1]:7001,b");
+  BOOST_TEST_REQUIRE(full.ok());
+  BOOST_TEST(full->username == "app");
+  BOOST_TEST(full->password == "p@ss");
+  BOOST_TEST_REQUIRE(full->cluster_seeds.size() == 3u);
+  BOOST_TEST(full->cluster_seeds[0].host == "a.internal");
+  BOOST_TEST(full->cluster_seeds[1].host == "::1");
+  BOOST_TEST(full->cluster_seeds[1].port == 7001);
+  BOOST_TEST(full->cluster_seeds[2].host == "b");
+  BOOST_TEST(full->cluster_seeds[2].port == 6379);
+  BOOST_TEST(full->db == 0);
+
+  Result<RedisOptions> raw_at = RedisBackend::ParseUri("redis+cluster://:p@ss@h:1,h:2");
+  BOOST_TEST_REQUIRE(raw_at.ok());
+  BOOST_TEST(raw_at->password == "p@ss");
+  BOOST_TEST(raw_at->cluster_seeds.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(rejects_bad_cluster_uris_without_echoing_them) {
+  const std::vector<std::string> bad = {
+      "redis+cluster://",
+      "redis+cluster://:Sup3rSecretPw@",
+      "redis+cluster://:Sup3rSecretPw@h:1/0",
+      "redis+cluster://:Sup3rSecretPw@h:1,h:2/3",
+      "redis+cluster://:Sup3rSecretPw@h:1/",
+      "redis+cluster://:Sup3rSecretPw@h:1?db=1",
+      "redis+cluster://:Sup3rSecretPw@h:1,",
+      "redis+cluster://:Sup3rSecretPw@h:1,,h:2",
+      "redis+cluster://:Sup3rSecretPw@h:0",
+      "redis+cluster://h:Sup3rSecretPw",
+      "redis+cluster://Sup3rSecretPw@h:1",
+      "redis+cluster://:Sup3rSecretPw@h st:1",
+  };
+  for (const std::string& uri : bad) {
+    Result<RedisOptions> parsed = RedisBackend::ParseUri(uri);
+    BOOST_TEST_CONTEXT("uri #" << (&uri - bad.data())) {
+      BOOST_TEST_REQUIRE(!parsed.ok());
+      BOOST_TEST(parsed.status().code() == StatusCode::kInvalidArgument);
+      BOOST_TEST(parsed.status().message().find(kPassword) == std::string::npos);
+      BOOST_TEST(parsed.status().message().find(uri) == std::string::npos);
+    }
+  }
+  // Options built by hand: a db is refused by Open too.
+  RedisOptions with_db;
+  with_db.cluster_seeds.push_back(RedisAddress{"127.0.0.1", 1});
+  with_db.db = 2;
+  BOOST_TEST(RedisBackend::Open(with_db).status().code() == StatusCode::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(redis_cluster_real)
+
+BOOST_AUTO_TEST_CASE(our_slots_are_the_servers_slots) {
+  RedisClusterFixture& cluster = SharedCluster();
+  std::mt19937 random(7);
+  for (int i = 0; i < 200; ++i) {
+    std::string key = RedisKeyOf("key-" + std::to_string(random()));
+    if (i % 3 == 0) key = "no tag " + std::to_string(random());
+    BOOST_TEST(std::to_string(HashSlot(key)) == cluster.Command(0, {"CLUSTER", "KEYSLOT", key}));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(each_record_lives_on_the_master_of_its_slot) {
+  RedisClusterFixture& cluster = SharedCluster();
+  cluster.FlushAll();
+  auto backend = MustOpen(cluster.BackendOptions());
+  std::size_t per_master[RedisClusterFixture::kNodes] = {};
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = "rec" + std::to_string(i);
+    MustCreate(*backend, key, "v" + std::to_string(i), NoExpiry(), kNow);
+    const std::string redis_key = RedisKeyOf(key);
+    const std::size_t owner = cluster.MasterOf(HashSlot(redis_key));
+    BOOST_TEST(cluster.Command(owner, {"EXISTS", redis_key}) == "1");
+    ++per_master[owner];
+  }
+  std::size_t masters_used = 0;
+  for (std::size_t n : per_master) masters_used += n > 0 ? 1 : 0;
+  BOOST_TEST(masters_used == 3u);
+  // Scan visits every master and merges into one ordered listing.
+  const std::vector<ScanEntry> all = ScanAll(*backend, "rec", 7, kNow);
+  BOOST_TEST(all.size() == 60u);
+}
+
+BOOST_AUTO_TEST_CASE(moved_after_a_slot_moved_is_followed) {
+  RedisClusterFixture& cluster = SharedCluster();
+  cluster.FlushAll();
+  auto backend = MustOpen(cluster.BackendOptions());  // its map predates the move
+  const std::string key = "moving";
+  const int slot = HashSlot(RedisKeyOf(key));
+  const Version first = MustCreate(*backend, key, "one", NoExpiry(), kNow);
+  const std::size_t from = cluster.MasterOf(slot);
+  const std::size_t to = cluster.AnotherMaster(from);
+  cluster.MoveSlot(slot, to);
+  BOOST_TEST(cluster.MasterOf(slot) == to);
+
+  BOOST_TEST(MustGet(*backend, key, kNow).value == "one");  // MOVED, then the new owner
+  const Version second = MustCas(*backend, key, first, "two", NoExpiry(), kNow);
+  BOOST_TEST(cluster.Command(to, {"HGET", RedisKeyOf(key), "v"}) == "two");
+  BOOST_TEST(cluster.Command(from, {"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}) == "0");
+  const std::string other = KeyInSlot(slot, 1);
+  MustCreate(*backend, other, "x", NoExpiry(), kNow);
+  BOOST_TEST(cluster.Command(to, {"EXISTS", RedisKeyOf(other)}) == "1");
+  BOOST_TEST(backend->Erase(key, second, kNow).ok());
+  cluster.MoveSlot(slot, from);  // as found
+}
+
+BOOST_AUTO_TEST_CASE(ask_during_a_half_migrated_slot_is_followed_with_asking) {
+  RedisClusterFixture& cluster = SharedCluster();
+  cluster.FlushAll();
+  auto backend = MustOpen(cluster.BackendOptions());
+  const std::string old_key = "half-old";
+  const int slot = HashSlot(RedisKeyOf(old_key));
+  const std::string new_key = KeyInSlot(slot, 3);
+  const std::string slot_text = std::to_string(slot);
+  const Version old_version = MustCreate(*backend, old_key, "before", NoExpiry(), kNow);
+  const std::size_t from = cluster.MasterOf(slot);
+  const std::size_t to = cluster.AnotherMaster(from);
+
+  cluster.BeginSlotMigration(slot, to);
+  // The target has no script cached: the EVALSHA after its NOSCRIPT reload needs ASKING too, or
+  // the target would answer MOVED back to the source.
+  BOOST_TEST(cluster.Command(to, {"SCRIPT", "FLUSH"}) == "OK");
+  BOOST_TEST(cluster.Command(to, {"CONFIG", "RESETSTAT"}) == "OK");
+  // A key the source does not hold: ASK, then ASKING + EVALSHA on the target.
+  MustCreate(*backend, new_key, "during", NoExpiry(), kNow);
+  BOOST_TEST(cluster.Command(to, {"CLUSTER", "COUNTKEYSINSLOT", slot_text}) == "1");
+  BOOST_TEST(cluster.Command(from, {"CLUSTER", "COUNTKEYSINSLOT", slot_text}) == "1");
+  BOOST_TEST(MustGet(*backend, new_key, kNow).value == "during");  // ASK for a read too
+  BOOST_TEST(MustGet(*backend, old_key, kNow).value == "before");  // still on the source
+
+  cluster.MigrateKeys(slot, to);
+  // Both keys now on the target while the slot is still half-migrated: ASK for each.
+  BOOST_TEST(cluster.Command(from, {"CLUSTER", "COUNTKEYSINSLOT", slot_text}) == "0");
+  BOOST_TEST(MustGet(*backend, old_key, kNow).value == "before");
+  MustCas(*backend, old_key, old_version, "after", NoExpiry(), kNow);
+  // The target never had to refuse a command of ours for want of ASKING.
+  BOOST_TEST(cluster.Command(to, {"INFO", "errorstats"}).find("errorstat_MOVED") ==
+             std::string::npos);
+  BOOST_TEST(MustGet(*backend, old_key, kNow).value == "after");
+  // A scan during the migration sees each record once.
+  BOOST_TEST(KeysOf(ScanAll(*backend, "", 1, kNow)).size() == 2u);
+
+  cluster.FinishSlotMigration(slot, to);
+  BOOST_TEST(MustGet(*backend, old_key, kNow).value == "after");
+  BOOST_TEST(MustGet(*backend, new_key, kNow).value == "during");
+  cluster.MoveSlot(slot, from);  // as found
+}
+
+BOOST_AUTO_TEST_CASE(the_eviction_policy_is_checked_on_every_node) {
+  RedisClusterFixture& cluster = SharedCluster();
+  const std::size_t replica = cluster.ReplicaOf(cluster.Masters().front());
+  BOOST_TEST(cluster.Command(replica, {"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}) ==
+             "OK");
+  Result<std::shared_ptr<RedisBackend>> refused = RedisBackend::Open(cluster.BackendOptions());
+  BOOST_TEST(refused.status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(refused.status().message().find("allkeys-lru") != std::string::npos);
+  BOOST_TEST(cluster.Command(replica, {"CONFIG", "SET", "maxmemory-policy", "noeviction"}) == "OK");
+
+  // While running: the watch reads every node of the map, replicas included.
+  RedisOptions options = cluster.BackendOptions();
+  options.policy_check_interval = 50ms;
+  options.on_health_change = [](const Status&) {};
+  auto backend = MustOpen(options);
+  BOOST_TEST(backend->CheckHealth().ok());
+  BOOST_TEST(cluster.Command(replica, {"CONFIG", "SET", "maxmemory-policy", "volatile-lru"}) ==
+             "OK");
+  const auto deadline = Clock::now() + 5s;
+  while (backend->CheckHealth().ok() && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  BOOST_TEST(backend->CheckHealth().code() == StatusCode::kUnavailable);
+  BOOST_TEST(cluster.Command(replica, {"CONFIG", "SET", "maxmemory-policy", "noeviction"}) == "OK");
+  const auto healed = Clock::now() + 5s;
+  while (!backend->CheckHealth().ok() && Clock::now() < healed) std::this_thread::sleep_for(10ms);
+  BOOST_TEST(backend->CheckHealth().ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_seed_that_is_not_in_cluster_mode_is_refused) {
+  RedisServerFixture::Settings settings;
+  settings.listen_on_tcp = true;
+  RedisServerFixture single(settings);
+  RedisOptions options;
+  options.cluster_seeds.push_back(RedisAddress{"127.0.0.1", single.tcp_port()});
+  Result<std::shared_ptr<RedisBackend>> refused = RedisBackend::Open(options);
+  BOOST_TEST(refused.status().code() == StatusCode::kInvalidArgument);
+  // No seed reachable at all: unavailable, at once.
+  RedisOptions nowhere;
+  nowhere.cluster_seeds.push_back(RedisAddress{"127.0.0.1", 1});
+  nowhere.connect_timeout = 300ms;
+  BOOST_TEST(RedisBackend::Open(nowhere).status().code() == StatusCode::kUnavailable);
+}
+
+BOOST_AUTO_TEST_CASE(clusterdown_is_retried_within_the_command_timeout) {
+  RedisClusterFixture& cluster = SharedCluster();
+  cluster.FlushAll();
+  RedisOptions options = cluster.BackendOptions();
+  options.command_timeout = 3000ms;
+  auto backend = MustOpen(options);
+  const std::string key = "down";
+  MustCreate(*backend, key, "v", NoExpiry(), kNow);
+  const int slot = HashSlot(RedisKeyOf(key));
+  const std::size_t owner = cluster.MasterOf(slot);
+  const std::string slot_text = std::to_string(slot);
+
+  // The slot served by no one: every node answers CLUSTERDOWN until the owner claims it back.
+  for (std::size_t i = 0; i < RedisClusterFixture::kNodes; ++i) {
+    BOOST_TEST(cluster.Command(i, {"CLUSTER", "DELSLOTS", slot_text}) == "OK");
+  }
+  BOOST_TEST(cluster.Command(owner, {"HGET", RedisKeyOf(key), "v"}).rfind("-CLUSTERDOWN", 0) == 0);
+  std::thread heal([&cluster, owner, slot_text] {
+    std::this_thread::sleep_for(500ms);
+    cluster.Command(owner, {"CLUSTER", "ADDSLOTS", slot_text});
+  });
+  const auto start = Clock::now();
+  Result<VersionedValue> read = backend->Get(key, kNow);
+  const double waited = Seconds(Clock::now() - start);
+  heal.join();
+  BOOST_TEST_REQUIRE(read.ok(), read.status().message());
+  BOOST_TEST(read->value == "v");
+  BOOST_TEST(waited >= 0.4);
+  BOOST_TEST(waited < 3.5);
+  std::cout << "clusterdown: the read waited " << waited << " s for the slot to come back\n";
+  cluster.WaitUntilStable();
+
+  // Never healed within the timeout: kUnavailable, bounded by the timeout.
+  RedisOptions short_options = cluster.BackendOptions();
+  short_options.command_timeout = 500ms;
+  auto impatient = MustOpen(short_options);
+  for (std::size_t i = 0; i < RedisClusterFixture::kNodes; ++i) {
+    cluster.Command(i, {"CLUSTER", "DELSLOTS", slot_text});
+  }
+  const auto again = Clock::now();
+  BOOST_TEST(impatient->Get(key, kNow).status().code() == StatusCode::kUnavailable);
+  BOOST_TEST(Seconds(Clock::now() - again) < 2.0);
+  cluster.Command(owner, {"CLUSTER", "ADDSLOTS", slot_text});
+  cluster.WaitUntilStable();
+  BOOST_TEST(MustGet(*impatient, key, kNow).value == "v");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace credstore::testing
