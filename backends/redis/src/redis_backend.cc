@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -135,6 +136,7 @@ class RedisBackend::Impl {
                         const std::string& write_id);
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                         Timestamp now);
+  Status Export(std::string_view prefix, Timestamp now, const ExportVisitor& visit);
 
   std::string RedisKey(std::string_view key) const {
     std::string redis_key;
@@ -190,10 +192,12 @@ class RedisBackend::Impl {
 
   Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
                                    const std::string& write_id, const std::string& failure);
-  // The live records of `node` under `prefix` after `cursor`, kept among the `limit` smallest
-  // in `best` (Scan, one node at a time).
-  Status ScanNode(Node& node, std::string_view prefix, std::string_view cursor, std::size_t limit,
-                  Timestamp now, std::map<std::string, VersionedValue>& best);
+  // Walks `node`'s keys under `prefix` with SCAN; fetches the records of the keys `wanted`
+  // accepts (pipelined, a batch per SCAN reply) and hands each live one to `take`, with no
+  // connection held. Scan and Export, one node at a time.
+  Status WalkNode(Node& node, std::string_view prefix, Timestamp now,
+                  const std::function<bool(std::string_view key)>& wanted,
+                  const std::function<Status(ScanEntry entry)>& take);
   void WatchPolicy();
   // What one read of maxmemory-policy on every node says; nullopt when no verdict could be had.
   std::optional<Status> ReadPolicyVerdict();
@@ -478,7 +482,17 @@ Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_v
   if (limit == 0) return Status::InvalidArgument("scan limit must be at least 1");
   std::map<std::string, VersionedValue> best;  // at most `limit` smallest live keys so far
   for (const std::shared_ptr<Node>& node : topology_->Masters()) {
-    const Status scanned = ScanNode(*node, prefix, cursor, limit, now, best);
+    const Status scanned = WalkNode(
+        *node, prefix, now,
+        [&](std::string_view key) {
+          return (cursor.empty() || key > cursor) &&
+                 (best.size() < limit || key < best.rbegin()->first);
+        },
+        [&](ScanEntry entry) {
+          best.insert_or_assign(std::move(entry.key), std::move(entry.record));
+          if (best.size() > limit) best.erase(std::prev(best.end()));
+          return Status::Ok();
+        });
     if (!scanned.ok()) return scanned;
   }
   ScanPage result;
@@ -491,52 +505,56 @@ Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_v
   return result;
 }
 
-Status RedisBackend::Impl::ScanNode(Node& node, std::string_view prefix, std::string_view cursor,
-                                    std::size_t limit, Timestamp now,
-                                    std::map<std::string, VersionedValue>& best) {
-  Result<ConnectionPool::Lease> acquired = node.pool().Acquire();
-  if (!acquired.ok()) return AsUnavailable(acquired.status());
-  ConnectionPool::Lease lease = std::move(acquired).value();
-
+Status RedisBackend::Impl::WalkNode(Node& node, std::string_view prefix, Timestamp now,
+                                    const std::function<bool(std::string_view key)>& wanted,
+                                    const std::function<Status(ScanEntry entry)>& take) {
   const std::string head = options_.key_namespace + ":{";
   const std::string pattern = GlobEscape(head) + GlobEscape(prefix) + "*";
   std::string scan_cursor = "0";
   std::vector<Command> fetches;
   std::vector<std::string> keys;
   std::vector<ReplyPtr> replies;
+  const auto key_of = [&head](std::string_view redis_key) {
+    return redis_key.substr(head.size(), redis_key.size() - head.size() - 1);
+  };
   do {
-    ReplyPtr page = lease->Call({"SCAN", scan_cursor, "MATCH", pattern, "COUNT", kScanBatch});
-    if (page == nullptr) return Status::Unavailable("redis: scan: " + lease->failure());
-    if (page->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *page);
-    if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
-        page->element[0]->type != REDIS_REPLY_STRING ||
-        page->element[1]->type != REDIS_REPLY_ARRAY) {
-      return Status::Internal("redis: unexpected SCAN reply");
-    }
-    scan_cursor = ReplyText(*page->element[0]);
-
     keys.clear();
-    const redisReply& found = *page->element[1];
-    for (std::size_t i = 0; i < found.elements; ++i) {
-      const std::string_view redis_key = ReplyText(*found.element[i]);
-      if (!StartsWith(redis_key, head) || redis_key.size() < head.size() + 1 ||
-          redis_key.back() != '}') {
-        continue;
+    replies.clear();
+    {
+      // One connection per round trip, returned before `take` runs: it may call this backend.
+      Result<ConnectionPool::Lease> acquired = node.pool().Acquire();
+      if (!acquired.ok()) return AsUnavailable(acquired.status());
+      ConnectionPool::Lease lease = std::move(acquired).value();
+      ReplyPtr page = lease->Call({"SCAN", scan_cursor, "MATCH", pattern, "COUNT", kScanBatch});
+      if (page == nullptr) return Status::Unavailable("redis: scan: " + lease->failure());
+      if (page->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *page);
+      if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
+          page->element[0]->type != REDIS_REPLY_STRING ||
+          page->element[1]->type != REDIS_REPLY_ARRAY) {
+        return Status::Internal("redis: unexpected SCAN reply");
       }
-      const std::string_view key =
-          redis_key.substr(head.size(), redis_key.size() - head.size() - 1);
-      if (!StartsWith(key, prefix) || (!cursor.empty() && key <= cursor)) continue;
-      if (best.size() >= limit && key >= best.rbegin()->first) continue;
-      keys.emplace_back(redis_key);
-    }
-    if (keys.empty()) continue;
+      scan_cursor = ReplyText(*page->element[0]);
 
-    fetches.clear();
-    for (const std::string& redis_key : keys) {
-      fetches.push_back(Command{"HMGET", redis_key, "v", "ver", "exp"});
-    }
-    if (!lease->Exchange(fetches, replies)) {
-      return Status::Unavailable("redis: scan: " + lease->failure());
+      const redisReply& found = *page->element[1];
+      for (std::size_t i = 0; i < found.elements; ++i) {
+        const std::string_view redis_key = ReplyText(*found.element[i]);
+        if (!StartsWith(redis_key, head) || redis_key.size() < head.size() + 1 ||
+            redis_key.back() != '}') {
+          continue;
+        }
+        const std::string_view key = key_of(redis_key);
+        if (!StartsWith(key, prefix) || !wanted(key)) continue;
+        keys.emplace_back(redis_key);
+      }
+      if (keys.empty()) continue;
+
+      fetches.clear();
+      for (const std::string& redis_key : keys) {
+        fetches.push_back(Command{"HMGET", redis_key, "v", "ver", "exp"});
+      }
+      if (!lease->Exchange(fetches, replies)) {
+        return Status::Unavailable("redis: scan: " + lease->failure());
+      }
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {
       if (replies[i]->type == REDIS_REPLY_ERROR &&
@@ -553,11 +571,23 @@ Status RedisBackend::Impl::ScanNode(Node& node, std::string_view prefix, std::st
       Result<std::optional<VersionedValue>> record = DecodeRecord(*replies[i], now);
       if (!record.ok()) return record.status();
       if (!record->has_value()) continue;
-      std::string key = keys[i].substr(head.size(), keys[i].size() - head.size() - 1);
-      best.insert_or_assign(std::move(key), std::move(**record));
-      if (best.size() > limit) best.erase(std::prev(best.end()));
+      Status taken = take(ScanEntry{std::string(key_of(keys[i])), std::move(**record)});
+      if (!taken.ok()) return taken;
     }
   } while (scan_cursor != "0");
+  return Status::Ok();
+}
+
+// Each master's own SCAN order: O(records) for the whole walk, against O(records) per page for
+// the ordered Scan.
+Status RedisBackend::Impl::Export(std::string_view prefix, Timestamp now,
+                                  const ExportVisitor& visit) {
+  for (const std::shared_ptr<Node>& node : topology_->Masters()) {
+    const Status walked = WalkNode(
+        *node, prefix, now, [](std::string_view) { return true; },
+        [&visit](ScanEntry entry) { return visit(entry); });
+    if (!walked.ok()) return walked;
+  }
   return Status::Ok();
 }
 
@@ -687,6 +717,10 @@ Status RedisBackend::Erase(std::string_view key, Version expected, Timestamp now
 Result<ScanPage> RedisBackend::Scan(std::string_view prefix, std::string_view cursor,
                                     std::size_t limit, Timestamp now) {
   return impl_->Scan(prefix, cursor, limit, now);
+}
+
+Status RedisBackend::Export(std::string_view prefix, Timestamp now, const ExportVisitor& visit) {
+  return impl_->Export(prefix, now, visit);
 }
 
 }  // namespace credstore

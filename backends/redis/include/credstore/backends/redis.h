@@ -1,8 +1,9 @@
-// credstore/backends/redis.h — a StorageBackend over a Redis server.
+// credstore/backends/redis.h — a StorageBackend over a Redis server or a Redis Cluster.
 //
-// Many credstore processes can share one Redis primary: the backend keeps no state of its own
-// besides a small pool of connections, so any number of `credstored` instances (or embedders)
-// may run over the same database at once. Requires Redis 5.0 or later.
+// Many credstore processes can share one Redis primary, or one Redis Cluster: the backend keeps
+// no state of its own besides its connections (and, on a cluster, the slot map), so any number
+// of `credstored` instances (or embedders) may run over the same data at once. Requires Redis
+// 5.0 or later.
 //
 // Layout. Each credstore key K is ONE Redis hash named `<namespace>:{K}` — the braces are a
 // cluster hash tag, so every record sits in one hash slot — holding the value (`v`), its
@@ -50,6 +51,26 @@
 // decided by re-reading the key on a fresh connection: if the record carries this write's id
 // the call succeeds with the stored version, otherwise it answers kUnavailable (the write may
 // or may not have happened, or may still happen) — it never guesses.
+//
+// Redis Cluster (`cluster_seeds`, `redis+cluster://`). Open asks the first seed that answers
+// for the slot map (CLUSTER SLOTS, and CLUSTER NODES for the replicas) and checks every node of
+// it, masters and replicas, as it checks one server (version, maxmemory-policy, durability);
+// `server_durability()` then reports the weakest node. Each node gets its own pool of
+// `pool_size` connections, made lazily. Every call goes to the master that owns its key's slot
+// (CRC16 of the hash tag, Redis's rule): a `MOVED` reply updates the map and the call goes to
+// the named node; an `ASK` reply (a slot half-way through a migration) sends the call to the
+// named node preceded by ASKING, the map unchanged; `TRYAGAIN` and `CLUSTERDOWN` are retried
+// after a short backoff (5 ms doubling up to 100 ms); a connection failure that sent nothing
+// re-reads the map (at most every 100 ms) and tries the new owner. All of it stays within one
+// `command_timeout` per call (and 16 redirections), after which the call answers kUnavailable
+// as above; so on a cluster a call may take up to `command_timeout` more than on one server.
+// A redirection or TRYAGAIN means the script did not run, so a write is sent again safely; a
+// write whose reply is lost is resolved on the key's owner as below. Scan walks every master of
+// the map. The policy watch re-reads the map and checks every node of it, so a replica promoted
+// with an evicting policy makes CheckHealth fail. Replication is asynchronous: a write a master
+// acknowledged just before it failed may be missing on the replica that replaces it. Not
+// supported: Redis Sentinel (no discovery of a primary), TLS (hiredis 0.14 has none: all
+// traffic, the password included, is plaintext on the wire), a db other than 0.
 //
 // Not blocking: every call is a network round trip and the backend keeps no cache yet, so TryGet
 // always answers "would block" (nullopt) and AnswersFromMemory() is false.
@@ -156,10 +177,12 @@ class RedisBackend final : public StorageBackend {
  public:
   // Connects to the server described by `options` and checks it: reachable, AUTH and SELECT
   // accepted, version >= 5.0, an eviction policy that keeps every key, the scripts loaded. The
-  // first connection is kept in the pool.
+  // first connection is kept in the pool. With `cluster_seeds`: reads the slot map from the first
+  // seed that answers and checks every node of it likewise.
   // kInvalidArgument for bad options, a refused password or db, or an unsafe server
-  // configuration (the message says which and never carries the password); kUnavailable when
-  // the server cannot be reached within `connect_timeout`.
+  // configuration (the message says which and never carries the password), and for a seed that
+  // is not in cluster mode or a db other than 0 on a cluster; kUnavailable when the server (no
+  // seed, or a node of the map) cannot be reached within `connect_timeout`.
   static Result<std::shared_ptr<RedisBackend>> Open(const RedisOptions& options);
 
   // Parses a backend URI into options (every option not in the URI keeps its default):
@@ -198,10 +221,15 @@ class RedisBackend final : public StorageBackend {
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
                                  const WriteOptions& options, Timestamp now) override;
   Status Erase(std::string_view key, Version expected, Timestamp now) override;
-  // Walks the whole namespace with SCAN for every page (O(records) per page), keeping the
-  // `limit` smallest live keys after `cursor`: meant for operator listings, not hot paths.
+  // Walks the whole namespace with SCAN for every page (O(records) per page; on a cluster, on
+  // every master, merged), keeping the `limit` smallest live keys after `cursor`: meant for
+  // operator listings, not hot paths.
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                         Timestamp now) override;
+  // SCAN on every master in its own order, the records fetched in pipelined batches: O(records)
+  // for the whole walk, so migrations use it. A key may be visited twice if its slot moves
+  // between masters during the walk (or a SCAN crosses a rehash).
+  Status Export(std::string_view prefix, Timestamp now, const ExportVisitor& visit) override;
   // Always kConflict (kInvalidArgument for a malformed name): the data is the Redis server's, and
   // so is its backup — its RDB snapshots (BGSAVE) and AOF files (docs/operations.md, Backups).
   Result<std::string> Checkpoint(std::string_view name) override;
