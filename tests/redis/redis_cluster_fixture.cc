@@ -241,6 +241,26 @@ void RedisClusterFixture::WaitUntilStable() const {
   }
 }
 
+void RedisClusterFixture::WaitForReplication(std::size_t master) const {
+  const auto field = [](const std::string& info, const std::string& name) {
+    const std::size_t at = info.find(name);
+    if (at == std::string::npos) return std::string();
+    const std::size_t start = at + name.size();
+    return info.substr(start, info.find_first_of(",\r\n", start) - start);
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    const std::string info = Command(master, {"INFO", "replication"});
+    const std::string master_offset = field(info, "master_repl_offset:");
+    const std::string replica_offset = field(info, "offset=");
+    if (!master_offset.empty() && master_offset == replica_offset) return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error("the replica did not catch up within 10 s");
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 std::size_t RedisClusterFixture::KillMasterAndPromoteReplica(std::size_t master) {
   const std::size_t replica = ReplicaOf(master);
   nodes_[master]->Kill();

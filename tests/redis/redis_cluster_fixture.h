@@ -57,6 +57,10 @@ class RedisClusterFixture {
   // FLUSHALL SYNC on every live master.
   void FlushAll();
 
+  // Waits (~10 s at most) until master `master`'s replica has replicated everything the master
+  // holds now (its offset equals master_repl_offset); throws otherwise.
+  void WaitForReplication(std::size_t master) const;
+
   // SIGKILL to master `master`; then CLUSTER FAILOVER TAKEOVER on its replica and a wait until
   // every live node agrees that the replica serves the slots (cluster_state:ok). Returns the
   // replica's index.

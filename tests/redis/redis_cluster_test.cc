@@ -9,6 +9,7 @@
 // Every wait is bounded; the tests that disturb the cluster beyond repair start their own.
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "crc16.h"
@@ -66,14 +68,19 @@ std::shared_ptr<RedisBackend> MustOpen(const RedisOptions& options) {
   return std::move(opened).value();
 }
 
-// A credstore key whose record lives in `slot`, the n-th such key found.
-std::string KeyInSlot(int slot, int n = 0) {
-  for (int i = 0, found = 0; i < 10'000'000; ++i) {
+// The first `count` credstore keys "k<i>" whose records live in `slot`.
+std::vector<std::string> KeysInSlot(int slot, std::size_t count) {
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < count && i < 100'000'000; ++i) {
     std::string key = "k" + std::to_string(i);
-    if (HashSlot(RedisKeyOf(key)) == slot && found++ == n) return key;
+    if (HashSlot(RedisKeyOf(key)) == slot) keys.push_back(std::move(key));
   }
-  throw std::runtime_error("no key found for the slot");
+  if (keys.size() < count) throw std::runtime_error("too few keys found for the slot");
+  return keys;
 }
+
+// The n-th of them.
+std::string KeyInSlot(int slot, std::size_t n = 0) { return KeysInSlot(slot, n + 1).back(); }
 
 // One cluster for the tests that leave it as they found it.
 RedisClusterFixture& SharedCluster() {
@@ -417,6 +424,231 @@ BOOST_AUTO_TEST_CASE(clusterdown_is_retried_within_the_command_timeout) {
   cluster.Command(owner, {"CLUSTER", "ADDSLOTS", slot_text});
   cluster.WaitUntilStable();
   BOOST_TEST(MustGet(*impatient, key, kNow).value == "v");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(redis_cluster_faults)
+
+// What one writer thread of a storm knows about each of its keys: the value of its last
+// acknowledged write, and the values of writes after it whose outcome is unknown (kUnavailable:
+// they may or may not have landed).
+struct KeyLedger {
+  std::string key;
+  Version version = 0;
+  std::string acknowledged;  // empty: never acknowledged
+  std::vector<std::string> unknown_after;
+};
+
+struct StormCounts {
+  std::atomic<int> acknowledged{0};
+  std::atomic<int> unavailable{0};
+  std::atomic<int> other_errors{0};
+};
+
+// Writes to its keys until `stop` (and at most `max_writes`): a create per key, then CAS rounds.
+// After an unknown outcome the key's version is read back before the next write.
+void Storm(StorageBackend& backend, std::vector<KeyLedger>& keys, const std::atomic<bool>& stop,
+           int max_writes, int thread, StormCounts& counts) {
+  for (int write = 0; write < max_writes && !stop.load(); ++write) {
+    KeyLedger& ledger = keys[static_cast<std::size_t>(write) % keys.size()];
+    const std::string value = "t" + std::to_string(thread) + "-w" + std::to_string(write);
+    Result<Version> written =
+        ledger.version == 0
+            ? backend.Create(ledger.key, value, NoExpiry(), kNow)
+            : backend.CompareAndSwap(ledger.key, ledger.version, value, NoExpiry(), kNow);
+    if (written.ok()) {
+      ledger.version = *written;
+      ledger.acknowledged = value;
+      ledger.unknown_after.clear();
+      ++counts.acknowledged;
+      continue;
+    }
+    if (written.status().code() == StatusCode::kUnavailable) {
+      ++counts.unavailable;
+      ledger.unknown_after.push_back(value);
+    } else {
+      ++counts.other_errors;  // a conflict after a write that landed unacknowledged
+    }
+    // Resynchronise with what is stored (a bounded pause: the cluster may be failing over).
+    std::this_thread::sleep_for(2ms);
+    Result<VersionedValue> stored = backend.Get(ledger.key, kNow);
+    if (stored.ok()) ledger.version = stored->version;
+  }
+}
+
+// The keys whose stored value is the last acknowledged one (or a later write of unknown
+// outcome), out of those with an acknowledged write; each miss is reported.
+std::pair<int, int> Audit(StorageBackend& backend, const std::vector<std::vector<KeyLedger>>& all) {
+  int with_ack = 0;
+  int found = 0;
+  for (const std::vector<KeyLedger>& keys : all) {
+    for (const KeyLedger& ledger : keys) {
+      if (ledger.acknowledged.empty()) continue;
+      ++with_ack;
+      Result<VersionedValue> stored = backend.Get(ledger.key, kNow);
+      const bool present =
+          stored.ok() && (stored->value == ledger.acknowledged ||
+                          std::find(ledger.unknown_after.begin(), ledger.unknown_after.end(),
+                                    stored->value) != ledger.unknown_after.end());
+      if (present) {
+        ++found;
+      } else {
+        BOOST_TEST_MESSAGE("missing: "
+                           << ledger.key << " acknowledged " << ledger.acknowledged << ", found "
+                           << (stored.ok() ? stored->value : stored.status().message()));
+      }
+    }
+  }
+  return {with_ack, found};
+}
+
+BOOST_AUTO_TEST_CASE(a_slot_migrated_during_a_write_storm_keeps_every_acknowledged_write) {
+  RedisClusterFixture& cluster = SharedCluster();
+  cluster.FlushAll();
+  auto backend = MustOpen(cluster.BackendOptions());
+  const int slot = HashSlot(RedisKeyOf("storm-anchor"));
+  constexpr int kThreads = 4;
+  constexpr int kKeysPerThread = 24;
+  // Most keys in the migrating slot, some elsewhere (served throughout).
+  const std::vector<std::string> in_slot = KeysInSlot(slot, kThreads * kKeysPerThread);
+  std::vector<std::vector<KeyLedger>> ledgers(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int k = 0; k < kKeysPerThread; ++k) {
+      KeyLedger ledger;
+      ledger.key = k % 4 == 3 ? "storm-elsewhere-" + std::to_string(t) + "-" + std::to_string(k)
+                              : in_slot[static_cast<std::size_t>(t * kKeysPerThread + k)];
+      ledgers[static_cast<std::size_t>(t)].push_back(std::move(ledger));
+    }
+  }
+  StormCounts counts;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back(
+        [&, t] { Storm(*backend, ledgers[static_cast<std::size_t>(t)], stop, 20'000, t, counts); });
+  }
+  const auto start = Clock::now();
+  const std::size_t from = cluster.MasterOf(slot);
+  const std::size_t to = cluster.AnotherMaster(from);
+  std::this_thread::sleep_for(200ms);
+  const int before = counts.acknowledged.load();
+  cluster.BeginSlotMigration(slot, to);
+  std::this_thread::sleep_for(200ms);  // half-migrated, under load: ASK for new keys
+  cluster.MigrateKeys(slot, to);
+  std::this_thread::sleep_for(200ms);  // every key on the target, slot still half-migrated
+  cluster.FinishSlotMigration(slot, to);
+  const int during = counts.acknowledged.load() - before;
+  std::this_thread::sleep_for(300ms);  // MOVED for every key, then the new owner
+  stop = true;
+  for (std::thread& writer : writers) writer.join();
+  const double seconds = Seconds(Clock::now() - start);
+
+  BOOST_TEST(cluster.MasterOf(slot) == to);
+  // Read back through a backend whose map never saw the old owner, and through this one.
+  auto fresh = MustOpen(cluster.BackendOptions());
+  const auto [with_ack, found] = Audit(*fresh, ledgers);
+  const auto [with_ack_old_map, found_old_map] = Audit(*backend, ledgers);
+  std::cout << "slot migration under a write storm (" << seconds
+            << " s): " << counts.acknowledged.load() << " writes acknowledged (" << during
+            << " while the slot moved), " << counts.unavailable.load() << " unavailable, "
+            << counts.other_errors.load() << " other; keys with an acknowledged write " << with_ack
+            << ", found with it " << found << " (old map: " << found_old_map << "/"
+            << with_ack_old_map << ")\n";
+  BOOST_TEST(with_ack == kThreads * kKeysPerThread);
+  BOOST_TEST(found == with_ack);
+  BOOST_TEST(found_old_map == with_ack_old_map);
+  BOOST_TEST(during > 0);
+  // A redirection means the write did not run: the storm needs no retries of its own.
+  BOOST_TEST(counts.unavailable.load() == 0);
+  BOOST_TEST(counts.other_errors.load() == 0);
+  cluster.MoveSlot(slot, from);  // as found
+}
+
+BOOST_AUTO_TEST_CASE(a_master_killed_and_its_replica_promoted_serves_again) {
+  RedisClusterFixture cluster;  // its own: one master does not come back
+  auto backend = MustOpen(cluster.BackendOptions());
+  const std::string anchor = "failover-anchor";
+  const int slot = HashSlot(RedisKeyOf(anchor));
+  const std::size_t master = cluster.MasterOf(slot);
+
+  // Phase 1: records acknowledged and replicated before the crash.
+  constexpr int kBefore = 300;
+  std::vector<std::string> before;
+  int in_failed_slots = 0;
+  for (int i = 0; i < kBefore; ++i) {
+    before.push_back("before-" + std::to_string(i));
+    MustCreate(*backend, before.back(), "v" + std::to_string(i), NoExpiry(), kNow);
+    if (cluster.MasterOf(HashSlot(RedisKeyOf(before.back()))) == master) ++in_failed_slots;
+  }
+  cluster.WaitForReplication(master);
+
+  // Phase 2: a storm while the master dies and its replica takes over.
+  constexpr int kThreads = 2;
+  const std::vector<std::string> in_slot = KeysInSlot(slot, kThreads * 16 + 1);
+  std::vector<std::vector<KeyLedger>> ledgers(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int k = 0; k < 16; ++k) {
+      KeyLedger ledger;
+      ledger.key = k % 2 == 0 ? in_slot[static_cast<std::size_t>(t * 16 + k)]
+                              : "storm-" + std::to_string(t) + "-" + std::to_string(k);
+      ledgers[static_cast<std::size_t>(t)].push_back(std::move(ledger));
+    }
+  }
+  StormCounts counts;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back(
+        [&, t] { Storm(*backend, ledgers[static_cast<std::size_t>(t)], stop, 20'000, t, counts); });
+  }
+  std::this_thread::sleep_for(200ms);
+  const auto killed_at = Clock::now();
+  const std::size_t promoted = cluster.KillMasterAndPromoteReplica(master);
+  const double promotion_seconds = Seconds(Clock::now() - killed_at);
+
+  // The backend follows the new map: a write to the failed-over slot succeeds, within bounds.
+  const std::string probe = in_slot.back();
+  Result<Version> served = Status::Unavailable("not tried");
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline) {
+    served = backend->Create(probe, "after", NoExpiry(), kNow);
+    if (served.ok()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  const double serving_seconds = Seconds(Clock::now() - killed_at);
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  for (std::thread& writer : writers) writer.join();
+
+  BOOST_TEST_REQUIRE(served.ok(), served.status().message());
+  BOOST_TEST(cluster.MasterOf(slot) == promoted);
+  BOOST_TEST(cluster.Command(promoted, {"HGET", RedisKeyOf(probe), "v"}) == "after");
+  int before_found = 0;
+  for (int i = 0; i < kBefore; ++i) {
+    Result<VersionedValue> stored = backend->Get(before[static_cast<std::size_t>(i)], kNow);
+    if (stored.ok() && stored->value == "v" + std::to_string(i)) ++before_found;
+  }
+  const auto [with_ack, found] = Audit(*backend, ledgers);
+  std::cout << "kill -9 of a master, replica promoted in " << promotion_seconds
+            << " s, served again " << serving_seconds
+            << " s after the kill; replicated before: " << kBefore << " acknowledged ("
+            << in_failed_slots << " on the killed master), " << before_found
+            << " found; storm: " << counts.acknowledged.load() << " acknowledged, "
+            << counts.unavailable.load() << " unavailable, keys with an "
+            << "acknowledged write " << with_ack << ", found with it " << found
+            << " (without WAIT, a write acknowledged in the last moments before the kill may be "
+               "lost)\n";
+  BOOST_TEST(in_failed_slots > 0);
+  BOOST_TEST(before_found == kBefore);
+  BOOST_TEST(counts.acknowledged.load() > 0);
+  // Every storm key is readable again (found or lost, never an error).
+  for (const std::vector<KeyLedger>& keys : ledgers) {
+    for (const KeyLedger& ledger : keys) {
+      const StatusCode code = backend->Get(ledger.key, kNow).status().code();
+      BOOST_TEST((code == StatusCode::kOk || code == StatusCode::kNotFound), ledger.key);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
