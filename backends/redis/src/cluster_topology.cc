@@ -34,7 +34,10 @@ Result<std::unique_ptr<ClusterTopology>> ClusterTopology::Open(
     if (view->ranges.empty()) {
       return Status::InvalidArgument("redis: the cluster serves no slot (CLUSTER SLOTS is empty)");
     }
-    topology->Install(*view);
+    // The first Install always changes the empty map, unless no master address was usable.
+    if (!topology->Install(*view)) {
+      return Status::Internal("redis: CLUSTER SLOTS named no usable master address");
+    }
     topology->last_refresh_ = std::chrono::steady_clock::now();
     return topology;
   }
@@ -112,6 +115,8 @@ bool ClusterTopology::Install(const View& view) {
       if (std::shared_ptr<Node> node = NodeLocked(replica)) add_once(members, node);
     }
   }
+  // A view naming no usable master would leave Owner nothing to answer: keep the map we have.
+  if (masters.empty()) return false;
   const auto same = [](const SlotRange& a, const SlotRange& b) {
     return a.first == b.first && a.last == b.last && a.master == b.master &&
            a.replicas == b.replicas;

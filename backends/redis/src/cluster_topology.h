@@ -62,7 +62,8 @@ class ClusterTopology final : public Topology {
   };
   // CLUSTER SLOTS and CLUSTER NODES on `node`, pipelined: its view, or why not.
   Result<View> ReadSlots(Node& node);
-  // Makes `view` the map; true when it differs from the one before. Takes map_mutex_.
+  // Makes `view` the map; true when it differs from the one before. A view without a usable
+  // master is ignored (false). Takes map_mutex_.
   bool Install(const View& view);
 
   const Endpoint base_;

@@ -41,9 +41,11 @@ ReplyPtr LastOf(Connection& connection, const std::vector<Command>& commands) {
 
 Status FromErrorReply(std::string_view operation, const redisReply& reply) {
   const std::string code(ErrorCode(reply));
-  static constexpr std::array<std::string_view, 12> kTransient = {
-      "LOADING", "BUSY",   "READONLY", "MASTERDOWN", "OOM",        "TRYAGAIN",
-      "MISCONF", "NOAUTH", "NOPERM",   "WRONGPASS",  "NOREPLICAS", "CLUSTERDOWN"};
+  // MOVED and ASK reach here only after Route gave up following them (a cluster redirecting in
+  // circles while it reconfigures): as transient as CLUSTERDOWN.
+  static constexpr std::array<std::string_view, 14> kTransient = {
+      "LOADING", "BUSY",   "READONLY",  "MASTERDOWN", "OOM",         "TRYAGAIN", "MISCONF",
+      "NOAUTH",  "NOPERM", "WRONGPASS", "NOREPLICAS", "CLUSTERDOWN", "MOVED",    "ASK"};
   const std::string where = "redis: " + std::string(operation) + ": ";
   if (std::find(kTransient.begin(), kTransient.end(), code) != kTransient.end()) {
     return Status::Unavailable(where + "server answered " + code);
