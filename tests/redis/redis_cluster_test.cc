@@ -379,6 +379,35 @@ BOOST_AUTO_TEST_CASE(a_seed_that_is_not_in_cluster_mode_is_refused) {
   BOOST_TEST(RedisBackend::Open(nowhere).status().code() == StatusCode::kUnavailable);
 }
 
+BOOST_AUTO_TEST_CASE(the_password_goes_to_every_node_and_is_never_echoed) {
+  RedisClusterFixture cluster;  // its own: it ends password-protected
+  for (std::size_t i = 0; i < RedisClusterFixture::kNodes; ++i) {
+    BOOST_TEST(cluster.Command(i, {"CONFIG", "SET", "masterauth", kPassword}) == "OK");
+    BOOST_TEST(cluster.Command(i, {"CONFIG", "SET", "requirepass", kPassword}) == "OK");
+  }
+  const RedisOptions plain = cluster.BackendOptions();
+  Result<std::shared_ptr<RedisBackend>> no_password = RedisBackend::Open(plain);
+  BOOST_TEST(no_password.status().code() == StatusCode::kInvalidArgument);
+  RedisOptions wrong = plain;
+  wrong.password = "not-" + std::string(kPassword);
+  Result<std::shared_ptr<RedisBackend>> refused = RedisBackend::Open(wrong);
+  BOOST_TEST(refused.status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(refused.status().message().find(kPassword) == std::string::npos);
+
+  // Through the URI, as credstored gets it: every master serves a record.
+  Result<RedisOptions> parsed = RedisBackend::ParseUri(
+      "redis+cluster://:" + std::string(kPassword) + "@" + cluster.Uri().substr(16));
+  BOOST_TEST_REQUIRE(parsed.ok());
+  BOOST_TEST(parsed->cluster_seeds.size() == RedisClusterFixture::kNodes);
+  auto backend = MustOpen(*parsed);
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "auth-" + std::to_string(i);
+    MustCreate(*backend, key, "v", NoExpiry(), kNow);
+    BOOST_TEST(MustGet(*backend, key, kNow).value == "v");
+  }
+  BOOST_TEST(ScanAll(*backend, "auth-", 100, kNow).size() == 30u);
+}
+
 BOOST_AUTO_TEST_CASE(clusterdown_is_retried_within_the_command_timeout) {
   RedisClusterFixture& cluster = SharedCluster();
   cluster.FlushAll();
