@@ -24,19 +24,11 @@ std::string MarkerFor(const VersionedValue& source_keycheck) {
   return std::string(kMarkerText) + internal::ToHex(internal::Sha256(source_keycheck.value));
 }
 
-// Calls `visit` with every live record of `backend` at `now`, in key order.
+// Calls `visit` with every live record of `backend` at `now`, in the backend's own order (at
+// least once each; see StorageBackend::Export).
 template <class Visit>
-Status ForEachRecord(StorageBackend& backend, Timestamp now, std::size_t page_size, Visit visit) {
-  std::string cursor;
-  do {
-    auto page = backend.Scan("", cursor, page_size, now);
-    if (!page.ok()) return page.status();
-    for (const ScanEntry& entry : page->entries) {
-      if (Status visited = visit(entry); !visited.ok()) return visited;
-    }
-    cursor = std::move(page->next_cursor);
-  } while (!cursor.empty());
-  return Status::Ok();
+Status ForEachRecord(StorageBackend& backend, Timestamp now, Visit visit) {
+  return backend.Export("", now, [&visit](const ScanEntry& entry) { return visit(entry); });
 }
 
 // True iff `backend` holds no live record at `now`.
@@ -52,9 +44,9 @@ Result<bool> IsEmpty(StorageBackend& backend, Timestamp now) {
 }
 
 // Live records of `backend`, the marker not counted.
-Result<std::uint64_t> CountRecords(StorageBackend& backend, Timestamp now, std::size_t page_size) {
+Result<std::uint64_t> CountRecords(StorageBackend& backend, Timestamp now) {
   std::uint64_t count = 0;
-  Status counted = ForEachRecord(backend, now, page_size, [&](const ScanEntry& entry) {
+  Status counted = ForEachRecord(backend, now, [&](const ScanEntry& entry) {
     if (entry.key != kMigrationMarkerKey) ++count;
     return Status::Ok();
   });
@@ -121,10 +113,9 @@ Result<bool> ClaimTarget(StorageBackend& target, const std::string& marker, Time
 
 // Step 3 of a resumed run: what the target holds that the source does not (the marker and the
 // keycheck aside) is erased, so that the copy ends equal to the source.
-Result<std::uint64_t> RemoveStale(StorageBackend& source, StorageBackend& target, Timestamp now,
-                                  std::size_t page_size) {
+Result<std::uint64_t> RemoveStale(StorageBackend& source, StorageBackend& target, Timestamp now) {
   std::vector<std::pair<std::string, Version>> stale;
-  Status walked = ForEachRecord(target, now, page_size, [&](const ScanEntry& entry) {
+  Status walked = ForEachRecord(target, now, [&](const ScanEntry& entry) {
     if (entry.key == kMigrationMarkerKey || entry.key == kKeycheckKey) return Status::Ok();
     auto there = source.Get(entry.key, now);
     if (there.status().code() == StatusCode::kNotFound) {
@@ -150,7 +141,6 @@ Result<MigrationReport> MigrateStore(StorageBackend& source, StorageBackend& tar
   if (&source == &target) {
     return Status::InvalidArgument("the source and the target are the same store");
   }
-  const std::size_t page_size = std::max<std::size_t>(options.page_size, 1);
 
   // The source must be a whole store: one a server opened, and not itself a half-made copy.
   auto source_marker = source.Get(kMigrationMarkerKey, now);
@@ -174,7 +164,7 @@ Result<MigrationReport> MigrateStore(StorageBackend& source, StorageBackend& tar
 
   // Unsynced one by one: the keycheck's durable write below syncs everything before it (RocksDB
   // syncs its log up to that write; Redis's durability is its own setting either way).
-  Status copied = ForEachRecord(source, now, page_size, [&](const ScanEntry& entry) {
+  Status copied = ForEachRecord(source, now, [&](const ScanEntry& entry) {
     if (entry.key == kKeycheckKey) return Status::Ok();
     auto written = CopyRecord(target, entry, now, /*durable=*/false);
     if (!written.ok()) return written.status();
@@ -185,7 +175,7 @@ Result<MigrationReport> MigrateStore(StorageBackend& source, StorageBackend& tar
   if (!copied.ok()) return copied;
 
   if (report.resumed) {
-    auto removed = RemoveStale(source, target, now, page_size);
+    auto removed = RemoveStale(source, target, now);
     if (!removed.ok()) return removed.status();
     report.removed = *removed;
   }
@@ -196,9 +186,9 @@ Result<MigrationReport> MigrateStore(StorageBackend& source, StorageBackend& tar
   if (!keycheck_written.ok()) return keycheck_written.status();
   ++(*keycheck_written ? report.copied : report.already_there);
 
-  auto source_count = CountRecords(source, now, page_size);
+  auto source_count = CountRecords(source, now);
   if (!source_count.ok()) return source_count.status();
-  auto target_count = CountRecords(target, now, page_size);
+  auto target_count = CountRecords(target, now);
   if (!target_count.ok()) return target_count.status();
   report.source_records = *source_count;
   report.target_records = *target_count;

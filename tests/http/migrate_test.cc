@@ -1,4 +1,5 @@
-// `credstore migrate` between RocksDB and Redis, both ways, against real stores and real
+// `credstore migrate` between RocksDB and Redis (a single server, and a Redis Cluster), both
+// ways, against real stores and real
 // credstored processes: a run cut short by SIGKILL leaves a target credstored refuses to start
 // on, a second run finishes it, and a credstored on the target then serves the customers and
 // integrators of the source with the same key file.
@@ -16,6 +17,7 @@
 #include "http/cli_process.h"
 #include "http/http_test_env.h"
 #ifdef CREDSTORE_HTTP_TESTS_WITH_REDIS
+#include "redis/redis_cluster_fixture.h"
 #include "redis/redis_server_fixture.h"
 #endif
 
@@ -156,6 +158,54 @@ BOOST_AUTO_TEST_CASE(rocksdb_to_redis_to_rocksdb_survives_a_kill_and_serves_the_
   const json::object to_rocksdb = Finished(Migrate(redis.unix_uri(), back_uri), "to RocksDB");
   BOOST_TEST(to_rocksdb.at("resumed").as_bool());
 
+  ServerOptions on_rocksdb;
+  on_rocksdb.storage_uri = back_uri;
+  Server copy_of_copy(on_rocksdb);
+  ExpectServed(copy_of_copy, population, "back on RocksDB");
+}
+#endif
+
+#ifdef CREDSTORE_HTTP_TESTS_WITH_REDIS
+BOOST_AUTO_TEST_CASE(rocksdb_to_a_redis_cluster_and_back_serves_the_source,
+                     *utf::precondition(CanMigrate)) {
+  Server source;
+  Population population;
+  for (int i = 0; i < 3; ++i) {
+    population.customers.push_back(source.NewCustomer());
+    BOOST_TEST_REQUIRE(
+        source.PostSettings(population.customers.back(), R"({"copied":true})").status == 200u);
+  }
+  population.integrators.push_back(source.NewIntegrator());
+  population.integrators.front() = source.RotateOk(population.integrators.front());
+  const std::string rocksdb_uri = source.storage_uri();
+  source.Stop();
+
+  // Into the cluster (its records spread over three masters), cut short, refused, finished.
+  credstore::testing::RedisClusterFixture cluster;
+  const std::string cluster_uri = cluster.Uri();
+  KilledHalfWay(rocksdb_uri, cluster_uri, 2);
+  RefusesToStart(source, cluster_uri);
+  const json::object to_cluster = Finished(Migrate(rocksdb_uri, cluster_uri), "to the cluster");
+  BOOST_TEST(to_cluster.at("resumed").as_bool());
+  BOOST_TEST(Count(to_cluster, "sourceRecords") > 5);
+  std::int64_t on_masters = 0;
+  for (const std::size_t master : cluster.Masters()) {
+    on_masters += std::stoll(cluster.Command(master, {"DBSIZE"}));
+  }
+  // Every record is on some master (plus the erased marker's tombstone, which Redis collects).
+  BOOST_TEST(on_masters == Count(to_cluster, "targetRecords") + 1);
+  {
+    ServerOptions on_cluster;
+    on_cluster.storage_uri = cluster_uri;
+    Server copy(on_cluster);
+    ExpectServed(copy, population, "on the cluster");
+  }
+
+  // Out of the cluster into a new RocksDB folder.
+  credstore::testing::TempDir back("credstore-http-migrated");
+  const std::string back_uri = "rocksdb://" + (back.path() / "db").string();
+  const json::object to_rocksdb = Finished(Migrate(cluster_uri, back_uri), "out of the cluster");
+  BOOST_TEST(!to_rocksdb.at("resumed").as_bool());
   ServerOptions on_rocksdb;
   on_rocksdb.storage_uri = back_uri;
   Server copy_of_copy(on_rocksdb);

@@ -135,8 +135,14 @@ std::string Tail(const std::filesystem::path& path) {
 RedisServerFixture::RedisServerFixture(Settings settings)
     : settings_(settings), folder_("credstore-redis"), binary_(FindRedisServer()) {
   constexpr int kPortAttempts = 5;
+  if (settings_.cluster_node) settings_.listen_on_tcp = true;
   for (int attempt = 1;; ++attempt) {
     if (settings_.listen_on_tcp) tcp_port_ = PickFreeLoopbackPort();
+    if (settings_.cluster_node) {
+      do {
+        bus_port_ = PickFreeLoopbackPort();
+      } while (bus_port_ == tcp_port_);
+    }
     try {
       Start();
       return;
@@ -185,6 +191,15 @@ void RedisServerFixture::Launch() {
            << "maxmemory-policy noeviction\n"
            << "save \"\"\n"
            << "rdbcompression no\n";
+    if (settings_.cluster_node) {
+      config << "cluster-enabled yes\n"
+             << "cluster-config-file nodes.conf\n"
+             << "cluster-node-timeout 1000\n"
+             // A replica's first full sync starts at once, not after Redis's default 5 s
+             // (which would leave WAIT answering 0 for the first seconds of every cluster).
+             << "repl-diskless-sync-delay 0\n"
+             << "cluster-port " << bus_port_ << "\n";
+    }
     if (!config) throw std::runtime_error("cannot write redis.conf");
   }
 

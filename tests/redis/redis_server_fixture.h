@@ -34,6 +34,9 @@ class RedisServerFixture {
   struct Settings {
     // Also listen on 127.0.0.1:<a free port> (picked at start; retried on a clash). Default off.
     bool listen_on_tcp = false;
+    // Run as a Redis Cluster node (`cluster-enabled yes`, `cluster-node-timeout 1000`), its
+    // cluster bus on a second free loopback port. Implies listen_on_tcp. Default off.
+    bool cluster_node = false;
   };
 
   // Starts the server; throws if it does not answer PING within ~10 s.
@@ -72,6 +75,7 @@ class RedisServerFixture {
   const std::filesystem::path& folder() const { return folder_.path(); }
   std::string socket_path() const { return (folder() / "redis.sock").string(); }
   int tcp_port() const { return tcp_port_; }  // 0 unless Settings::listen_on_tcp
+  std::string tcp_address() const { return "127.0.0.1:" + std::to_string(tcp_port_); }
   std::string unix_uri() const { return "redis+unix://" + socket_path(); }
 
   // Backend options for this server over its unix socket; short timeouts fit a local server.
@@ -95,6 +99,7 @@ class RedisServerFixture {
   TempDir folder_;
   std::string binary_;
   int tcp_port_ = 0;
+  int bus_port_ = 0;  // the cluster bus, when Settings::cluster_node
   pid_t pid_ = -1;
 };
 

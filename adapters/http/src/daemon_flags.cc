@@ -45,7 +45,8 @@ po::options_description Flags(DaemonConfig& config) {
       "After listening, write the public listener's port (decimal) to PATH.");
   add("storage", po::value(&config.storage)->default_value(config.storage)->value_name("URI"),
       "Storage backend: memory://, rocksdb://PATH (relative) or rocksdb:///abs/path, "
-      "redis://[:password@]host:port[/db], redis+unix:///path/redis.sock.");
+      "redis://[:password@]host:port[/db], redis+unix:///path/redis.sock, "
+      "redis+cluster://[:password@]host:port[,host:port...].");
   add("min-free-disk", po::value(&config.min_free_disk_mib)->value_name("MIB"),
       "RocksDB: below this much free disk space (MiB), writes answer 503 and the store opens "
       "read-only, while reads keep answering; writes resume once space is back. Default: twice "

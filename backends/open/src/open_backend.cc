@@ -127,7 +127,9 @@ Result<std::shared_ptr<StorageBackend>> OpenRedis([[maybe_unused]] std::string_v
 bool IsBackendBuilt(std::string_view scheme) {
   if (scheme == "memory") return true;
   if (scheme == "rocksdb") return CREDSTORE_HAVE_ROCKSDB != 0;
-  if (scheme == "redis" || scheme == "redis+unix") return CREDSTORE_HAVE_REDIS != 0;
+  if (scheme == "redis" || scheme == "redis+unix" || scheme == "redis+cluster") {
+    return CREDSTORE_HAVE_REDIS != 0;
+  }
   return false;
 }
 
@@ -136,8 +138,8 @@ Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri,
   const std::size_t separator = uri.find("://");
   if (separator == std::string_view::npos || separator == 0) {
     return Status::InvalidArgument(
-        "storage URI must look like memory://, rocksdb:///path, redis://host:port or "
-        "redis+unix:///path");
+        "storage URI must look like memory://, rocksdb:///path, redis://host:port, "
+        "redis+unix:///path or redis+cluster://host:port,host:port");
   }
   const std::string_view scheme = uri.substr(0, separator);
   const std::string_view rest = uri.substr(separator + 3);
@@ -146,10 +148,13 @@ Result<std::shared_ptr<StorageBackend>> OpenBackend(std::string_view uri,
     return std::shared_ptr<StorageBackend>(std::make_shared<MemoryBackend>());
   }
   if (scheme == "rocksdb") return OpenRocksDb(rest, options);
-  if (scheme == "redis" || scheme == "redis+unix") return OpenRedis(uri, options);
+  if (scheme == "redis" || scheme == "redis+unix" || scheme == "redis+cluster") {
+    return OpenRedis(uri, options);
+  }
   // Only the scheme is echoed: the rest of an unknown URI could hold a password.
-  return Status::InvalidArgument("unknown storage scheme '" + std::string(scheme) +
-                                 "' (expected memory, rocksdb, redis or redis+unix)");
+  return Status::InvalidArgument(
+      "unknown storage scheme '" + std::string(scheme) +
+      "' (expected memory, rocksdb, redis, redis+unix or redis+cluster)");
 }
 
 }  // namespace credstore

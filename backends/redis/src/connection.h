@@ -8,6 +8,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -167,6 +168,14 @@ class ConnectionPool {
 
 // The first word of an error reply ("NOSCRIPT", "LOADING", ...); empty if `reply` is no error.
 std::string_view ErrorCode(const redisReply& reply);
+
+// `text` as a whole decimal integer; false (and `out` unspecified) if it is not one.
+template <typename Integer>
+bool ParseInteger(std::string_view text, Integer& out) {
+  if (text.empty()) return false;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
 
 // A reply's string payload (string, status or error reply).
 inline std::string_view ReplyText(const redisReply& reply) {

@@ -51,6 +51,7 @@ void InvalidationSubscriber::Lost() {
   // Not live first, then the flush: see live_id().
   live_id_.store(0);
   cache_.Flush();
+  cache_.CountSubscriberLoss();
   losses_.fetch_add(1, std::memory_order_relaxed);
 }
 

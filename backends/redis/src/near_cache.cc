@@ -183,6 +183,7 @@ NearCache::Stats NearCache::stats() const {
     total.bytes += shard->bytes;
   }
   total.flushes = flushes_.load(std::memory_order_relaxed);
+  total.subscriber_losses = subscriber_losses_.load(std::memory_order_relaxed);
   return total;
 }
 

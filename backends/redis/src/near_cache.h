@@ -69,6 +69,7 @@ class NearCache {
     std::uint64_t evictions = 0;      // pushed out by the entry or byte bound
     std::uint64_t invalidations = 0;  // entries removed by Invalidate
     std::uint64_t flushes = 0;
+    std::uint64_t subscriber_losses = 0;  // CountSubscriberLoss calls: a node's subscriber lost
     std::size_t entries = 0;
     std::size_t bytes = 0;
   };
@@ -94,6 +95,9 @@ class NearCache {
   void Invalidate(std::string_view key);
   // Drops every entry, and makes every read in flight unfit to fill.
   void Flush();
+  // Counts the loss of an invalidation subscriber (which flushes): kept here, with the other
+  // counters, because a cluster's nodes (and their subscribers) come and go with its map.
+  void CountSubscriberLoss() { subscriber_losses_.fetch_add(1, std::memory_order_relaxed); }
 
   Stats stats() const;
   const Limits& limits() const { return limits_; }
@@ -106,6 +110,7 @@ class NearCache {
   const Limits limits_;
   std::atomic<std::uint64_t> epoch_{1};
   std::atomic<std::uint64_t> flushes_{0};
+  std::atomic<std::uint64_t> subscriber_losses_{0};
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

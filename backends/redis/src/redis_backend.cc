@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -18,44 +19,50 @@
 #include <utility>
 #include <vector>
 
+#include "cluster_topology.h"
 #include "connection.h"
 #include "credstore/backends/redis.h"
+#include "near_cache.h"
+#include "node.h"
 #include "replica_wait.h"
-#include "scripts.h"
+#include "slot_map.h"
+#include "topology.h"
 #include "tracked_reads.h"
 
 namespace credstore {
 
 using redis_internal::Command;
+using redis_internal::Connection;
 using redis_internal::ConnectionPool;
 using redis_internal::Endpoint;
 using redis_internal::ErrorCode;
+using redis_internal::FromErrorReply;
+using redis_internal::Lane;
+using redis_internal::NearCache;
+using redis_internal::Node;
+using redis_internal::ParseInteger;
 using redis_internal::ReplicaWait;
 using redis_internal::ReplyPtr;
 using redis_internal::ReplyText;
+using redis_internal::Script;
+using redis_internal::Topology;
+using redis_internal::TrackedReads;
 
 namespace {
 
-enum class Script : std::size_t { kCreate = 0, kCompareAndSwap = 1, kErase = 2 };
-constexpr std::array<std::string_view, 3> kScriptSources = {redis_internal::kCreateScript,
-                                                            redis_internal::kCompareAndSwapScript,
-                                                            redis_internal::kEraseScript};
-
 // Records whose expiry is further away than this get no native TTL at all.
 constexpr std::chrono::milliseconds kLongestNativeTtl = std::chrono::hours(24 * 365 * 10);
+// Bounds of Route's retries on a cluster: redirections followed, and the wait before retrying
+// TRYAGAIN or CLUSTERDOWN, doubled each time (all within one command timeout).
+constexpr int kMaxHops = 16;
+constexpr std::chrono::milliseconds kFirstBackoff{5};
+constexpr std::chrono::milliseconds kLongestBackoff{100};
 // Keys asked for per SCAN round trip.
 constexpr std::string_view kScanBatch = "512";
 
 std::string ToDecimal(std::int64_t number) { return std::to_string(number); }
 
 std::int64_t Millis(Timestamp t) { return t.time_since_epoch().count(); }
-
-template <typename Integer>
-bool ParseInteger(std::string_view text, Integer& out) {
-  if (text.empty()) return false;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size();
-}
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -78,23 +85,6 @@ bool ValidNamespace(std::string_view name) {
     return c > ' ' && c < 0x7f && c != '{' && c != '}' && c != '*' && c != '?' && c != '[' &&
            c != ']' && c != '\\';
   });
-}
-
-// The error reply of a command mapped to a Status. Only the reply's error code is kept: the
-// rest of a Redis error text is not ours to vouch for as safe to show a client.
-Status FromErrorReply(std::string_view operation, const redisReply& reply) {
-  const std::string code(ErrorCode(reply));
-  static constexpr std::array<std::string_view, 12> kTransient = {
-      "LOADING", "BUSY",   "READONLY", "MASTERDOWN", "OOM",        "TRYAGAIN",
-      "MISCONF", "NOAUTH", "NOPERM",   "WRONGPASS",  "NOREPLICAS", "CLUSTERDOWN"};
-  const std::string where = "redis: " + std::string(operation) + ": ";
-  if (std::find(kTransient.begin(), kTransient.end(), code) != kTransient.end()) {
-    return Status::Unavailable(where + "server answered " + code);
-  }
-  if (code == "WRONGTYPE") {
-    return Status::Internal(where + "a key in credstore's namespace is not a credstore record");
-  }
-  return Status::Internal(where + "server answered " + (code.empty() ? "an error" : code));
 }
 
 // The reply to `HMGET <key> v ver exp` as a record; nullopt if there is no live record.
@@ -123,56 +113,44 @@ Result<std::optional<VersionedValue>> DecodeRecord(const redisReply& reply, Time
   return std::optional<VersionedValue>(std::move(record));
 }
 
-// `CONFIG GET <name>` on `connection`: the value, nullopt when the server refused the command
-// (renamed, or denied by ACL), kUnavailable when it could not be reached.
-Result<std::optional<std::string>> ConfigGet(redis_internal::Connection& connection,
-                                             std::string_view name, std::string_view during) {
-  ReplyPtr reply = connection.Call({"CONFIG", "GET", name});
-  if (reply == nullptr) {
-    return Status::Unavailable("redis: " + std::string(during) + ": " + connection.failure());
-  }
-  if (reply->type == REDIS_REPLY_ERROR) return std::optional<std::string>();
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-      reply->element[1]->type != REDIS_REPLY_STRING) {
-    return Status::Internal("redis: unexpected CONFIG GET reply");
-  }
-  return std::optional<std::string>(std::string(ReplyText(*reply->element[1])));
-}
-
-// The one rule about the eviction policy, for Open and for every re-check: why `policy` may lose
-// records, or nullopt when it keeps every key.
-std::optional<std::string> EvictionProblem(std::string_view policy) {
-  if (policy == "noeviction") return std::nullopt;
-  return "redis maxmemory-policy is '" + std::string(policy) +
-         "', which may evict credstore records; set it to 'noeviction'";
-}
-
-constexpr std::string_view kConfigRefused =
-    "redis refused CONFIG GET, so its maxmemory-policy cannot be checked";
-
 // A failure while connecting is, once the backend is open, just "the store is unreachable".
 Status AsUnavailable(const Status& status) {
   if (status.code() == StatusCode::kUnavailable) return status;
   return Status::Unavailable(status.message());
 }
 
+// What Get answers at `now` from a record read without regard to time (the near-cache keeps
+// records as stored, so each call applies its own `now`).
+Result<VersionedValue> VisibleAt(const std::optional<VersionedValue>& record, Timestamp now) {
+  if (!record || (record->expires_at && *record->expires_at <= now)) {
+    return Status::NotFound("no record");
+  }
+  return *record;
+}
+
+// Decodes a record as stored, expired or not: a cached entry outlives the `now` of the read
+// that filled it.
+constexpr Timestamp kBeforeEverything{std::chrono::milliseconds::min()};
+
 }  // namespace
 
 class RedisBackend::Impl {
  public:
-  Impl(const RedisOptions& options, Endpoint endpoint)
-      : options_(options), pool_(endpoint, options.pool_size), replica_wait_(options) {
-    if (replica_wait_.enabled()) {
-      wait_pool_ = std::make_unique<ConnectionPool>(std::move(endpoint), options.wait_pool_size);
-    }
+  // `cache` (null without the near-cache) is the one every node of `topology` fills.
+  Impl(const RedisOptions& options, std::unique_ptr<NearCache> cache,
+       std::unique_ptr<Topology> topology)
+      : options_(options),
+        replica_wait_(options),
+        cache_(std::move(cache)),
+        topology_(std::move(topology)) {
     std::random_device entropy;
     write_id_base_ = (std::uint64_t{entropy()} << 32) ^ entropy();
   }
 
-  // Stops the policy watch before the pool it uses goes.
+  // Stops the policy watch before the nodes it uses go.
   ~Impl();
 
-  Status Load();  // the server checks and SCRIPT LOADs of Open
+  Status Load();  // the server checks and SCRIPT LOADs of Open, on every node
 
   // The policy watch (redis.h): started by Open once Load passed, stopped by ~Impl.
   void StartPolicyWatch();
@@ -180,13 +158,12 @@ class RedisBackend::Impl {
 
   Result<VersionedValue> Get(std::string_view key, Timestamp now);
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now);
-  // The near-cache (tracked_reads.h): started by Open once Load passed; null without it.
-  void StartCache(const Endpoint& endpoint);
   std::vector<BackendCounter> Counters() const;
   Result<Version> Write(Script script, std::string_view key, std::vector<std::string> arguments,
                         const std::string& write_id, const WriteOptions& options);
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                         Timestamp now);
+  Status Export(std::string_view prefix, Timestamp now, const ExportVisitor& visit);
 
   std::string RedisKey(std::string_view key) const {
     std::string redis_key;
@@ -221,28 +198,52 @@ class RedisBackend::Impl {
   RedisServerDurability durability;
 
  private:
-  // A cacheable Get: the near-cache, else a tracked read that fills it.
+  // What became of one command sent to the owner of a key.
+  struct Outcome {
+    Status status;        // not OK: no connection could be had (nothing was sent)
+    ReplyPtr reply;       // the reply; nullptr on a transport failure (or when !status.ok())
+    std::string failure;  // after a transport failure: what happened, safe to log
+    bool maybe_sent = false;
+    bool timed_out = false;
+  };
+  // Sends a one-key command to the node that owns `redis_key`, on a connection picked as
+  // `pick` says: `send(node, connection, asking)` sends it, preceded by ASKING when `asking`.
+  // `lane` picks the node's pool (node.h).
+  template <typename Send>
+  Outcome Route(std::string_view redis_key, ConnectionPool::Pick pick, const Send& send,
+                Lane lane = Lane::kMain);
+  // Route of a plain command (no script).
+  Outcome RouteCall(std::string_view redis_key, const Command& command, ConnectionPool::Pick pick) {
+    return Route(redis_key, pick, [&command](Node&, Connection& connection, bool asking) {
+      return Node::Call(connection, command, asking);
+    });
+  }
+
+  // A cacheable Get: the near-cache, else a read (tracked where it can be) that fills it.
   Result<VersionedValue> CachedGet(const std::string& redis_key, Timestamp now);
-  // Runs a script on `connection`; loads it again when the server lost its script cache.
-  // nullptr on a transport failure (see Connection::failure()). When `waits`, WAIT follows it
-  // and `acknowledged` gets WAIT's reply (replica_wait.h).
-  ReplyPtr RunScript(redis_internal::Connection& connection, Script script,
-                     const std::vector<std::string_view>& arguments, bool waits,
-                     ReplyPtr& acknowledged);
+  bool Cacheable(std::string_view key) const {
+    return cache_ != nullptr && redis_internal::CacheableKey(options_.cache_key_prefixes, key);
+  }
+
   Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
                                    const std::string& write_id, const std::string& failure);
+  // Walks `node`'s keys under `prefix` with SCAN; fetches the records of the keys `wanted`
+  // accepts (pipelined, a batch per SCAN reply) and hands each live one to `take`, with no
+  // connection held. Scan and Export, one node at a time.
+  Status WalkNode(Node& node, std::string_view prefix, Timestamp now,
+                  const std::function<bool(std::string_view key)>& wanted,
+                  const std::function<Status(ScanEntry entry)>& take);
   void WatchPolicy();
-  // What one read of maxmemory-policy says; nullopt when the server could not be asked.
+  // What one read of maxmemory-policy on every node says; nullopt when no verdict could be had.
   std::optional<Status> ReadPolicyVerdict();
   // Keeps `verdict` for Health(), and reports it when it differs from the one before.
   void Record(Status verdict);
 
   const RedisOptions options_;
-  ConnectionPool pool_;
-  // Writes that wait for replicas: WAIT's arguments, and their own lane (null when none wait).
   const ReplicaWait replica_wait_;
-  std::unique_ptr<ConnectionPool> wait_pool_;
-  std::array<std::string, 3> script_sha_;  // set by Load, read-only afterwards
+  // Before topology_: the nodes' subscribers feed the cache, so it must outlive them.
+  const std::unique_ptr<NearCache> cache_;
+  const std::unique_ptr<Topology> topology_;
   std::uint64_t write_id_base_ = 0;
   std::atomic<std::uint64_t> write_counter_{0};
 
@@ -252,7 +253,6 @@ class RedisBackend::Impl {
   mutable std::mutex verdict_mutex_;
   Status verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
   std::thread watcher_;
-  std::unique_ptr<redis_internal::TrackedReads> tracked_;
 };
 
 RedisBackend::Impl::~Impl() {
@@ -274,7 +274,7 @@ Status RedisBackend::Impl::Health() const {
   return verdict_;
 }
 
-// Sleeps between checks, so the watch costs one CONFIG GET per interval and nothing else.
+// Sleeps between checks, so the watch costs one CONFIG GET per node and interval and nothing else.
 void RedisBackend::Impl::WatchPolicy() {
   std::unique_lock lock(watch_mutex_);
   while (
@@ -285,23 +285,21 @@ void RedisBackend::Impl::WatchPolicy() {
   }
 }
 
+// The first unsafe node decides; a node that cannot be asked keeps the last verdict, unless
+// another node gives an unsafe one.
 std::optional<Status> RedisBackend::Impl::ReadPolicyVerdict() {
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return std::nullopt;
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  Result<std::optional<std::string>> policy = ConfigGet(*lease, "maxmemory-policy", "policy check");
-  if (!policy.ok()) {
-    if (policy.status().code() == StatusCode::kUnavailable) return std::nullopt;
-    return Status::Unavailable(policy.status().message());
+  (void)topology_->Refresh();  // a promoted replica or a new master is checked too
+  bool all_answered = true;
+  for (const std::shared_ptr<Node>& node : topology_->Nodes()) {
+    std::optional<Status> verdict =
+        node->ReadPolicyVerdict(options_.allow_unverified_eviction_policy);
+    if (!verdict) {
+      all_answered = false;
+    } else if (!verdict->ok()) {
+      return verdict;
+    }
   }
-  if (!policy->has_value()) {
-    // As at Open: an operator who vouched for the policy keeps vouching.
-    if (options_.allow_unverified_eviction_policy) return Status::Ok();
-    return Status::Unavailable(std::string(kConfigRefused));
-  }
-  if (std::optional<std::string> problem = EvictionProblem(**policy)) {
-    return Status::Unavailable(std::move(*problem));
-  }
+  if (!all_answered) return std::nullopt;
   return Status::Ok();
 }
 
@@ -322,102 +320,115 @@ void RedisBackend::Impl::Record(Status verdict) {
             << std::endl;
 }
 
+// Every node must pass; the durability reported is the weakest found (the first node that does
+// not fsync every write, else the first node).
 Status RedisBackend::Impl::Load() {
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return acquired.status();
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  const auto unreachable = [&lease] {
-    return Status::Unavailable("redis: while opening: " + lease->failure());
-  };
-
-  ReplyPtr info = lease->Call({"INFO", "server"});
-  if (info == nullptr) return unreachable();
-  if (ErrorCode(*info) == "NOAUTH") {
-    return Status::InvalidArgument("redis requires a password (NOAUTH) and none was given");
-  }
-  if (info->type == REDIS_REPLY_ERROR) return FromErrorReply("INFO", *info);
-  const std::string_view text = ReplyText(*info);
-  const std::size_t at = text.find("redis_version:");
-  int major = 0;
-  if (at != std::string_view::npos) {
-    const std::string_view version = text.substr(at + 14, text.find('.', at) - (at + 14));
-    (void)ParseInteger(version, major);
-  }
-  if (major < 5) return Status::InvalidArgument("redis server is older than 5.0");
-  if (options_.cache && major < 6) {
-    return Status::InvalidArgument("redis server is older than 6.0, which the cache needs");
-  }
-
-  const auto config_get = [&lease](std::string_view name) {
-    return ConfigGet(*lease, name, "while opening");
-  };
-  Result<std::optional<std::string>> policy = config_get("maxmemory-policy");
-  if (!policy.ok()) return policy.status();
-  if (policy->has_value()) {
-    Result<std::optional<std::string>> appendonly = config_get("appendonly");
-    Result<std::optional<std::string>> appendfsync = config_get("appendfsync");
-    if (!appendonly.ok()) return appendonly.status();
-    if (!appendfsync.ok()) return appendfsync.status();
-    durability.known = appendonly->has_value() && appendfsync->has_value();
-    durability.maxmemory_policy = **policy;
-    durability.appendonly = appendonly->value_or("") == "yes";
-    durability.appendfsync = appendfsync->value_or("");
-    if (std::optional<std::string> problem = EvictionProblem(durability.maxmemory_policy)) {
-      return Status::InvalidArgument(std::move(*problem));
+  bool first = true;
+  for (const std::shared_ptr<Node>& node : topology_->Nodes()) {
+    RedisServerDurability found;
+    const Status loaded = node->Load(options_, found);
+    if (!loaded.ok()) return loaded;
+    if (first || (durability.fsync_every_write() && !found.fsync_every_write())) {
+      durability = found;
     }
-  } else if (!options_.allow_unverified_eviction_policy) {
-    return Status::InvalidArgument(std::string(kConfigRefused) +
-                                   "; allow CONFIG for this user, or set "
-                                   "allow_unverified_eviction_policy after making sure the "
-                                   "policy is 'noeviction'");
-  }
-  if (options_.require_fsync_always && !durability.fsync_every_write()) {
-    return Status::InvalidArgument(
-        "redis does not fsync every write (needs appendonly yes and appendfsync always, or "
-        "CONFIG GET allowed to check it) and require_fsync_always is set");
-  }
-
-  for (std::size_t i = 0; i < kScriptSources.size(); ++i) {
-    ReplyPtr reply = lease->Call({"SCRIPT", "LOAD", kScriptSources[i]});
-    if (reply == nullptr) return unreachable();
-    if (reply->type != REDIS_REPLY_STRING) {
-      return reply->type == REDIS_REPLY_ERROR ? FromErrorReply("SCRIPT LOAD", *reply)
-                                              : Status::Internal("redis: bad SCRIPT LOAD reply");
-    }
-    script_sha_[i] = ReplyText(*reply);
+    first = false;
   }
   return Status::Ok();
 }
 
-ReplyPtr RedisBackend::Impl::RunScript(redis_internal::Connection& connection, Script script,
-                                       const std::vector<std::string_view>& arguments, bool waits,
-                                       ReplyPtr& acknowledged) {
-  const std::size_t index = static_cast<std::size_t>(script);
-  Command command = {"EVALSHA", script_sha_[index], "1"};
-  command.insert(command.end(), arguments.begin(), arguments.end());
-  ReplyPtr reply = replica_wait_.Exchange(connection, command, waits, acknowledged);
-  if (reply == nullptr || ErrorCode(*reply) != "NOSCRIPT") return reply;
-  // The server restarted or flushed its script cache; nothing ran, so running again is safe.
-  ReplyPtr loaded = connection.Call({"SCRIPT", "LOAD", kScriptSources[index]});
-  if (loaded == nullptr || loaded->type == REDIS_REPLY_ERROR) return loaded;
-  return replica_wait_.Exchange(connection, command, waits, acknowledged);
+// On a single server this is one attempt: its topology takes no redirection and never changes.
+// On a cluster it follows MOVED (the map learns the new owner) and ASK (ASKING on the named node,
+// the map unchanged), retries TRYAGAIN and CLUSTERDOWN with a short backoff, and after a
+// connection failure that sent nothing re-reads the map and tries the new owner, all within one
+// `command_timeout` and kMaxHops. A redirection or TRYAGAIN means the command did not run, so
+// sending a write again is safe; a failure after which it may have run is returned as it is.
+template <typename Send>
+RedisBackend::Impl::Outcome RedisBackend::Impl::Route(std::string_view redis_key,
+                                                      ConnectionPool::Pick pick, const Send& send,
+                                                      Lane lane) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.command_timeout;
+  const auto time_left = [&deadline](std::chrono::milliseconds wait) {
+    return std::chrono::steady_clock::now() + wait < deadline;
+  };
+  std::shared_ptr<Node> node = topology_->Owner(redis_key);
+  bool asking = false;
+  std::chrono::milliseconds backoff = kFirstBackoff;
+  for (int hop = 1;; ++hop) {
+    const bool may_retry = hop < kMaxHops;
+    Outcome outcome;
+    Result<ConnectionPool::Lease> acquired = node->pool(lane).Acquire(pick);
+    if (!acquired.ok()) {
+      // A node that cannot be reached may have left the map (a master failed over).
+      if (acquired.status().code() == StatusCode::kUnavailable && may_retry &&
+          time_left(std::chrono::milliseconds(0)) && topology_->Refresh()) {
+        node = topology_->Owner(redis_key);
+        asking = false;
+        continue;
+      }
+      outcome.status = acquired.status();
+      return outcome;
+    }
+    std::string error_code;
+    {
+      ConnectionPool::Lease lease = std::move(acquired).value();
+      outcome.reply = send(*node, *lease, asking);
+      if (outcome.reply == nullptr) {
+        outcome.failure = lease->failure();
+        outcome.maybe_sent = lease->maybe_sent();
+        outcome.timed_out = lease->timed_out();
+      }
+    }  // a broken connection is closed here, with the lease
+    if (outcome.reply == nullptr) {
+      if (!outcome.maybe_sent && may_retry && time_left(std::chrono::milliseconds(0)) &&
+          topology_->Refresh()) {
+        node = topology_->Owner(redis_key);
+        asking = false;
+        continue;
+      }
+      return outcome;
+    }
+    if (outcome.reply->type != REDIS_REPLY_ERROR || !may_retry) return outcome;
+
+    const redis_internal::Redirect redirect = redis_internal::ParseRedirect(*outcome.reply);
+    if (redirect.kind != redis_internal::Redirect::Kind::kNone) {
+      // "MOVED 3999 :6381": a node that does not know its address is on the host we asked.
+      const std::string address = redirect.address.front() == ':'
+                                      ? node->endpoint().host + redirect.address
+                                      : redirect.address;
+      std::shared_ptr<Node> next = redirect.kind == redis_internal::Redirect::Kind::kMoved
+                                       ? topology_->Moved(redirect.slot, address)
+                                       : topology_->NodeAt(address);
+      if (next == nullptr) return outcome;
+      node = std::move(next);
+      asking = redirect.kind == redis_internal::Redirect::Kind::kAsk;
+      continue;
+    }
+    error_code = ErrorCode(*outcome.reply);
+    if (error_code != "TRYAGAIN" && error_code != "CLUSTERDOWN") return outcome;
+    if (!time_left(backoff)) return outcome;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, kLongestBackoff);
+    if (error_code == "CLUSTERDOWN") (void)topology_->Refresh();
+    node = topology_->Owner(redis_key);
+    asking = false;
+  }
 }
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
   // A read is idempotent, so it skips the pool's liveness poll (Get is the hot path: every
   // admin-key check) and, if that connection turns out closed, reads once more on a new one.
   const std::string redis_key = RedisKey(key);
-  if (tracked_ != nullptr && tracked_->Cacheable(key)) return CachedGet(redis_key, now);
+  if (Cacheable(key)) return CachedGet(redis_key, now);
+  const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
   ReplyPtr reply;
   for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
-    if (!acquired.ok()) return AsUnavailable(acquired.status());
-    ConnectionPool::Lease lease = std::move(acquired).value();
-    reply = lease->Call({"HMGET", redis_key, "v", "ver", "exp"});
+    Outcome outcome = RouteCall(redis_key, read, pick);
+    if (!outcome.status.ok()) return AsUnavailable(outcome.status);
+    reply = std::move(outcome.reply);
     if (reply != nullptr) break;
     // A closed connection is retried; a timeout is not (it would only wait as long again).
-    if (pick == ConnectionPool::Pick::kFresh || lease->timed_out()) {
-      return Status::Unavailable("redis: get: " + lease->failure());
+    if (pick == ConnectionPool::Pick::kFresh || outcome.timed_out) {
+      return Status::Unavailable("redis: get: " + outcome.failure);
     }
   }
   if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply("get", *reply);
@@ -427,77 +438,64 @@ Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp n
   return std::move(**record);
 }
 
-namespace {
-
-// What Get answers at `now` from a record read without regard to time (the near-cache keeps
-// records as stored, so each call applies its own `now`).
-Result<VersionedValue> VisibleAt(const std::optional<VersionedValue>& record, Timestamp now) {
-  if (!record || (record->expires_at && *record->expires_at <= now)) {
-    return Status::NotFound("no record");
-  }
-  return *record;
-}
-
-}  // namespace
-
-void RedisBackend::Impl::StartCache(const Endpoint& endpoint) {
-  if (!options_.cache) return;
-  redis_internal::TrackedReads::Settings settings;
-  settings.key_prefixes = options_.cache_key_prefixes;
-  settings.limits.max_entries = options_.cache_size;
-  settings.limits.max_bytes = options_.cache_bytes;
-  settings.limits.max_age = options_.cache_max_age;
-  settings.before_fill = options_.cache_before_fill;
-  tracked_ = std::make_unique<redis_internal::TrackedReads>(endpoint, std::move(settings));
-}
-
 Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_key, Timestamp now) {
-  if (const redis_internal::NearCache::EntryPtr hit = *tracked_->Lookup(redis_key, true)) {
+  if (const NearCache::EntryPtr hit = *cache_->Lookup(redis_key, /*may_block=*/true)) {
     return VisibleAt(hit->record, now);
   }
-  std::vector<Command> commands;
-  std::vector<ReplyPtr> replies;
-  for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
-    if (!acquired.ok()) return AsUnavailable(acquired.status());
-    ConnectionPool::Lease lease = std::move(acquired).value();
-    redis_internal::TrackedReads::Read read;
-    commands.clear();
-    tracked_->Begin(*lease, redis_key, read, commands);
-    commands.push_back(Command{"HMGET", redis_key, "v", "ver", "exp"});
-    if (lease->Exchange(commands, replies)) {
-      const redisReply& reply = *replies.back();
-      if (reply.type == REDIS_REPLY_ERROR) {
-        tracked_->Finish(*lease, redis_key, read, replies, nullptr);
-        return FromErrorReply("get", reply);
-      }
-      // Decoded as stored, expired or not: the entry outlives this call's `now`.
-      Result<std::optional<VersionedValue>> record =
-          DecodeRecord(reply, Timestamp(std::chrono::milliseconds::min()));
-      tracked_->Finish(*lease, redis_key, read, replies, record.ok() ? &*record : nullptr);
-      if (!record.ok()) return record.status();
-      return VisibleAt(*record, now);
+  const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
+  // Sends the read on the owner, tracked when that node's subscriber is live, and fills the
+  // cache from the reply. ASKING and CLIENT CACHING each cover only the next command, so a read
+  // sent with ASKING (a slot half-way through a migration) goes untracked and fills nothing.
+  const auto send = [&redis_key, &read](Node& node, Connection& connection,
+                                        bool asking) -> ReplyPtr {
+    TrackedReads* tracked = node.tracked();
+    if (asking || tracked == nullptr) return Node::Call(connection, read, asking);
+    TrackedReads::Read tracking;
+    std::vector<Command> commands;
+    tracked->Begin(connection, redis_key, tracking, commands);
+    commands.push_back(read);
+    std::vector<ReplyPtr> replies;
+    if (!connection.Exchange(commands, replies)) {
+      tracked->Finish(connection, redis_key, tracking, replies, nullptr);
+      return nullptr;
     }
-    tracked_->Finish(*lease, redis_key, read, replies, nullptr);
-    if (pick == ConnectionPool::Pick::kFresh || lease->timed_out()) {
-      return Status::Unavailable("redis: get: " + lease->failure());
+    const redisReply& reply = *replies.back();
+    if (reply.type == REDIS_REPLY_ERROR) {
+      // A redirection, or a refusal: nothing to fill.
+      tracked->Finish(connection, redis_key, tracking, replies, nullptr);
+    } else {
+      Result<std::optional<VersionedValue>> record = DecodeRecord(reply, kBeforeEverything);
+      tracked->Finish(connection, redis_key, tracking, replies, record.ok() ? &*record : nullptr);
+    }
+    return std::move(replies.back());
+  };
+  ReplyPtr reply;
+  for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
+    Outcome outcome = Route(redis_key, pick, send);
+    if (!outcome.status.ok()) return AsUnavailable(outcome.status);
+    reply = std::move(outcome.reply);
+    if (reply != nullptr) break;
+    if (pick == ConnectionPool::Pick::kFresh || outcome.timed_out) {
+      return Status::Unavailable("redis: get: " + outcome.failure);
     }
   }
-  return Status::Unavailable("redis: get: no connection");
+  if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply("get", *reply);
+  Result<std::optional<VersionedValue>> record = DecodeRecord(*reply, kBeforeEverything);
+  if (!record.ok()) return record.status();
+  return VisibleAt(*record, now);
 }
 
 std::optional<Result<VersionedValue>> RedisBackend::Impl::TryGet(std::string_view key,
                                                                  Timestamp now) {
-  if (tracked_ == nullptr || !tracked_->Cacheable(key)) return std::nullopt;
-  const std::optional<redis_internal::NearCache::EntryPtr> hit =
-      tracked_->Lookup(RedisKey(key), /*may_block=*/false);
+  if (!Cacheable(key)) return std::nullopt;
+  const std::optional<NearCache::EntryPtr> hit = cache_->Lookup(RedisKey(key), /*may_block=*/false);
   if (!hit || *hit == nullptr) return std::nullopt;
   return VisibleAt((*hit)->record, now);
 }
 
 std::vector<BackendCounter> RedisBackend::Impl::Counters() const {
-  if (tracked_ == nullptr) return {};
-  const redis_internal::NearCache::Stats stats = tracked_->stats();
+  if (cache_ == nullptr) return {};
+  const NearCache::Stats stats = cache_->stats();
   return {
       {"redis_cache_hits_total", "Reads the near-cache answered.", stats.hits},
       {"redis_cache_misses_total", "Cacheable reads the near-cache could not answer.",
@@ -514,8 +512,8 @@ std::vector<BackendCounter> RedisBackend::Impl::Counters() const {
        "Whole near-cache flushes (a lost invalidation subscriber, FLUSHALL, FLUSHDB).",
        stats.flushes},
       {"redis_cache_subscriber_losses_total",
-       "Times the invalidation subscriber was lost (no pong in 300 ms, or a drop).",
-       tracked_->subscriber_losses()},
+       "Times an invalidation subscriber was lost (no pong in 300 ms, or a drop).",
+       stats.subscriber_losses},
       {"redis_cache_entries", "Entries in the near-cache.", stats.entries},
       {"redis_cache_bytes", "Bytes the near-cache holds, roughly.", stats.bytes},
   };
@@ -529,54 +527,56 @@ Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
   // Whatever the outcome (applied, refused, unknown), this backend forgets the key once the
   // call returns: it reads its own writes, and a refused write's reason is re-read, not cached.
   struct Forget {
-    redis_internal::TrackedReads* tracked;
+    NearCache* cache;
     const std::string& key;
     ~Forget() {
-      if (tracked != nullptr) tracked->Invalidate(key);
+      if (cache != nullptr) cache->Invalidate(key);
     }
-  } forget{tracked_.get(), redis_key};
+  } forget{cache_.get(), redis_key};
   std::vector<std::string_view> views = {redis_key};
   views.insert(views.end(), arguments.begin(), arguments.end());
   const std::string_view operation = script == Script::kCreate  ? "create"
                                      : script == Script::kErase ? "erase"
                                                                 : "cas";
 
-  // A write that waits for replicas takes a connection of the lane, never one reads need.
+  // A write that waits for replicas takes a connection of the node's lane, never one reads need.
   const bool waits = replica_wait_.Applies(options);
-  Result<ConnectionPool::Lease> acquired = (waits ? *wait_pool_ : pool_).Acquire();
-  if (!acquired.ok()) return AsUnavailable(acquired.status());
-  std::string failure;
-  {
-    ConnectionPool::Lease lease = std::move(acquired).value();
-    ReplyPtr acknowledged;
-    ReplyPtr reply = RunScript(*lease, script, views, waits, acknowledged);
-    if (reply != nullptr) {
-      if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply(operation, *reply);
-      const auto element = [&reply](std::size_t i) {
-        return reply->type == REDIS_REPLY_ARRAY && reply->elements > i &&
-                       reply->element[i]->type == REDIS_REPLY_STRING
-                   ? ReplyText(*reply->element[i])
-                   : std::string_view();
-      };
-      const std::string_view outcome = element(0);
-      if (outcome == "conflict") {
-        return Status::Conflict(script == Script::kCreate ? "record exists" : "version changed");
-      }
-      if (outcome == "missing") return Status::NotFound("no record");
-      if (outcome != "ok") return Status::Internal("redis: unexpected script reply");
-      Version version = 0;
-      if (script != Script::kErase && !ParseInteger(element(1), version)) {
-        return Status::Internal("redis: bad version");
-      }
-      if (!waits) return version;
-      return replica_wait_.Settle(version, acknowledged.get(), options, operation);
+  const ReplicaWait* wait = waits ? &replica_wait_ : nullptr;
+  ReplyPtr acknowledged;
+  Outcome outcome = Route(
+      redis_key, ConnectionPool::Pick::kChecked,
+      [script, &views, wait, &acknowledged](Node& node, Connection& connection, bool asking) {
+        return node.RunScript(connection, script, views, asking, wait, &acknowledged);
+      },
+      waits ? Lane::kWait : Lane::kMain);
+  if (!outcome.status.ok()) return AsUnavailable(outcome.status);
+  if (outcome.reply != nullptr) {
+    const ReplyPtr& reply = outcome.reply;
+    if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply(operation, *reply);
+    const auto element = [&reply](std::size_t i) {
+      return reply->type == REDIS_REPLY_ARRAY && reply->elements > i &&
+                     reply->element[i]->type == REDIS_REPLY_STRING
+                 ? ReplyText(*reply->element[i])
+                 : std::string_view();
+    };
+    const std::string_view outcome_word = element(0);
+    if (outcome_word == "conflict") {
+      return Status::Conflict(script == Script::kCreate ? "record exists" : "version changed");
     }
-    if (!lease->maybe_sent()) {
-      return Status::Unavailable("redis: " + std::string(operation) + ": " + lease->failure());
+    if (outcome_word == "missing") return Status::NotFound("no record");
+    if (outcome_word != "ok") return Status::Internal("redis: unexpected script reply");
+    Version version = 0;
+    if (script != Script::kErase && !ParseInteger(element(1), version)) {
+      return Status::Internal("redis: bad version");
     }
-    failure = lease->failure();
-  }  // the broken connection is closed here, before the re-read
-  Result<Version> resolved = ResolveLostWrite(script, redis_key, write_id, failure);
+    if (!waits) return version;
+    return replica_wait_.Settle(version, acknowledged.get(), options, operation);
+  }
+  if (!outcome.maybe_sent) {
+    return Status::Unavailable("redis: " + std::string(operation) + ": " + outcome.failure);
+  }
+  // The broken connection was closed by Route, before the re-read.
+  Result<Version> resolved = ResolveLostWrite(script, redis_key, write_id, outcome.failure);
   // Landed, but WAIT's answer went with the lost reply: its replication is unknown, so pending.
   if (!resolved.ok() || !waits) return resolved;
   return replica_wait_.Settle(*resolved, nullptr, options, operation);
@@ -584,15 +584,15 @@ Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
 
 // The write may or may not have run. Only the record itself can tell: if it carries our write id,
 // our write is the last one that landed. Anything else — including "not yet" — is kUnavailable.
+// The record is read from its owner, as the map says now, on a fresh connection.
 Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::string& redis_key,
                                                      const std::string& write_id,
                                                      const std::string& failure) {
   const std::string unknown =
       "redis: the reply to a write was lost (" + failure + ") and its outcome is unknown";
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire(ConnectionPool::Pick::kFresh);
-  if (!acquired.ok()) return Status::Unavailable(unknown);
-  ConnectionPool::Lease lease = std::move(acquired).value();
-  ReplyPtr reply = lease->Call({"HMGET", redis_key, "v", "ver", "w"});
+  const Command read = {"HMGET", redis_key, "v", "ver", "w"};
+  Outcome outcome = RouteCall(redis_key, read, ConnectionPool::Pick::kFresh);
+  const ReplyPtr& reply = outcome.reply;
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
     return Status::Unavailable(unknown);
   }
@@ -617,66 +617,26 @@ Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::s
 // SCAN walks the whole namespace on every page, so a page costs O(records in the namespace): the
 // contract's ascending order cannot be had from SCAN's hash order otherwise. Scan serves operator
 // listings only. Values are fetched only for keys that could still make the page, which in SCAN's
-// effectively random order is about limit * (1 + ln(records / limit)) keys.
+// effectively random order is about limit * (1 + ln(records / limit)) keys. On a cluster every
+// master is walked in turn and the pages merge in `best`.
 Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_view cursor,
                                           std::size_t limit, Timestamp now) {
   if (limit == 0) return Status::InvalidArgument("scan limit must be at least 1");
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return AsUnavailable(acquired.status());
-  ConnectionPool::Lease lease = std::move(acquired).value();
-
-  const std::string head = options_.key_namespace + ":{";
-  const std::string pattern = GlobEscape(head) + GlobEscape(prefix) + "*";
   std::map<std::string, VersionedValue> best;  // at most `limit` smallest live keys so far
-  std::string scan_cursor = "0";
-  std::vector<Command> fetches;
-  std::vector<std::string> keys;
-  std::vector<ReplyPtr> replies;
-  do {
-    ReplyPtr page = lease->Call({"SCAN", scan_cursor, "MATCH", pattern, "COUNT", kScanBatch});
-    if (page == nullptr) return Status::Unavailable("redis: scan: " + lease->failure());
-    if (page->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *page);
-    if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
-        page->element[0]->type != REDIS_REPLY_STRING ||
-        page->element[1]->type != REDIS_REPLY_ARRAY) {
-      return Status::Internal("redis: unexpected SCAN reply");
-    }
-    scan_cursor = ReplyText(*page->element[0]);
-
-    keys.clear();
-    const redisReply& found = *page->element[1];
-    for (std::size_t i = 0; i < found.elements; ++i) {
-      const std::string_view redis_key = ReplyText(*found.element[i]);
-      if (!StartsWith(redis_key, head) || redis_key.size() < head.size() + 1 ||
-          redis_key.back() != '}') {
-        continue;
-      }
-      const std::string_view key =
-          redis_key.substr(head.size(), redis_key.size() - head.size() - 1);
-      if (!StartsWith(key, prefix) || (!cursor.empty() && key <= cursor)) continue;
-      if (best.size() >= limit && key >= best.rbegin()->first) continue;
-      keys.emplace_back(redis_key);
-    }
-    if (keys.empty()) continue;
-
-    fetches.clear();
-    for (const std::string& redis_key : keys) {
-      fetches.push_back(Command{"HMGET", redis_key, "v", "ver", "exp"});
-    }
-    if (!lease->Exchange(fetches, replies)) {
-      return Status::Unavailable("redis: scan: " + lease->failure());
-    }
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      if (replies[i]->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *replies[i]);
-      Result<std::optional<VersionedValue>> record = DecodeRecord(*replies[i], now);
-      if (!record.ok()) return record.status();
-      if (!record->has_value()) continue;
-      std::string key = keys[i].substr(head.size(), keys[i].size() - head.size() - 1);
-      best.insert_or_assign(std::move(key), std::move(**record));
-      if (best.size() > limit) best.erase(std::prev(best.end()));
-    }
-  } while (scan_cursor != "0");
-
+  for (const std::shared_ptr<Node>& node : topology_->Masters()) {
+    const Status scanned = WalkNode(
+        *node, prefix, now,
+        [&](std::string_view key) {
+          return (cursor.empty() || key > cursor) &&
+                 (best.size() < limit || key < best.rbegin()->first);
+        },
+        [&](ScanEntry entry) {
+          best.insert_or_assign(std::move(entry.key), std::move(entry.record));
+          if (best.size() > limit) best.erase(std::prev(best.end()));
+          return Status::Ok();
+        });
+    if (!scanned.ok()) return scanned;
+  }
   ScanPage result;
   result.entries.reserve(best.size());
   for (auto& [key, record] : best) {
@@ -685,6 +645,92 @@ Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_v
   // A full page may have more after it; the next page answers empty if not.
   if (result.entries.size() == limit) result.next_cursor = result.entries.back().key;
   return result;
+}
+
+Status RedisBackend::Impl::WalkNode(Node& node, std::string_view prefix, Timestamp now,
+                                    const std::function<bool(std::string_view key)>& wanted,
+                                    const std::function<Status(ScanEntry entry)>& take) {
+  const std::string head = options_.key_namespace + ":{";
+  const std::string pattern = GlobEscape(head) + GlobEscape(prefix) + "*";
+  std::string scan_cursor = "0";
+  std::vector<Command> fetches;
+  std::vector<std::string> keys;
+  std::vector<ReplyPtr> replies;
+  const auto key_of = [&head](std::string_view redis_key) {
+    return redis_key.substr(head.size(), redis_key.size() - head.size() - 1);
+  };
+  do {
+    keys.clear();
+    replies.clear();
+    {
+      // One connection per round trip, returned before `take` runs: it may call this backend.
+      Result<ConnectionPool::Lease> acquired = node.pool().Acquire();
+      if (!acquired.ok()) return AsUnavailable(acquired.status());
+      ConnectionPool::Lease lease = std::move(acquired).value();
+      ReplyPtr page = lease->Call({"SCAN", scan_cursor, "MATCH", pattern, "COUNT", kScanBatch});
+      if (page == nullptr) return Status::Unavailable("redis: scan: " + lease->failure());
+      if (page->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *page);
+      if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
+          page->element[0]->type != REDIS_REPLY_STRING ||
+          page->element[1]->type != REDIS_REPLY_ARRAY) {
+        return Status::Internal("redis: unexpected SCAN reply");
+      }
+      scan_cursor = ReplyText(*page->element[0]);
+
+      const redisReply& found = *page->element[1];
+      for (std::size_t i = 0; i < found.elements; ++i) {
+        const std::string_view redis_key = ReplyText(*found.element[i]);
+        if (!StartsWith(redis_key, head) || redis_key.size() < head.size() + 1 ||
+            redis_key.back() != '}') {
+          continue;
+        }
+        const std::string_view key = key_of(redis_key);
+        if (!StartsWith(key, prefix) || !wanted(key)) continue;
+        keys.emplace_back(redis_key);
+      }
+      if (keys.empty()) continue;
+
+      fetches.clear();
+      for (const std::string& redis_key : keys) {
+        fetches.push_back(Command{"HMGET", redis_key, "v", "ver", "exp"});
+      }
+      if (!lease->Exchange(fetches, replies)) {
+        return Status::Unavailable("redis: scan: " + lease->failure());
+      }
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (replies[i]->type == REDIS_REPLY_ERROR &&
+          redis_internal::ParseRedirect(*replies[i]).kind !=
+              redis_internal::Redirect::Kind::kNone) {
+        // The key's slot moved away (or is moving) since SCAN saw it: read it from its owner.
+        const Command read = {"HMGET", keys[i], "v", "ver", "exp"};
+        Outcome routed = RouteCall(keys[i], read, ConnectionPool::Pick::kUnchecked);
+        if (!routed.status.ok()) return AsUnavailable(routed.status);
+        if (routed.reply == nullptr) return Status::Unavailable("redis: scan: " + routed.failure);
+        replies[i] = std::move(routed.reply);
+      }
+      if (replies[i]->type == REDIS_REPLY_ERROR) return FromErrorReply("scan", *replies[i]);
+      Result<std::optional<VersionedValue>> record = DecodeRecord(*replies[i], now);
+      if (!record.ok()) return record.status();
+      if (!record->has_value()) continue;
+      Status taken = take(ScanEntry{std::string(key_of(keys[i])), std::move(**record)});
+      if (!taken.ok()) return taken;
+    }
+  } while (scan_cursor != "0");
+  return Status::Ok();
+}
+
+// Each master's own SCAN order: O(records) for the whole walk, against O(records) per page for
+// the ordered Scan.
+Status RedisBackend::Impl::Export(std::string_view prefix, Timestamp now,
+                                  const ExportVisitor& visit) {
+  for (const std::shared_ptr<Node>& node : topology_->Masters()) {
+    const Status walked = WalkNode(
+        *node, prefix, now, [](std::string_view) { return true; },
+        [&visit](ScanEntry entry) { return visit(entry); });
+    if (!walked.ok()) return walked;
+  }
+  return Status::Ok();
 }
 
 Result<std::string> RedisBackend::Checkpoint(std::string_view name) {
@@ -707,7 +753,18 @@ Status RedisBackend::CheckHealth() { return impl_->Health(); }
 Status RedisBackend::CheckWrites() { return impl_->Health(); }
 
 Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& options) {
-  if (options.unix_socket.empty()) {
+  const bool cluster = !options.cluster_seeds.empty();
+  if (cluster) {
+    for (const RedisAddress& seed : options.cluster_seeds) {
+      if (seed.host.empty()) return Status::InvalidArgument("redis: a cluster seed has no host");
+      if (seed.port < 1 || seed.port > 65535) {
+        return Status::InvalidArgument("redis: a cluster seed's port must be in 1..65535");
+      }
+    }
+    if (options.db != 0) {
+      return Status::InvalidArgument("redis: a Redis Cluster has only database 0 (db must be 0)");
+    }
+  } else if (options.unix_socket.empty()) {
     if (options.host.empty()) return Status::InvalidArgument("redis: no host and no unix socket");
     if (options.port < 1 || options.port > 65535) {
       return Status::InvalidArgument("redis: port must be in 1..65535");
@@ -757,11 +814,34 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   endpoint.connect_timeout = options.connect_timeout;
   endpoint.command_timeout = options.command_timeout;
 
-  auto impl = std::make_unique<Impl>(options, endpoint);
+  std::unique_ptr<NearCache> cache;
+  if (options.cache) {
+    NearCache::Limits limits;
+    limits.max_entries = options.cache_size;
+    limits.max_bytes = options.cache_bytes;
+    limits.max_age = options.cache_max_age;
+    cache = std::make_unique<NearCache>(limits);
+  }
+  redis_internal::NodeSettings settings;
+  settings.pool_size = options.pool_size;
+  settings.wait_pool_size = options.wait_replicas > 0 ? options.wait_pool_size : 0;
+  settings.cache = cache.get();
+  settings.tracking.before_fill = options.cache_before_fill;
+
+  std::unique_ptr<Topology> topology;
+  if (cluster) {
+    Result<std::unique_ptr<redis_internal::ClusterTopology>> opened =
+        redis_internal::ClusterTopology::Open(options.cluster_seeds, endpoint, settings);
+    if (!opened.ok()) return opened.status();
+    topology = std::move(opened).value();
+  } else {
+    topology = std::make_unique<redis_internal::SingleServerTopology>(
+        std::make_shared<Node>(std::move(endpoint), settings));
+  }
+  auto impl = std::make_unique<Impl>(options, std::move(cache), std::move(topology));
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
   impl->StartPolicyWatch();
-  impl->StartCache(endpoint);
   return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(impl)));
 }
 
@@ -812,6 +892,10 @@ Status RedisBackend::Erase(std::string_view key, Version expected, Timestamp now
 Result<ScanPage> RedisBackend::Scan(std::string_view prefix, std::string_view cursor,
                                     std::size_t limit, Timestamp now) {
   return impl_->Scan(prefix, cursor, limit, now);
+}
+
+Status RedisBackend::Export(std::string_view prefix, Timestamp now, const ExportVisitor& visit) {
+  return impl_->Export(prefix, now, visit);
 }
 
 }  // namespace credstore

@@ -4,12 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "credstore/backends/redis.h"
 #include "uri_query.h"
@@ -17,10 +14,12 @@
 namespace credstore {
 namespace {
 
+using redis_internal::ApplyUriQuery;
 using redis_internal::ParseBoundedInt;
 
 constexpr std::string_view kTcpScheme = "redis://";
 constexpr std::string_view kUnixScheme = "redis+unix://";
+constexpr std::string_view kClusterScheme = "redis+cluster://";
 
 Status Bad(std::string_view what) {
   return Status::InvalidArgument("invalid redis URI: " + std::string(what));
@@ -76,26 +75,8 @@ Result<std::string_view> TakeCredentials(std::string_view rest, std::size_t at,
   return rest.substr(at + 1);
 }
 
-Result<RedisOptions> ParseTcp(std::string_view rest) {
-  RedisOptions options;
-  // The last '@' ends the credentials: a password may hold an unencoded '@' (or '/', '?', '#'),
-  // the rest of a valid URI never does.
-  const std::size_t at = rest.rfind('@');
-  if (at != std::string_view::npos) {
-    Result<std::string_view> after = TakeCredentials(rest, at, options);
-    if (!after.ok()) return after.status();
-    rest = *after;
-  }
-  if (rest.find('#') != std::string_view::npos) return Bad("redis:// URIs take no fragment");
-  const std::size_t question = rest.find('?');
-  const std::string_view query =
-      question == std::string_view::npos ? std::string_view() : rest.substr(question + 1);
-  rest = rest.substr(0, question);
-  const std::size_t slash = rest.find('/');
-  const std::string_view authority = rest.substr(0, slash);
-  const std::string_view path =
-      slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-
+// `host[:port]` or `[ipv6][:port]`; the port defaults to 6379.
+Result<RedisAddress> ParseAddress(std::string_view authority) {
   std::string_view host;
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
@@ -127,21 +108,57 @@ Result<RedisOptions> ParseTcp(std::string_view rest) {
     }
   }
   if (host.empty()) return Bad("missing host");
-  options.host = std::string(host);
-  options.unix_socket.clear();
+  RedisAddress address;
+  address.host = std::string(host);
   if (!port.empty()) {
     const std::optional<int> number = ParseBoundedInt(port, 1, 65535);
     if (!number) return Bad("the port must be a number in 1..65535");
-    options.port = *number;
+    address.port = *number;
   }
+  return address;
+}
+
+// The credentials in front of `rest`, if any (the last '@' ends them: a password may hold an
+// unencoded '@', '/', '?' or '#', the rest of a valid URI never does); returns what follows.
+Result<std::string_view> TakeLeadingCredentials(std::string_view rest, RedisOptions& options) {
+  const std::size_t at = rest.rfind('@');
+  if (at == std::string_view::npos) return rest;
+  return TakeCredentials(rest, at, options);
+}
+
+// Splits `?query` off the end of `rest`: what follows the '?', empty when there is none.
+std::string_view TakeQuery(std::string_view& rest) {
+  const std::size_t question = rest.find('?');
+  if (question == std::string_view::npos) return {};
+  const std::string_view query = rest.substr(question + 1);
+  rest = rest.substr(0, question);
+  return query;
+}
+
+Result<RedisOptions> ParseTcp(std::string_view rest) {
+  RedisOptions options;
+  Result<std::string_view> after = TakeLeadingCredentials(rest, options);
+  if (!after.ok()) return after.status();
+  rest = *after;
+  if (rest.find('#') != std::string_view::npos) return Bad("redis:// URIs take no fragment");
+  const std::string_view query = TakeQuery(rest);
+  const std::size_t slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  const std::string_view path =
+      slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+
+  Result<RedisAddress> address = ParseAddress(authority);
+  if (!address.ok()) return address.status();
+  options.host = std::move(address->host);
+  options.port = address->port;
+  options.unix_socket.clear();
 
   if (path.size() > 1) {
     const std::optional<int> db = ParseBoundedInt(path.substr(1), 0, 1'000'000);
     if (!db) return Bad("the path must be '/' followed by a database number");
     options.db = *db;
   }
-  if (Status applied = redis_internal::ApplyUriQuery(query, /*takes_db=*/false, options);
-      !applied.ok()) {
+  if (Status applied = ApplyUriQuery(query, /*takes_db=*/false, options); !applied.ok()) {
     return applied;
   }
   return options;
@@ -171,8 +188,35 @@ Result<RedisOptions> ParseUnix(std::string_view rest) {
 
   const std::string_view query =
       question == std::string_view::npos ? std::string_view() : rest.substr(question + 1);
-  if (Status applied = redis_internal::ApplyUriQuery(query, /*takes_db=*/true, options);
-      !applied.ok()) {
+  if (Status applied = ApplyUriQuery(query, /*takes_db=*/true, options); !applied.ok()) {
+    return applied;
+  }
+  return options;
+}
+
+// The seed list of a cluster URI. A cluster has only database 0, so a path is refused rather
+// than ignored: an operator who wrote /3 expects a database the cluster cannot give.
+Result<RedisOptions> ParseCluster(std::string_view rest) {
+  RedisOptions options;
+  Result<std::string_view> after = TakeLeadingCredentials(rest, options);
+  if (!after.ok()) return after.status();
+  rest = *after;
+  if (rest.find('#') != std::string_view::npos) {
+    return Bad("redis+cluster:// URIs take no fragment");
+  }
+  const std::string_view query = TakeQuery(rest);
+  if (rest.find('/') != std::string_view::npos) {
+    return Bad("a redis+cluster:// URI takes no /db: a Redis Cluster has only database 0");
+  }
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = rest.find(',', start);
+    Result<RedisAddress> address = ParseAddress(rest.substr(start, comma - start));
+    if (!address.ok()) return address.status();
+    options.cluster_seeds.push_back(std::move(address).value());
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (Status applied = ApplyUriQuery(query, /*takes_db=*/false, options); !applied.ok()) {
     return applied;
   }
   return options;
@@ -183,7 +227,10 @@ Result<RedisOptions> ParseUnix(std::string_view rest) {
 Result<RedisOptions> RedisBackend::ParseUri(std::string_view uri) {
   if (StartsWithNoCase(uri, kTcpScheme)) return ParseTcp(uri.substr(kTcpScheme.size()));
   if (StartsWithNoCase(uri, kUnixScheme)) return ParseUnix(uri.substr(kUnixScheme.size()));
-  return Bad("it must start with redis:// or redis+unix://");
+  if (StartsWithNoCase(uri, kClusterScheme)) {
+    return ParseCluster(uri.substr(kClusterScheme.size()));
+  }
+  return Bad("it must start with redis://, redis+unix:// or redis+cluster://");
 }
 
 }  // namespace credstore

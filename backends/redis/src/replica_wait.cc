@@ -27,16 +27,19 @@ ReplicaWait::ReplicaWait(const RedisOptions& options)
       replicas_text_(std::to_string(options.wait_replicas)),
       timeout_text_(std::to_string(options.wait_timeout.count())) {}
 
-ReplyPtr ReplicaWait::Exchange(Connection& connection, const Command& write, bool waits,
+ReplyPtr ReplicaWait::Exchange(Connection& connection, const Command& write, bool asking,
                                ReplyPtr& acknowledged) const {
   acknowledged.reset();
-  if (!waits) return connection.Call(write);
+  std::vector<Command> commands;
+  if (asking) commands.push_back(Command{"ASKING"});
+  const std::size_t at = commands.size();
+  commands.push_back(write);
+  commands.push_back(Command{"WAIT", replicas_text_, timeout_text_});
   std::vector<ReplyPtr> replies;
-  const bool complete =
-      connection.Exchange({write, Command{"WAIT", replicas_text_, timeout_text_}}, replies);
-  if (replies.empty()) return nullptr;
-  if (complete) acknowledged = std::move(replies[1]);
-  return std::move(replies[0]);
+  const bool complete = connection.Exchange(commands, replies);
+  if (replies.size() <= at) return nullptr;
+  if (complete) acknowledged = std::move(replies[at + 1]);
+  return std::move(replies[at]);
 }
 
 Result<Version> ReplicaWait::Settle(Version version, const redisReply* acknowledged,

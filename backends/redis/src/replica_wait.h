@@ -31,11 +31,12 @@ class ReplicaWait {
   // Whether a write with these options waits.
   bool Applies(const WriteOptions& options) const { return enabled() && options.replicated; }
 
-  // Sends `write` and, when `waits`, WAIT after it, in one write; reads both replies. The write's
-  // reply is nullptr on a transport failure before it arrived (see Connection::failure());
-  // `acknowledged` is nullptr when WAIT was not sent or its reply was lost after the write's
-  // arrived (the connection is then broken, and the write applied or not as its reply says).
-  ReplyPtr Exchange(Connection& connection, const Command& write, bool waits,
+  // Sends `write` and WAIT after it in one write (ASKING first when `asking`, since ASKING
+  // covers only the next command); reads every reply. The write's reply is nullptr on a
+  // transport failure before it arrived (see Connection::failure()); `acknowledged` is nullptr
+  // when WAIT's reply was lost after the write's arrived (the connection is then broken, and the
+  // write applied or not as its reply says).
+  ReplyPtr Exchange(Connection& connection, const Command& write, bool asking,
                     ReplyPtr& acknowledged) const;
 
   // The answer for a write that applied with `version`, given WAIT's reply (nullptr: unknown, as

@@ -4,14 +4,14 @@
 
 namespace credstore::redis_internal {
 
-TrackedReads::TrackedReads(Endpoint endpoint, Settings settings)
-    : settings_(std::move(settings)), cache_(settings_.limits) {
+TrackedReads::TrackedReads(Endpoint endpoint, NearCache& cache, Settings settings)
+    : settings_(std::move(settings)), cache_(cache) {
   subscriber_ =
       std::make_unique<InvalidationSubscriber>(std::move(endpoint), cache_, settings_.timing);
 }
 
-bool TrackedReads::Cacheable(std::string_view key) const {
-  for (const std::string& prefix : settings_.key_prefixes) {
+bool CacheableKey(const std::vector<std::string>& prefixes, std::string_view key) {
+  for (const std::string& prefix : prefixes) {
     if (key.substr(0, prefix.size()) == prefix) return true;
   }
   return false;

@@ -15,9 +15,10 @@
 // - the cache took a ticket before the read was sent, and no invalidation of the key and no
 //   flush came since (NearCache::Fill).
 //
-// A cluster keeps one subscriber per node and one TrackedReads per node over one shared
-// NearCache (keys are unique across nodes; a lost subscriber flushes all of it, which is
-// correct and rare).
+// A cluster keeps one TrackedReads (and so one subscriber) per node (node.h), all over the
+// backend's one NearCache: keys are unique across nodes, and a lost subscriber flushes all of
+// it, which is correct and rare. The cache itself is the backend's: lookups, the invalidation of
+// a key this backend writes and the counters go to it directly.
 //
 // Thread safety: every method may be called from many threads at once; a Connection is used by
 // one thread at a time (the pool's lease).
@@ -42,23 +43,14 @@ namespace credstore::redis_internal {
 class TrackedReads {
  public:
   struct Settings {
-    std::vector<std::string> key_prefixes;
-    NearCache::Limits limits;
     InvalidationSubscriber::Timing timing;
     // Test hook: called with the Redis key between a cacheable read's reply and its fill.
     std::function<void(std::string_view)> before_fill;
   };
 
-  // Starts the subscriber for `endpoint` (the node's).
-  TrackedReads(Endpoint endpoint, Settings settings);
-
-  // Whether reads of the credstore key `key` are cached at all.
-  bool Cacheable(std::string_view key) const;
-
-  // The cached answer for the Redis key, if any (see NearCache::Lookup).
-  std::optional<NearCache::EntryPtr> Lookup(std::string_view redis_key, bool may_block) {
-    return cache_.Lookup(redis_key, may_block);
-  }
+  // Starts the subscriber for `endpoint` (the node's), which feeds `cache`; `cache` must outlive
+  // this object.
+  TrackedReads(Endpoint endpoint, NearCache& cache, Settings settings);
 
   // A cacheable read being sent; Begin fills it in.
   struct Read {
@@ -80,19 +72,18 @@ class TrackedReads {
   void Finish(Connection& connection, std::string_view redis_key, Read& read,
               const std::vector<ReplyPtr>& replies, const std::optional<VersionedValue>* answer);
 
-  // A write of `redis_key` through this backend was attempted: forget the key now, whatever
-  // the outcome, and refuse fills of reads in flight.
-  void Invalidate(std::string_view redis_key) { cache_.Invalidate(redis_key); }
-
-  NearCache::Stats stats() const { return cache_.stats(); }
   std::uint64_t subscriber_losses() const { return subscriber_->losses(); }
   std::uint64_t live_subscriber() const { return subscriber_->live_id(); }
 
  private:
   const Settings settings_;
-  NearCache cache_;
-  std::unique_ptr<InvalidationSubscriber> subscriber_;  // after cache_, which it feeds
+  NearCache& cache_;
+  std::unique_ptr<InvalidationSubscriber> subscriber_;
 };
+
+// Whether reads of the credstore key `key` are cached: it starts with one of `prefixes`
+// (RedisOptions::cache_key_prefixes).
+bool CacheableKey(const std::vector<std::string>& prefixes, std::string_view key);
 
 }  // namespace credstore::redis_internal
 

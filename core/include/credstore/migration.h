@@ -21,6 +21,9 @@
 // others written. A target is accepted only when it is empty or holds the marker of this source
 // (the source is recognised by its keycheck record, which is unique to it).
 //
+// Cost: both stores are walked with StorageBackend::Export (unordered, O(records) for the whole
+// walk on every backend, where paging the ordered Scan through a Redis store would be quadratic).
+//
 // Time: every read and write of one run uses the `now` it was given, so both stores are seen at
 // one instant: a record that expires while the copy runs is counted alike on both sides.
 //
@@ -40,10 +43,6 @@
 namespace credstore {
 
 struct MigrationOptions {
-  // Records per Scan page of either store. Redis walks its whole key space for every page
-  // (redis.h), so large pages make a Redis source far cheaper. Default: 1000; 0 counts as 1.
-  std::size_t page_size = 1000;
-
   // Called after each record of step 2 is on the target, with how many are so far (this run),
   // on the calling thread. For progress reports and for tests that cut a copy short. Default:
   // not set.

@@ -63,6 +63,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -141,6 +142,9 @@ struct ScanPage {
 
 class StorageBackend {
  public:
+  // Records per Scan page in the default Export.
+  static constexpr std::size_t kExportPage = 512;
+
   virtual ~StorageBackend() = default;
 
   // A short name for logs: "memory", "rocksdb", "redis".
@@ -208,6 +212,33 @@ class StorageBackend {
   // not appear; every record live for the whole scan appears exactly once.
   virtual Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                                 Timestamp now) = 0;
+
+  // What Export calls with each record; a non-OK Status stops the walk, and Export returns it.
+  using ExportVisitor = std::function<Status(const ScanEntry& entry)>;
+
+  // Calls `visit` with the live records whose keys start with `prefix`, in no particular order,
+  // for bulk copies (a migration): every record live for the whole walk is visited at least once;
+  // records written meanwhile may or may not be; a record may be visited twice only if the store
+  // reorganised itself during the walk (a Redis SCAN across a rehash or a cluster slot moving),
+  // so a caller copies idempotently. `visit` runs on the calling thread, with no lock of the
+  // backend held, and may call this backend. OK once every record was visited; the visitor's
+  // Status if it stopped the walk; kUnavailable (or another error, as Get would answer) when
+  // the store fails midway — records visited so far stay visited.
+  // Default: the pages of Scan in key order (exactly once each), correct for every backend and
+  // cheap where Scan seeks to its cursor (memory, RocksDB: O(records) in all); a backend whose
+  // Scan costs O(records) per page (Redis) walks its own order instead.
+  virtual Status Export(std::string_view prefix, Timestamp now, const ExportVisitor& visit) {
+    std::string cursor;
+    do {
+      Result<ScanPage> page = Scan(prefix, cursor, kExportPage, now);
+      if (!page.ok()) return page.status();
+      for (const ScanEntry& entry : page->entries) {
+        if (Status visited = visit(entry); !visited.ok()) return visited;
+      }
+      cursor = std::move(page->next_cursor);
+    } while (!cursor.empty());
+    return Status::Ok();
+  }
 
   // Makes a checkpoint named `name` (see Checkpoints above) while the store keeps serving: every
   // write acknowledged before the call is in it. Returns where it is (for RocksDB, its folder),

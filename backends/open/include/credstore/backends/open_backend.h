@@ -16,6 +16,8 @@
 //                                             '&': ?block_cache_mb=256&min_free_disk_mb=512
 //   redis://[:password@]host:port[/db]        a Redis server over TCP
 //   redis+unix:///path/redis.sock[?db=N]      a Redis server over a unix socket (see redis.h)
+//   redis+cluster://[:password@]host:port[,host:port...]
+//                                             a Redis Cluster, by its seed nodes (no /db)
 // Backends not built into this copy of credstore (CREDSTORE_WITH_ROCKSDB/REDIS=OFF, or AUTO with
 // the dependency missing) are reported by name.
 //

@@ -1,9 +1,9 @@
-// credstore/backends/redis.h — a StorageBackend over a Redis server.
+// credstore/backends/redis.h — a StorageBackend over a Redis server or a Redis Cluster.
 //
-// Many credstore processes can share one Redis primary: the backend keeps no state of its own
-// besides a small pool of connections (and, when asked, a near-cache that Redis keeps fresh), so
-// any number of `credstored` instances (or embedders) may run over the same database at once.
-// Requires Redis 5.0 or later (6.0 for the near-cache).
+// Many credstore processes can share one Redis primary, or one Redis Cluster: the backend keeps
+// no state of its own besides its connections (on a cluster, the slot map; and, when asked, a
+// near-cache that Redis keeps fresh), so any number of `credstored` instances (or embedders) may
+// run over the same data at once. Requires Redis 5.0 or later (6.0 for the near-cache).
 //
 // Layout. Each credstore key K is ONE Redis hash named `<namespace>:{K}` — the braces are a
 // cluster hash tag, so every record sits in one hash slot — holding the value (`v`), its
@@ -70,13 +70,33 @@
 // replicas and is resolved that way has its replication pending: WAIT's answer went with the
 // lost reply.
 //
+// Redis Cluster (`cluster_seeds`, `redis+cluster://`). Open asks the first seed that answers
+// for the slot map (CLUSTER SLOTS, and CLUSTER NODES for the replicas) and checks every node of
+// it, masters and replicas, as it checks one server (version, maxmemory-policy, durability);
+// `server_durability()` then reports the weakest node. Each node gets its own pool of
+// `pool_size` connections, made lazily. Every call goes to the master that owns its key's slot
+// (CRC16 of the hash tag, Redis's rule): a `MOVED` reply updates the map and the call goes to
+// the named node; an `ASK` reply (a slot half-way through a migration) sends the call to the
+// named node preceded by ASKING, the map unchanged; `TRYAGAIN` and `CLUSTERDOWN` are retried
+// after a short backoff (5 ms doubling up to 100 ms); a connection failure that sent nothing
+// re-reads the map (at most every 100 ms) and tries the new owner. All of it stays within one
+// `command_timeout` per call (and 16 redirections), after which the call answers kUnavailable
+// as above; so on a cluster a call may take up to `command_timeout` more than on one server.
+// A redirection or TRYAGAIN means the script did not run, so a write is sent again safely; a
+// write whose reply is lost is resolved on the key's owner as below. Scan walks every master of
+// the map. The policy watch re-reads the map and checks every node of it, so a replica promoted
+// with an evicting policy makes CheckHealth fail. Replication is asynchronous: a write a master
+// acknowledged just before it failed may be missing on the replica that replaces it. Not
+// supported: Redis Sentinel (no discovery of a primary), TLS (hiredis 0.14 has none: all
+// traffic, the password included, is plaintext on the wire), a db other than 0.
+//
 // Near-cache (opt-in, `cache`; needs Redis 6 or later). The records verification reads — keys
 // starting with one of `cache_key_prefixes`, by default the core's kVerificationKeyPrefixes
 // (credstore/storage_keys.h): customers, integrators, provisioned API keys — are kept in memory,
 // absences included, and dropped when Redis says they changed. Redis client tracking does the
 // telling: each data connection runs `CLIENT TRACKING on REDIRECT <id> OPTIN`, a cacheable read
 // is sent right after `CLIENT CACHING yes` (so only those reads are tracked; replay nonces and
-// throttle counters never are), and one subscriber connection per Redis server, subscribed to
+// throttle counters never are), and one subscriber connection per Redis server (per node of a cluster, made on the node's first cacheable read), subscribed to
 // `__redis__:invalidate`, receives the keys to forget (the RESP2 way: hiredis 0.14 speaks no
 // RESP3). The rules that keep the cache right:
 // - a fill is inserted only if no invalidation of its key and no flush arrived since its read
@@ -122,6 +142,12 @@
 
 namespace credstore {
 
+// One TCP address of a Redis server.
+struct RedisAddress {
+  std::string host;  // a name or an address; an IPv6 address without brackets
+  int port = 6379;
+};
+
 struct RedisOptions {
   // Path of the server's unix socket. Default "": connect over TCP to `host`:`port` instead.
   std::string unix_socket;
@@ -129,6 +155,12 @@ struct RedisOptions {
   // Resolving a host name is not bounded by `connect_timeout`; use an address where that matters.
   std::string host = "127.0.0.1";
   int port = 6379;
+
+  // Seed nodes of a Redis Cluster. Default empty: one server, as above. When set, the backend
+  // talks to a cluster (see "Redis Cluster" at the top of this file): it asks the first seed that
+  // answers for the slot map, and `unix_socket`, `host` and `port` are not used. `db` must then be
+  // 0 (a cluster has only database 0); the credentials are sent to every node.
+  std::vector<RedisAddress> cluster_seeds;
 
   // Credentials sent with AUTH on every new connection. Default: no AUTH. A `username` (Redis 6
   // ACL user) is only sent together with a password. Neither ever appears in a Status message.
@@ -228,17 +260,22 @@ class RedisBackend final : public StorageBackend {
  public:
   // Connects to the server described by `options` and checks it: reachable, AUTH and SELECT
   // accepted, version >= 5.0, an eviction policy that keeps every key, the scripts loaded. The
-  // first connection is kept in the pool.
+  // first connection is kept in the pool. With `cluster_seeds`: reads the slot map from the first
+  // seed that answers and checks every node of it likewise.
   // kInvalidArgument for bad options, a refused password or db, or an unsafe server
-  // configuration (the message says which and never carries the password); kUnavailable when
-  // the server cannot be reached within `connect_timeout`.
+  // configuration (the message says which and never carries the password), and for a seed that
+  // is not in cluster mode or a db other than 0 on a cluster; kUnavailable when the server (no
+  // seed, or a node of the map) cannot be reached within `connect_timeout`.
   static Result<std::shared_ptr<RedisBackend>> Open(const RedisOptions& options);
 
   // Parses a backend URI into options (every option not in the URI keeps its default):
   //   redis://[[username]:password@]host[:port][/db]   (port default 6379, db default 0;
   //                                                     an IPv6 host goes in brackets)
   //   redis+unix://[[username]:password@]/path/redis.sock[?db=N]
-  // Either may end in a query of options, name=value pairs joined by '&', each at most once:
+  //   redis+cluster://[[username]:password@]host[:port][,host[:port]...]
+  //                                                    (seed nodes of a Redis Cluster, port
+  //                                                     default 6379; no /db: refused)
+  // Each may end in a query of options, name=value pairs joined by '&', each at most once:
   //   cache=on|off, cache_size=N, cache_bytes=N, cache_max_age_ms=N   (the near-cache)
   //   wait_replicas=N (N >= 1), wait_timeout_ms=T (1 ms up to the command timeout),
   //   wait_pool_size=N (the last two only with wait_replicas)
@@ -276,10 +313,15 @@ class RedisBackend final : public StorageBackend {
   Result<Version> CompareAndSwap(std::string_view key, Version expected, std::string_view value,
                                  const WriteOptions& options, Timestamp now) override;
   Status Erase(std::string_view key, Version expected, Timestamp now) override;
-  // Walks the whole namespace with SCAN for every page (O(records) per page), keeping the
-  // `limit` smallest live keys after `cursor`: meant for operator listings, not hot paths.
+  // Walks the whole namespace with SCAN for every page (O(records) per page; on a cluster, on
+  // every master, merged), keeping the `limit` smallest live keys after `cursor`: meant for
+  // operator listings, not hot paths.
   Result<ScanPage> Scan(std::string_view prefix, std::string_view cursor, std::size_t limit,
                         Timestamp now) override;
+  // SCAN on every master in its own order, the records fetched in pipelined batches: O(records)
+  // for the whole walk, so migrations use it. A key may be visited twice if its slot moves
+  // between masters during the walk (or a SCAN crosses a rehash).
+  Status Export(std::string_view prefix, Timestamp now, const ExportVisitor& visit) override;
   // Always kConflict (kInvalidArgument for a malformed name): the data is the Redis server's, and
   // so is its backup — its RDB snapshots (BGSAVE) and AOF files (docs/operations.md, Backups).
   Result<std::string> Checkpoint(std::string_view name) override;
