@@ -154,6 +154,12 @@ class RedisBackend::Impl {
 
   // The policy watch (redis.h): started by Open once Load passed, stopped by ~Impl.
   void StartPolicyWatch();
+  // With the near-cache: subscribes on every master now, so that the first reads can already be
+  // tracked (a node found later subscribes on its first cacheable read; replicas never do).
+  void StartSubscribers() {
+    if (cache_ == nullptr) return;
+    for (const std::shared_ptr<Node>& node : topology_->Masters()) (void)node->tracked();
+  }
   Status Health() const;
 
   Result<VersionedValue> Get(std::string_view key, Timestamp now);
@@ -842,6 +848,7 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
   impl->StartPolicyWatch();
+  impl->StartSubscribers();
   return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(impl)));
 }
 
