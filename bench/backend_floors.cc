@@ -19,6 +19,8 @@
 #if CREDSTORE_BENCH_HAVE_REDIS
 #include <hiredis/hiredis.h>
 
+#include "crc16.h"
+#include "redis/redis_cluster_fixture.h"
 #include "redis/redis_server_fixture.h"
 #endif
 
@@ -179,6 +181,82 @@ class RedisFloor final : public BackendFloor {
   std::string service_;
   std::vector<redisContext*> contexts_;
 };
+
+// Redis Cluster: the two hashes and a bare hiredis GET sent straight to the master that owns the
+// key's slot (the floor knows the map; the backend finds it out), one connection per thread and
+// master. The floor's keys carry the record's hash tag, so each sits on its record's node.
+class RedisClusterFloor final : public BackendFloor {
+ public:
+  RedisClusterFloor(const Keyring& keyring, const SeededCustomers& customers,
+                    testing::RedisClusterFixture& cluster)
+      : keyring_(keyring), service_(customers.service) {
+    for (int t = 0; t < 2; ++t) {
+      std::unordered_map<std::size_t, redisContext*> by_master;
+      for (const std::size_t master : cluster.Masters()) {
+        redisContext* context = redisConnect("127.0.0.1", cluster.node(master).tcp_port());
+        if (context == nullptr || context->err) Die("bare hiredis connect to a cluster master");
+        by_master.emplace(master, context);
+      }
+      contexts_.push_back(std::move(by_master));
+    }
+    owner_of_slot_.resize(16384);
+    for (int slot = 0; slot < 16384; ++slot) owner_of_slot_[slot] = cluster.MasterOf(slot);
+    for (std::size_t i = 0; i < customers.size(); ++i) {
+      const Digest api =
+          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
+      const std::string key = FloorKey(api);
+      const std::string value = RecordFor(keyring, customers.admin_keys[i]);
+      auto* reply = static_cast<redisReply*>(redisCommand(Owner(0, key), "SET %b %b", key.data(),
+                                                          key.size(), value.data(), value.size()));
+      if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) Die("bare hiredis SET (cluster)");
+      freeReplyObject(reply);
+    }
+  }
+  ~RedisClusterFloor() override {
+    for (auto& by_master : contexts_) {
+      for (auto& [master, context] : by_master) redisFree(context);
+    }
+  }
+  std::string Describe() const override { return "bare hiredis GET to the owning master"; }
+  bool Verify(int thread, const std::string& api_key, const std::string& admin_key) override {
+    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    const std::string key = FloorKey(api);
+    auto* reply = static_cast<redisReply*>(
+        redisCommand(Owner(thread, key), "GET %b", key.data(), key.size()));
+    if (reply == nullptr) return false;
+    const bool found = reply->type == REDIS_REPLY_STRING;
+    const std::string value = found ? std::string(reply->str, reply->len) : std::string();
+    freeReplyObject(reply);
+    const Digest admin =
+        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
+    return found && StartsWithDigest(value, admin);
+  }
+
+ private:
+  std::string FloorKey(const Digest& api) const {
+    return "floor:{" + internal::CustomerKey(service_, api) + "}";
+  }
+  redisContext* Owner(int thread, const std::string& key) {
+    const std::size_t master =
+        owner_of_slot_[static_cast<std::size_t>(redis_internal::HashSlot(key))];
+    return contexts_[static_cast<std::size_t>(thread) % contexts_.size()].at(master);
+  }
+
+  const Keyring& keyring_;
+  std::string service_;
+  std::vector<std::size_t> owner_of_slot_;
+  std::vector<std::unordered_map<std::size_t, redisContext*>> contexts_;
+};
+
+// INFO memory's used_memory of one server.
+std::size_t UsedMemory(const testing::RedisServerFixture& server) {
+  const std::string info = server.Command({"INFO", "memory"});
+  const std::string field = "used_memory:";
+  const auto at = info.find(field);
+  return at == std::string::npos
+             ? std::size_t{0}
+             : static_cast<std::size_t>(std::stoull(info.substr(at + field.size())));
+}
 #endif
 
 }  // namespace
@@ -186,7 +264,9 @@ class RedisFloor final : public BackendFloor {
 bool IsBenchBackendBuilt(const std::string& name) {
   if (name == "memory") return true;
   if (name == "rocksdb") return CREDSTORE_BENCH_HAVE_ROCKSDB != 0;
-  if (name == "redis") return CREDSTORE_BENCH_HAVE_REDIS != 0;
+  if (name == "redis" || name == "redis_cached" || name == "redis_cluster") {
+    return CREDSTORE_BENCH_HAVE_REDIS != 0;
+  }
   return false;
 }
 
@@ -217,20 +297,34 @@ BenchBackend OpenBenchBackend(const std::string& name) {
   }
 #endif
 #if CREDSTORE_BENCH_HAVE_REDIS
-  if (name == "redis") {
+  if (name == "redis" || name == "redis_cached") {
     auto server = std::make_shared<testing::RedisServerFixture>();
-    auto backend = RedisBackend::Open(server->BackendOptions());
+    RedisOptions options = server->BackendOptions();
+    if (name == "redis_cached") {
+      // Room for every benchmarked customer: the cached figure is the hit path's.
+      options.cache = true;
+      options.cache_size = 10'000'000;
+      options.cache_bytes = std::size_t{4} << 30;
+    }
+    auto backend = RedisBackend::Open(options);
     if (!backend.ok()) Die(backend.status().ToString());
     opened.backend = std::move(backend).value();
     opened.resources = server;
     opened.location = server->socket_path();
-    opened.storage_bytes = [server] {
-      const std::string info = server->Command({"INFO", "memory"});
-      const std::string field = "used_memory:";
-      const auto at = info.find(field);
-      return at == std::string::npos
-                 ? std::size_t{0}
-                 : static_cast<std::size_t>(std::stoull(info.substr(at + field.size())));
+    opened.storage_bytes = [server] { return UsedMemory(*server); };
+    return opened;
+  }
+  if (name == "redis_cluster") {
+    auto cluster = std::make_shared<testing::RedisClusterFixture>();
+    auto backend = RedisBackend::Open(cluster->BackendOptions());
+    if (!backend.ok()) Die(backend.status().ToString());
+    opened.backend = std::move(backend).value();
+    opened.resources = cluster;
+    opened.storage_bytes = [cluster] {
+      std::size_t total = 0;
+      for (const std::size_t master : cluster->Masters())
+        total += UsedMemory(cluster->node(master));
+      return total;
     };
     return opened;
   }
@@ -247,6 +341,13 @@ std::unique_ptr<BackendFloor> MakeFloor(const std::string& name,
 #endif
 #if CREDSTORE_BENCH_HAVE_REDIS
   if (name == "redis") return std::make_unique<RedisFloor>(keyring, customers, opened.location);
+  // A cache hit costs what the memory backend's probe costs: that is its floor.
+  if (name == "redis_cached") return std::make_unique<MemoryFloor>(keyring, customers);
+  if (name == "redis_cluster") {
+    return std::make_unique<RedisClusterFloor>(
+        keyring, customers,
+        *std::static_pointer_cast<testing::RedisClusterFixture>(opened.resources));
+  }
 #endif
   Die("no floor for backend '" + name + "'");
 }
