@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "canary.h"
 #include "connection.h"
 #include "credstore/backends/redis.h"
 #include "replica_wait.h"
@@ -26,6 +27,7 @@
 
 namespace credstore {
 
+using redis_internal::Canary;
 using redis_internal::Command;
 using redis_internal::ConnectionPool;
 using redis_internal::Endpoint;
@@ -161,21 +163,26 @@ Status AsUnavailable(const Status& status) {
 class RedisBackend::Impl {
  public:
   Impl(const RedisOptions& options, Endpoint endpoint)
-      : options_(options), pool_(endpoint, options.pool_size), replica_wait_(options) {
+      : options_(options),
+        canary_(redis_internal::CanaryKey(options.key_namespace)),
+        pool_(endpoint, options.pool_size, CanaryCheck()),
+        replica_wait_(options) {
     if (replica_wait_.enabled()) {
-      wait_pool_ = std::make_unique<ConnectionPool>(std::move(endpoint), options.wait_pool_size);
+      wait_pool_ = std::make_unique<ConnectionPool>(std::move(endpoint), options.wait_pool_size,
+                                                    CanaryCheck());
     }
     std::random_device entropy;
     write_id_base_ = (std::uint64_t{entropy()} << 32) ^ entropy();
   }
 
-  // Stops the policy watch before the pool it uses goes.
+  // Stops the watch before the pool it uses goes.
   ~Impl();
 
-  Status Load();  // the server checks and SCRIPT LOADs of Open
+  Status Load();  // the server checks, SCRIPT LOADs and the canary of Open
 
-  // The policy watch (redis.h): started by Open once Load passed, stopped by ~Impl.
-  void StartPolicyWatch();
+  // The watch of the policy and the canary (redis.h): started by Open once Load passed, stopped
+  // by ~Impl.
+  void StartWatch();
   Status Health() const;
 
   Result<VersionedValue> Get(std::string_view key, Timestamp now);
@@ -231,13 +238,23 @@ class RedisBackend::Impl {
                      ReplyPtr& acknowledged);
   Result<Version> ResolveLostWrite(Script script, const std::string& redis_key,
                                    const std::string& write_id, const std::string& failure);
-  void WatchPolicy();
+  // A connection of `pool` to serve one call, refused while the canary is lost (canary.h).
+  Result<ConnectionPool::Lease> AcquireServing(ConnectionPool& pool, ConnectionPool::Pick pick);
+  // Every pool's set-up hook: the canary check of a new connection.
+  ConnectionPool::SetUp CanaryCheck() {
+    return [this](redis_internal::Connection& connection) {
+      return canary_.OnNewConnection(connection);
+    };
+  }
+  void Watch();
+  void CheckCanary();
   // What one read of maxmemory-policy says; nullopt when the server could not be asked.
   std::optional<Status> ReadPolicyVerdict();
-  // Keeps `verdict` for Health(), and reports it when it differs from the one before.
-  void Record(Status verdict);
+  // Reports Health() when it differs from what was reported last (on the watch thread only).
+  void ReportHealthChange();
 
   const RedisOptions options_;
+  Canary canary_;  // before pool_, whose set-up hook uses it
   ConnectionPool pool_;
   // Writes that wait for replicas: WAIT's arguments, and their own lane (null when none wait).
   const ReplicaWait replica_wait_;
@@ -250,7 +267,8 @@ class RedisBackend::Impl {
   std::condition_variable watch_wake_;
   bool watch_stop_ = false;  // guarded by watch_mutex_
   mutable std::mutex verdict_mutex_;
-  Status verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
+  Status policy_verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
+  Status reported_;        // the watch thread's own: the verdict it reported last
   std::thread watcher_;
   std::unique_ptr<redis_internal::TrackedReads> tracked_;
 };
@@ -264,25 +282,59 @@ RedisBackend::Impl::~Impl() {
   if (watcher_.joinable()) watcher_.join();
 }
 
-void RedisBackend::Impl::StartPolicyWatch() {
-  if (options_.policy_check_interval <= std::chrono::milliseconds(0)) return;
-  watcher_ = std::thread([this] { WatchPolicy(); });
+void RedisBackend::Impl::StartWatch() {
+  if (options_.policy_check_interval <= std::chrono::milliseconds(0) &&
+      options_.canary_check_interval <= std::chrono::milliseconds(0)) {
+    return;
+  }
+  watcher_ = std::thread([this] { Watch(); });
 }
 
 Status RedisBackend::Impl::Health() const {
+  // A store that lost its data is the graver verdict: it answers nothing at all.
+  if (Status canary = canary_.Verdict(); !canary.ok()) return canary;
   std::lock_guard lock(verdict_mutex_);
-  return verdict_;
+  return policy_verdict_;
 }
 
-// Sleeps between checks, so the watch costs one CONFIG GET per interval and nothing else.
-void RedisBackend::Impl::WatchPolicy() {
+// Sleeps until the next check is due, so the watch costs one GET per canary interval, one
+// CONFIG GET per policy interval, and nothing else.
+void RedisBackend::Impl::Watch() {
+  using std::chrono::steady_clock;
+  const std::chrono::milliseconds policy_every = options_.policy_check_interval;
+  const std::chrono::milliseconds canary_every = options_.canary_check_interval;
+  const bool policy_on = policy_every > std::chrono::milliseconds(0);
+  const bool canary_on = canary_every > std::chrono::milliseconds(0);
+  steady_clock::time_point next_policy = steady_clock::now() + policy_every;
+  steady_clock::time_point next_canary = steady_clock::now() + canary_every;
   std::unique_lock lock(watch_mutex_);
-  while (
-      !watch_wake_.wait_for(lock, options_.policy_check_interval, [this] { return watch_stop_; })) {
+  for (;;) {
+    const steady_clock::time_point due = !policy_on   ? next_canary
+                                         : !canary_on ? next_policy
+                                                      : std::min(next_policy, next_canary);
+    if (watch_wake_.wait_until(lock, due, [this] { return watch_stop_; })) return;
     lock.unlock();
-    if (std::optional<Status> verdict = ReadPolicyVerdict()) Record(std::move(*verdict));
+    const steady_clock::time_point now = steady_clock::now();
+    if (canary_on && now >= next_canary) {
+      CheckCanary();
+      next_canary = now + canary_every;
+    }
+    if (policy_on && now >= next_policy) {
+      if (std::optional<Status> verdict = ReadPolicyVerdict()) {
+        std::lock_guard verdict_lock(verdict_mutex_);
+        policy_verdict_ = std::move(*verdict);
+      }
+      next_policy = now + policy_every;
+    }
+    ReportHealthChange();
     lock.lock();
   }
+}
+
+void RedisBackend::Impl::CheckCanary() {
+  // A new connection checks the canary in its set-up already; checking again costs one GET.
+  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
+  if (acquired.ok()) canary_.Check(**acquired);
 }
 
 std::optional<Status> RedisBackend::Impl::ReadPolicyVerdict() {
@@ -305,19 +357,15 @@ std::optional<Status> RedisBackend::Impl::ReadPolicyVerdict() {
   return Status::Ok();
 }
 
-void RedisBackend::Impl::Record(Status verdict) {
-  bool changed = false;
-  {
-    std::lock_guard lock(verdict_mutex_);
-    changed = verdict.ok() != verdict_.ok() || verdict.message() != verdict_.message();
-    verdict_ = verdict;
-  }
-  if (!changed) return;
+void RedisBackend::Impl::ReportHealthChange() {
+  Status verdict = Health();
+  if (verdict.ok() == reported_.ok() && verdict.message() == reported_.message()) return;
+  reported_ = verdict;
   if (options_.on_health_change) {
     options_.on_health_change(verdict);
     return;
   }
-  std::clog << (verdict.ok() ? std::string("credstore redis: maxmemory-policy is safe again")
+  std::clog << (verdict.ok() ? std::string("credstore redis: healthy again")
                              : "credstore redis: " + verdict.message())
             << std::endl;
 }
@@ -386,7 +434,23 @@ Status RedisBackend::Impl::Load() {
     }
     script_sha_[i] = ReplyText(*reply);
   }
-  return Status::Ok();
+  // Last, once the server passed every check: a server refused above gets no canary.
+  return redis_internal::EstablishCanaries({&canary_}, {&*lease});
+}
+
+Result<ConnectionPool::Lease> RedisBackend::Impl::AcquireServing(ConnectionPool& pool,
+                                                                 ConnectionPool::Pick pick) {
+  {
+    Result<ConnectionPool::Lease> acquired = pool.Acquire(pick);
+    if (!acquired.ok()) return AsUnavailable(acquired.status());
+    const Status gate = canary_.Gate(**acquired);
+    if (gate.ok()) return acquired;
+    if (!(*acquired)->broken() || pick == ConnectionPool::Pick::kFresh) return gate;
+  }  // an idle connection the server closed (it restarted): only a new one can tell
+  Result<ConnectionPool::Lease> fresh = pool.Acquire(ConnectionPool::Pick::kFresh);
+  if (!fresh.ok()) return AsUnavailable(fresh.status());
+  if (Status gate = canary_.Gate(**fresh); !gate.ok()) return gate;
+  return fresh;
 }
 
 ReplyPtr RedisBackend::Impl::RunScript(redis_internal::Connection& connection, Script script,
@@ -410,8 +474,8 @@ Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp n
   if (tracked_ != nullptr && tracked_->Cacheable(key)) return CachedGet(redis_key, now);
   ReplyPtr reply;
   for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
-    if (!acquired.ok()) return AsUnavailable(acquired.status());
+    Result<ConnectionPool::Lease> acquired = AcquireServing(pool_, pick);
+    if (!acquired.ok()) return acquired.status();
     ConnectionPool::Lease lease = std::move(acquired).value();
     reply = lease->Call({"HMGET", redis_key, "v", "ver", "exp"});
     if (reply != nullptr) break;
@@ -452,14 +516,18 @@ void RedisBackend::Impl::StartCache(const Endpoint& endpoint) {
 }
 
 Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_key, Timestamp now) {
-  if (const redis_internal::NearCache::EntryPtr hit = *tracked_->Lookup(redis_key, true)) {
-    return VisibleAt(hit->record, now);
+  // While the canary is lost nothing is answered from the cache: it may hold absences read from
+  // the emptied server before the loss was noticed. The read below re-checks the canary.
+  if (canary_.Verdict().ok()) {
+    if (const redis_internal::NearCache::EntryPtr hit = *tracked_->Lookup(redis_key, true)) {
+      return VisibleAt(hit->record, now);
+    }
   }
   std::vector<Command> commands;
   std::vector<ReplyPtr> replies;
   for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Result<ConnectionPool::Lease> acquired = pool_.Acquire(pick);
-    if (!acquired.ok()) return AsUnavailable(acquired.status());
+    Result<ConnectionPool::Lease> acquired = AcquireServing(pool_, pick);
+    if (!acquired.ok()) return acquired.status();
     ConnectionPool::Lease lease = std::move(acquired).value();
     redis_internal::TrackedReads::Read read;
     commands.clear();
@@ -489,6 +557,8 @@ Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_ke
 std::optional<Result<VersionedValue>> RedisBackend::Impl::TryGet(std::string_view key,
                                                                  Timestamp now) {
   if (tracked_ == nullptr || !tracked_->Cacheable(key)) return std::nullopt;
+  // A lost canary: the blocking read answers (and re-checks), never the cache (see CachedGet).
+  if (!canary_.Verdict().ok()) return std::nullopt;
   const std::optional<redis_internal::NearCache::EntryPtr> hit =
       tracked_->Lookup(RedisKey(key), /*may_block=*/false);
   if (!hit || *hit == nullptr) return std::nullopt;
@@ -543,8 +613,9 @@ Result<Version> RedisBackend::Impl::Write(Script script, std::string_view key,
 
   // A write that waits for replicas takes a connection of the lane, never one reads need.
   const bool waits = replica_wait_.Applies(options);
-  Result<ConnectionPool::Lease> acquired = (waits ? *wait_pool_ : pool_).Acquire();
-  if (!acquired.ok()) return AsUnavailable(acquired.status());
+  Result<ConnectionPool::Lease> acquired =
+      AcquireServing(waits ? *wait_pool_ : pool_, ConnectionPool::Pick::kChecked);
+  if (!acquired.ok()) return acquired.status();
   std::string failure;
   {
     ConnectionPool::Lease lease = std::move(acquired).value();
@@ -621,8 +692,8 @@ Result<Version> RedisBackend::Impl::ResolveLostWrite(Script script, const std::s
 Result<ScanPage> RedisBackend::Impl::Scan(std::string_view prefix, std::string_view cursor,
                                           std::size_t limit, Timestamp now) {
   if (limit == 0) return Status::InvalidArgument("scan limit must be at least 1");
-  Result<ConnectionPool::Lease> acquired = pool_.Acquire();
-  if (!acquired.ok()) return AsUnavailable(acquired.status());
+  Result<ConnectionPool::Lease> acquired = AcquireServing(pool_, ConnectionPool::Pick::kChecked);
+  if (!acquired.ok()) return acquired.status();
   ConnectionPool::Lease lease = std::move(acquired).value();
 
   const std::string head = options_.key_namespace + ":{";
@@ -741,6 +812,9 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
     }
   }
   if (Status wait = redis_internal::ValidateReplicaWait(options); !wait.ok()) return wait;
+  if (options.canary_check_interval < std::chrono::milliseconds(0)) {
+    return Status::InvalidArgument("redis: canary_check_interval must not be negative");
+  }
   if (!ValidNamespace(options.key_namespace)) {
     return Status::InvalidArgument(
         "redis: key_namespace must be non-empty printable ASCII without spaces, braces or glob "
@@ -760,7 +834,7 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   auto impl = std::make_unique<Impl>(options, endpoint);
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
-  impl->StartPolicyWatch();
+  impl->StartWatch();
   impl->StartCache(endpoint);
   return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(impl)));
 }
