@@ -15,6 +15,11 @@ class SingleRedis final : public SharedStore {
  public:
   std::string storage_uri() const override { return server_.unix_uri(); }
   std::string name() const override { return "redis"; }
+  void RestartEmpty() override {
+    server_.Stop();
+    server_.WipeData();
+    server_.Start();
+  }
 
  private:
   testing::RedisServerFixture server_;

@@ -37,6 +37,9 @@ class SharedStore {
   virtual std::string storage_uri() const = 0;
   // A short name for messages ("redis").
   virtual std::string name() const = 0;
+  // Makes the store lose every record under the running fleet, as a server restarted without
+  // its persisted files does; returns once the store answers again (empty).
+  virtual void RestartEmpty() = 0;
 };
 
 // The `--store` of this run ("redis" unless given).

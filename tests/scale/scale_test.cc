@@ -194,6 +194,32 @@ BOOST_AUTO_TEST_CASE(concurrent_regenerations_through_every_instance_leave_one_k
   BOOST_TEST(verifying == 1u, verifying << " of " << kRegenerations << " keys verify");
 }
 
+// A store that lost its data under the fleet: every instance answers 503 for a valid key, never
+// 401, and fails /readyz. Restarting one instance is the operator's decision that the store starts
+// over: that one serves the empty store, and the others keep refusing until they are restarted
+// too (docs/operations.md, "A Redis that lost its data").
+BOOST_AUTO_TEST_CASE(a_store_that_lost_its_data_is_refused_by_every_instance_until_restarted) {
+  Fleet fleet(kInstances);
+  const Customer customer = fleet.NewCustomer(0);
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    ExpectJson(fleet[i].GetSettings(customer), 200, "before, on instance " + std::to_string(i));
+  }
+  fleet.store().RestartEmpty();
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    const std::string where = "on instance " + std::to_string(i);
+    ExpectProblem(fleet[i].GetSettings(customer), 503, "a valid key after the loss, " + where);
+    ExpectProblem(fleet[i].Get("/readyz"), 503, "/readyz after the loss, " + where);
+  }
+  fleet[0].Restart();
+  ExpectJson(fleet[0].Get("/readyz"), 200, "/readyz on the restarted instance");
+  ExpectProblem(fleet[0].GetSettings(customer), 401, "the old key in the store started over");
+  for (std::size_t i = 1; i < fleet.size(); ++i) {
+    const std::string where = "on instance " + std::to_string(i);
+    ExpectProblem(fleet[i].GetSettings(customer), 503, "a valid key, not restarted, " + where);
+    ExpectProblem(fleet[i].Get("/readyz"), 503, "/readyz, not restarted, " + where);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace credstore::scale_tests
