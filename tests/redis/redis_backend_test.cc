@@ -748,6 +748,27 @@ BOOST_AUTO_TEST_CASE(a_flush_is_noticed_periodically_and_the_data_coming_back_re
   BOOST_TEST(reports()[1].ok());
 }
 
+// With the near-cache, an absence read from the flushed server before the canary check noticed
+// the loss is never answered afterwards, by Get or by the non-blocking TryGet.
+BOOST_AUTO_TEST_CASE(a_lost_store_is_not_answered_from_the_near_cache) {
+  RedisServerFixture server;
+  RedisOptions options = QuickOptions(server);
+  options.cache = true;
+  options.cache_key_prefixes = {"lost/"};
+  options.canary_check_interval = 200ms;
+  auto backend = MustOpen(options);
+  const Version version = MustCreate(*backend, "lost/key", "v", NoExpiry(), kNow);
+  BOOST_TEST_REQUIRE(MustGet(*backend, "lost/key", kNow).value == "v");
+
+  BOOST_TEST_REQUIRE(server.Command({"FLUSHALL", "SYNC"}) == "OK");
+  // Most likely before the next check: the flushed server's answer, cached as an absence.
+  (void)backend->Get("lost/key", kNow);
+  const auto deadline = Clock::now() + 10s;
+  while (backend->CheckHealth().ok() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  ExpectLost(*backend, "lost/key", version);
+  BOOST_TEST(!backend->TryGet("lost/key", kNow).has_value());
+}
+
 // A store written before canaries existed (records, no canary) gets one at Open and is served.
 BOOST_AUTO_TEST_CASE(a_store_without_a_canary_gets_one_at_open) {
   RedisServerFixture server;

@@ -108,6 +108,8 @@
 //   reads its own writes; every entry is answered at most `cache_max_age` after its read was
 //   issued (the backstop, should an invalidation be lost), and a cached record past its
 //   `expires_at` reads as absent as always;
+// - while the canary is missing (see "Lost data") nothing is answered from the cache: it may
+//   hold absences read from the emptied server before the loss was noticed;
 // - bounded by `cache_size` entries and about `cache_bytes` bytes, least recently used out,
 //   sharded (no global lock on a lookup); every lookup shares the one entry (no copy inside the
 //   backend), and only the VersionedValue a call returns is copied out of it.
