@@ -434,14 +434,18 @@ HttpResponse Server::RegenerateKey(const Customer& customer, std::string_view se
   return RegenerateKey(customer, secret, options, extra_members);
 }
 
-HttpResponse Server::RegenerateKey(const Customer& customer, std::string_view secret,
-                                   const ClientOptions& from, std::string_view extra_members) {
+std::string Server::RegenerateKeyRequest(const Customer& customer, std::string_view secret,
+                                         std::string_view extra_members) {
   std::string body = "{\"secret\":" + JsonString(secret);
   if (!extra_members.empty()) body += "," + std::string(extra_members);
   body += "}";
   const std::string target = "/" + customer.service + "/1/regenerateKey?key=" + customer.key;
-  return Send(BuildRequest("POST", target, "Content-Type: application/json\r\n", body, true), from,
-              target);
+  return BuildRequest("POST", target, "Content-Type: application/json\r\n", body, true);
+}
+
+HttpResponse Server::RegenerateKey(const Customer& customer, std::string_view secret,
+                                   const ClientOptions& from, std::string_view extra_members) {
+  return Send(RegenerateKeyRequest(customer, secret, extra_members), from, "regenerateKey");
 }
 
 HttpResponse Server::UpdateSecret(const Customer& customer, std::string_view secret,

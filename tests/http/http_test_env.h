@@ -153,6 +153,9 @@ class Server {
   HttpResponse Register(std::string_view service, std::string_view key, std::string_view secret);
   HttpResponse RegenerateKey(const Customer& customer, std::string_view secret,
                              std::string_view extra_members = {});
+  // The raw bytes of that request, for a test that sends it itself (from many threads at once).
+  static std::string RegenerateKeyRequest(const Customer& customer, std::string_view secret,
+                                          std::string_view extra_members = {});
   // The same from the client address `from` names (throttling counts per address).
   HttpResponse RegenerateKey(const Customer& customer, std::string_view secret,
                              const ClientOptions& from, std::string_view extra_members = {});

@@ -531,13 +531,52 @@ BOOST_AUTO_TEST_CASE(readyz_is_503_while_redis_is_down_and_200_once_it_is_back) 
   server.ExpectProbes(true, {}, "Redis back");
 }
 
-// A store that lost its data is not ready, even though Redis answers: every customer would read
-// as unknown. Only a restart (which writes a new keycheck record) may decide the store is new.
-BOOST_AUTO_TEST_CASE(readyz_is_503_after_redis_lost_its_data) {
-  OwnRedisServer server;
-  server.ExpectProbes(true, {}, "before FLUSHALL");
-  BOOST_TEST_REQUIRE(server.redis.Command({"FLUSHALL"}) == "OK");
-  server.ExpectProbes(false, "keycheck", "after FLUSHALL");
+// A store that lost its data is not ready, even though Redis answers, and a valid admin key on it
+// answers 503, never 401 (which would tell its customer the key is wrong): whether Redis
+// restarted empty (noticed on the first request, since every connection is new) or was flushed
+// under open connections (noticed by the backend's canary check, every second). Only a restart
+// of credstored may decide that the store starts over empty.
+BOOST_AUTO_TEST_CASE(a_valid_admin_key_answers_503_not_401_after_redis_lost_its_data) {
+  for (const bool restart_empty : {true, false}) {
+    const std::string what = restart_empty ? "Redis restarted empty" : "Redis flushed";
+    credstore::testing::RedisServerFixture redis;
+    ServerOptions options;
+    options.storage_uri = redis.unix_uri();
+    Server server(options);
+    const auto operator_readyz = [&server] {
+      return server.SendOperator(BuildRequest("GET", "/readyz"));
+    };
+    const Customer customer = server.NewCustomer();
+    ExpectJson(server.GetSettings(customer), 200, what + ": settings before");
+    ExpectJson(server.Get("/readyz"), 200, what + ": /readyz before");
+
+    if (restart_empty) {
+      redis.Stop();
+      redis.WipeData();
+      redis.Start();
+    } else {
+      BOOST_TEST_REQUIRE(redis.Command({"FLUSHALL"}) == "OK");
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (operator_readyz().body.find("lost its data") == std::string::npos &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    const json::object refused =
+        ExpectProblem(server.GetSettings(customer), 503, what + ": valid admin key");
+    BOOST_TEST(refused.at("detail") == "storage unavailable", what);
+    const json::object not_ready = ExpectProblem(server.Get("/readyz"), 503, what + ": /readyz");
+    BOOST_TEST(not_ready.at("detail") == "storage unavailable", what);
+    const HttpResponse operator_not_ready = operator_readyz();
+    ExpectProblem(operator_not_ready, 503, what + ": operator /readyz");
+    BOOST_TEST(operator_not_ready.body.find("lost its data") != std::string::npos,
+               operator_not_ready.Describe());
+
+    // The operator's decision: the store starts over, and the old key is unknown in it.
+    server.Restart();
+    ExpectJson(server.Get("/readyz"), 200, what + ": /readyz after the restart");
+    ExpectProblem(server.GetSettings(customer), 401, what + ": old key after the restart");
+  }
 }
 
 // An evicting policy set under a running server is noticed within the check interval (5 s), and

@@ -221,7 +221,9 @@ BOOST_AUTO_TEST_CASE(tcp_on_a_loopback_port) {
   BOOST_TEST(got.version == version);
   // db 1 is another keyspace.
   BOOST_TEST(second->Get("tcp/key", kNow).status().code() == StatusCode::kNotFound);
-  BOOST_TEST(server.Command({"DBSIZE"}) == "1");
+  // db 0 holds the record and the store's canary, db 1 its own canary only.
+  BOOST_TEST(server.Command({"DBSIZE"}) == "2");
+  BOOST_TEST(server.Command({"EXISTS", "credstore:canary"}) == "1");
 }
 
 BOOST_AUTO_TEST_CASE(password_is_checked_and_never_echoed) {
@@ -652,6 +654,142 @@ BOOST_AUTO_TEST_CASE(plaintext_scan_finds_a_stored_marker) {
   MustCreate(*backend, "plain/key", "prefix " + marker + " suffix", NoExpiry(), kNow);
   BOOST_TEST(server.PersistedFilesContain(marker));
   BOOST_TEST(!server.PersistedFilesContain(absent));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// A Redis that lost its data must never make valid keys read as unknown (docs/operations.md,
+// "A Redis that lost its data"): the backend's canary record tells an empty server from a new one.
+BOOST_AUTO_TEST_SUITE(redis_lost_data)
+
+// Every call kUnavailable (never kNotFound), and CheckHealth and CheckWrites say why.
+void ExpectLost(RedisBackend& backend, std::string_view key, Version version) {
+  ExpectEveryCallUnavailable(backend, key, version);
+  for (const Status& health : {backend.CheckHealth(), backend.CheckWrites()}) {
+    BOOST_TEST(health.code() == StatusCode::kUnavailable, health.ToString());
+    BOOST_TEST(health.message().find("lost its data") != std::string::npos, health.ToString());
+  }
+}
+
+// A restart closes every connection, so the first call after it checks the canary on a new one:
+// no periodic check is needed (and none runs here).
+BOOST_AUTO_TEST_CASE(a_server_restarted_empty_answers_unavailable_not_not_found) {
+  RedisServerFixture server;
+  RedisOptions options = QuickOptions(server);
+  options.canary_check_interval = 0ms;
+  options.policy_check_interval = 0ms;
+  auto backend = MustOpen(options);
+  const Version version = MustCreate(*backend, "lost/key", "v", NoExpiry(), kNow);
+  BOOST_TEST_REQUIRE(backend->CheckHealth().ok());
+
+  server.Stop();
+  server.WipeData();
+  server.Start();
+  BOOST_TEST_REQUIRE(server.Command({"EXISTS", RedisKeyOf("lost/key")}) == "0");
+  ExpectLost(*backend, "lost/key", version);
+  // Writes did not land on the empty server either, and it stays so call after call.
+  BOOST_TEST(server.Command({"DBSIZE"}) == "0");
+  ExpectLost(*backend, "lost/key", version);
+
+  // Only a backend opened afterwards takes the empty store for a new one (the operator's restart)
+  // and writes a new canary, which the running backend does not take for its own.
+  auto reopened = MustOpen(options);
+  BOOST_TEST(reopened->Get("lost/key", kNow).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(reopened->CheckHealth().ok());
+  MustCreate(*reopened, "lost/key", "new", NoExpiry(), kNow);
+  ExpectLost(*backend, "lost/key", version);
+}
+
+// A flush leaves the connections open: the periodic check notices it, and the change is
+// reported once. When the data comes back (here: the AOF of before, put back under a restart)
+// the same backend serves again by itself, and says so once.
+BOOST_AUTO_TEST_CASE(a_flush_is_noticed_periodically_and_the_data_coming_back_recovers_it) {
+  RedisServerFixture server;
+  TempDir saved("credstore-redis-aof");
+  RedisOptions options = QuickOptions(server);
+  options.canary_check_interval = 100ms;
+  std::mutex mutex;
+  std::vector<Status> reported;
+  options.on_health_change = [&](const Status& health) {
+    std::lock_guard lock(mutex);
+    reported.push_back(health);
+  };
+  const auto reports = [&] {
+    std::lock_guard lock(mutex);
+    return reported;
+  };
+  auto backend = MustOpen(options);
+  const Version version = MustCreate(*backend, "lost/key", "v", NoExpiry(), kNow);
+
+  // The data as it is now, for later: a copy of the AOF, as an operator's backup would be.
+  server.Stop();
+  std::filesystem::copy(server.folder() / "appendonlydir", saved.path() / "appendonlydir");
+  server.Start();
+  BOOST_TEST_REQUIRE(MustGet(*backend, "lost/key", kNow).value == "v");
+
+  BOOST_TEST_REQUIRE(server.Command({"FLUSHALL", "SYNC"}) == "OK");
+  const auto deadline = Clock::now() + 10s;
+  while (backend->CheckHealth().ok() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  ExpectLost(*backend, "lost/key", version);
+  std::this_thread::sleep_for(500ms);  // several more checks see it: still one report
+  BOOST_TEST_REQUIRE(reports().size() == 1u);
+  BOOST_TEST(reports()[0].code() == StatusCode::kUnavailable);
+
+  server.Stop();
+  server.MoveDataFrom(saved.path());
+  server.Start();
+  const VersionedValue back = MustGet(*backend, "lost/key", kNow);
+  BOOST_TEST(back.value == "v");
+  BOOST_TEST(back.version == version);
+  BOOST_TEST(backend->CheckHealth().ok(), backend->CheckHealth().ToString());
+  const auto reported_back = Clock::now() + 10s;
+  while (reports().size() < 2 && Clock::now() < reported_back) std::this_thread::sleep_for(20ms);
+  BOOST_TEST_REQUIRE(reports().size() == 2u);
+  BOOST_TEST(reports()[1].ok());
+}
+
+// With the near-cache, an absence read from the flushed server before the canary check noticed
+// the loss is never answered afterwards, by Get or by the non-blocking TryGet.
+BOOST_AUTO_TEST_CASE(a_lost_store_is_not_answered_from_the_near_cache) {
+  RedisServerFixture server;
+  RedisOptions options = QuickOptions(server);
+  options.cache = true;
+  options.cache_key_prefixes = {"lost/"};
+  options.canary_check_interval = 200ms;
+  auto backend = MustOpen(options);
+  const Version version = MustCreate(*backend, "lost/key", "v", NoExpiry(), kNow);
+  BOOST_TEST_REQUIRE(MustGet(*backend, "lost/key", kNow).value == "v");
+
+  BOOST_TEST_REQUIRE(server.Command({"FLUSHALL", "SYNC"}) == "OK");
+  // Most likely before the next check: the flushed server's answer, cached as an absence.
+  (void)backend->Get("lost/key", kNow);
+  const auto deadline = Clock::now() + 10s;
+  while (backend->CheckHealth().ok() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  ExpectLost(*backend, "lost/key", version);
+  BOOST_TEST(!backend->TryGet("lost/key", kNow).has_value());
+}
+
+// A store written before canaries existed (records, no canary) gets one at Open and is served.
+BOOST_AUTO_TEST_CASE(a_store_without_a_canary_gets_one_at_open) {
+  RedisServerFixture server;
+  {
+    auto first = MustOpen(server.BackendOptions());
+    MustCreate(*first, "old/key", "v", NoExpiry(), kNow);
+  }
+  BOOST_TEST_REQUIRE(server.Command({"DEL", "credstore:canary"}) == "1");
+  auto backend = MustOpen(server.BackendOptions());
+  BOOST_TEST(MustGet(*backend, "old/key", kNow).value == "v");
+  BOOST_TEST(server.Command({"EXISTS", "credstore:canary"}) == "1");
+  // The canary is no record: a scan of everything does not list it.
+  BOOST_TEST(KeysOf(ScanAll(*backend, "", 10, kNow)) == std::vector<std::string>{"old/key"},
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(open_rejects_a_negative_canary_interval) {
+  RedisServerFixture server;
+  RedisOptions options = server.BackendOptions();
+  options.canary_check_interval = -1ms;
+  BOOST_TEST(RedisBackend::Open(options).status().code() == StatusCode::kInvalidArgument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

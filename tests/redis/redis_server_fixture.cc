@@ -284,6 +284,31 @@ void RedisServerFixture::Kill() {
   pid_ = -1;
 }
 
+namespace {
+
+// What redis-server keeps in its folder: the AOF folder (Redis 7), a single-file AOF (older
+// servers) and the RDB file.
+bool IsPersistedFile(const std::filesystem::path& path) {
+  const std::string name = path.filename().string();
+  return name == "appendonlydir" || name.ends_with(".aof") || name.ends_with(".rdb");
+}
+
+}  // namespace
+
+void RedisServerFixture::WipeData() {
+  if (running()) throw std::logic_error("WipeData while redis-server runs");
+  for (const auto& entry : std::filesystem::directory_iterator(folder())) {
+    if (IsPersistedFile(entry.path())) std::filesystem::remove_all(entry.path());
+  }
+}
+
+void RedisServerFixture::MoveDataFrom(const std::filesystem::path& from) {
+  WipeData();
+  for (const auto& entry : std::filesystem::directory_iterator(from)) {
+    std::filesystem::rename(entry.path(), folder() / entry.path().filename());
+  }
+}
+
 void RedisServerFixture::Freeze() {
   if (running()) kill(pid_, SIGSTOP);
 }

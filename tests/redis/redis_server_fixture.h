@@ -55,6 +55,12 @@ class RedisServerFixture {
   void Stop();
   // SIGKILL: a crash, with no chance to flush anything.
   void Kill();
+  // Removes what the server keeps on disk (its AOF folder and RDB file) while it is stopped, so
+  // that the next Start comes up empty: a server that lost its data. Throws while running.
+  void WipeData();
+  // Replaces what the server keeps on disk with the files in `from` (moved, not copied) while it
+  // is stopped: lost data restored from a copy. Throws while running.
+  void MoveDataFrom(const std::filesystem::path& from);
   // SIGSTOP / SIGCONT: a server that accepts connections but never answers.
   void Freeze();
   void Thaw();

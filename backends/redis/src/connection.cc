@@ -189,8 +189,10 @@ bool Connection::Exchange(const std::vector<Command>& commands, std::vector<Repl
   return true;
 }
 
-ConnectionPool::ConnectionPool(Endpoint endpoint, std::size_t size)
-    : endpoint_(std::move(endpoint)), size_(std::max<std::size_t>(size, 1)) {}
+ConnectionPool::ConnectionPool(Endpoint endpoint, std::size_t size, SetUp set_up)
+    : endpoint_(std::move(endpoint)),
+      size_(std::max<std::size_t>(size, 1)),
+      set_up_(std::move(set_up)) {}
 
 ConnectionPool::~ConnectionPool() = default;
 
@@ -230,13 +232,15 @@ Result<ConnectionPool::Lease> ConnectionPool::Acquire(Pick pick) {
   closing.clear();
 
   Result<std::unique_ptr<Connection>> opened = Connection::Open(endpoint_);
-  if (!opened.ok()) {
+  Status ready = opened.ok() ? Status::Ok() : opened.status();
+  if (ready.ok() && set_up_) ready = set_up_(**opened);
+  if (!ready.ok()) {
     {
       std::lock_guard relock(mutex_);
       --open_;
     }
     slot_freed_.notify_one();
-    return opened.status();
+    return ready;  // a connection that failed its set-up is closed here
   }
   return Lease(this, std::move(opened).value());
 }

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -106,8 +107,13 @@ class Connection {
 // a broken connection is closed when returned and a fresh one is made on a later Acquire.
 class ConnectionPool {
  public:
-  // `size` >= 1 connections at most.
-  ConnectionPool(Endpoint endpoint, std::size_t size);
+  // Run on every new connection before it is lent out (the backend checks its canary there:
+  // canary.h), on the thread that acquires it; must be safe to call from many threads at once.
+  // A failure closes the connection and is what Acquire answers.
+  using SetUp = std::function<Status(Connection&)>;
+
+  // `size` >= 1 connections at most; `set_up` may be empty.
+  ConnectionPool(Endpoint endpoint, std::size_t size, SetUp set_up = {});
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
@@ -150,7 +156,7 @@ class ConnectionPool {
 
   // A connection as `pick` says. Waits at most the command timeout for a free slot.
   // kUnavailable if none frees up or the server cannot be reached; kInvalidArgument if the server
-  // rejects the credentials or the db index.
+  // rejects the credentials or the db index; the set-up hook's failure for a new connection.
   Result<Lease> Acquire(Pick pick = Pick::kChecked);
 
   const Endpoint& endpoint() const { return endpoint_; }
@@ -160,6 +166,7 @@ class ConnectionPool {
 
   const Endpoint endpoint_;
   const std::size_t size_;
+  const SetUp set_up_;
   std::mutex mutex_;
   std::condition_variable slot_freed_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mutex_; most recently used last

@@ -63,10 +63,17 @@ std::optional<std::string> EvictionProblem(std::string_view policy) {
 }
 
 Node::Node(Endpoint endpoint, NodeSettings settings)
-    : settings_(std::move(settings)), pool_(std::move(endpoint), settings_.pool_size) {
+    : settings_(std::move(settings)),
+      canary_([this] { return settings_.canary_keys(*this); }, settings_.canary_generation),
+      pool_(std::move(endpoint), settings_.pool_size, CanaryCheck()) {
   if (settings_.wait_pool_size > 0) {
-    wait_pool_ = std::make_unique<ConnectionPool>(pool_.endpoint(), settings_.wait_pool_size);
+    wait_pool_ =
+        std::make_unique<ConnectionPool>(pool_.endpoint(), settings_.wait_pool_size, CanaryCheck());
   }
+}
+
+ConnectionPool::SetUp Node::CanaryCheck() {
+  return [this](Connection& connection) { return canary_.OnNewConnection(connection); };
 }
 
 TrackedReads* Node::tracked() {

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "canary.h"
 #include "connection.h"
 #include "credstore/backends/redis.h"
 #include "near_cache.h"
@@ -42,6 +43,8 @@ Status FromErrorReply(std::string_view operation, const redisReply& reply);
 // records, or nullopt when it keeps every key.
 std::optional<std::string> EvictionProblem(std::string_view policy);
 
+class Node;
+
 // What every Node of one backend is made with (RedisBackend::Open fills it from RedisOptions).
 struct NodeSettings {
   std::size_t pool_size = 8;
@@ -50,6 +53,9 @@ struct NodeSettings {
   // The backend's near-cache, which outlives every Node; nullptr: no cache, no subscriber.
   NearCache* cache = nullptr;
   TrackedReads::Settings tracking;  // used with `cache`
+  // The canary keys a node must hold now (canary.h), and the generation they must hold.
+  std::function<std::vector<std::string>(const Node&)> canary_keys;
+  std::shared_ptr<const CanaryGeneration> canary_generation;
 };
 
 // Which of a node's pools a command uses.
@@ -70,6 +76,9 @@ class Node {
   ConnectionPool& pool(Lane lane = Lane::kMain) {
     return lane == Lane::kWait && wait_pool_ != nullptr ? *wait_pool_ : pool_;
   }
+
+  // This node's canary (canary.h): every new connection of its pools reads it first.
+  Canary& canary() { return canary_; }
 
   // This node's tracked reads (its invalidation subscriber), started by the first call — so a
   // node that is never read from (a replica) never subscribes; nullptr without the near-cache.
@@ -104,8 +113,11 @@ class Node {
 
  private:
   std::string Sha(Script script);
+  // Every pool's set-up hook: the canary check of a new connection.
+  ConnectionPool::SetUp CanaryCheck();
 
   const NodeSettings settings_;
+  Canary canary_;  // before the pools, whose set-up hook reads it
   ConnectionPool pool_;
   std::unique_ptr<ConnectionPool> wait_pool_;  // null without a wait lane
   std::once_flag tracked_once_;

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "canary.h"
 #include "cluster_topology.h"
 #include "connection.h"
 #include "credstore/backends/redis.h"
@@ -31,6 +32,7 @@
 
 namespace credstore {
 
+using redis_internal::CanaryGeneration;
 using redis_internal::Command;
 using redis_internal::Connection;
 using redis_internal::ConnectionPool;
@@ -137,10 +139,12 @@ constexpr Timestamp kBeforeEverything{std::chrono::milliseconds::min()};
 class RedisBackend::Impl {
  public:
   // `cache` (null without the near-cache) is the one every node of `topology` fills.
-  Impl(const RedisOptions& options, std::unique_ptr<NearCache> cache,
-       std::unique_ptr<Topology> topology)
+  // `canaries` is the generation every node's canary expects (set by Load).
+  Impl(const RedisOptions& options, std::shared_ptr<CanaryGeneration> canaries,
+       std::unique_ptr<NearCache> cache, std::unique_ptr<Topology> topology)
       : options_(options),
         replica_wait_(options),
+        canaries_(std::move(canaries)),
         cache_(std::move(cache)),
         topology_(std::move(topology)) {
     std::random_device entropy;
@@ -150,10 +154,12 @@ class RedisBackend::Impl {
   // Stops the policy watch before the nodes it uses go.
   ~Impl();
 
-  Status Load();  // the server checks and SCRIPT LOADs of Open, on every node
+  // The server checks and SCRIPT LOADs of Open, on every node; then the canaries (canary.h).
+  Status Load();
 
-  // The policy watch (redis.h): started by Open once Load passed, stopped by ~Impl.
-  void StartPolicyWatch();
+  // The watch of the policy and the canaries (redis.h): started by Open once Load passed,
+  // stopped by ~Impl.
+  void StartWatch();
   // With the near-cache: subscribes on every master now, so that the first reads can already be
   // tracked (a node found later subscribes on its first cacheable read; replicas never do).
   void StartSubscribers() {
@@ -239,14 +245,17 @@ class RedisBackend::Impl {
   Status WalkNode(Node& node, std::string_view prefix, Timestamp now,
                   const std::function<bool(std::string_view key)>& wanted,
                   const std::function<Status(ScanEntry entry)>& take);
-  void WatchPolicy();
+  void Watch();
+  // The periodic canary check of every master.
+  void CheckCanaries();
   // What one read of maxmemory-policy on every node says; nullopt when no verdict could be had.
   std::optional<Status> ReadPolicyVerdict();
-  // Keeps `verdict` for Health(), and reports it when it differs from the one before.
-  void Record(Status verdict);
+  // Reports Health() when it differs from what was reported last (on the watch thread only).
+  void ReportHealthChange();
 
   const RedisOptions options_;
   const ReplicaWait replica_wait_;
+  const std::shared_ptr<CanaryGeneration> canaries_;
   // Before topology_: the nodes' subscribers feed the cache, so it must outlive them.
   const std::unique_ptr<NearCache> cache_;
   const std::unique_ptr<Topology> topology_;
@@ -257,7 +266,8 @@ class RedisBackend::Impl {
   std::condition_variable watch_wake_;
   bool watch_stop_ = false;  // guarded by watch_mutex_
   mutable std::mutex verdict_mutex_;
-  Status verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
+  Status policy_verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
+  Status reported_;        // the watch thread's own: the verdict it reported last
   std::thread watcher_;
 };
 
@@ -270,24 +280,64 @@ RedisBackend::Impl::~Impl() {
   if (watcher_.joinable()) watcher_.join();
 }
 
-void RedisBackend::Impl::StartPolicyWatch() {
-  if (options_.policy_check_interval <= std::chrono::milliseconds(0)) return;
-  watcher_ = std::thread([this] { WatchPolicy(); });
+void RedisBackend::Impl::StartWatch() {
+  if (options_.policy_check_interval <= std::chrono::milliseconds(0) &&
+      options_.canary_check_interval <= std::chrono::milliseconds(0)) {
+    return;
+  }
+  watcher_ = std::thread([this] { Watch(); });
 }
 
 Status RedisBackend::Impl::Health() const {
+  // A store that lost its data is the graver verdict: it answers nothing at all.
+  if (canaries_->any_lost()) {
+    for (const std::shared_ptr<Node>& node : topology_->Nodes()) {
+      if (Status canary = node->canary().Verdict(); !canary.ok()) return canary;
+    }
+  }
   std::lock_guard lock(verdict_mutex_);
-  return verdict_;
+  return policy_verdict_;
 }
 
-// Sleeps between checks, so the watch costs one CONFIG GET per node and interval and nothing else.
-void RedisBackend::Impl::WatchPolicy() {
+// Sleeps until the next check is due, so the watch costs one canary read per master and canary
+// interval, one CONFIG GET per node and policy interval, and nothing else.
+void RedisBackend::Impl::Watch() {
+  using std::chrono::steady_clock;
+  const std::chrono::milliseconds policy_every = options_.policy_check_interval;
+  const std::chrono::milliseconds canary_every = options_.canary_check_interval;
+  const bool policy_on = policy_every > std::chrono::milliseconds(0);
+  const bool canary_on = canary_every > std::chrono::milliseconds(0);
+  steady_clock::time_point next_policy = steady_clock::now() + policy_every;
+  steady_clock::time_point next_canary = steady_clock::now() + canary_every;
   std::unique_lock lock(watch_mutex_);
-  while (
-      !watch_wake_.wait_for(lock, options_.policy_check_interval, [this] { return watch_stop_; })) {
+  for (;;) {
+    const steady_clock::time_point due = !policy_on   ? next_canary
+                                         : !canary_on ? next_policy
+                                                      : std::min(next_policy, next_canary);
+    if (watch_wake_.wait_until(lock, due, [this] { return watch_stop_; })) return;
     lock.unlock();
-    if (std::optional<Status> verdict = ReadPolicyVerdict()) Record(std::move(*verdict));
+    const steady_clock::time_point now = steady_clock::now();
+    if (canary_on && now >= next_canary) {
+      CheckCanaries();
+      next_canary = now + canary_every;
+    }
+    if (policy_on && now >= next_policy) {
+      if (std::optional<Status> verdict = ReadPolicyVerdict()) {
+        std::lock_guard verdict_lock(verdict_mutex_);
+        policy_verdict_ = std::move(*verdict);
+      }
+      next_policy = now + policy_every;
+    }
+    ReportHealthChange();
     lock.lock();
+  }
+}
+
+void RedisBackend::Impl::CheckCanaries() {
+  // A new connection checks the canary in its set-up already; checking again costs one round trip.
+  for (const std::shared_ptr<Node>& node : topology_->Masters()) {
+    Result<ConnectionPool::Lease> acquired = node->pool().Acquire();
+    if (acquired.ok()) node->canary().Check(**acquired);
   }
 }
 
@@ -309,19 +359,15 @@ std::optional<Status> RedisBackend::Impl::ReadPolicyVerdict() {
   return Status::Ok();
 }
 
-void RedisBackend::Impl::Record(Status verdict) {
-  bool changed = false;
-  {
-    std::lock_guard lock(verdict_mutex_);
-    changed = verdict.ok() != verdict_.ok() || verdict.message() != verdict_.message();
-    verdict_ = verdict;
-  }
-  if (!changed) return;
+void RedisBackend::Impl::ReportHealthChange() {
+  Status verdict = Health();
+  if (verdict.ok() == reported_.ok() && verdict.message() == reported_.message()) return;
+  reported_ = verdict;
   if (options_.on_health_change) {
     options_.on_health_change(verdict);
     return;
   }
-  std::clog << (verdict.ok() ? std::string("credstore redis: maxmemory-policy is safe again")
+  std::clog << (verdict.ok() ? std::string("credstore redis: healthy again")
                              : "credstore redis: " + verdict.message())
             << std::endl;
 }
@@ -339,7 +385,24 @@ Status RedisBackend::Impl::Load() {
     }
     first = false;
   }
-  return Status::Ok();
+  // Last, once every server passed every check: a server refused above gets no canary. The
+  // masters in address order, the same in every opener (EstablishCanaries plants in order).
+  std::vector<std::shared_ptr<Node>> masters = topology_->Masters();
+  std::sort(masters.begin(), masters.end(),
+            [](const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) {
+              return a->name() < b->name();
+            });
+  std::vector<ConnectionPool::Lease> leases;
+  std::vector<redis_internal::Canary*> canaries;
+  std::vector<Connection*> connections;
+  for (const std::shared_ptr<Node>& node : masters) {
+    Result<ConnectionPool::Lease> acquired = node->pool().Acquire();
+    if (!acquired.ok()) return AsUnavailable(acquired.status());
+    leases.push_back(std::move(acquired).value());
+    canaries.push_back(&node->canary());
+    connections.push_back(&*leases.back());
+  }
+  return redis_internal::EstablishCanaries(canaries, connections, *canaries_);
 }
 
 // On a single server this is one attempt: its topology takes no redirection and never changes.
@@ -373,6 +436,23 @@ RedisBackend::Impl::Outcome RedisBackend::Impl::Route(std::string_view redis_key
       }
       outcome.status = acquired.status();
       return outcome;
+    }
+    // While the node's canary is lost, nothing is sent (canary.h). An idle connection the server
+    // closed (it restarted) cannot tell: a new one reads the canary in its set-up.
+    if (Status gate = node->canary().Gate(**acquired); !gate.ok()) {
+      if (!(*acquired)->broken() || pick == ConnectionPool::Pick::kFresh) {
+        outcome.status = gate;
+        return outcome;
+      }
+      acquired = node->pool(lane).Acquire(ConnectionPool::Pick::kFresh);
+      if (!acquired.ok()) {
+        outcome.status = acquired.status();
+        return outcome;
+      }
+      if (Status again = node->canary().Gate(**acquired); !again.ok()) {
+        outcome.status = again;
+        return outcome;
+      }
     }
     std::string error_code;
     {
@@ -445,8 +525,12 @@ Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp n
 }
 
 Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_key, Timestamp now) {
-  if (const NearCache::EntryPtr hit = *cache_->Lookup(redis_key, /*may_block=*/true)) {
-    return VisibleAt(hit->record, now);
+  // While a canary is lost nothing is answered from the cache: it may hold absences read from
+  // an emptied server before the loss was noticed. The read below checks the canary again.
+  if (!canaries_->any_lost()) {
+    if (const NearCache::EntryPtr hit = *cache_->Lookup(redis_key, /*may_block=*/true)) {
+      return VisibleAt(hit->record, now);
+    }
   }
   const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
   // Sends the read on the owner, tracked when that node's subscriber is live, and fills the
@@ -494,6 +578,8 @@ Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_ke
 std::optional<Result<VersionedValue>> RedisBackend::Impl::TryGet(std::string_view key,
                                                                  Timestamp now) {
   if (!Cacheable(key)) return std::nullopt;
+  // A lost canary: the blocking read answers (and checks again), never the cache (see CachedGet).
+  if (canaries_->any_lost()) return std::nullopt;
   const std::optional<NearCache::EntryPtr> hit = cache_->Lookup(RedisKey(key), /*may_block=*/false);
   if (!hit || *hit == nullptr) return std::nullopt;
   return VisibleAt((*hit)->record, now);
@@ -672,6 +758,7 @@ Status RedisBackend::Impl::WalkNode(Node& node, std::string_view prefix, Timesta
       // One connection per round trip, returned before `take` runs: it may call this backend.
       Result<ConnectionPool::Lease> acquired = node.pool().Acquire();
       if (!acquired.ok()) return AsUnavailable(acquired.status());
+      if (Status gate = node.canary().Gate(**acquired); !gate.ok()) return gate;
       ConnectionPool::Lease lease = std::move(acquired).value();
       ReplyPtr page = lease->Call({"SCAN", scan_cursor, "MATCH", pattern, "COUNT", kScanBatch});
       if (page == nullptr) return Status::Unavailable("redis: scan: " + lease->failure());
@@ -804,6 +891,9 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
     }
   }
   if (Status wait = redis_internal::ValidateReplicaWait(options); !wait.ok()) return wait;
+  if (options.canary_check_interval < std::chrono::milliseconds(0)) {
+    return Status::InvalidArgument("redis: canary_check_interval must not be negative");
+  }
   if (!ValidNamespace(options.key_namespace)) {
     return Status::InvalidArgument(
         "redis: key_namespace must be non-empty printable ASCII without spaces, braces or glob "
@@ -833,6 +923,27 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
   settings.wait_pool_size = options.wait_replicas > 0 ? options.wait_pool_size : 0;
   settings.cache = cache.get();
   settings.tracking.before_fill = options.cache_before_fill;
+  auto canaries = std::make_shared<CanaryGeneration>();
+  settings.canary_generation = canaries;
+  // Which canary keys a node must hold: one server holds the store's one; a cluster node those
+  // of the store's canary keys whose slots it serves in the current map.
+  auto topology_of_nodes = std::make_shared<std::atomic<Topology*>>(nullptr);
+  if (cluster) {
+    settings.canary_keys = [topology_of_nodes, keys = redis_internal::ClusterCanaryKeys(
+                                                   options.key_namespace)](const Node& node) {
+      std::vector<std::string> held;
+      if (Topology* topology = topology_of_nodes->load()) {
+        for (const std::string& key : keys) {
+          if (topology->Owner(key).get() == &node) held.push_back(key);
+        }
+      }
+      return held;
+    };
+  } else {
+    settings.canary_keys = [key = redis_internal::CanaryKey(options.key_namespace)](const Node&) {
+      return std::vector<std::string>{key};
+    };
+  }
 
   std::unique_ptr<Topology> topology;
   if (cluster) {
@@ -844,10 +955,12 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
     topology = std::make_unique<redis_internal::SingleServerTopology>(
         std::make_shared<Node>(std::move(endpoint), settings));
   }
-  auto impl = std::make_unique<Impl>(options, std::move(cache), std::move(topology));
+  topology_of_nodes->store(topology.get());
+  auto impl =
+      std::make_unique<Impl>(options, std::move(canaries), std::move(cache), std::move(topology));
   const Status loaded = impl->Load();
   if (!loaded.ok()) return loaded;
-  impl->StartPolicyWatch();
+  impl->StartWatch();
   impl->StartSubscribers();
   return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(impl)));
 }

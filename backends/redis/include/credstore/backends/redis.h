@@ -24,9 +24,13 @@
 // caller's clock and the Redis host's clock need not agree, only run at the same rate.
 //
 // Durability. `durable = true` is met by the server's configuration, not per call: with
-// `appendonly yes` and `appendfsync always` Redis fsyncs every write to its AOF before it
-// acknowledges it; with `everysec` about the last second of acknowledged writes can be lost in a
-// crash, and with `appendonly no` everything since the last snapshot. The backend cannot make one
+// `appendonly yes` and `appendfsync always` — the configuration credstore documents and expects
+// (docs/operations.md) — Redis fsyncs every write to its AOF before it acknowledges it; with
+// `everysec` about the last second of acknowledged writes can be lost in a crash, and with
+// `appendonly no` everything since the last snapshot. Such a loss is not detected (see "Lost
+// data" below): the server comes back with an older state, and an older state brings back
+// credentials revoked since (a regenerated admin key, an integrator secret reset since) — so
+// does a Redis restored from an older snapshot. The backend cannot make one
 // write more durable than the server's setting, so `WriteOptions::durable` is accepted and does
 // not change what is sent.
 //
@@ -55,6 +59,20 @@
 // CheckHealth() answers kUnavailable (so a readiness probe takes the server out of service),
 // and each change of that verdict is reported once (`on_health_change`). Writes are not refused
 // meanwhile: the policy alone does not say that keys are being evicted, only that they may be.
+//
+// Lost data. A Redis that lost everything (restarted without its AOF, FLUSHALL/FLUSHDB, another
+// database behind the same address) would answer "no record" for every key, and valid
+// credentials would read as unknown. So the store holds a canary record (`<namespace>:canary`,
+// a random generation id, outside the records' key pattern): Open reads it, and writes a new one
+// only when it is absent (a new store, or one written before canaries existed). From then on it
+// is read on every new connection (a restart closes them all, so the first call after it
+// notices), every `canary_check_interval` (a flush keeps connections open), and before every call
+// while it is missing. From the first read that finds it missing or another one, until one finds
+// it again: every call answers kUnavailable, never kNotFound, and CheckHealth and CheckWrites
+// fail (the message says the data was lost). It recovers by itself only when the same canary is
+// back, i.e. the data is: the restarted server finished loading its AOF, or an operator restored
+// a copy of this store. A store deliberately started over empty needs an explicit step: restart
+// every process on it, since only Open decides that an empty store is a new one.
 //
 // Failures. A call that cannot reach Redis (refused, reset, timed out, server loading or
 // read-only) returns kUnavailable and never hangs: within `connect_timeout + command_timeout`
@@ -110,6 +128,8 @@
 //   reads its own writes; every entry is answered at most `cache_max_age` after its read was
 //   issued (the backstop, should an invalidation be lost), and a cached record past its
 //   `expires_at` reads as absent as always;
+// - while the canary is missing (see "Lost data") nothing is answered from the cache: it may
+//   hold absences read from the emptied server before the loss was noticed;
 // - bounded by `cache_size` entries and about `cache_bytes` bytes, least recently used out,
 //   sharded (no global lock on a lookup); every lookup shares the one entry (no copy inside the
 //   backend), and only the VersionedValue a call returns is copied out of it.
@@ -197,13 +217,18 @@ struct RedisOptions {
   // How often the backend's own thread reads `maxmemory-policy` again after Open (see the top of
   // this file); it sleeps in between and uses one pooled connection for a moment. A read that
   // cannot reach the server keeps the last verdict (every other call reports the outage itself).
-  // 0: no re-check, CheckHealth answers OK as Open found it. Default 5 s.
+  // 0: no re-check, CheckHealth judges the policy as Open found it. Default 5 s.
   std::chrono::milliseconds policy_check_interval{5000};
 
-  // Told each time a re-check changes CheckHealth's verdict: the kUnavailable it now answers,
-  // or OK when the policy is safe again — once per change, not once per check. Called on the
-  // backend's thread; must not throw or block for long. Default: not set, and each change is
-  // written as one line to std::clog.
+  // How often the backend's thread reads the canary again (see "Lost data" at the top of this
+  // file); 0: only on new connections and while it is missing, so a flush that leaves the
+  // connections open goes unnoticed. Default 1 s.
+  std::chrono::milliseconds canary_check_interval{1000};
+
+  // Told each time a re-check (of the policy or the canary) changes CheckHealth's verdict: the
+  // kUnavailable it now answers, or OK when healthy again — once per change, not once per check.
+  // Called on the backend's thread; must not throw or block for long. Default: not set, and each
+  // change is written as one line to std::clog.
   std::function<void(const Status&)> on_health_change;
 
   // When true, Open refuses a server unless it reports `appendonly yes` and
@@ -259,9 +284,10 @@ struct RedisServerDurability {
 class RedisBackend final : public StorageBackend {
  public:
   // Connects to the server described by `options` and checks it: reachable, AUTH and SELECT
-  // accepted, version >= 5.0, an eviction policy that keeps every key, the scripts loaded. The
-  // first connection is kept in the pool. With `cluster_seeds`: reads the slot map from the first
-  // seed that answers and checks every node of it likewise.
+  // accepted, version >= 5.0, an eviction policy that keeps every key, the scripts loaded; then
+  // reads the canaries, or writes them when the store has none (see "Lost data"). The first
+  // connection is kept in the pool. With `cluster_seeds`: reads the slot map from the first seed
+  // that answers and checks every node of it likewise.
   // kInvalidArgument for bad options, a refused password or db, or an unsafe server
   // configuration (the message says which and never carries the password), and for a seed that
   // is not in cluster mode or a db other than 0 on a cluster; kUnavailable when the server (no
@@ -294,10 +320,12 @@ class RedisBackend final : public StorageBackend {
 
   // StorageBackend; see credstore/storage_backend.h. Every method answers kUnavailable when the
   // server cannot be reached or answers "try later" (loading, read-only replica, out of memory
-  // under noeviction), and kInternal when a stored record is malformed.
+  // under noeviction) and while the store's canary is missing, and kInternal when a stored
+  // record is malformed.
   std::string_view Name() const override { return "redis"; }
-  // kUnavailable while the last re-check of `maxmemory-policy` found a policy that may evict
-  // records (the message names it); OK otherwise. Answers from that check, without I/O.
+  // kUnavailable while the canary is missing (the store lost its data), or while the last
+  // re-check of `maxmemory-policy` found a policy that may evict records (the message names
+  // it); OK otherwise. Answers from those checks, without I/O.
   Status CheckHealth() override;
   // CheckHealth's verdict: the backend refuses no write by itself while healthy (a server out
   // of memory under noeviction refuses each write, which then answers kUnavailable), and an
