@@ -272,6 +272,43 @@ BOOST_AUTO_TEST_CASE(each_record_lives_on_the_master_of_its_slot) {
   BOOST_TEST(all.size() == 60u);
 }
 
+// A master that lost its data (here: FLUSHALL, which its replica follows) is noticed by its
+// canaries: its keys answer unavailable, never "no record", and CheckHealth fails, while the
+// other masters keep serving; the data coming back clears it.
+BOOST_AUTO_TEST_CASE(a_master_that_lost_its_data_answers_unavailable_not_not_found) {
+  RedisClusterFixture cluster;
+  RedisOptions options = cluster.BackendOptions();
+  options.canary_check_interval = std::chrono::milliseconds(50);
+  auto backend = MustOpen(options);
+  const std::vector<std::size_t> masters = cluster.Masters();
+  std::vector<std::string> keys;  // one record on each master
+  for (const std::size_t master : masters) {
+    for (int i = 0;; ++i) {
+      const std::string key = "lost" + std::to_string(i);
+      if (cluster.MasterOf(HashSlot(RedisKeyOf(key))) != master) continue;
+      MustCreate(*backend, key, "v", NoExpiry(), kNow);
+      keys.push_back(key);
+      break;
+    }
+  }
+  const std::size_t victim = masters.front();
+  BOOST_TEST(cluster.Command(victim, {"FLUSHALL", "SYNC"}) == "OK");
+  // The periodic check notices within a few intervals.
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (backend->CheckHealth().ok() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  BOOST_TEST(backend->CheckHealth().code() == StatusCode::kUnavailable);
+  BOOST_TEST(backend->CheckHealth().message().find("lost its data") != std::string::npos);
+  const Result<VersionedValue> on_victim = backend->Get(keys.front(), kNow);
+  BOOST_TEST(on_victim.status().code() == StatusCode::kUnavailable, on_victim.status().message());
+  for (std::size_t i = 1; i < keys.size(); ++i) {
+    BOOST_TEST(backend->Get(keys[i], kNow).ok(), "a record on another master, " << keys[i]);
+  }
+  // A second backend opened on the store now refuses it: some masters hold canaries, one none.
+  BOOST_TEST(RedisBackend::Open(options).status().code() == StatusCode::kUnavailable);
+}
+
 BOOST_AUTO_TEST_CASE(moved_after_a_slot_moved_is_followed) {
   RedisClusterFixture& cluster = SharedCluster();
   cluster.FlushAll();

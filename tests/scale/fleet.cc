@@ -5,6 +5,7 @@
 #include <thread>
 #include <utility>
 
+#include "redis/redis_cluster_fixture.h"
 #include "redis/redis_server_fixture.h"
 
 namespace credstore::scale_tests {
@@ -25,6 +26,28 @@ class SingleRedis final : public SharedStore {
   testing::RedisServerFixture server_;
 };
 
+// A Redis Cluster of three masters with a replica each (redis_cluster_fixture).
+class RedisCluster final : public SharedStore {
+ public:
+  std::string storage_uri() const override { return cluster_.Uri(); }
+  std::string name() const override { return "redis-cluster"; }
+  // Every node restarted without its data (its cluster configuration kept, so the same masters
+  // serve the same slots): the whole cluster lost its records, as after a restart of every
+  // server without their AOF files.
+  void RestartEmpty() override {
+    for (std::size_t i = 0; i < kNodes; ++i) cluster_.node(i).Stop();
+    for (std::size_t i = 0; i < kNodes; ++i) {
+      cluster_.node(i).WipeData();
+      cluster_.node(i).Start();
+    }
+    cluster_.WaitUntilStable();
+  }
+
+ private:
+  static constexpr std::size_t kNodes = 6;
+  testing::RedisClusterFixture cluster_;
+};
+
 std::string ParseStoreKind() {
   const auto& suite = boost::unit_test::framework::master_test_suite();
   for (int i = 1; i + 1 < suite.argc; ++i) {
@@ -42,11 +65,13 @@ const std::string& StoreKind() {
 
 std::unique_ptr<SharedStore> StartSharedStore() {
   if (StoreKind() == "redis") return std::make_unique<SingleRedis>();
-  throw std::runtime_error("unknown --store " + StoreKind() + " (known: redis)");
+  if (StoreKind() == "redis-cluster") return std::make_unique<RedisCluster>();
+  throw std::runtime_error("unknown --store " + StoreKind() + " (known: redis, redis-cluster)");
 }
 
-Fleet::Fleet(std::size_t size, ServerOptions options) : store_(StartSharedStore()) {
-  options.storage_uri = store_->storage_uri();
+Fleet::Fleet(std::size_t size, ServerOptions options, std::string_view uri_query)
+    : store_(StartSharedStore()) {
+  options.storage_uri = store_->storage_uri() + std::string(uri_query);
   for (std::size_t i = 0; i < size; ++i) servers_.push_back(std::make_unique<Server>(options));
 }
 

@@ -59,8 +59,9 @@ struct Observation {
 class Fleet {
  public:
   // Starts the shared store of this run and `size` credstored on it, each with `options` (its
-  // storage_uri is the store's). Fails the test case if one does not start.
-  explicit Fleet(std::size_t size, ServerOptions options = {});
+  // storage_uri is the store's, followed by `uri_query`, e.g. "?cache=on"). Fails the test case
+  // if one does not start.
+  explicit Fleet(std::size_t size, ServerOptions options = {}, std::string_view uri_query = {});
   // Stops every credstored (each checks its exit code and that its log leaks nothing), then the
   // store.
   ~Fleet();

@@ -231,6 +231,10 @@ class RedisBackend::Impl {
     });
   }
 
+  // A connection of `node`'s `lane` to serve one call, refused (kUnavailable) while the node's
+  // canary is lost (canary.h); otherwise as ConnectionPool::Acquire.
+  static Result<ConnectionPool::Lease> AcquireServing(Node& node, Lane lane,
+                                                      ConnectionPool::Pick pick);
   // A cacheable Get: the near-cache, else a read (tracked where it can be) that fills it.
   Result<VersionedValue> CachedGet(const std::string& redis_key, Timestamp now);
   bool Cacheable(std::string_view key) const {
@@ -405,6 +409,21 @@ Status RedisBackend::Impl::Load() {
   return redis_internal::EstablishCanaries(canaries, connections, *canaries_);
 }
 
+Result<ConnectionPool::Lease> RedisBackend::Impl::AcquireServing(Node& node, Lane lane,
+                                                                 ConnectionPool::Pick pick) {
+  {
+    Result<ConnectionPool::Lease> acquired = node.pool(lane).Acquire(pick);
+    if (!acquired.ok()) return acquired;
+    const Status gate = node.canary().Gate(**acquired);
+    if (gate.ok()) return acquired;
+    if (!(*acquired)->broken() || pick == ConnectionPool::Pick::kFresh) return gate;
+  }  // an idle connection the server closed (it restarted) cannot tell: a new one reads it
+  Result<ConnectionPool::Lease> fresh = node.pool(lane).Acquire(ConnectionPool::Pick::kFresh);
+  if (!fresh.ok()) return fresh;
+  if (Status gate = node.canary().Gate(**fresh); !gate.ok()) return gate;
+  return fresh;
+}
+
 // On a single server this is one attempt: its topology takes no redirection and never changes.
 // On a cluster it follows MOVED (the map learns the new owner) and ASK (ASKING on the named node,
 // the map unchanged), retries TRYAGAIN and CLUSTERDOWN with a short backoff, and after a
@@ -425,7 +444,7 @@ RedisBackend::Impl::Outcome RedisBackend::Impl::Route(std::string_view redis_key
   for (int hop = 1;; ++hop) {
     const bool may_retry = hop < kMaxHops;
     Outcome outcome;
-    Result<ConnectionPool::Lease> acquired = node->pool(lane).Acquire(pick);
+    Result<ConnectionPool::Lease> acquired = AcquireServing(*node, lane, pick);
     if (!acquired.ok()) {
       // A node that cannot be reached may have left the map (a master failed over).
       if (acquired.status().code() == StatusCode::kUnavailable && may_retry &&
@@ -436,23 +455,6 @@ RedisBackend::Impl::Outcome RedisBackend::Impl::Route(std::string_view redis_key
       }
       outcome.status = acquired.status();
       return outcome;
-    }
-    // While the node's canary is lost, nothing is sent (canary.h). An idle connection the server
-    // closed (it restarted) cannot tell: a new one reads the canary in its set-up.
-    if (Status gate = node->canary().Gate(**acquired); !gate.ok()) {
-      if (!(*acquired)->broken() || pick == ConnectionPool::Pick::kFresh) {
-        outcome.status = gate;
-        return outcome;
-      }
-      acquired = node->pool(lane).Acquire(ConnectionPool::Pick::kFresh);
-      if (!acquired.ok()) {
-        outcome.status = acquired.status();
-        return outcome;
-      }
-      if (Status again = node->canary().Gate(**acquired); !again.ok()) {
-        outcome.status = again;
-        return outcome;
-      }
     }
     std::string error_code;
     {
@@ -756,9 +758,9 @@ Status RedisBackend::Impl::WalkNode(Node& node, std::string_view prefix, Timesta
     replies.clear();
     {
       // One connection per round trip, returned before `take` runs: it may call this backend.
-      Result<ConnectionPool::Lease> acquired = node.pool().Acquire();
+      Result<ConnectionPool::Lease> acquired =
+          AcquireServing(node, Lane::kMain, ConnectionPool::Pick::kChecked);
       if (!acquired.ok()) return AsUnavailable(acquired.status());
-      if (Status gate = node.canary().Gate(**acquired); !gate.ok()) return gate;
       ConnectionPool::Lease lease = std::move(acquired).value();
       ReplyPtr page = lease->Call({"SCAN", scan_cursor, "MATCH", pattern, "COUNT", kScanBatch});
       if (page == nullptr) return Status::Unavailable("redis: scan: " + lease->failure());

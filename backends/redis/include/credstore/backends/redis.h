@@ -72,7 +72,10 @@
 // fail (the message says the data was lost). It recovers by itself only when the same canary is
 // back, i.e. the data is: the restarted server finished loading its AOF, or an operator restored
 // a copy of this store. A store deliberately started over empty needs an explicit step: restart
-// every process on it, since only Open decides that an empty store is a new one.
+// every process on it, since only Open decides that an empty store is a new one. On a cluster
+// the store holds 16 canaries, `<namespace>:canary{canary-N}`, whose hash tags spread them one
+// per 1024 slots; each master is checked for those of its slots (per the current map), and only
+// the calls to a master that lost its canaries answer kUnavailable (CheckHealth fails either way).
 //
 // Failures. A call that cannot reach Redis (refused, reset, timed out, server loading or
 // read-only) returns kUnavailable and never hangs: within `connect_timeout + command_timeout`
