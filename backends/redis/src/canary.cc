@@ -128,8 +128,9 @@ Status Canary::Gate(Connection& connection) {
 
 Status Canary::Verdict() const {
   if (!lost_.load(std::memory_order_acquire)) return Status::Ok();
+  const std::vector<std::string> keys = keys_();
   return Status::Unavailable(
-      "redis lost its data: a canary record (" + keys_().front() +
+      "redis lost its data: a canary record (" + (keys.empty() ? std::string("?") : keys.front()) +
       ") is gone or not the one it held when this backend opened the store (restarted without "
       "its data, flushed, or another database); answering unavailable until the data is back. "
       "If the store was deliberately started over, restart every credstored on it");
