@@ -133,6 +133,20 @@ class RocksDbFloor final : public BackendFloor {
 #endif
 
 #if CREDSTORE_BENCH_HAVE_REDIS
+// The bare read of both Redis floors: GET `key` on `context`, then the admin key's hash compared
+// with the digest the value starts with.
+bool BareGetMatches(redisContext* context, const std::string& key, const Keyring& keyring,
+                    const std::string& admin_key) {
+  auto* reply = static_cast<redisReply*>(redisCommand(context, "GET %b", key.data(), key.size()));
+  if (reply == nullptr) return false;
+  const bool found = reply->type == REDIS_REPLY_STRING;
+  const std::string value = found ? std::string(reply->str, reply->len) : std::string();
+  freeReplyObject(reply);
+  const Digest admin =
+      internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kAdminKey, admin_key);
+  return found && StartsWithDigest(value, admin);
+}
+
 // Redis: the two hashes and a bare hiredis GET of a same-size value, one connection per thread
 // (the backend's pool has as many connections as there are threads here).
 class RedisFloor final : public BackendFloor {
@@ -165,15 +179,7 @@ class RedisFloor final : public BackendFloor {
   bool Verify(int thread, const std::string& api_key, const std::string& admin_key) override {
     const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
     const std::string key = "floor:" + internal::CustomerKey(service_, api);
-    auto* reply = static_cast<redisReply*>(
-        redisCommand(contexts_[thread % contexts_.size()], "GET %b", key.data(), key.size()));
-    if (reply == nullptr) return false;
-    const bool found = reply->type == REDIS_REPLY_STRING;
-    const std::string value = found ? std::string(reply->str, reply->len) : std::string();
-    freeReplyObject(reply);
-    const Digest admin =
-        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
-    return found && StartsWithDigest(value, admin);
+    return BareGetMatches(contexts_[thread % contexts_.size()], key, keyring_, admin_key);
   }
 
  private:
@@ -221,15 +227,7 @@ class RedisClusterFloor final : public BackendFloor {
   bool Verify(int thread, const std::string& api_key, const std::string& admin_key) override {
     const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
     const std::string key = FloorKey(api);
-    auto* reply = static_cast<redisReply*>(
-        redisCommand(Owner(thread, key), "GET %b", key.data(), key.size()));
-    if (reply == nullptr) return false;
-    const bool found = reply->type == REDIS_REPLY_STRING;
-    const std::string value = found ? std::string(reply->str, reply->len) : std::string();
-    freeReplyObject(reply);
-    const Digest admin =
-        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
-    return found && StartsWithDigest(value, admin);
+    return BareGetMatches(Owner(thread, key), key, keyring_, admin_key);
   }
 
  private:

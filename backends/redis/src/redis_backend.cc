@@ -224,6 +224,12 @@ class RedisBackend::Impl {
   template <typename Send>
   Outcome Route(std::string_view redis_key, ConnectionPool::Pick pick, const Send& send,
                 Lane lane = Lane::kMain);
+  // A read of `redis_key` sent with `send` (as Route): on an unchecked pooled connection first
+  // (a read is idempotent, so it skips the pool's liveness poll: Get is the hot path) and, if
+  // that connection turns out closed, once more on a new one; a timeout is not retried (it
+  // would only wait as long again). The reply, error replies included; kUnavailable otherwise.
+  template <typename Send>
+  Result<ReplyPtr> RouteRead(std::string_view redis_key, const Send& send);
   // Route of a plain command (no script).
   Outcome RouteCall(std::string_view redis_key, const Command& command, ConnectionPool::Pick pick) {
     return Route(redis_key, pick, [&command](Node&, Connection& connection, bool asking) {
@@ -502,25 +508,30 @@ RedisBackend::Impl::Outcome RedisBackend::Impl::Route(std::string_view redis_key
   }
 }
 
-Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
-  // A read is idempotent, so it skips the pool's liveness poll (Get is the hot path: every
-  // admin-key check) and, if that connection turns out closed, reads once more on a new one.
-  const std::string redis_key = RedisKey(key);
-  if (Cacheable(key)) return CachedGet(redis_key, now);
-  const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
-  ReplyPtr reply;
+template <typename Send>
+Result<ReplyPtr> RedisBackend::Impl::RouteRead(std::string_view redis_key, const Send& send) {
   for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Outcome outcome = RouteCall(redis_key, read, pick);
+    Outcome outcome = Route(redis_key, pick, send);
     if (!outcome.status.ok()) return AsUnavailable(outcome.status);
-    reply = std::move(outcome.reply);
-    if (reply != nullptr) break;
-    // A closed connection is retried; a timeout is not (it would only wait as long again).
+    if (outcome.reply != nullptr) return std::move(outcome.reply);
     if (pick == ConnectionPool::Pick::kFresh || outcome.timed_out) {
       return Status::Unavailable("redis: get: " + outcome.failure);
     }
   }
-  if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply("get", *reply);
-  Result<std::optional<VersionedValue>> record = DecodeRecord(*reply, now);
+  return Status::Unavailable("redis: get: no connection");
+}
+
+Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
+  const std::string redis_key = RedisKey(key);
+  if (Cacheable(key)) return CachedGet(redis_key, now);
+  const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
+  Result<ReplyPtr> reply =
+      RouteRead(redis_key, [&read](Node&, Connection& connection, bool asking) {
+        return Node::Call(connection, read, asking);
+      });
+  if (!reply.ok()) return reply.status();
+  if ((*reply)->type == REDIS_REPLY_ERROR) return FromErrorReply("get", **reply);
+  Result<std::optional<VersionedValue>> record = DecodeRecord(**reply, now);
   if (!record.ok()) return record.status();
   if (!record->has_value()) return Status::NotFound("no record");
   return std::move(**record);
@@ -561,18 +572,10 @@ Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_ke
     }
     return std::move(replies.back());
   };
-  ReplyPtr reply;
-  for (const auto pick : {ConnectionPool::Pick::kUnchecked, ConnectionPool::Pick::kFresh}) {
-    Outcome outcome = Route(redis_key, pick, send);
-    if (!outcome.status.ok()) return AsUnavailable(outcome.status);
-    reply = std::move(outcome.reply);
-    if (reply != nullptr) break;
-    if (pick == ConnectionPool::Pick::kFresh || outcome.timed_out) {
-      return Status::Unavailable("redis: get: " + outcome.failure);
-    }
-  }
-  if (reply->type == REDIS_REPLY_ERROR) return FromErrorReply("get", *reply);
-  Result<std::optional<VersionedValue>> record = DecodeRecord(*reply, kBeforeEverything);
+  Result<ReplyPtr> reply = RouteRead(redis_key, send);
+  if (!reply.ok()) return reply.status();
+  if ((*reply)->type == REDIS_REPLY_ERROR) return FromErrorReply("get", **reply);
+  Result<std::optional<VersionedValue>> record = DecodeRecord(**reply, kBeforeEverything);
   if (!record.ok()) return record.status();
   return VisibleAt(*record, now);
 }
