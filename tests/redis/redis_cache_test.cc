@@ -437,12 +437,12 @@ bool Fill(NearCache& cache, std::string_view key, std::string text) {
 
 bool Has(NearCache& cache, std::string_view key) { return *cache.Lookup(key, true) != nullptr; }
 
-BOOST_AUTO_TEST_CASE(least_recently_used_goes_first_and_bytes_are_bounded) {
+BOOST_AUTO_TEST_CASE(an_entry_hit_since_it_came_survives_eviction_and_bytes_are_bounded) {
   NearCache cache({/*max_entries=*/3, /*max_bytes=*/1 << 20, /*max_age=*/60s, /*shards=*/1});
   BOOST_TEST(Fill(cache, "a", "1"));
   BOOST_TEST(Fill(cache, "b", "2"));
   BOOST_TEST(Fill(cache, "c", "3"));
-  BOOST_TEST(Has(cache, "a"));  // a is now the most recently used
+  BOOST_TEST(Has(cache, "a"));  // a is the oldest, but hit: its second chance
   BOOST_TEST(Fill(cache, "d", "4"));
   BOOST_TEST(!Has(cache, "b"));
   BOOST_TEST(Has(cache, "a"));

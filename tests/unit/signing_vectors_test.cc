@@ -5,6 +5,8 @@
 // independent implementation of docs/http.md's scheme.
 //
 // The markdown file is found relative to this source file, so the test needs no build setting.
+#include <sodium.h>
+
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
@@ -135,6 +137,21 @@ BOOST_AUTO_TEST_CASE(SignRequestReproducesEveryVector) {
       BOOST_TEST(internal::ToHex(body_hash) == v.body_sha256);
     }
   }
+}
+
+// The core's hex encoder spells every byte as libsodium's does (the vectors above cover only the
+// bytes their digests happen to hold).
+BOOST_AUTO_TEST_CASE(HexSpellsEveryByteAsLibsodiumDoes) {
+  std::string all;
+  for (int byte = 0; byte < 256; ++byte) all.push_back(static_cast<char>(byte));
+  std::string expected(all.size() * 2 + 1, '\0');
+  sodium_bin2hex(expected.data(), expected.size(),
+                 reinterpret_cast<const unsigned char*>(all.data()), all.size());
+  expected.pop_back();
+  BOOST_TEST(internal::ToHex(all) == expected);
+  std::string appended = "prefix:";
+  internal::AppendHex(appended, all.substr(250));
+  BOOST_TEST(appended == "prefix:" + expected.substr(500));
 }
 
 // An integrator's secret cannot be chosen through the API, so each vector's request (timestamp,

@@ -7,10 +7,23 @@
 namespace credstore::redis_internal {
 namespace {
 
-// Transparent, so lookups by string_view build no std::string.
+// A key with its hash, computed once per Lookup for both the shard and the shard's map.
+struct HashedKey {
+  std::string_view key;
+  std::size_t hash;
+};
+
+// Transparent, so lookups by string_view or HashedKey build no std::string.
 struct KeyHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
+  std::size_t operator()(const HashedKey& key) const { return key.hash; }
+};
+struct KeyEqual {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  bool operator()(std::string_view a, const HashedKey& b) const { return a == b.key; }
+  bool operator()(const HashedKey& a, std::string_view b) const { return a.key == b; }
 };
 
 std::size_t EntryBytes(std::string_view key, const std::optional<VersionedValue>& record) {
@@ -21,11 +34,15 @@ std::size_t EntryBytes(std::string_view key, const std::optional<VersionedValue>
 
 }  // namespace
 
-struct NearCache::Shard {
+struct alignas(64) NearCache::Shard {
   struct Slot {
     std::string key;
     EntryPtr entry;
     std::size_t bytes = 0;
+    // Set by a hit, cleared when eviction passes the slot over once (second chance): a hit
+    // writes one flag in its own slot instead of relinking the list, whose neighbouring nodes
+    // the other threads' hits would otherwise keep pulling from core to core.
+    bool referenced = false;
   };
   // A read in flight: how many readers of the key, and how often it was invalidated meanwhile.
   struct InFlight {
@@ -33,14 +50,18 @@ struct NearCache::Shard {
     std::uint64_t sequence = 0;
   };
 
+  // A hit writes the mutex and one counter: both on the shard's first cache line (the shard
+  // is aligned to one), so a hit on another core pulls one line, not two.
   std::mutex mutex;
-  std::list<Slot> lru;  // most recently used first
-  std::unordered_map<std::string, std::list<Slot>::iterator, KeyHash, std::equal_to<>> index;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::list<Slot> lru;  // newest first; evicted from the back, second chance for referenced ones
+  std::unordered_map<std::string, std::list<Slot>::iterator, KeyHash, KeyEqual> index;
   std::unordered_map<std::string, InFlight, KeyHash, std::equal_to<>> in_flight;
   std::size_t bytes = 0;
   std::size_t max_entries = 0;
   std::size_t max_bytes = 0;
-  Stats stats;  // hits..invalidations; entries and bytes are filled in by NearCache::stats()
+  Stats stats;  // fills..invalidations; the rest are filled in by NearCache::stats()
 
   void Remove(std::list<Slot>::iterator slot) {
     bytes -= slot->bytes;
@@ -67,26 +88,27 @@ NearCache::Shard& NearCache::ShardOf(std::string_view key) {
 }
 
 std::optional<NearCache::EntryPtr> NearCache::Lookup(std::string_view key, bool may_block) {
-  Shard& shard = ShardOf(key);
+  const HashedKey hashed{key, KeyHash()(key)};
+  Shard& shard = *shards_[hashed.hash % shards_.size()];  // as ShardOf, without hashing twice
   std::unique_lock lock(shard.mutex, std::defer_lock);
   if (may_block) {
     lock.lock();
   } else if (!lock.try_lock()) {
     return std::nullopt;
   }
-  const auto found = shard.index.find(key);
+  const auto found = shard.index.find(hashed);
   if (found == shard.index.end()) {
-    ++shard.stats.misses;
+    ++shard.misses;
     return EntryPtr();
   }
   const auto slot = found->second;
   if (Clock::now() - slot->entry->read_at >= limits_.max_age) {
     shard.Remove(slot);
-    ++shard.stats.misses;
+    ++shard.misses;
     return EntryPtr();
   }
-  shard.lru.splice(shard.lru.begin(), shard.lru, slot);
-  ++shard.stats.hits;
+  if (!slot->referenced) slot->referenced = true;  // no write (and no line taken) once set
+  ++shard.hits;
   return slot->entry;
 }
 
@@ -129,7 +151,13 @@ bool NearCache::Fill(const Ticket& ticket, std::string_view key,
   if (const auto old = shard.index.find(key); old != shard.index.end()) shard.Remove(old->second);
   while (!shard.lru.empty() &&
          (shard.lru.size() >= shard.max_entries || shard.bytes + bytes > shard.max_bytes)) {
-    shard.Remove(std::prev(shard.lru.end()));
+    const auto oldest = std::prev(shard.lru.end());
+    if (oldest->referenced) {  // used since it last came by: goes round once more
+      oldest->referenced = false;
+      shard.lru.splice(shard.lru.begin(), shard.lru, oldest);
+      continue;
+    }
+    shard.Remove(oldest);
     ++shard.stats.evictions;
   }
   shard.lru.push_front(Shard::Slot{std::string(key), std::move(entry), bytes});
@@ -173,8 +201,8 @@ NearCache::Stats NearCache::stats() const {
   Stats total;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mutex);
-    total.hits += shard->stats.hits;
-    total.misses += shard->stats.misses;
+    total.hits += shard->hits;
+    total.misses += shard->misses;
     total.fills += shard->stats.fills;
     total.fills_dropped += shard->stats.fills_dropped;
     total.evictions += shard->stats.evictions;

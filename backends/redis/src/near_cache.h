@@ -8,7 +8,9 @@
 //   Flush the epoch; Fill compares both under the shard's lock. The read's reply and the
 //   invalidation arrive on different sockets, so either may come first.
 // - An entry older than `max_age` (counted from when its read was issued) is never answered.
-// - Bounded by entries and by bytes (key + value), least recently used first out, per shard.
+// - Bounded by entries and by bytes (key + value), per shard. Eviction is second chance (CLOCK):
+//   the oldest entry goes first unless it was hit since it last came up, in which case it is
+//   moved to the front once. A hit sets a flag and relinks nothing.
 //
 // Sharded by key hash, one mutex per shard: no global lock on a lookup. Lookup hands out the
 // entry itself (shared_ptr<const>), never a copy of the value.
@@ -51,7 +53,7 @@ class NearCache {
     std::chrono::milliseconds max_age{0};
     // Lock shards; each holds max_entries / shards entries and max_bytes / shards bytes at most
     // (so the totals never exceed the bounds). Fewer when max_entries is smaller. >= 1.
-    std::size_t shards = 16;
+    std::size_t shards = 64;
   };
 
   // What BeginRead hands the reader; pass it to Fill (or to Abandon when no fill follows).

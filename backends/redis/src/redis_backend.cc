@@ -179,9 +179,12 @@ class RedisBackend::Impl {
 
   std::string RedisKey(std::string_view key) const {
     std::string redis_key;
-    redis_key.reserve(options_.key_namespace.size() + key.size() + 3);
-    redis_key.append(options_.key_namespace).append(":{").append(key).push_back('}');
+    AppendRedisKey(redis_key, key);
     return redis_key;
+  }
+  void AppendRedisKey(std::string& out, std::string_view key) const {
+    out.reserve(out.size() + options_.key_namespace.size() + key.size() + 3);
+    out.append(options_.key_namespace).append(":{").append(key).push_back('}');
   }
 
   // A process-unique id for one write; random across processes.
@@ -242,7 +245,22 @@ class RedisBackend::Impl {
   static Result<ConnectionPool::Lease> AcquireServing(Node& node, Lane lane,
                                                       ConnectionPool::Pick pick);
   // A cacheable Get: the near-cache, else a read (tracked where it can be) that fills it.
-  Result<VersionedValue> CachedGet(const std::string& redis_key, Timestamp now);
+  // The near-cache's entry for `key` (a Cacheable one): nullptr on a miss, and on any lookup
+  // while a canary is lost (the blocking read answers then, and checks again); nullopt when
+  // `may_block` is false and the entry's shard is busy. A hit allocates nothing: the key is
+  // spelled in a buffer of the calling thread's own.
+  std::optional<NearCache::EntryPtr> CacheLookup(std::string_view key, bool may_block) const {
+    // While a canary is lost nothing is answered from the cache: it may hold absences read from
+    // an emptied server before the loss was noticed.
+    if (canaries_->any_lost()) return NearCache::EntryPtr();
+    thread_local std::string redis_key;
+    redis_key.clear();
+    AppendRedisKey(redis_key, key);
+    return cache_->Lookup(redis_key, may_block);
+  }
+  // A cacheable Get the near-cache could not answer: a read (tracked where it can be) that
+  // fills it.
+  Result<VersionedValue> CachedRead(const std::string& redis_key, Timestamp now);
   bool Cacheable(std::string_view key) const {
     return cache_ != nullptr && redis_internal::CacheableKey(options_.cache_key_prefixes, key);
   }
@@ -522,8 +540,13 @@ Result<ReplyPtr> RedisBackend::Impl::RouteRead(std::string_view redis_key, const
 }
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
+  if (Cacheable(key)) {
+    if (const NearCache::EntryPtr hit = *CacheLookup(key, /*may_block=*/true)) {
+      return VisibleAt(hit->record, now);
+    }
+    return CachedRead(RedisKey(key), now);
+  }
   const std::string redis_key = RedisKey(key);
-  if (Cacheable(key)) return CachedGet(redis_key, now);
   const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
   Result<ReplyPtr> reply =
       RouteRead(redis_key, [&read](Node&, Connection& connection, bool asking) {
@@ -537,14 +560,7 @@ Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp n
   return std::move(**record);
 }
 
-Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_key, Timestamp now) {
-  // While a canary is lost nothing is answered from the cache: it may hold absences read from
-  // an emptied server before the loss was noticed. The read below checks the canary again.
-  if (!canaries_->any_lost()) {
-    if (const NearCache::EntryPtr hit = *cache_->Lookup(redis_key, /*may_block=*/true)) {
-      return VisibleAt(hit->record, now);
-    }
-  }
+Result<VersionedValue> RedisBackend::Impl::CachedRead(const std::string& redis_key, Timestamp now) {
   const Command read = {"HMGET", redis_key, "v", "ver", "exp"};
   // Sends the read on the owner, tracked when that node's subscriber is live, and fills the
   // cache from the reply. ASKING and CLIENT CACHING each cover only the next command, so a read
@@ -583,9 +599,7 @@ Result<VersionedValue> RedisBackend::Impl::CachedGet(const std::string& redis_ke
 std::optional<Result<VersionedValue>> RedisBackend::Impl::TryGet(std::string_view key,
                                                                  Timestamp now) {
   if (!Cacheable(key)) return std::nullopt;
-  // A lost canary: the blocking read answers (and checks again), never the cache (see CachedGet).
-  if (canaries_->any_lost()) return std::nullopt;
-  const std::optional<NearCache::EntryPtr> hit = cache_->Lookup(RedisKey(key), /*may_block=*/false);
+  const std::optional<NearCache::EntryPtr> hit = CacheLookup(key, /*may_block=*/false);
   if (!hit || *hit == nullptr) return std::nullopt;
   return VisibleAt((*hit)->record, now);
 }

@@ -117,7 +117,8 @@
 // absences included, and dropped when Redis says they changed. Redis client tracking does the
 // telling: each data connection runs `CLIENT TRACKING on REDIRECT <id> OPTIN`, a cacheable read
 // is sent right after `CLIENT CACHING yes` (so only those reads are tracked; replay nonces and
-// throttle counters never are), and one subscriber connection per Redis server (per node of a cluster, made on the node's first cacheable read), subscribed to
+// throttle counters never are), and one subscriber connection per Redis server (per node of a
+// cluster, made on the node's first cacheable read), subscribed to
 // `__redis__:invalidate`, receives the keys to forget (the RESP2 way: hiredis 0.14 speaks no
 // RESP3). The rules that keep the cache right:
 // - a fill is inserted only if no invalidation of its key and no flush arrived since its read
@@ -133,7 +134,8 @@
 //   `expires_at` reads as absent as always;
 // - while the canary is missing (see "Lost data") nothing is answered from the cache: it may
 //   hold absences read from the emptied server before the loss was noticed;
-// - bounded by `cache_size` entries and about `cache_bytes` bytes, least recently used out,
+// - bounded by `cache_size` entries and about `cache_bytes` bytes, evicted oldest first with a
+//   second chance for entries hit since (CLOCK: a hit relinks nothing),
 //   sharded (no global lock on a lookup); every lookup shares the one entry (no copy inside the
 //   backend), and only the VersionedValue a call returns is copied out of it.
 // So a change made through another backend (another credstored) is seen here once Redis's
