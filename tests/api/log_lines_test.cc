@@ -11,6 +11,7 @@
 #include <string>
 
 #include "access_log.h"
+#include "access_log_queue.h"
 #include "credstore/audit.h"
 #include "support/test_helpers.h"
 
@@ -93,6 +94,48 @@ BOOST_AUTO_TEST_CASE(an_access_line_reuses_the_callers_buffer) {
     ExpectShape(buffer, "info", "http.access");
   }
   BOOST_TEST(buffer.capacity() == capacity);
+}
+
+BOOST_AUTO_TEST_CASE(an_access_line_spells_latency_in_milliseconds_with_three_decimals) {
+  AccessLogEntry entry;
+  entry.time = ExampleTime();
+  for (const auto& [micros, text] :
+       std::vector<std::pair<long, std::string>>{{0, "0.000"},
+                                                 {7, "0.007"},
+                                                 {40, "0.040"},
+                                                 {999, "0.999"},
+                                                 {1000, "1.000"},
+                                                 {123456789, "123456.789"},
+                                                 {-5, "0.000"}}) {
+    entry.latency = microseconds(micros);
+    const std::string line = FormatAccessLogLine(entry);
+    BOOST_TEST(line.find("\"latency_ms\":" + text + ",") != std::string::npos, line);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_access_log_queue_writes_whole_lines_in_blocks_of_at_most_4_kib) {
+  std::vector<std::string> blocks;
+  {
+    AccessLogQueue queue([&blocks](std::string_view lines) { blocks.emplace_back(lines); });
+    for (int i = 0; i < 200; ++i) queue.Append("line " + std::to_string(i) + std::string(90, 'x'));
+    queue.Append(std::string(5000, 'L'));  // longer than a block: a block of its own
+    queue.Append("last");
+  }  // the destructor writes what is left
+  std::string all;
+  for (const std::string& block : blocks) {
+    BOOST_TEST_REQUIRE(!block.empty());
+    BOOST_TEST(block.back() == '\n');
+    BOOST_TEST(
+        (block.size() <= AccessLogQueue::kMaxBlockBytes || block.find('\n') == block.size() - 1),
+        "a block over 4 KiB holds one line only");
+    all += block;
+  }
+  std::string expected;
+  for (int i = 0; i < 200; ++i)
+    expected += "line " + std::to_string(i) + std::string(90, 'x') + "\n";
+  expected += std::string(5000, 'L') + "\n" + "last\n";
+  BOOST_TEST(all == expected);
+  BOOST_TEST(blocks.size() < 20u, "lines are written many to a block, not one each");
 }
 
 BOOST_AUTO_TEST_CASE(an_access_line_escapes_what_it_is_given) {

@@ -33,6 +33,8 @@ class LogWriter {
 
   // Writes `line` and a newline. `line` must not contain a newline itself.
   void WriteLine(std::string_view line);
+  // Writes `lines` as they are, in one write: whole lines, each ending in a newline.
+  void WriteLines(std::string_view lines);
 
   // For a writer made by OpenFile: opens the path again and writes there from now on, so that
   // once logrotate has renamed the file, the next lines go to a new one at the path. When the

@@ -12,7 +12,7 @@ std::atomic<std::uint64_t> next_queue_id{1};
 
 }  // namespace
 
-AccessLogQueue::AccessLogQueue(std::function<void(std::string_view line)> sink,
+AccessLogQueue::AccessLogQueue(std::function<void(std::string_view lines)> sink,
                                std::size_t per_thread_bytes)
     : sink_(std::move(sink)),
       per_thread_bytes_(per_thread_bytes),
@@ -80,14 +80,17 @@ void AccessLogQueue::WriteBuffered() {
     }
     std::string_view rest = taken;
     while (!rest.empty()) {
-      const std::size_t end = rest.find('\n');
+      // The longest run of whole lines that fits a block, or the first line when it alone does
+      // not (every line ends in a newline: Append puts one after each).
+      std::size_t end =
+          rest.size() <= kMaxBlockBytes ? rest.size() : rest.rfind('\n', kMaxBlockBytes - 1) + 1;
+      if (end == 0) end = rest.find('\n') + 1;
       try {
         sink_(rest.substr(0, end));
       } catch (...) {
-        // A sink that fails must not stop the log: the line is lost, the next one is tried.
+        // A sink that fails must not stop the log: the block is lost, the next one is tried.
       }
-      if (end == std::string_view::npos) break;
-      rest.remove_prefix(end + 1);
+      rest.remove_prefix(end);
     }
     taken.clear();  // keeps its capacity for the next swap
   }

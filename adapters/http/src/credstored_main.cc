@@ -437,7 +437,7 @@ class Daemon {
     options.shutdown_grace = *SecondsToMillis(config_.shutdown_grace_seconds, "--shutdown-grace");
     options.trusted_proxies = config_.trusted_proxies;
     options.metrics = &metrics_;
-    options.access_log = [&log = log_](std::string_view line) { log.WriteLine(line); };
+    options.access_log_lines = [&log = log_](std::string_view lines) { log.WriteLines(lines); };
     return options;
   }
 

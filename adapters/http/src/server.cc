@@ -283,11 +283,17 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
       open_sessions_(std::make_shared<std::atomic<std::size_t>>(0)),
       limits_(std::make_shared<ConnectionLimits>(LimitSettings(options_))) {
   if (!options_.access_log) default_log_ = std::make_unique<LogWriter>(std::cerr);
-  access_log_ = std::make_unique<AccessLogQueue>([this](std::string_view line) {
-    if (options_.access_log) {
-      options_.access_log(line);
+  access_log_ = std::make_unique<AccessLogQueue>([this](std::string_view lines) {
+    if (options_.access_log_lines) {
+      options_.access_log_lines(lines);
+    } else if (options_.access_log) {
+      // One call per line, without its newline (every line of a block ends in one).
+      for (std::size_t end; (end = lines.find('\n')) != std::string_view::npos;) {
+        options_.access_log(lines.substr(0, end));
+        lines.remove_prefix(end + 1);
+      }
     } else {
-      default_log_->WriteLine(line);
+      default_log_->WriteLines(lines);
     }
   });
   const std::size_t count = std::max<std::size_t>(options_.io_threads, 1);

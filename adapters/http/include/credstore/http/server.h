@@ -152,6 +152,12 @@ struct ServerOptions {
 
   // Receives each access-log line (one JSON object, no newline), from the log writer thread.
   std::function<void(std::string_view line)> access_log;  // default: empty = std::cerr
+  // Receives the same lines in blocks, from the same thread: whole lines, each ending in a
+  // newline, at most 4096 bytes a block unless one line alone is longer (so that one write of a
+  // block to a pipe is never split by another writer's). For a destination that takes many
+  // lines in one write, a file or a pipe: one write per block instead of one per request.
+  // When set, access_log is not called.
+  std::function<void(std::string_view lines)> access_log_lines;  // default: empty
 };
 
 class Server {
