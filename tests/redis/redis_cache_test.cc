@@ -435,7 +435,10 @@ bool Fill(NearCache& cache, std::string_view key, std::string text) {
   return cache.Fill(ticket, key, Value(std::move(text)));
 }
 
-bool Has(NearCache& cache, std::string_view key) { return *cache.Lookup(key, true) != nullptr; }
+bool Has(NearCache& cache, std::string_view key) {
+  NearCache::Record record;
+  return cache.Lookup(key, true, record) == NearCache::Found::kHit;
+}
 
 BOOST_AUTO_TEST_CASE(an_entry_hit_since_it_came_survives_eviction_and_bytes_are_bounded) {
   NearCache cache({/*max_entries=*/3, /*max_bytes=*/1 << 20, /*max_age=*/60s, /*shards=*/1});
@@ -458,16 +461,30 @@ BOOST_AUTO_TEST_CASE(an_entry_hit_since_it_came_survives_eviction_and_bytes_are_
   BOOST_TEST(small.stats().entries < 20u);
 }
 
-BOOST_AUTO_TEST_CASE(lookups_share_the_entry_and_try_lookups_never_wait) {
+BOOST_AUTO_TEST_CASE(a_hit_copies_the_record_out_and_a_miss_leaves_it_alone) {
   NearCache cache({10, 1 << 20, 60s, 1});
   BOOST_TEST(Fill(cache, "k", "value"));
-  const NearCache::EntryPtr first = *cache.Lookup("k", true);
-  const NearCache::EntryPtr second = *cache.Lookup("k", false);
-  BOOST_TEST_REQUIRE(first != nullptr);
-  BOOST_TEST(first.get() == second.get());  // one entry, shared, not copied
+  NearCache::Record first;
+  BOOST_TEST((cache.Lookup("k", true, first) == NearCache::Found::kHit));
+  BOOST_TEST_REQUIRE(first.has_value());
   cache.Invalidate("k");
-  BOOST_TEST(first->record->value == "value");  // a holder keeps what it was handed
-  BOOST_TEST(!Has(cache, "k"));
+  BOOST_TEST(first->value == "value");  // a copy: the holder keeps what it was handed
+  NearCache::Record untouched = Value("untouched");
+  BOOST_TEST((cache.Lookup("k", false, untouched) == NearCache::Found::kMiss));
+  BOOST_TEST(untouched->value == "untouched");  // left alone on a miss
+
+  // A cached absence is a hit, with no record.
+  NearCache::Ticket ticket = cache.BeginRead("absent");
+  BOOST_TEST(cache.Fill(ticket, "absent", std::nullopt));
+  NearCache::Record absence = Value("before");
+  BOOST_TEST((cache.Lookup("absent", true, absence) == NearCache::Found::kHit));
+  BOOST_TEST(!absence.has_value());
+
+  // With no other caller, a try-lookup takes the free lock and answers as a blocking one.
+  BOOST_TEST(Fill(cache, "k", "again"));
+  NearCache::Record again;
+  BOOST_TEST((cache.Lookup("k", false, again) == NearCache::Found::kHit));
+  BOOST_TEST(again->value == "again");
 }
 
 BOOST_AUTO_TEST_CASE(invalidations_and_flushes_during_a_read_refuse_its_fill) {

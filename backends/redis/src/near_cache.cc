@@ -37,7 +37,8 @@ std::size_t EntryBytes(std::string_view key, const std::optional<VersionedValue>
 struct alignas(64) NearCache::Shard {
   struct Slot {
     std::string key;
-    EntryPtr entry;
+    Record record;
+    Clock::time_point read_at;  // when the read that filled it was issued
     std::size_t bytes = 0;
     // Set by a hit, cleared when eviction passes the slot over once (second chance): a hit
     // writes one flag in its own slot instead of relinking the list, whose neighbouring nodes
@@ -87,29 +88,30 @@ NearCache::Shard& NearCache::ShardOf(std::string_view key) {
   return *shards_[KeyHash()(key) % shards_.size()];
 }
 
-std::optional<NearCache::EntryPtr> NearCache::Lookup(std::string_view key, bool may_block) {
+NearCache::Found NearCache::Lookup(std::string_view key, bool may_block, Record& record) {
   const HashedKey hashed{key, KeyHash()(key)};
   Shard& shard = *shards_[hashed.hash % shards_.size()];  // as ShardOf, without hashing twice
   std::unique_lock lock(shard.mutex, std::defer_lock);
   if (may_block) {
     lock.lock();
   } else if (!lock.try_lock()) {
-    return std::nullopt;
+    return Found::kBusy;
   }
   const auto found = shard.index.find(hashed);
   if (found == shard.index.end()) {
     ++shard.misses;
-    return EntryPtr();
+    return Found::kMiss;
   }
   const auto slot = found->second;
-  if (Clock::now() - slot->entry->read_at >= limits_.max_age) {
+  if (Clock::now() - slot->read_at >= limits_.max_age) {
     shard.Remove(slot);
     ++shard.misses;
-    return EntryPtr();
+    return Found::kMiss;
   }
   if (!slot->referenced) slot->referenced = true;  // no write (and no line taken) once set
   ++shard.hits;
-  return slot->entry;
+  record = slot->record;
+  return Found::kHit;
 }
 
 NearCache::Ticket NearCache::BeginRead(std::string_view key) {
@@ -136,7 +138,6 @@ bool NearCache::Fill(const Ticket& ticket, std::string_view key,
                      std::optional<VersionedValue> record) {
   Shard& shard = ShardOf(key);
   const std::size_t bytes = EntryBytes(key, record);
-  auto entry = std::make_shared<const Entry>(Entry{std::move(record), ticket.read_at});
   std::lock_guard lock(shard.mutex);
   const auto flight = shard.in_flight.find(key);
   // Flush bumps the epoch before it empties the shards (under each shard's lock), so a fill
@@ -160,7 +161,7 @@ bool NearCache::Fill(const Ticket& ticket, std::string_view key,
     shard.Remove(oldest);
     ++shard.stats.evictions;
   }
-  shard.lru.push_front(Shard::Slot{std::string(key), std::move(entry), bytes});
+  shard.lru.push_front(Shard::Slot{std::string(key), std::move(record), ticket.read_at, bytes});
   shard.index.emplace(shard.lru.front().key, shard.lru.begin());
   shard.bytes += bytes;
   ++shard.stats.fills;

@@ -12,8 +12,7 @@
 //   the oldest entry goes first unless it was hit since it last came up, in which case it is
 //   moved to the front once. A hit sets a flag and relinks nothing.
 //
-// Sharded by key hash, one mutex per shard: no global lock on a lookup. Lookup hands out the
-// entry itself (shared_ptr<const>), never a copy of the value.
+// Sharded by key hash, one mutex per shard: no global lock on a lookup.
 //
 // Thread safety: every method may be called from many threads at once.
 #ifndef CREDSTORE_BACKENDS_REDIS_SRC_NEAR_CACHE_H_
@@ -41,11 +40,14 @@ class NearCache {
   using Clock = std::chrono::steady_clock;
 
   // One cached answer: the record, or nullopt for "no record" (an absence is cached too).
-  struct Entry {
-    std::optional<VersionedValue> record;
-    Clock::time_point read_at;  // when the read that filled it was issued
+  using Record = std::optional<VersionedValue>;
+
+  // What a lookup found.
+  enum class Found {
+    kHit,   // the record (or its absence) was copied out
+    kMiss,  // not cached, or older than max_age
+    kBusy,  // the shard's lock was held and the caller may not block
   };
-  using EntryPtr = std::shared_ptr<const Entry>;
 
   struct Limits {
     std::size_t max_entries = 0;  // >= 1
@@ -81,9 +83,12 @@ class NearCache {
   NearCache(const NearCache&) = delete;
   NearCache& operator=(const NearCache&) = delete;
 
-  // The entry under `key`, nullptr on a miss (absent, or older than max_age). With `may_block`
-  // false the shard's lock is only tried: nullopt when it is held (the caller would block).
-  std::optional<EntryPtr> Lookup(std::string_view key, bool may_block);
+  // On a hit, copies what is cached under `key` into `record`; `record` is left alone otherwise.
+  // With `may_block` false the shard's lock is only tried (kBusy when it is held). The copy is
+  // made under the shard's lock, the one copy Get returns anyway: a hit writes only the shard's
+  // own cache line (its lock and hit counter), never the entry's, so hits on two cores do not
+  // pull each other's entries (and their neighbours in memory) from core to core.
+  Found Lookup(std::string_view key, bool may_block, Record& record);
 
   // Marks `key` as being read; call before the read is sent.
   Ticket BeginRead(std::string_view key);

@@ -123,11 +123,11 @@ Status AsUnavailable(const Status& status) {
 
 // What Get answers at `now` from a record read without regard to time (the near-cache keeps
 // records as stored, so each call applies its own `now`).
-Result<VersionedValue> VisibleAt(const std::optional<VersionedValue>& record, Timestamp now) {
+Result<VersionedValue> VisibleAt(std::optional<VersionedValue> record, Timestamp now) {
   if (!record || (record->expires_at && *record->expires_at <= now)) {
     return Status::NotFound("no record");
   }
-  return *record;
+  return std::move(*record);
 }
 
 // Decodes a record as stored, expired or not: a cached entry outlives the `now` of the read
@@ -245,18 +245,19 @@ class RedisBackend::Impl {
   static Result<ConnectionPool::Lease> AcquireServing(Node& node, Lane lane,
                                                       ConnectionPool::Pick pick);
   // A cacheable Get: the near-cache, else a read (tracked where it can be) that fills it.
-  // The near-cache's entry for `key` (a Cacheable one): nullptr on a miss, and on any lookup
-  // while a canary is lost (the blocking read answers then, and checks again); nullopt when
-  // `may_block` is false and the entry's shard is busy. A hit allocates nothing: the key is
-  // spelled in a buffer of the calling thread's own.
-  std::optional<NearCache::EntryPtr> CacheLookup(std::string_view key, bool may_block) const {
+  // The near-cache's lookup of `key` (a Cacheable one), with NearCache::Lookup's answers; every
+  // lookup misses while a canary is lost (the blocking read answers then, and checks again).
+  // The key is spelled in a buffer of the calling thread's own: a hit allocates only the copy
+  // it returns.
+  NearCache::Found CacheLookup(std::string_view key, bool may_block,
+                               NearCache::Record& record) const {
     // While a canary is lost nothing is answered from the cache: it may hold absences read from
     // an emptied server before the loss was noticed.
-    if (canaries_->any_lost()) return NearCache::EntryPtr();
+    if (canaries_->any_lost()) return NearCache::Found::kMiss;
     thread_local std::string redis_key;
     redis_key.clear();
     AppendRedisKey(redis_key, key);
-    return cache_->Lookup(redis_key, may_block);
+    return cache_->Lookup(redis_key, may_block, record);
   }
   // A cacheable Get the near-cache could not answer: a read (tracked where it can be) that
   // fills it.
@@ -541,8 +542,9 @@ Result<ReplyPtr> RedisBackend::Impl::RouteRead(std::string_view redis_key, const
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
   if (Cacheable(key)) {
-    if (const NearCache::EntryPtr hit = *CacheLookup(key, /*may_block=*/true)) {
-      return VisibleAt(hit->record, now);
+    if (NearCache::Record record;
+        CacheLookup(key, /*may_block=*/true, record) == NearCache::Found::kHit) {
+      return VisibleAt(std::move(record), now);
     }
     return CachedRead(RedisKey(key), now);
   }
@@ -593,15 +595,15 @@ Result<VersionedValue> RedisBackend::Impl::CachedRead(const std::string& redis_k
   if ((*reply)->type == REDIS_REPLY_ERROR) return FromErrorReply("get", **reply);
   Result<std::optional<VersionedValue>> record = DecodeRecord(**reply, kBeforeEverything);
   if (!record.ok()) return record.status();
-  return VisibleAt(*record, now);
+  return VisibleAt(std::move(*record), now);
 }
 
 std::optional<Result<VersionedValue>> RedisBackend::Impl::TryGet(std::string_view key,
                                                                  Timestamp now) {
   if (!Cacheable(key)) return std::nullopt;
-  const std::optional<NearCache::EntryPtr> hit = CacheLookup(key, /*may_block=*/false);
-  if (!hit || *hit == nullptr) return std::nullopt;
-  return VisibleAt((*hit)->record, now);
+  NearCache::Record record;
+  if (CacheLookup(key, /*may_block=*/false, record) != NearCache::Found::kHit) return std::nullopt;
+  return VisibleAt(std::move(record), now);
 }
 
 std::vector<BackendCounter> RedisBackend::Impl::Counters() const {

@@ -135,9 +135,9 @@
 // - while the canary is missing (see "Lost data") nothing is answered from the cache: it may
 //   hold absences read from the emptied server before the loss was noticed;
 // - bounded by `cache_size` entries and about `cache_bytes` bytes, evicted oldest first with a
-//   second chance for entries hit since (CLOCK: a hit relinks nothing),
-//   sharded (no global lock on a lookup); every lookup shares the one entry (no copy inside the
-//   backend), and only the VersionedValue a call returns is copied out of it.
+//   second chance for entries hit since (CLOCK: a hit relinks nothing), and sharded (no global
+//   lock on a lookup); a hit copies the VersionedValue it returns out under its shard's lock,
+//   the only copy, and writes nothing else but that shard's lock and counter.
 // So a change made through another backend (another credstored) is seen here once Redis's
 // invalidation arrives — within the propagation delay, never later than `cache_max_age` — and
 // a change made through this one at once. Counters() reports hits, misses, fills, dropped fills,
