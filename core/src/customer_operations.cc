@@ -222,12 +222,22 @@ std::optional<Result<VersionedValue>> CredentialStore::Impl::ReadForAdminKey(
   return stored;
 }
 
-Result<CredentialStore::Impl::AdminKeyMatch> CredentialStore::Impl::AdminKeyAnswer(
-    const Result<VersionedValue>& stored, const PresentedAdminKey& key) const {
-  if (!stored.ok()) return stored.status();
-  auto keys = internal::DecodeCustomerAdminKeys(stored->value);
-  if (!keys.ok()) return keys.status();
-  return MatchAdminKey(*keys, key);
+std::optional<Result<internal::CustomerAdminKeys>> CredentialStore::Impl::ReadAdminKeys(
+    const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
+  using Answer = Result<internal::CustomerAdminKeys>;
+  if (key.empty) return Answer(AdminKeyInvalid());
+  Answer keys = Status::Internal("the backend answered OK without the record");
+  const auto decode = [&keys](const RecordView& record) {
+    keys = internal::DecodeCustomerAdminKeys(record.value);
+  };
+  const std::optional<Status> inspected =
+      read == Read::kMayBlock
+          ? std::optional<Status>(backend_->Inspect(customer.storage_key, Now(), decode))
+          : backend_->TryInspect(customer.storage_key, Now(), decode);
+  if (!inspected) return std::nullopt;
+  if (inspected->code() == StatusCode::kNotFound) return Answer(AdminKeyInvalid());
+  if (!inspected->ok()) return Answer(*inspected);
+  return keys;
 }
 
 std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
@@ -404,9 +414,10 @@ CredentialStore::Impl::MatchAdminKeyOf(std::string_view service, std::string_vie
   if (!customer) return std::nullopt;
   if (!customer->ok()) return Answer(customer->status());
   const PresentedAdminKey key = PresentAdminKey(admin_key);
-  auto stored = ReadForAdminKey(**customer, key, read);
-  if (!stored) return std::nullopt;
-  auto match = AdminKeyAnswer(*stored, key);
+  auto keys = ReadAdminKeys(**customer, key, read);
+  if (!keys) return std::nullopt;
+  if (!keys->ok()) return Answer(keys->status());
+  auto match = MatchAdminKey(**keys, key);
   if (!match.ok()) return Answer(match.status());
   // A key the validator refused: the answer of a wrong admin key, after the same work.
   if ((*customer)->refused) return Answer(AdminKeyInvalid());

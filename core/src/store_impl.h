@@ -221,10 +221,12 @@ class CredentialStore::Impl {
   // wrong key. nullopt: would block.
   std::optional<Result<VersionedValue>> ReadForAdminKey(const CustomerRef& customer,
                                                         const PresentedAdminKey& key, Read read);
-  // MatchAdminKey once the record is read (`stored`, from ReadForAdminKey): decodes only the
-  // admin-key digests, the hot path of every authenticated call.
-  Result<AdminKeyMatch> AdminKeyAnswer(const Result<VersionedValue>& stored,
-                                       const PresentedAdminKey& key) const;
+  // ReadForAdminKey for a call that needs only the admin-key digests, the hot path of every
+  // verification: decodes just them, in place in the backend (StorageBackend::Inspect), with no
+  // copy of the record. The same answers: an unknown customer reads as a wrong key.
+  std::optional<Result<internal::CustomerAdminKeys>> ReadAdminKeys(const CustomerRef& customer,
+                                                                   const PresentedAdminKey& key,
+                                                                   Read read);
   // The one path of VerifyAdminKey and CheckAdminKey: the customer, and which key matched.
   struct MatchedCustomer {
     CustomerRef customer;

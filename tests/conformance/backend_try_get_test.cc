@@ -4,6 +4,11 @@
 // Create, CompareAndSwap, Erase and expiry. A backend that answers from memory must answer every
 // uncontended TryGet.
 //
+// The reads in place ("Reading in place") answer the same: Inspect as Get, TryInspect as TryGet,
+// each handing its callback the live record once, and never calling it for an absent one. Each
+// check below runs all four reads; the keys include one under a verification prefix
+// (storage_keys.h), the records a near-cache keeps, so a cache's hits answer them too.
+//
 // Every backend runs these tests unchanged, through the harness only; a backend whose TryGet
 // always says "would block" passes them, as the contract allows.
 #include <boost/test/unit_test.hpp>
@@ -15,6 +20,7 @@
 #include "credstore/clock.h"
 #include "credstore/status.h"
 #include "credstore/storage_backend.h"
+#include "credstore/storage_keys.h"
 #include "support/test_helpers.h"
 
 namespace credstore::testing {
@@ -24,20 +30,63 @@ using namespace std::chrono_literals;
 
 constexpr Timestamp kNow = kBackendTestEpoch;
 
-// Checks that TryGet(key, now) is nullopt or Get(key, now)'s answer, and that a backend that
-// answers from memory answers. Single-threaded, so nothing changes between the two calls.
+// Checks that `answer` (a read's Status, and the record it handed over or returned, if any) is
+// Get's answer `got`.
+void ExpectSameAnswer(const Result<VersionedValue>& got, const Status& answer,
+                      const std::optional<VersionedValue>& record, const char* read) {
+  BOOST_TEST_CONTEXT(read) {
+    BOOST_TEST(answer.code() == got.status().code());
+    BOOST_TEST(record.has_value() == answer.ok(), "a record handed over exactly on OK");
+    if (record && got.ok()) {
+      BOOST_TEST(record->value == got->value);
+      BOOST_TEST(record->version == got->version);
+      BOOST_TEST(ExpiryText(record->expires_at) == ExpiryText(got->expires_at));
+    }
+  }
+}
+
+// An Inspector that keeps a copy of what it is handed, and counts its calls.
+struct Inspected {
+  std::optional<VersionedValue> record;
+  int calls = 0;
+  StorageBackend::Inspector Callback() {
+    return [this](const RecordView& view) {
+      ++calls;
+      record = VersionedValue{std::string(view.value), view.version, view.expires_at};
+    };
+  }
+};
+
+// Checks that TryGet(key, now) is nullopt or Get(key, now)'s answer, that Inspect answers as
+// Get and TryInspect as TryGet (each calling back at most once), and that a backend that answers
+// from memory answers. Single-threaded, so nothing changes between the calls.
 void ExpectTryGetAgrees(StorageBackend& backend, std::string_view key, Timestamp now) {
   const Result<VersionedValue> got = backend.Get(key, now);
   const std::optional<Result<VersionedValue>> tried = backend.TryGet(key, now);
   if (backend.AnswersFromMemory()) {
     BOOST_TEST(tried.has_value(), "a backend that answers from memory must answer TryGet");
   }
-  if (!tried) return;
-  BOOST_TEST(tried->status().code() == got.status().code());
-  if (tried->ok() && got.ok()) {
-    BOOST_TEST((*tried)->value == got->value);
-    BOOST_TEST((*tried)->version == got->version);
-    BOOST_TEST(ExpiryText((*tried)->expires_at) == ExpiryText(got->expires_at));
+  if (tried) {
+    ExpectSameAnswer(got, tried->status(),
+                     tried->ok() ? std::optional<VersionedValue>(**tried) : std::nullopt, "TryGet");
+  }
+
+  Inspected in_place;
+  const Status inspected = backend.Inspect(key, now, in_place.Callback());
+  BOOST_TEST(in_place.calls <= 1);
+  ExpectSameAnswer(got, inspected, in_place.record, "Inspect");
+
+  Inspected tried_in_place;
+  const std::optional<Status> try_inspected =
+      backend.TryInspect(key, now, tried_in_place.Callback());
+  BOOST_TEST(tried_in_place.calls <= 1);
+  if (backend.AnswersFromMemory()) {
+    BOOST_TEST(try_inspected.has_value(), "a backend that answers from memory must answer");
+  }
+  if (try_inspected) {
+    ExpectSameAnswer(got, *try_inspected, tried_in_place.record, "TryInspect");
+  } else {
+    BOOST_TEST(tried_in_place.calls == 0, "no call back when the read would block");
   }
 }
 
@@ -94,6 +143,22 @@ BOOST_AUTO_TEST_CASE(try_get_treats_expired_as_absent_like_get) {
   const Version fresh = MustCreate(*backend, "try/k", "new", NoExpiry(), t + 24h);
   BOOST_TEST(fresh > v1);
   ExpectTryGetAgrees(*backend, "try/k", t + 24h);
+}
+
+// A key under a verification prefix, read twice so that a near-cache answers the second time:
+// its hits must answer as the server does, through a write, an erase and expiry.
+BOOST_AUTO_TEST_CASE(reads_of_a_verification_key_agree_when_cached) {
+  auto backend = OpenEmptyBackend();
+  const std::string key = std::string(kVerificationKeyPrefixes[0]) + "try/cached";
+  const Timestamp expiry = kNow + 1h;
+  for (int pass = 0; pass < 2; ++pass) ExpectTryGetAgrees(*backend, key, kNow);  // an absence
+  const Version v1 = MustCreate(*backend, key, "one", ExpiresAt(expiry), kNow);
+  for (int pass = 0; pass < 2; ++pass) ExpectTryGetAgrees(*backend, key, kNow);
+  ExpectTryGetAgrees(*backend, key, expiry);  // expired, from the cached copy too
+  const Version v2 = MustCas(*backend, key, v1, "two", NoExpiry(), kNow);
+  for (int pass = 0; pass < 2; ++pass) ExpectTryGetAgrees(*backend, key, kNow);
+  BOOST_TEST_REQUIRE(backend->Erase(key, v2, kNow).ok());
+  for (int pass = 0; pass < 2; ++pass) ExpectTryGetAgrees(*backend, key, kNow);
 }
 
 BOOST_AUTO_TEST_CASE(try_get_changes_nothing) {

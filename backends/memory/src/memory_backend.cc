@@ -29,12 +29,40 @@ MemoryBackend::Shard& MemoryBackend::ShardFor(std::string_view key) {
   return *shards_[std::hash<std::string_view>{}(key) % shards_.size()];
 }
 
+const VersionedValue* MemoryBackend::Find(const Shard& shard, std::string_view key, Timestamp now) {
+  auto it = shard.records.find(key);
+  if (it == shard.records.end() || !IsLive(it->second, now)) return nullptr;
+  return &it->second;
+}
+
 // Get's answer, read by Get and TryGet alike once they hold the shard's lock.
 Result<VersionedValue> MemoryBackend::Lookup(const Shard& shard, std::string_view key,
                                              Timestamp now) {
-  auto it = shard.records.find(key);
-  if (it == shard.records.end() || !IsLive(it->second, now)) return Status::NotFound("no record");
-  return it->second;
+  const VersionedValue* record = Find(shard, key, now);
+  if (record == nullptr) return Status::NotFound("no record");
+  return *record;
+}
+
+Status MemoryBackend::InspectLocked(const Shard& shard, std::string_view key, Timestamp now,
+                                    const Inspector& inspect) {
+  const VersionedValue* record = Find(shard, key, now);
+  if (record == nullptr) return Status::NotFound("no record");
+  inspect(RecordView{record->value, record->version, record->expires_at});
+  return Status::Ok();
+}
+
+Status MemoryBackend::Inspect(std::string_view key, Timestamp now, const Inspector& inspect) {
+  Shard& shard = ShardFor(key);
+  std::lock_guard lock(shard.mutex);
+  return InspectLocked(shard, key, now, inspect);
+}
+
+std::optional<Status> MemoryBackend::TryInspect(std::string_view key, Timestamp now,
+                                                const Inspector& inspect) {
+  Shard& shard = ShardFor(key);
+  std::unique_lock lock(shard.mutex, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;  // as TryGet
+  return InspectLocked(shard, key, now, inspect);
 }
 
 Result<VersionedValue> MemoryBackend::Get(std::string_view key, Timestamp now) {

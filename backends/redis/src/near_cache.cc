@@ -89,6 +89,11 @@ NearCache::Shard& NearCache::ShardOf(std::string_view key) {
 }
 
 NearCache::Found NearCache::Lookup(std::string_view key, bool may_block, Record& record) {
+  return Lookup(key, may_block, [&record](const Record& cached) { record = cached; });
+}
+
+NearCache::Found NearCache::Lookup(std::string_view key, bool may_block,
+                                   const std::function<void(const Record& record)>& on_hit) {
   const HashedKey hashed{key, KeyHash()(key)};
   Shard& shard = *shards_[hashed.hash % shards_.size()];  // as ShardOf, without hashing twice
   std::unique_lock lock(shard.mutex, std::defer_lock);
@@ -110,7 +115,7 @@ NearCache::Found NearCache::Lookup(std::string_view key, bool may_block, Record&
   }
   if (!slot->referenced) slot->referenced = true;  // no write (and no line taken) once set
   ++shard.hits;
-  record = slot->record;
+  on_hit(slot->record);
   return Found::kHit;
 }
 

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -83,11 +84,15 @@ class NearCache {
   NearCache(const NearCache&) = delete;
   NearCache& operator=(const NearCache&) = delete;
 
-  // On a hit, copies what is cached under `key` into `record`; `record` is left alone otherwise.
-  // With `may_block` false the shard's lock is only tried (kBusy when it is held). The copy is
-  // made under the shard's lock, the one copy Get returns anyway: a hit writes only the shard's
-  // own cache line (its lock and hit counter), never the entry's, so hits on two cores do not
-  // pull each other's entries (and their neighbours in memory) from core to core.
+  // On a hit, calls `on_hit` with what is cached under `key`, in place, under the shard's lock
+  // (it must be short and must not call the cache); not at all otherwise. With `may_block` false
+  // the shard's lock is only tried (kBusy when it is held). Nothing is shared out of the lock
+  // and no reference count is touched: a hit writes only the shard's own cache line (its lock
+  // and hit counter), so hits on two cores do not pull each other's entries (and whatever lies
+  // beside them in memory) from core to core.
+  Found Lookup(std::string_view key, bool may_block,
+               const std::function<void(const Record& record)>& on_hit);
+  // The same, copying the record into `record` on a hit (left alone otherwise).
   Found Lookup(std::string_view key, bool may_block, Record& record);
 
   // Marks `key` as being read; call before the read is sent.

@@ -123,10 +123,15 @@ Status AsUnavailable(const Status& status) {
 
 // What Get answers at `now` from a record read without regard to time (the near-cache keeps
 // records as stored, so each call applies its own `now`).
-Result<VersionedValue> VisibleAt(std::optional<VersionedValue> record, Timestamp now) {
-  if (!record || (record->expires_at && *record->expires_at <= now)) {
-    return Status::NotFound("no record");
-  }
+bool IsVisibleAt(const std::optional<VersionedValue>& record, Timestamp now) {
+  return record && !(record->expires_at && *record->expires_at <= now);
+}
+Result<VersionedValue> VisibleAt(const std::optional<VersionedValue>& record, Timestamp now) {
+  if (!IsVisibleAt(record, now)) return Status::NotFound("no record");
+  return *record;
+}
+Result<VersionedValue> VisibleAt(std::optional<VersionedValue>&& record, Timestamp now) {
+  if (!IsVisibleAt(record, now)) return Status::NotFound("no record");
   return std::move(*record);
 }
 
@@ -170,6 +175,8 @@ class RedisBackend::Impl {
 
   Result<VersionedValue> Get(std::string_view key, Timestamp now);
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now);
+  Status Inspect(std::string_view key, Timestamp now, const Inspector& inspect);
+  std::optional<Status> TryInspect(std::string_view key, Timestamp now, const Inspector& inspect);
   std::vector<BackendCounter> Counters() const;
   Result<Version> Write(Script script, std::string_view key, std::vector<std::string> arguments,
                         const std::string& write_id, const WriteOptions& options);
@@ -249,15 +256,34 @@ class RedisBackend::Impl {
   // lookup misses while a canary is lost (the blocking read answers then, and checks again).
   // The key is spelled in a buffer of the calling thread's own: a hit allocates only the copy
   // it returns.
-  NearCache::Found CacheLookup(std::string_view key, bool may_block,
-                               NearCache::Record& record) const {
+  NearCache::Found CacheLookup(
+      std::string_view key, bool may_block,
+      const std::function<void(const NearCache::Record& record)>& on_hit) const {
     // While a canary is lost nothing is answered from the cache: it may hold absences read from
     // an emptied server before the loss was noticed.
     if (canaries_->any_lost()) return NearCache::Found::kMiss;
     thread_local std::string redis_key;
     redis_key.clear();
     AppendRedisKey(redis_key, key);
-    return cache_->Lookup(redis_key, may_block, record);
+    return cache_->Lookup(redis_key, may_block, on_hit);
+  }
+  // The near-cache's answer to Get (a copy of the record) and to Inspect (the record in place):
+  // on kHit `answer` is set; otherwise the lookup's answer, `answer` untouched.
+  NearCache::Found CachedGet(std::string_view key, bool may_block, Timestamp now,
+                             Result<VersionedValue>& answer) const {
+    return CacheLookup(key, may_block,
+                       [&](const NearCache::Record& record) { answer = VisibleAt(record, now); });
+  }
+  NearCache::Found CachedInspect(std::string_view key, bool may_block, Timestamp now,
+                                 const Inspector& inspect, Status& answer) const {
+    return CacheLookup(key, may_block, [&](const NearCache::Record& record) {
+      if (!IsVisibleAt(record, now)) {
+        answer = Status::NotFound("no record");
+        return;
+      }
+      inspect(RecordView{record->value, record->version, record->expires_at});
+      answer = Status::Ok();
+    });
   }
   // A cacheable Get the near-cache could not answer: a read (tracked where it can be) that
   // fills it.
@@ -542,10 +568,8 @@ Result<ReplyPtr> RedisBackend::Impl::RouteRead(std::string_view redis_key, const
 
 Result<VersionedValue> RedisBackend::Impl::Get(std::string_view key, Timestamp now) {
   if (Cacheable(key)) {
-    if (NearCache::Record record;
-        CacheLookup(key, /*may_block=*/true, record) == NearCache::Found::kHit) {
-      return VisibleAt(std::move(record), now);
-    }
+    Result<VersionedValue> answer = Status::NotFound("no record");
+    if (CachedGet(key, /*may_block=*/true, now, answer) == NearCache::Found::kHit) return answer;
     return CachedRead(RedisKey(key), now);
   }
   const std::string redis_key = RedisKey(key);
@@ -601,9 +625,32 @@ Result<VersionedValue> RedisBackend::Impl::CachedRead(const std::string& redis_k
 std::optional<Result<VersionedValue>> RedisBackend::Impl::TryGet(std::string_view key,
                                                                  Timestamp now) {
   if (!Cacheable(key)) return std::nullopt;
-  NearCache::Record record;
-  if (CacheLookup(key, /*may_block=*/false, record) != NearCache::Found::kHit) return std::nullopt;
-  return VisibleAt(std::move(record), now);
+  Result<VersionedValue> answer = Status::NotFound("no record");
+  if (CachedGet(key, /*may_block=*/false, now, answer) != NearCache::Found::kHit) {
+    return std::nullopt;
+  }
+  return answer;
+}
+
+Status RedisBackend::Impl::Inspect(std::string_view key, Timestamp now, const Inspector& inspect) {
+  if (Cacheable(key)) {
+    Status answer;
+    if (CachedInspect(key, /*may_block=*/true, now, inspect, answer) == NearCache::Found::kHit) {
+      return answer;
+    }
+    return StorageBackend::InspectCopy(CachedRead(RedisKey(key), now), inspect);  // as Get
+  }
+  return StorageBackend::InspectCopy(Get(key, now), inspect);
+}
+
+std::optional<Status> RedisBackend::Impl::TryInspect(std::string_view key, Timestamp now,
+                                                     const Inspector& inspect) {
+  if (!Cacheable(key)) return std::nullopt;
+  Status answer;
+  if (CachedInspect(key, /*may_block=*/false, now, inspect, answer) != NearCache::Found::kHit) {
+    return std::nullopt;
+  }
+  return answer;
 }
 
 std::vector<BackendCounter> RedisBackend::Impl::Counters() const {
@@ -992,6 +1039,15 @@ Result<VersionedValue> RedisBackend::Get(std::string_view key, Timestamp now) {
 
 std::optional<Result<VersionedValue>> RedisBackend::TryGet(std::string_view key, Timestamp now) {
   return impl_->TryGet(key, now);
+}
+
+Status RedisBackend::Inspect(std::string_view key, Timestamp now, const Inspector& inspect) {
+  return impl_->Inspect(key, now, inspect);
+}
+
+std::optional<Status> RedisBackend::TryInspect(std::string_view key, Timestamp now,
+                                               const Inspector& inspect) {
+  return impl_->TryInspect(key, now, inspect);
 }
 
 std::vector<BackendCounter> RedisBackend::Counters() const { return impl_->Counters(); }

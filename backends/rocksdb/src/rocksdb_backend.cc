@@ -301,13 +301,25 @@ struct RocksDbBackend::Impl {
   // or expired. The one decoding path of every read (Get, TryGet and both write paths).
   static Result<std::optional<VersionedValue>> DecodeLive(const rdb::Status& read,
                                                           const rdb::Slice& bytes, Timestamp now) {
-    if (read.IsNotFound()) return std::optional<VersionedValue>();
+    std::optional<VersionedValue> live;
+    const Status inspected = InspectLive(read, bytes, now, [&live](const RecordView& record) {
+      live = VersionedValue{std::string(record.value), record.version, record.expires_at};
+    });
+    if (!inspected.ok() && inspected.code() != StatusCode::kNotFound) return inspected;
+    return live;
+  }
+
+  // DecodeLive in place (Inspect's answer): `inspect` on the live record, or kNotFound when
+  // there is none (absent or expired), or the read's or the decoding's error.
+  static Status InspectLive(const rdb::Status& read, const rdb::Slice& bytes, Timestamp now,
+                            const Inspector& inspect) {
+    if (read.IsNotFound()) return Status::NotFound("no record");
     if (!read.ok()) return FromRocks(read, "read");
     const auto record = DecodeRecord(ToView(bytes));
     if (!record) return Status::Internal("rocksdb: a stored record cannot be decoded");
-    if (!record->IsLive(now)) return std::optional<VersionedValue>();
-    return std::optional<VersionedValue>(
-        VersionedValue{std::string(record->value), record->version, record->expires_at});
+    if (!record->IsLive(now)) return Status::NotFound("no record");
+    inspect(RecordView{record->value, record->version, record->expires_at});
+    return Status::Ok();
   }
 
   static Result<std::optional<VersionedValue>> LoadLive(rdb::DB& db, std::string_view key,
@@ -887,6 +899,30 @@ std::optional<Result<VersionedValue>> RocksDbBackend::TryGet(std::string_view ke
   const rdb::Status read = db->Get(memory_only, db->DefaultColumnFamily(), ToSlice(key), &bytes);
   if (read.IsIncomplete()) return std::nullopt;
   return AsGetAnswer(Impl::DecodeLive(read, bytes, now));
+}
+
+Status RocksDbBackend::Inspect(std::string_view key, Timestamp now, const Inspector& inspect) {
+  if (Status valid = CheckKey(key); !valid.ok()) return valid;
+  impl_->gc->Observe(now);
+  rdb::PinnableSlice bytes;  // pins the block in the cache: `inspect` reads it there
+  const DbSlot::Pinned db = impl_->db.Pin();
+  const rdb::Status read =
+      db->Get(rdb::ReadOptions(), db->DefaultColumnFamily(), ToSlice(key), &bytes);
+  return Impl::InspectLive(read, bytes, now, inspect);
+}
+
+// As TryGet: Incomplete from kBlockCacheTier is "would block".
+std::optional<Status> RocksDbBackend::TryInspect(std::string_view key, Timestamp now,
+                                                 const Inspector& inspect) {
+  if (Status valid = CheckKey(key); !valid.ok()) return valid;
+  impl_->gc->Observe(now);
+  rdb::ReadOptions memory_only;
+  memory_only.read_tier = rdb::kBlockCacheTier;
+  rdb::PinnableSlice bytes;
+  const DbSlot::Pinned db = impl_->db.Pin();
+  const rdb::Status read = db->Get(memory_only, db->DefaultColumnFamily(), ToSlice(key), &bytes);
+  if (read.IsIncomplete()) return std::nullopt;
+  return Impl::InspectLive(read, bytes, now, inspect);
 }
 
 Result<Version> RocksDbBackend::Create(std::string_view key, std::string_view value,

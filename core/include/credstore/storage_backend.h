@@ -42,6 +42,9 @@
 // says "would block" (nullopt) otherwise; the caller then calls Get on a thread that may block.
 // "Would block" is not a Status: it is never an error and never reaches a client.
 //
+// Reading in place: Inspect and TryInspect are Get and TryGet for a caller that only looks at the
+// record: the backend hands it the record where it keeps it instead of a copy.
+//
 // Health: CheckHealth says whether the backend can keep this contract right now beyond what each
 // call reports by itself (for Redis: that the server is not configured to evict records). A
 // host's readiness probe asks it (CredentialStore::CheckReady), so a store that would lose
@@ -78,6 +81,14 @@ using Version = std::uint64_t;
 
 struct VersionedValue {
   std::string value;
+  Version version = 0;
+  std::optional<Timestamp> expires_at;  // as written; nullopt = never expires
+};
+
+// A live record where the backend keeps it (see StorageBackend::Inspect): valid only during the
+// call it is handed to.
+struct RecordView {
+  std::string_view value;
   Version version = 0;
   std::optional<Timestamp> expires_at;  // as written; nullopt = never expires
 };
@@ -142,8 +153,19 @@ struct ScanPage {
 
 class StorageBackend {
  public:
+  // What Inspect and TryInspect hand the live record to.
+  using Inspector = std::function<void(const RecordView& record)>;
+
   // Records per Scan page in the default Export.
   static constexpr std::size_t kExportPage = 512;
+
+  // Inspect's answer from a record already read (Get's or TryGet's answer): `inspect` on it, or
+  // its error. For the defaults, and for a backend that has a copy in hand on some path.
+  static Status InspectCopy(const Result<VersionedValue>& got, const Inspector& inspect) {
+    if (!got.ok()) return got.status();
+    inspect(RecordView{got->value, got->version, got->expires_at});
+    return Status::Ok();
+  }
 
   virtual ~StorageBackend() = default;
 
@@ -162,6 +184,25 @@ class StorageBackend {
     (void)key;
     (void)now;
     return std::nullopt;
+  }
+
+  // Get without the copy, for callers that only look at a record (verification reads records
+  // millions of times, and copying one out is a real share of a read from memory): calls
+  // `inspect` once with the live record, where the backend keeps it, and returns OK; or returns
+  // what Get would (kNotFound, kUnavailable, ...) without calling it. `inspect` runs while the
+  // backend holds the record in place (a shard lock, a pinned block), so it must be short, must
+  // not keep the view, and must not call this backend. Default: Get, then `inspect` on the copy.
+  virtual Status Inspect(std::string_view key, Timestamp now, const Inspector& inspect) {
+    return InspectCopy(Get(key, now), inspect);
+  }
+
+  // TryGet without the copy, as Inspect is to Get: nullopt ("would block", `inspect` not called)
+  // exactly when TryGet would answer nullopt. Default: TryGet, then `inspect` on the copy.
+  virtual std::optional<Status> TryInspect(std::string_view key, Timestamp now,
+                                           const Inspector& inspect) {
+    std::optional<Result<VersionedValue>> got = TryGet(key, now);
+    if (!got) return std::nullopt;
+    return InspectCopy(*got, inspect);
   }
 
   // The backend's own counters (a cache's hits, ...): the same names in the same order on every

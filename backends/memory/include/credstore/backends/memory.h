@@ -37,6 +37,10 @@ class MemoryBackend final : public StorageBackend {
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
   // Get if the key's shard lock is free at once (try_lock); nullopt while another call holds it.
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
+  // Get and TryGet in place: `inspect` runs under the key's shard lock.
+  Status Inspect(std::string_view key, Timestamp now, const Inspector& inspect) override;
+  std::optional<Status> TryInspect(std::string_view key, Timestamp now,
+                                   const Inspector& inspect) override;
   // True: no call does I/O, and each holds a shard lock only for a map operation.
   bool AnswersFromMemory() const override { return true; }
   // OK: nothing here refuses writes (memory that runs out fails the process, not a write).
@@ -65,6 +69,11 @@ class MemoryBackend final : public StorageBackend {
   Shard& ShardFor(std::string_view key);
   // The live record under `key`, or kNotFound; the caller holds `shard.mutex`.
   static Result<VersionedValue> Lookup(const Shard& shard, std::string_view key, Timestamp now);
+  // The live record under `key` (nullptr if none); the caller holds `shard.mutex`.
+  static const VersionedValue* Find(const Shard& shard, std::string_view key, Timestamp now);
+  // Inspect's answer, once the caller holds `shard.mutex`.
+  static Status InspectLocked(const Shard& shard, std::string_view key, Timestamp now,
+                              const Inspector& inspect);
   Version NextVersion() { return next_version_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
   std::vector<std::unique_ptr<Shard>> shards_;

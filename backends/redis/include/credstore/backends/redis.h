@@ -339,6 +339,11 @@ class RedisBackend final : public StorageBackend {
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
   // From the near-cache only (see the top of this file); nullopt without it or on a miss.
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
+  // Get and TryGet in place: a near-cache hit hands over the cached record under its shard's
+  // lock; every other read hands over the copy it received.
+  Status Inspect(std::string_view key, Timestamp now, const Inspector& inspect) override;
+  std::optional<Status> TryInspect(std::string_view key, Timestamp now,
+                                   const Inspector& inspect) override;
   // The near-cache's counters (`redis_cache_*`); none without the cache.
   std::vector<BackendCounter> Counters() const override;
   Result<Version> Create(std::string_view key, std::string_view value, const WriteOptions& options,

@@ -182,6 +182,10 @@ class RocksDbBackend final : public StorageBackend {
   Result<VersionedValue> Get(std::string_view key, Timestamp now) override;
   // Answers from memory only (see Not blocking above); nullopt when the answer needs file I/O.
   std::optional<Result<VersionedValue>> TryGet(std::string_view key, Timestamp now) override;
+  // Get and TryGet in place: `inspect` reads the record in the pinned block (or memtable entry).
+  Status Inspect(std::string_view key, Timestamp now, const Inspector& inspect) override;
+  std::optional<Status> TryInspect(std::string_view key, Timestamp now,
+                                   const Inspector& inspect) override;
   // kUnavailable while writes are refused (see Full disk): open read-only, below the reserve, or
   // stopped by an error. Measures free space at most every 100 ms (a statvfs); never blocks
   // otherwise. CheckHealth stays OK meanwhile: reads are served.
