@@ -4,11 +4,17 @@
 // When the throttle was decided on the hashing thread, the throttled guesses filled the queue
 // and the owner's correct calls were refused 503; now each guess is reserved (and refused 429)
 // before it may take a place, and the owner is served every time.
+#include <algorithm>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,6 +24,7 @@ namespace credstore::http_tests {
 namespace {
 
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kFloodConnections = 24;
@@ -155,6 +162,52 @@ BOOST_AUTO_TEST_CASE(a_flood_from_rotating_addresses_never_refuses_another_owner
   // The bucket gains one token every 6 s: only those guesses are hashed (and answered 401).
   const auto refilled = (Clock::now() - started) / 6s + 1;
   BOOST_TEST(answers.statuses[401] <= refilled, "guesses past the spent bucket were hashed");
+}
+
+// SCHED_IDLE in /proc's numbering (sched.h).
+constexpr int kSchedIdle = 5;
+
+// Each thread of credstored as /proc shows it: its scheduling policy and nice value.
+struct ThreadScheduling {
+  int policy = -1;
+  int nice = 0;
+};
+std::vector<ThreadScheduling> ThreadsOf(pid_t pid) {
+  std::vector<ThreadScheduling> threads;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // After the command in parentheses, fields 3..: nice is field 19, policy field 41.
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::vector<std::string> field{"", "", ""};  // fields 1 and 2 are before the cut
+    for (std::string next; fields >> next;) field.push_back(next);
+    if (field.size() > 41) threads.push_back({std::stoi(field[41]), std::stoi(field[19])});
+  }
+  return threads;
+}
+
+std::size_t CountIf(const std::vector<ThreadScheduling>& threads, auto predicate) {
+  return static_cast<std::size_t>(std::count_if(threads.begin(), threads.end(), predicate));
+}
+
+// A register flood must not slow verification: by default the Argon2id threads run SCHED_IDLE
+// (bench/http_bench measures what it buys); --hashing-priority nice runs them at nice 10.
+BOOST_AUTO_TEST_CASE(the_hashing_threads_run_sched_idle_or_niced_as_configured) {
+  {
+    Server server(ServerOptions{"minimum", {"--hashing-workers", "3"}});
+    const auto threads = ThreadsOf(server.process().pid());
+    BOOST_TEST(CountIf(threads, [](auto t) { return t.policy == kSchedIdle; }) == 3u);
+    BOOST_TEST(CountIf(threads, [](auto t) { return t.nice != 0; }) == 0u);
+  }
+  {
+    Server server(
+        ServerOptions{"minimum", {"--hashing-workers", "3", "--hashing-priority", "nice"}});
+    const auto threads = ThreadsOf(server.process().pid());
+    BOOST_TEST(CountIf(threads, [](auto t) { return t.policy == kSchedIdle; }) == 0u);
+    BOOST_TEST(CountIf(threads, [](auto t) { return t.nice == 10; }) == 3u);
+  }
+  const std::string log = ExpectStartupRefusal({"--hashing-priority", "realtime"});
+  BOOST_TEST(log.find("--hashing-priority must be 'idle' or 'nice'") != std::string::npos, log);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

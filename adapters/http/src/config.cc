@@ -188,6 +188,9 @@ Status ValidateConfig(const DaemonConfig& config) {
   if (config.hashing_queue == 0 || config.storage_queue == 0) {
     return Status::InvalidArgument("--hashing-queue and --storage-queue must be at least 1");
   }
+  if (config.hashing_priority != "idle" && config.hashing_priority != "nice") {
+    return Status::InvalidArgument("--hashing-priority must be 'idle' or 'nice'");
+  }
   for (const auto& [seconds, name] :
        {std::pair{config.read_timeout_seconds, "--read-timeout"},
         std::pair{config.idle_timeout_seconds, "--idle-timeout"},

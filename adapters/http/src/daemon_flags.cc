@@ -86,6 +86,13 @@ po::options_description Flags(DaemonConfig& config) {
   add("hashing-queue",
       po::value(&config.hashing_queue)->default_value(config.hashing_queue)->value_name("N"),
       "Argon2id requests waiting for a thread; beyond it the answer is 503 at once.");
+  add("hashing-priority",
+      po::value(&config.hashing_priority)
+          ->default_value(config.hashing_priority)
+          ->value_name("idle|nice"),
+      "How the Argon2id threads are scheduled: 'idle' (SCHED_IDLE: only on CPU time nothing "
+      "else wants, so registrations never slow verifications) or 'nice' (nice 10: a small, "
+      "steady share of a busy machine).");
   add("storage-workers",
       po::value(&config.storage_workers)->default_value(config.storage_workers)->value_name("N"),
       "Threads running storage-bound requests (settings, signed requests).");

@@ -275,8 +275,10 @@ void IoThread::Sweep() {
 ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
     : options_(std::move(options)),
       trusted_(std::move(trusted)),
-      hashing_pool_(std::make_shared<WorkerPool>("hashing", options_.hashing_workers,
-                                                 options_.hashing_queue, options_.hashing_nice)),
+      hashing_pool_(std::make_shared<WorkerPool>(
+          "hashing", options_.hashing_workers, options_.hashing_queue,
+          WorkerPool::Scheduling{options_.hashing_priority == ServerOptions::HashingPriority::kIdle,
+                                 options_.hashing_nice})),
       storage_pool_(std::make_shared<WorkerPool>("storage", options_.storage_workers,
                                                  options_.storage_queue)),
       hashing_shares_(std::make_shared<QueueShares>(options_.hashing_queue)),

@@ -1,5 +1,6 @@
 #include "worker_pool.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -7,17 +8,30 @@
 
 namespace credstore::http {
 
+namespace {
+
+// Applies `scheduling` to the calling thread. Failing is harmless (the pool only loses its
+// yielding), so the results are not checked.
+void ScheduleThisThread(const WorkerPool::Scheduling& scheduling) {
+  if (scheduling.idle) {
+    const sched_param param{};                          // SCHED_IDLE takes priority 0
+    (void)::sched_setscheduler(0, SCHED_IDLE, &param);  // 0: the calling thread
+  } else if (scheduling.nice > 0) {
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), scheduling.nice);
+  }
+}
+
+}  // namespace
+
 WorkerPool::WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity,
-                       int nice)
+                       Scheduling scheduling)
     : name_(std::move(name)),
       workers_(workers == 0 ? 1 : workers),
       queue_capacity_(queue_capacity) {
   threads_.reserve(workers_);
   for (std::size_t i = 0; i < workers_; ++i) {
-    threads_.emplace_back([this, nice] {
-      // Linux keeps a nice value per thread. Raising it needs no privilege; failing to is
-      // harmless (the pool only loses its yielding), so the result is not checked.
-      if (nice > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+    threads_.emplace_back([this, scheduling] {
+      ScheduleThisThread(scheduling);
       WorkerLoop();
     });
   }

@@ -22,12 +22,24 @@
 
 namespace credstore::http {
 
+// How a pool's threads are scheduled (Linux keeps both per thread; lowering either needs no
+// privilege, and a pool that cannot lower them only loses its yielding).
+struct PoolScheduling {
+  // SCHED_IDLE: the threads run only on CPU time no other thread of the machine wants.
+  bool idle = false;
+  // > 0: the nice value of the threads (ignored when idle), so they yield the CPU to the rest of
+  // the process, but still get a small, steady share of a busy machine.
+  int nice = 0;
+};
+
 class WorkerPool {
  public:
-  // Starts `workers` (>= 1) threads. At most `queue_capacity` tasks wait for a thread; tasks
-  // already running do not count against it. `nice` > 0 runs the threads at that nice value
-  // (Linux: per thread), so their work yields the CPU to the rest of the process.
-  WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity, int nice = 0);
+  using Scheduling = PoolScheduling;
+
+  // Starts `workers` (>= 1) threads, scheduled as `scheduling` says. At most `queue_capacity`
+  // tasks wait for a thread; tasks already running do not count against it.
+  WorkerPool(std::string name, std::size_t workers, std::size_t queue_capacity,
+             Scheduling scheduling = {});
   // Drops waiting tasks and joins the threads (see Shutdown).
   ~WorkerPool();
 
