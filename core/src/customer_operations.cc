@@ -59,9 +59,13 @@ std::optional<Result<VersionedValue>> CredentialStore::Impl::ReadCustomer(
 
 Result<LoadedCustomer> CredentialStore::Impl::DecodeLoaded(const Result<VersionedValue>& stored) {
   if (!stored.ok()) return stored.status();
-  auto record = internal::DecodeCustomer(stored->value);
+  return DecodeLoaded(RecordView{stored->value, stored->version, stored->expires_at});
+}
+
+Result<LoadedCustomer> CredentialStore::Impl::DecodeLoaded(const RecordView& stored) {
+  auto record = internal::DecodeCustomer(stored.value);
   if (!record.ok()) return record.status();
-  return LoadedCustomer{std::move(record).value(), stored->version};
+  return LoadedCustomer{std::move(record).value(), stored.version};
 }
 
 Status CredentialStore::Impl::ValidateSecretCall(SecretOperation operation, std::string_view secret,
@@ -211,40 +215,39 @@ Status CredentialStore::Impl::MatchAdminKey(const CustomerRecord& record,
 // An unknown customer reads the same as a wrong key, so the answer does not tell which API keys
 // are registered. The empty key matches no record, whoever the customer, so it is refused
 // without a read; it was hashed all the same (PresentAdminKey).
-std::optional<Result<VersionedValue>> CredentialStore::Impl::ReadForAdminKey(
-    const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
-  if (key.empty) return Result<VersionedValue>(AdminKeyInvalid());
-  auto stored = ReadCustomer(customer, read);
-  if (!stored) return std::nullopt;
-  if (!stored->ok() && stored->status().code() == StatusCode::kNotFound) {
-    return Result<VersionedValue>(AdminKeyInvalid());
-  }
-  return stored;
+std::optional<Status> CredentialStore::Impl::InspectForAdminKey(
+    const CustomerRef& customer, const PresentedAdminKey& key, Read read,
+    const StorageBackend::Inspector& inspect) {
+  if (key.empty) return AdminKeyInvalid();
+  std::optional<Status> inspected =
+      read == Read::kMayBlock
+          ? std::optional<Status>(backend_->Inspect(customer.storage_key, Now(), inspect))
+          : backend_->TryInspect(customer.storage_key, Now(), inspect);
+  if (inspected && inspected->code() == StatusCode::kNotFound) return AdminKeyInvalid();
+  return inspected;
 }
 
 std::optional<Result<internal::CustomerAdminKeys>> CredentialStore::Impl::ReadAdminKeys(
     const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
   using Answer = Result<internal::CustomerAdminKeys>;
-  if (key.empty) return Answer(AdminKeyInvalid());
   Answer keys = Status::Internal("the backend answered OK without the record");
-  const auto decode = [&keys](const RecordView& record) {
-    keys = internal::DecodeCustomerAdminKeys(record.value);
-  };
   const std::optional<Status> inspected =
-      read == Read::kMayBlock
-          ? std::optional<Status>(backend_->Inspect(customer.storage_key, Now(), decode))
-          : backend_->TryInspect(customer.storage_key, Now(), decode);
+      InspectForAdminKey(customer, key, read, [&keys](const RecordView& record) {
+        keys = internal::DecodeCustomerAdminKeys(record.value);
+      });
   if (!inspected) return std::nullopt;
-  if (inspected->code() == StatusCode::kNotFound) return Answer(AdminKeyInvalid());
   if (!inspected->ok()) return Answer(*inspected);
   return keys;
 }
 
 std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
     const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
-  auto stored = ReadForAdminKey(customer, key, read);
-  if (!stored) return std::nullopt;
-  auto loaded = DecodeLoaded(*stored);
+  // Decoded where the backend keeps the record: the one copy made is the decoded record's.
+  Result<LoadedCustomer> loaded = Status::Internal("the backend answered OK without the record");
+  const std::optional<Status> inspected = InspectForAdminKey(
+      customer, key, read, [&loaded](const RecordView& record) { loaded = DecodeLoaded(record); });
+  if (!inspected) return std::nullopt;
+  if (!inspected->ok()) return Result<LoadedCustomer>(*inspected);
   if (loaded.ok()) {
     if (Status status = MatchAdminKey(loaded->record, key); !status.ok()) {
       return Result<LoadedCustomer>(std::move(status));

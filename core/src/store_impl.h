@@ -172,6 +172,7 @@ class CredentialStore::Impl {
   std::optional<Result<VersionedValue>> ReadCustomer(const CustomerRef& customer, Read read);
   // `stored` decoded, with its version; a failed read's status as it is.
   static Result<LoadedCustomer> DecodeLoaded(const Result<VersionedValue>& stored);
+  static Result<LoadedCustomer> DecodeLoaded(const RecordView& stored);
   Result<LoadedCustomer> LoadCustomer(const CustomerRef& customer) {
     return DecodeLoaded(*ReadCustomer(customer, Read::kMayBlock));
   }
@@ -217,13 +218,15 @@ class CredentialStore::Impl {
   Result<AdminKeyMatch> MatchAdminKey(const internal::CustomerAdminKeys& keys,
                                       const PresentedAdminKey& key) const;
   Status MatchAdminKey(const internal::CustomerRecord& record, const PresentedAdminKey& key) const;
-  // The record `key` is checked against, read as `read` says; an unknown customer answers as a
-  // wrong key. nullopt: would block.
-  std::optional<Result<VersionedValue>> ReadForAdminKey(const CustomerRef& customer,
-                                                        const PresentedAdminKey& key, Read read);
-  // ReadForAdminKey for a call that needs only the admin-key digests, the hot path of every
-  // verification: decodes just them, in place in the backend (StorageBackend::Inspect), with no
-  // copy of the record. The same answers: an unknown customer reads as a wrong key.
+  // The read of every admin-key check: `inspect` on the record `key` is checked against, in
+  // place (StorageBackend::Inspect), read as `read` says. An unknown customer answers as a wrong
+  // key, and so does the empty key, without a read (it was hashed all the same). nullopt: would
+  // block.
+  std::optional<Status> InspectForAdminKey(const CustomerRef& customer,
+                                           const PresentedAdminKey& key, Read read,
+                                           const StorageBackend::Inspector& inspect);
+  // The same read for a call that needs only the admin-key digests, the hot path of every
+  // verification: decodes just them, in place, with no copy of the record.
   std::optional<Result<internal::CustomerAdminKeys>> ReadAdminKeys(const CustomerRef& customer,
                                                                    const PresentedAdminKey& key,
                                                                    Read read);
