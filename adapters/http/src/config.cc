@@ -188,8 +188,8 @@ Status ValidateConfig(const DaemonConfig& config) {
   if (config.hashing_queue == 0 || config.storage_queue == 0) {
     return Status::InvalidArgument("--hashing-queue and --storage-queue must be at least 1");
   }
-  if (config.hashing_priority != "idle" && config.hashing_priority != "nice") {
-    return Status::InvalidArgument("--hashing-priority must be 'idle' or 'nice'");
+  if (config.hashing_priority != "nice" && config.hashing_priority != "idle") {
+    return Status::InvalidArgument("--hashing-priority must be 'nice' or 'idle'");
   }
   for (const auto& [seconds, name] :
        {std::pair{config.read_timeout_seconds, "--read-timeout"},

@@ -423,9 +423,9 @@ class Daemon {
     options.io_threads = config_.io_threads;
     options.hashing_workers = config_.hashing_workers;
     options.hashing_queue = config_.hashing_queue;
-    options.hashing_priority = config_.hashing_priority == "nice"
-                                   ? ServerOptions::HashingPriority::kNiced
-                                   : ServerOptions::HashingPriority::kIdle;
+    options.hashing_priority = config_.hashing_priority == "idle"
+                                   ? ServerOptions::HashingPriority::kIdle
+                                   : ServerOptions::HashingPriority::kNiced;
     options.storage_workers = config_.storage_workers;
     options.storage_queue = config_.storage_queue;
     // ValidateConfig has checked every timeout already.

@@ -89,10 +89,11 @@ po::options_description Flags(DaemonConfig& config) {
   add("hashing-priority",
       po::value(&config.hashing_priority)
           ->default_value(config.hashing_priority)
-          ->value_name("idle|nice"),
-      "How the Argon2id threads are scheduled: 'idle' (SCHED_IDLE: only on CPU time nothing "
-      "else wants, so registrations never slow verifications) or 'nice' (nice 10: a small, "
-      "steady share of a busy machine).");
+          ->value_name("nice|idle"),
+      "How the Argon2id threads are scheduled: 'nice' (nice 10: they yield to the I/O threads "
+      "but keep a small, steady share of a busy machine) or 'idle' (SCHED_IDLE: only CPU time "
+      "nothing else wants, so a register flood takes less from verifications, and admitted "
+      "registrations may wait long on a saturated machine).");
   add("storage-workers",
       po::value(&config.storage_workers)->default_value(config.storage_workers)->value_name("N"),
       "Threads running storage-bound requests (settings, signed requests).");
