@@ -435,9 +435,16 @@ bool Fill(NearCache& cache, std::string_view key, std::string text) {
   return cache.Fill(ticket, key, Value(std::move(text)));
 }
 
+// NearCache::Lookup, copying what a hit hands over into `record` (left alone otherwise).
+NearCache::Found Lookup(NearCache& cache, std::string_view key, bool may_block,
+                        NearCache::Record& record) {
+  return cache.Lookup(key, may_block,
+                      [&record](const NearCache::Record& cached) { record = cached; });
+}
+
 bool Has(NearCache& cache, std::string_view key) {
   NearCache::Record record;
-  return cache.Lookup(key, true, record) == NearCache::Found::kHit;
+  return Lookup(cache, key, true, record) == NearCache::Found::kHit;
 }
 
 BOOST_AUTO_TEST_CASE(an_entry_hit_since_it_came_survives_eviction_and_bytes_are_bounded) {
@@ -465,25 +472,25 @@ BOOST_AUTO_TEST_CASE(a_hit_copies_the_record_out_and_a_miss_leaves_it_alone) {
   NearCache cache({10, 1 << 20, 60s, 1});
   BOOST_TEST(Fill(cache, "k", "value"));
   NearCache::Record first;
-  BOOST_TEST((cache.Lookup("k", true, first) == NearCache::Found::kHit));
+  BOOST_TEST((Lookup(cache, "k", true, first) == NearCache::Found::kHit));
   BOOST_TEST_REQUIRE(first.has_value());
   cache.Invalidate("k");
   BOOST_TEST(first->value == "value");  // a copy: the holder keeps what it was handed
   NearCache::Record untouched = Value("untouched");
-  BOOST_TEST((cache.Lookup("k", false, untouched) == NearCache::Found::kMiss));
+  BOOST_TEST((Lookup(cache, "k", false, untouched) == NearCache::Found::kMiss));
   BOOST_TEST(untouched->value == "untouched");  // left alone on a miss
 
   // A cached absence is a hit, with no record.
   NearCache::Ticket ticket = cache.BeginRead("absent");
   BOOST_TEST(cache.Fill(ticket, "absent", std::nullopt));
   NearCache::Record absence = Value("before");
-  BOOST_TEST((cache.Lookup("absent", true, absence) == NearCache::Found::kHit));
+  BOOST_TEST((Lookup(cache, "absent", true, absence) == NearCache::Found::kHit));
   BOOST_TEST(!absence.has_value());
 
   // With no other caller, a try-lookup takes the free lock and answers as a blocking one.
   BOOST_TEST(Fill(cache, "k", "again"));
   NearCache::Record again;
-  BOOST_TEST((cache.Lookup("k", false, again) == NearCache::Found::kHit));
+  BOOST_TEST((Lookup(cache, "k", false, again) == NearCache::Found::kHit));
   BOOST_TEST(again->value == "again");
 }
 

@@ -88,10 +88,6 @@ NearCache::Shard& NearCache::ShardOf(std::string_view key) {
   return *shards_[KeyHash()(key) % shards_.size()];
 }
 
-NearCache::Found NearCache::Lookup(std::string_view key, bool may_block, Record& record) {
-  return Lookup(key, may_block, [&record](const Record& cached) { record = cached; });
-}
-
 NearCache::Found NearCache::Lookup(std::string_view key, bool may_block,
                                    const std::function<void(const Record& record)>& on_hit) {
   const HashedKey hashed{key, KeyHash()(key)};

@@ -92,8 +92,6 @@ class NearCache {
   // beside them in memory) from core to core.
   Found Lookup(std::string_view key, bool may_block,
                const std::function<void(const Record& record)>& on_hit);
-  // The same, copying the record into `record` on a hit (left alone otherwise).
-  Found Lookup(std::string_view key, bool may_block, Record& record);
 
   // Marks `key` as being read; call before the read is sent.
   Ticket BeginRead(std::string_view key);

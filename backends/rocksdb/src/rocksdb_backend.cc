@@ -297,20 +297,26 @@ struct RocksDbBackend::Impl {
   // Versions come from one counter, recovered at Open from kMaxVersionKey; see rocksdb.h.
   Version NextVersion() { return last_version.fetch_add(1, std::memory_order_relaxed) + 1; }
 
+  // An Inspector that copies the record it is handed into `copy`.
+  static Inspector CopyInto(std::optional<VersionedValue>& copy) {
+    return [&copy](const RecordView& record) {
+      copy = VersionedValue{std::string(record.value), record.version, record.expires_at};
+    };
+  }
+
   // What RocksDB's answer for a key means at `now`: the live record, or nullopt when it is absent
-  // or expired. The one decoding path of every read (Get, TryGet and both write paths).
+  // or expired. InspectLive with the record copied out, for both write paths.
   static Result<std::optional<VersionedValue>> DecodeLive(const rdb::Status& read,
                                                           const rdb::Slice& bytes, Timestamp now) {
     std::optional<VersionedValue> live;
-    const Status inspected = InspectLive(read, bytes, now, [&live](const RecordView& record) {
-      live = VersionedValue{std::string(record.value), record.version, record.expires_at};
-    });
+    const Status inspected = InspectLive(read, bytes, now, CopyInto(live));
     if (!inspected.ok() && inspected.code() != StatusCode::kNotFound) return inspected;
     return live;
   }
 
-  // DecodeLive in place (Inspect's answer): `inspect` on the live record, or kNotFound when
-  // there is none (absent or expired), or the read's or the decoding's error.
+  // The one decoding path of every read (Inspect, TryInspect, and through them Get and TryGet;
+  // DecodeLive for the writes): `inspect` on the live record, or kNotFound when there is none
+  // (absent or expired), or the read's or the decoding's error.
   static Status InspectLive(const rdb::Status& read, const rdb::Slice& bytes, Timestamp now,
                             const Inspector& inspect) {
     if (read.IsNotFound()) return Status::NotFound("no record");
@@ -870,35 +876,27 @@ Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOption
 
 namespace {
 
-// Get's answer from a decoded read: the record, kNotFound, or the error.
-Result<VersionedValue> AsGetAnswer(Result<std::optional<VersionedValue>> record) {
-  if (!record.ok()) return record.status();
-  if (!record->has_value()) return Status::NotFound("no record");
-  return std::move(**record);
+// Get's answer from Inspect's (`inspected`, the record it handed over copied into `copy`): the
+// record, or the error (kNotFound included).
+Result<VersionedValue> CopiedAnswer(const Status& inspected, std::optional<VersionedValue>& copy) {
+  if (!inspected.ok()) return inspected;
+  return std::move(*copy);
 }
 
 }  // namespace
 
+// Get and TryGet are Inspect and TryInspect with the record copied out: one read per tier.
 Result<VersionedValue> RocksDbBackend::Get(std::string_view key, Timestamp now) {
-  if (Status valid = CheckKey(key); !valid.ok()) return valid;
-  impl_->gc->Observe(now);
-  const DbSlot::Pinned db = impl_->db.Pin();
-  return AsGetAnswer(Impl::LoadLive(*db, key, now));
+  std::optional<VersionedValue> copy;
+  const Status inspected = Inspect(key, now, Impl::CopyInto(copy));
+  return CopiedAnswer(inspected, copy);
 }
 
-// kBlockCacheTier lets RocksDB answer from the memtables, the table readers' index and Bloom
-// filter blocks (kept outside the cache, see Open) and the block cache; whatever would need a
-// read from a file comes back as Incomplete, which is "would block". No credstore lock is taken.
 std::optional<Result<VersionedValue>> RocksDbBackend::TryGet(std::string_view key, Timestamp now) {
-  if (Status valid = CheckKey(key); !valid.ok()) return Result<VersionedValue>(valid);
-  impl_->gc->Observe(now);
-  rdb::ReadOptions memory_only;
-  memory_only.read_tier = rdb::kBlockCacheTier;
-  rdb::PinnableSlice bytes;
-  const DbSlot::Pinned db = impl_->db.Pin();
-  const rdb::Status read = db->Get(memory_only, db->DefaultColumnFamily(), ToSlice(key), &bytes);
-  if (read.IsIncomplete()) return std::nullopt;
-  return AsGetAnswer(Impl::DecodeLive(read, bytes, now));
+  std::optional<VersionedValue> copy;
+  const std::optional<Status> inspected = TryInspect(key, now, Impl::CopyInto(copy));
+  if (!inspected) return std::nullopt;
+  return CopiedAnswer(*inspected, copy);
 }
 
 Status RocksDbBackend::Inspect(std::string_view key, Timestamp now, const Inspector& inspect) {
@@ -911,7 +909,9 @@ Status RocksDbBackend::Inspect(std::string_view key, Timestamp now, const Inspec
   return Impl::InspectLive(read, bytes, now, inspect);
 }
 
-// As TryGet: Incomplete from kBlockCacheTier is "would block".
+// kBlockCacheTier lets RocksDB answer from the memtables, the table readers' index and Bloom
+// filter blocks (kept outside the cache, see Open) and the block cache; whatever would need a
+// read from a file comes back as Incomplete, which is "would block". No credstore lock is taken.
 std::optional<Status> RocksDbBackend::TryInspect(std::string_view key, Timestamp now,
                                                  const Inspector& inspect) {
   if (Status valid = CheckKey(key); !valid.ok()) return valid;
