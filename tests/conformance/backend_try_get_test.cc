@@ -45,11 +45,11 @@ void ExpectSameAnswer(const Result<VersionedValue>& got, const Status& answer,
   }
 }
 
-// An Inspector that keeps a copy of what it is handed, and counts its calls.
+// A callback for Inspect that keeps a copy of what it is handed, and counts its calls.
 struct Inspected {
   std::optional<VersionedValue> record;
   int calls = 0;
-  StorageBackend::Inspector Callback() {
+  auto Callback() {
     return [this](const RecordView& view) {
       ++calls;
       record = VersionedValue{std::string(view.value), view.version, view.expires_at};

@@ -494,6 +494,36 @@ BOOST_AUTO_TEST_CASE(a_hit_copies_the_record_out_and_a_miss_leaves_it_alone) {
   BOOST_TEST(again->value == "again");
 }
 
+// An entry is never answered once max_age has passed since its read was issued, not even by a
+// clock tick (a coarse clock, tried for a cheaper hit, failed this by up to a tick), and it is
+// answered until then.
+BOOST_AUTO_TEST_CASE(no_entry_is_answered_at_or_past_its_maximum_age) {
+  using std::chrono::steady_clock;
+  for (const auto max_age : {5ms, 20ms, 150ms}) {
+    BOOST_TEST_CONTEXT("max_age " << max_age.count() << " ms") {
+      NearCache cache({10, 1 << 20, max_age, 1});
+      NearCache::Ticket ticket = cache.BeginRead("k");
+      const auto issued = steady_clock::now();  // not before the ticket's read_at
+      BOOST_TEST_REQUIRE(cache.Fill(ticket, "k", Value("v")));
+      bool missed = false;
+      int hits = 0;
+      const auto give_up = issued + max_age + 2s;
+      while (!missed && steady_clock::now() < give_up) {
+        const auto asked = steady_clock::now();  // not after the lookup's own clock read
+        if (Has(cache, "k")) {
+          ++hits;
+          BOOST_TEST((asked - issued < max_age), "answered at or past max_age");
+        } else {
+          missed = true;
+          BOOST_TEST((steady_clock::now() - issued) < max_age + 1s);
+        }
+      }
+      BOOST_TEST(missed);
+      if (max_age >= 150ms) BOOST_TEST(hits > 0);  // answered while young
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(invalidations_and_flushes_during_a_read_refuse_its_fill) {
   NearCache cache({10, 1 << 20, 60s, 1});
   NearCache::Ticket ticket = cache.BeginRead("k");

@@ -89,7 +89,7 @@ NearCache::Shard& NearCache::ShardOf(std::string_view key) {
 }
 
 NearCache::Found NearCache::Lookup(std::string_view key, bool may_block,
-                                   const std::function<void(const Record& record)>& on_hit) {
+                                   FunctionRef<void(const Record& record)> on_hit) {
   const HashedKey hashed{key, KeyHash()(key)};
   Shard& shard = *shards_[hashed.hash % shards_.size()];  // as ShardOf, without hashing twice
   std::unique_lock lock(shard.mutex, std::defer_lock);

@@ -91,7 +91,7 @@ class NearCache {
   // and hit counter), so hits on two cores do not pull each other's entries (and whatever lies
   // beside them in memory) from core to core.
   Found Lookup(std::string_view key, bool may_block,
-               const std::function<void(const Record& record)>& on_hit);
+               FunctionRef<void(const Record& record)> on_hit);
 
   // Marks `key` as being read; call before the read is sent.
   Ticket BeginRead(std::string_view key);

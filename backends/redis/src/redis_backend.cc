@@ -256,9 +256,8 @@ class RedisBackend::Impl {
   // lookup misses while a canary is lost (the blocking read answers then, and checks again).
   // The key is spelled in a buffer of the calling thread's own: a hit allocates only the copy
   // it returns.
-  NearCache::Found CacheLookup(
-      std::string_view key, bool may_block,
-      const std::function<void(const NearCache::Record& record)>& on_hit) const {
+  NearCache::Found CacheLookup(std::string_view key, bool may_block,
+                               FunctionRef<void(const NearCache::Record& record)> on_hit) const {
     // While a canary is lost nothing is answered from the cache: it may hold absences read from
     // an emptied server before the loss was noticed.
     if (canaries_->any_lost()) return NearCache::Found::kMiss;

@@ -297,8 +297,8 @@ struct RocksDbBackend::Impl {
   // Versions come from one counter, recovered at Open from kMaxVersionKey; see rocksdb.h.
   Version NextVersion() { return last_version.fetch_add(1, std::memory_order_relaxed) + 1; }
 
-  // An Inspector that copies the record it is handed into `copy`.
-  static Inspector CopyInto(std::optional<VersionedValue>& copy) {
+  // A callback for Inspect that copies the record it is handed into `copy`.
+  static auto CopyInto(std::optional<VersionedValue>& copy) {
     return [&copy](const RecordView& record) {
       copy = VersionedValue{std::string(record.value), record.version, record.expires_at};
     };

@@ -73,6 +73,7 @@
 #include <vector>
 
 #include "credstore/clock.h"
+#include "credstore/function_ref.h"
 #include "credstore/status.h"
 
 namespace credstore {
@@ -153,8 +154,9 @@ struct ScanPage {
 
 class StorageBackend {
  public:
-  // What Inspect and TryInspect hand the live record to.
-  using Inspector = std::function<void(const RecordView& record)>;
+  // What Inspect and TryInspect hand the live record to. A reference to the caller's callable
+  // (see function_ref.h): the call never keeps it, and handing one over never allocates.
+  using Inspector = FunctionRef<void(const RecordView& record)>;
 
   // Records per Scan page in the default Export.
   static constexpr std::size_t kExportPage = 512;
