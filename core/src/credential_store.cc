@@ -9,17 +9,10 @@
 
 #include "keycheck.h"
 #include "store_impl.h"
+#include "validation.h"
 
 namespace credstore {
 namespace {
-
-bool IsValidServiceName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
 
 Status ValidateOptions(const Options& options) {
   if (options.argon2.ops_limit < crypto_pwhash_OPSLIMIT_MIN ||
@@ -31,7 +24,7 @@ Status ValidateOptions(const Options& options) {
   }
   if (options.services.empty()) return Status::InvalidArgument("no services configured");
   for (const auto& service : options.services) {
-    if (!IsValidServiceName(service)) {
+    if (!internal::IsValidServiceName(service)) {
       return Status::InvalidArgument("service names are 1-64 characters of [A-Za-z0-9_-]");
     }
   }
@@ -97,7 +90,7 @@ void CredentialStore::Impl::Audit(const RequestContext& context, std::string act
   event.at = Now();
   event.action = std::move(action);
   if (customer != nullptr) {
-    event.service = customer->service;
+    event.service = std::string(customer->service);
     event.customer_id = customer->ShortId();
   }
   event.integrator_id = std::string(integrator_id);
@@ -164,9 +157,9 @@ Result<std::string> CredentialStore::Impl::Checkpoint(const RequestContext& cont
   return made;
 }
 
-bool CredentialStore::Impl::HasService(std::string_view service) const {
-  return std::find(options_.services.begin(), options_.services.end(), service) !=
-         options_.services.end();
+const std::string* CredentialStore::Impl::FindService(std::string_view service) const {
+  const auto found = std::find(options_.services.begin(), options_.services.end(), service);
+  return found == options_.services.end() ? nullptr : &*found;
 }
 
 bool CredentialStore::Impl::NeverBlocks() const {

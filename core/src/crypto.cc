@@ -52,22 +52,26 @@ std::string ToHex(std::string_view bytes) {
   return hex;
 }
 
-void AppendHex(std::string& out, std::string_view bytes) {
+char* WriteHex(char* out, std::string_view bytes) {
   // Branch-free and without a table (as sodium_bin2hex, which also hex-encodes MACs and secret
-  // digests), but written into the string in place: every storage key of a verification is
-  // spelled with it, and the call, its terminating NUL and its checks cost as much as the rest.
+  // digests), but written in place: every storage key of a verification is spelled with it, and
+  // sodium_bin2hex's call, its terminating NUL and its checks cost as much as the rest.
   const auto digit = [](unsigned nibble) {
     // 0..9 -> '0'..'9', 10..15 -> 'a'..'f': adds 39 more exactly when nibble > 9.
     return static_cast<char>('0' + nibble + (((9u - nibble) >> 8) & 39u));
   };
-  const std::size_t start = out.size();
-  out.resize(start + bytes.size() * 2);
-  char* at = out.data() + start;
   for (const char byte : bytes) {
     const auto value = static_cast<unsigned char>(byte);
-    *at++ = digit(value >> 4);
-    *at++ = digit(value & 0x0fu);
+    *out++ = digit(value >> 4);
+    *out++ = digit(value & 0x0fu);
   }
+  return out;
+}
+
+void AppendHex(std::string& out, std::string_view bytes) {
+  const std::size_t start = out.size();
+  out.resize(start + bytes.size() * 2);
+  WriteHex(out.data() + start, bytes);
 }
 
 std::string ToHex(const Digest& digest) {

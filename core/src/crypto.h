@@ -31,6 +31,8 @@ bool DigestsEqual(const Digest& a, const Digest& b);
 std::string ToHex(std::string_view bytes);
 // Appends the lowercase hex of `bytes` to `out`, without a temporary string.
 void AppendHex(std::string& out, std::string_view bytes);
+// Writes the lowercase hex of `bytes` at `out` (2 * bytes.size() chars, no NUL); returns the end.
+char* WriteHex(char* out, std::string_view bytes);
 std::string ToHex(const Digest& digest);
 // Strict: exactly 2*N lowercase hex digits. nullopt otherwise.
 std::optional<Digest> ParseLowerHexDigest(std::string_view hex);

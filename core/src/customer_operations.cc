@@ -19,6 +19,10 @@ constexpr std::size_t kAdminKeyLength = 48;  // ~285 bits over [A-Za-z0-9]
 
 Status SecretInvalid() { return Status::Unauthorized("secret invalid"); }
 Status AdminKeyInvalid() { return Status::Unauthorized("admin key missing or invalid"); }
+// A backend broke Inspect's contract: it answered OK without calling back.
+Status BackendSkippedInspect() {
+  return Status::Internal("the backend answered OK without the record");
+}
 
 }  // namespace
 
@@ -26,11 +30,12 @@ std::optional<Result<CustomerRef>> CredentialStore::Impl::ResolveCustomer(std::s
                                                                           std::string_view api_key,
                                                                           Caller caller,
                                                                           Read read) {
-  if (!HasService(service)) return Result<CustomerRef>(Status::NotFound("unknown service"));
+  const std::string* configured = FindService(service);
+  if (configured == nullptr) return Result<CustomerRef>(Status::NotFound("unknown service"));
   if (Status status = internal::ValidateApiKey(api_key); !status.ok()) {
     return Result<CustomerRef>(std::move(status));
   }
-  CustomerRef ref;
+  std::optional<Status> refused;
   if (caller != Caller::kOperator) {
     ApiKeyValidator& validator = *options_.api_key_validator;
     std::optional<Status> valid = read == Read::kMayBlock ? validator.IsValid(service, api_key)
@@ -42,13 +47,18 @@ std::optional<Result<CustomerRef>> CredentialStore::Impl::ResolveCustomer(std::s
       if (valid->code() != StatusCode::kUnauthorized) {
         return Result<CustomerRef>(std::move(*valid));
       }
-      ref.refused = std::move(*valid);
+      refused = std::move(*valid);
     }
   }
-  ref.service = std::string(service);
+  // Built where it is returned: every verification resolves one, and each move of it is a copy
+  // of its inline storage key.
+  std::optional<Result<CustomerRef>> resolved(std::in_place, CustomerRef{});
+  CustomerRef& ref = **resolved;
+  ref.service = *configured;
   ref.api_key_digest = KeyedDigest(DigestKind::kApiKey, api_key);
-  ref.storage_key = internal::CustomerKey(service, ref.api_key_digest);
-  return Result<CustomerRef>(std::move(ref));
+  ref.storage_key = internal::CustomerStorageKey(service, ref.api_key_digest);
+  ref.refused = std::move(refused);
+  return resolved;
 }
 
 std::optional<Result<VersionedValue>> CredentialStore::Impl::ReadCustomer(
@@ -230,24 +240,28 @@ std::optional<Status> CredentialStore::Impl::InspectForAdminKey(
 std::optional<Result<internal::CustomerAdminKeys>> CredentialStore::Impl::ReadAdminKeys(
     const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
   using Answer = Result<internal::CustomerAdminKeys>;
-  Answer keys = Status::Internal("the backend answered OK without the record");
+  std::optional<Answer> keys;  // not a preset error: its message would be allocated every call
   const std::optional<Status> inspected =
       InspectForAdminKey(customer, key, read, [&keys](const RecordView& record) {
-        keys = internal::DecodeCustomerAdminKeys(record.value);
+        keys.emplace(internal::DecodeCustomerAdminKeys(record.value));
       });
   if (!inspected) return std::nullopt;
   if (!inspected->ok()) return Answer(*inspected);
-  return keys;
+  if (!keys) return Answer(BackendSkippedInspect());
+  return std::move(*keys);
 }
 
 std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
     const CustomerRef& customer, const PresentedAdminKey& key, Read read) {
   // Decoded where the backend keeps the record: the one copy made is the decoded record's.
-  Result<LoadedCustomer> loaded = Status::Internal("the backend answered OK without the record");
-  const std::optional<Status> inspected = InspectForAdminKey(
-      customer, key, read, [&loaded](const RecordView& record) { loaded = DecodeLoaded(record); });
+  std::optional<Result<LoadedCustomer>> decoded;
+  const std::optional<Status> inspected =
+      InspectForAdminKey(customer, key, read,
+                         [&decoded](const RecordView& record) { decoded = DecodeLoaded(record); });
   if (!inspected) return std::nullopt;
   if (!inspected->ok()) return Result<LoadedCustomer>(*inspected);
+  if (!decoded) return Result<LoadedCustomer>(BackendSkippedInspect());
+  Result<LoadedCustomer>& loaded = *decoded;
   if (loaded.ok()) {
     if (Status status = MatchAdminKey(loaded->record, key); !status.ok()) {
       return Result<LoadedCustomer>(std::move(status));
@@ -255,7 +269,7 @@ std::optional<Result<LoadedCustomer>> CredentialStore::Impl::LoadWithAdminKey(
     // A key the validator refused: the answer of a wrong admin key, after the same work.
     if (customer.refused) return Result<LoadedCustomer>(AdminKeyInvalid());
   }
-  return loaded;
+  return decoded;
 }
 
 // Applies `mutate` (Status(CustomerRecord&)) to the record and writes it with compare-and-swap;
@@ -409,46 +423,49 @@ Result<SecretUpdate> CredentialStore::Impl::UpdateSecret(Attempt attempt,
 // VerifyAdminKey, CheckAdminKey and GetSettings hash the admin key before they read, and
 // whatever the read answers: an empty, unknown, wrong or revoked key all cost the same two keyed
 // hashes.
-std::optional<Result<CredentialStore::Impl::MatchedCustomer>>
-CredentialStore::Impl::MatchAdminKeyOf(std::string_view service, std::string_view api_key,
-                                       std::string_view admin_key, Read read) {
-  using Answer = Result<MatchedCustomer>;
-  auto customer = ResolveCustomer(service, api_key, Caller::kCustomer, read);
-  if (!customer) return std::nullopt;
-  if (!customer->ok()) return Answer(customer->status());
+std::optional<Result<CredentialStore::Impl::AdminKeyMatch>> CredentialStore::Impl::MatchAdminKeyOf(
+    const CustomerRef& customer, std::string_view admin_key, Read read) {
+  using Answer = Result<AdminKeyMatch>;
   const PresentedAdminKey key = PresentAdminKey(admin_key);
-  auto keys = ReadAdminKeys(**customer, key, read);
+  auto keys = ReadAdminKeys(customer, key, read);
   if (!keys) return std::nullopt;
   if (!keys->ok()) return Answer(keys->status());
   auto match = MatchAdminKey(**keys, key);
-  if (!match.ok()) return Answer(match.status());
+  if (!match.ok()) return match;
   // A key the validator refused: the answer of a wrong admin key, after the same work.
-  if ((*customer)->refused) return Answer(AdminKeyInvalid());
-  return Answer(MatchedCustomer{std::move(**customer), *match});
+  if (customer.refused) return Answer(AdminKeyInvalid());
+  return match;
 }
 
 std::optional<Status> CredentialStore::Impl::VerifyAdminKey(std::string_view service,
                                                             std::string_view api_key,
                                                             std::string_view admin_key, Read read) {
-  auto matched = MatchAdminKeyOf(service, api_key, admin_key, read);
-  if (!matched) return std::nullopt;
-  return matched->status();
+  const auto customer = ResolveCustomer(service, api_key, Caller::kCustomer, read);
+  if (!customer) return std::nullopt;
+  if (!customer->ok()) return customer->status();
+  auto match = MatchAdminKeyOf(**customer, admin_key, read);
+  if (!match) return std::nullopt;
+  return match->status();
 }
 
 std::optional<Result<AdminKeyCheck>> CredentialStore::Impl::CheckAdminKey(
     std::string_view service, std::string_view api_key, std::string_view admin_key, Read read) {
-  auto matched = MatchAdminKeyOf(service, api_key, admin_key, read);
-  if (!matched) return std::nullopt;
-  if (!matched->ok()) return Result<AdminKeyCheck>(matched->status());
+  using Answer = Result<AdminKeyCheck>;
+  const auto customer = ResolveCustomer(service, api_key, Caller::kCustomer, read);
+  if (!customer) return std::nullopt;
+  if (!customer->ok()) return Answer(customer->status());
+  auto match = MatchAdminKeyOf(**customer, admin_key, read);
+  if (!match) return std::nullopt;
+  if (!match->ok()) return Answer(match->status());
   // The storage key names exactly one (service, API key) pair; its digest under a
   // personalization of its own is an id no other digest can be mistaken for. Only computed for a
   // valid key, so every refusal still costs the two hashes above and nothing more.
   AdminKeyCheck check;
   check.customer_id =
-      internal::ToHex(KeyedDigest(DigestKind::kCustomerId, (*matched)->customer.storage_key));
-  check.graced = (*matched)->match.graced;
-  check.expires_at = (*matched)->match.expires_at;
-  return Result<AdminKeyCheck>(std::move(check));
+      internal::ToHex(KeyedDigest(DigestKind::kCustomerId, (**customer).storage_key));
+  check.graced = (*match)->graced;
+  check.expires_at = (*match)->expires_at;
+  return Answer(std::move(check));
 }
 
 std::optional<Result<std::string>> CredentialStore::Impl::GetSettings(std::string_view service,

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "crypto.h"
+#include "validation.h"
 
 namespace credstore {
 namespace {
@@ -24,18 +25,8 @@ constexpr int kMaxRevokeAttempts = 8;
 
 Status NotProvisioned() { return Status::Unauthorized("API key not provisioned"); }
 
-bool IsValidServiceName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 Status ValidateArguments(std::string_view service, std::string_view api_key) {
-  if (!IsValidServiceName(service)) {
+  if (!internal::IsValidServiceName(service)) {
     return Status::InvalidArgument("service must be 1-64 characters of [A-Za-z0-9_-]");
   }
   if (!IsWellFormedApiKey(api_key)) {

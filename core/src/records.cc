@@ -1,5 +1,7 @@
 #include "records.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace credstore::internal {
@@ -163,14 +165,21 @@ void ReadDeviceTokens(Reader& r, Keep&& keep) {
 
 }  // namespace
 
+CustomerStorageKey::CustomerStorageKey(std::string_view service, const Digest& api_key_digest) {
+  // A longer name would not fit; every caller passes a configured, validated service.
+  if (service.size() > kMaxServiceNameBytes) std::abort();
+  char* at = bytes_.data();
+  *at++ = 'c';
+  *at++ = '/';
+  at = std::copy(service.begin(), service.end(), at);
+  *at++ = '/';
+  at = WriteHex(at, std::string_view(reinterpret_cast<const char*>(api_key_digest.data()),
+                                     api_key_digest.size()));
+  size_ = static_cast<std::uint8_t>(at - bytes_.data());
+}
+
 std::string CustomerKey(std::string_view service, const Digest& api_key_digest) {
-  // Built in one allocation: every authenticated call builds one.
-  std::string key;
-  key.reserve(3 + service.size() + 2 * api_key_digest.size());
-  key.append("c/").append(service).push_back('/');
-  AppendHex(key, std::string_view(reinterpret_cast<const char*>(api_key_digest.data()),
-                                  api_key_digest.size()));
-  return key;
+  return std::string(CustomerStorageKey(service, api_key_digest).view());
 }
 
 std::string IntegratorKey(std::string_view integrator_id) {

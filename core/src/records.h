@@ -5,7 +5,10 @@
 #ifndef CREDSTORE_CORE_SRC_RECORDS_H_
 #define CREDSTORE_CORE_SRC_RECORDS_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +17,7 @@
 #include "credstore/clock.h"
 #include "credstore/status.h"
 #include "crypto.h"
+#include "validation.h"
 
 namespace credstore::internal {
 
@@ -27,6 +31,33 @@ inline constexpr std::uint8_t kCustomerWithDevicesFormat = 2;
 inline constexpr std::size_t kMaxDeviceTokensPerCustomer = 8;
 
 // ---- Storage keys -----------------------------------------------------------------------------
+// A customer's storage key, c/{service}/{lowercase hex of the API key's digest}, held inline:
+// every authenticated call builds one, and a std::string that long is a heap allocation.
+// Precondition: `service` is a valid service name (validation.h); a longer one aborts.
+class CustomerStorageKey {
+ public:
+  CustomerStorageKey() = default;
+  CustomerStorageKey(std::string_view service, const Digest& api_key_digest);
+  // Copies only the key's bytes, never the unused tail (left unwritten: no call zeroes it).
+  CustomerStorageKey(const CustomerStorageKey& other) noexcept : size_(other.size_) {
+    std::memcpy(bytes_.data(), other.bytes_.data(), size_);
+  }
+  CustomerStorageKey& operator=(const CustomerStorageKey& other) noexcept {
+    size_ = other.size_;
+    std::memmove(bytes_.data(), other.bytes_.data(), size_);
+    return *this;
+  }
+
+  std::string_view view() const { return {bytes_.data(), size_}; }
+  operator std::string_view() const { return view(); }  // NOLINT: a key is read as its bytes
+
+ private:
+  static constexpr std::size_t kCapacity = 2 + kMaxServiceNameBytes + 1 + 2 * kDigestBytes;
+  static_assert(kCapacity <= 255, "the size is kept in one byte");
+  std::array<char, kCapacity> bytes_;
+  std::uint8_t size_ = 0;
+};
+// The same key as a string, for the calls off the hot path.
 std::string CustomerKey(std::string_view service, const Digest& api_key_digest);
 std::string IntegratorKey(std::string_view integrator_id);
 inline constexpr std::string_view kIntegratorKeyPrefix = "i/";

@@ -19,9 +19,11 @@ namespace credstore {
 
 // A customer named by a request, once its service and API key passed every check.
 struct CustomerRef {
-  std::string service;
+  // The configured name (in Options::services, which the store keeps for its whole life): no
+  // copy of it per call.
+  std::string_view service;
   internal::Digest api_key_digest{};
-  std::string storage_key;
+  internal::CustomerStorageKey storage_key;
   // Set when the ApiKeyValidator refused the key of a Caller::kSecretHolder call (its
   // kUnauthorized): the call still does the work it would do for an allowed key, then refuses.
   std::optional<Status> refused;
@@ -145,7 +147,9 @@ class CredentialStore::Impl {
   Result<ResealReport> ResealUnderNewestMasterKey(const RequestContext& context,
                                                   std::string_view cursor, std::size_t limit);
 
-  bool HasService(std::string_view service) const;
+  bool HasService(std::string_view service) const { return FindService(service) != nullptr; }
+  // The configured service named `service`, or nullptr.
+  const std::string* FindService(std::string_view service) const;
   bool NeverBlocks() const;
   const Options& options() const { return options_; }
 
@@ -182,7 +186,7 @@ class CredentialStore::Impl {
   };
   // The customer's bucket of the throttle: its service and API-key digest.
   static std::string ThrottleBucket(const CustomerRef& customer) {
-    return customer.service + "/" + internal::ToHex(customer.api_key_digest);
+    return std::string(customer.service) + "/" + internal::ToHex(customer.api_key_digest);
   }
   // The device token `context` presents, as its bucket (the digest in hex), iff the customer's
   // record holds it unexpired. nullopt otherwise — no token, a malformed, unknown, expired or
@@ -230,14 +234,10 @@ class CredentialStore::Impl {
   std::optional<Result<internal::CustomerAdminKeys>> ReadAdminKeys(const CustomerRef& customer,
                                                                    const PresentedAdminKey& key,
                                                                    Read read);
-  // The one path of VerifyAdminKey and CheckAdminKey: the customer, and which key matched.
-  struct MatchedCustomer {
-    CustomerRef customer;
-    AdminKeyMatch match;
-  };
-  std::optional<Result<MatchedCustomer>> MatchAdminKeyOf(std::string_view service,
-                                                         std::string_view api_key,
-                                                         std::string_view admin_key, Read read);
+  // The one path of VerifyAdminKey and CheckAdminKey, once the customer is resolved: which of
+  // its keys `admin_key` is. nullopt: would block.
+  std::optional<Result<AdminKeyMatch>> MatchAdminKeyOf(const CustomerRef& customer,
+                                                       std::string_view admin_key, Read read);
   // The whole customer, once `key` is one of its admin keys (Get/PutSettings). nullopt: would
   // block.
   std::optional<Result<LoadedCustomer>> LoadWithAdminKey(const CustomerRef& customer,

@@ -8,8 +8,13 @@
 namespace credstore {
 
 bool IsWellFormedApiKey(std::string_view api_key) {
-  if (api_key.size() < 8 || api_key.size() > 128) return false;
-  for (char c : api_key) {
+  return api_key.size() >= 8 && api_key.size() <= 128 && internal::IsNameText(api_key);
+}
+
+namespace internal {
+
+bool IsNameText(std::string_view text) {
+  for (const char c : text) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '_' || c == '-';
     if (!ok) return false;
@@ -17,7 +22,9 @@ bool IsWellFormedApiKey(std::string_view api_key) {
   return true;
 }
 
-namespace internal {
+bool IsValidServiceName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxServiceNameBytes && IsNameText(name);
+}
 
 bool IsValidUtf8(std::string_view text) {
   // RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.

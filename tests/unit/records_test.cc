@@ -211,6 +211,25 @@ BOOST_AUTO_TEST_CASE(verification_key_prefixes_match_the_key_builders) {
   BOOST_TEST(!verification("t/a/127.0.0.1"));  // the throttle's counters (throttle.h)
 }
 
+// The inline key the hot path builds is the key every other caller builds as a string, for the
+// longest service name too, and a copy is the same key.
+BOOST_AUTO_TEST_CASE(the_inline_customer_key_is_the_string_key) {
+  internal::Digest digest{};
+  for (std::size_t i = 0; i < digest.size(); ++i) digest[i] = static_cast<unsigned char>(i * 37);
+  const std::string longest(internal::kMaxServiceNameBytes, 's');
+  for (const std::string& service : {std::string("geofencing"), std::string("a"), longest}) {
+    const internal::CustomerStorageKey key(service, digest);
+    BOOST_TEST(key.view() == "c/" + service + "/" + internal::ToHex(digest));
+    BOOST_TEST(key.view() == internal::CustomerKey(service, digest));
+    internal::CustomerStorageKey copy;
+    BOOST_TEST(copy.view().empty());
+    copy = key;
+    BOOST_TEST(copy.view() == key.view());
+    const internal::CustomerStorageKey constructed(copy);
+    BOOST_TEST(constructed.view() == key.view());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
