@@ -122,10 +122,10 @@ std::vector<std::string> TrustedProxies::WiderThanOneNetwork() const {
   return wide;
 }
 
-std::string ResolveClientAddress(const ip::address& peer, const Request& request,
+std::string ResolveClientAddress(const PeerAddress& peer, const Request& request,
                                  const TrustedProxies& trusted) {
-  ip::address hop = Unmapped(peer);
-  if (trusted.empty() || !trusted.Contains(hop)) return hop.to_string();
+  if (trusted.empty() || !trusted.Contains(peer.address)) return peer.text;
+  ip::address hop = peer.address;
 
   // Every X-Forwarded-For field, in order, as one list.
   std::vector<std::string_view> entries;
@@ -143,12 +143,12 @@ std::string ResolveClientAddress(const ip::address& peer, const Request& request
     if (Trim(*it).empty()) continue;
     const std::optional<ip::address> forwarded = ParseForwardedEntry(*it);
     // A trusted proxy wrote something that is not an address: believe the proxy, not the text.
-    if (!forwarded) return hop.to_string();
+    if (!forwarded) return hop == peer.address ? peer.text : hop.to_string();
     hop = *forwarded;
     if (!trusted.Contains(hop)) return hop.to_string();
   }
   // Every hop is a trusted proxy: the left-most is as close to the client as we can see.
-  return hop.to_string();
+  return hop == peer.address ? peer.text : hop.to_string();
 }
 
 }  // namespace credstore::http

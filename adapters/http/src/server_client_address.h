@@ -52,8 +52,18 @@ std::string AddressText(const boost::asio::ip::address& address);
 // IPv4-mapped IPv6 addresses become IPv4; everything else is returned unchanged.
 boost::asio::ip::address Unmapped(const boost::asio::ip::address& address);
 
+// A connection's peer, unmapped, with its text (AddressText): written once per connection, not
+// once per request (formatting an address was 2% of a request's time under load).
+struct PeerAddress {
+  explicit PeerAddress(const boost::asio::ip::address& peer)
+      : address(Unmapped(peer)), text(address.to_string()) {}
+
+  boost::asio::ip::address address;
+  std::string text;
+};
+
 // The request's client address (see the top of this file): `peer` unless it is a trusted proxy.
-std::string ResolveClientAddress(const boost::asio::ip::address& peer, const Request& request,
+std::string ResolveClientAddress(const PeerAddress& peer, const Request& request,
                                  const TrustedProxies& trusted);
 
 }  // namespace credstore::http

@@ -117,7 +117,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       : core_(core),
         thread_(thread),
         listener_(std::move(listener)),
-        peer_(std::move(peer)),
+        peer_(peer ? std::optional<PeerAddress>(std::in_place, *peer) : std::nullopt),
         slot_(std::move(slot)),
         stream_(std::forward<StreamArgs>(stream_args)...) {}
 
@@ -667,7 +667,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     Request nothing;
     RequestMeta meta;
     meta.request_id = ServerCore::NewRequestId();
-    if (peer_) meta.client_address = AddressText(*peer_);
+    if (peer_) meta.client_address = peer_->text;
     meta.keep_alive = false;
     Slot& slot = PushSlot(nothing, meta);
     slot.route_template = "unparsed";
@@ -790,7 +790,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   ServerCore& core_;
   IoThread& thread_;
   std::shared_ptr<ListenerContext> listener_;
-  std::optional<boost::asio::ip::address> peer_;
+  std::optional<PeerAddress> peer_;
   std::optional<unsigned> peer_uid_;  // unix sockets: the peer's uid (SO_PEERCRED)
   ConnectionSlot slot_;               // given back by Evict() or when the session dies
   Stream stream_;
