@@ -29,12 +29,12 @@
 // machine only if no later synced write followed them. Recovery replays the log up to its last
 // intact entry.
 //
-// Not blocking: TryGet answers from the memtables, the row cache, the block cache and the index
-// and Bloom filter blocks that every open table file keeps in memory (outside the caches), so an
-// absent key is usually answered at once, and a present key once its block is cached (after any
-// Get of it or of a neighbour). It takes no credstore lock (only an atomic count of the calls on
-// the open RocksDB instance, see Full disk); inside RocksDB a cache lookup takes a cache shard's
-// mutex, held for a hash-table probe. AnswersFromMemory() is false: Get, Scan and every
+// Not blocking: TryGet answers from the memtables, the block cache and the index and Bloom filter
+// blocks that every open table file keeps in memory (outside the cache), so an absent key is
+// usually answered at once, and a present key once its block is cached (after any Get of it or
+// of a neighbour). It takes no credstore lock (only an atomic count of the calls on the open
+// RocksDB instance, see Full disk); inside RocksDB a cache lookup takes a cache
+// shard's mutex, held for a hash-table probe. AnswersFromMemory() is false: Get, Scan and every
 // write may do I/O.
 //
 // Memory: the block cache (block_cache_bytes), the row cache (row_cache_bytes), up to two write
