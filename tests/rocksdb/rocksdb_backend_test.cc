@@ -696,66 +696,6 @@ BOOST_AUTO_TEST_CASE(try_get_answers_from_memory_and_would_block_otherwise) {
   BOOST_TEST(!backend->AnswersFromMemory());
 }
 
-// ---- the row cache: never a stale answer
-// ------------------------------------------------------------
-
-// The row cache keeps records read from table files. Every write after such a read must still be
-// what the next read answers, whether the write is in the memtable, in a newer table file (a
-// reopen flushes it), or folded into one by a compaction; and the cache must answer TryGet too.
-BOOST_AUTO_TEST_CASE(the_row_cache_never_answers_a_record_a_later_write_replaced) {
-  for (const std::size_t row_cache_bytes : {std::size_t{1} << 20, std::size_t{0}}) {
-    BOOST_TEST_CONTEXT("row_cache_bytes " << row_cache_bytes) {
-      TempDir folder("credstore-rocksdb-test");
-      RocksDbOptions options;
-      options.row_cache_bytes = row_cache_bytes;
-      Version first = 0;
-      {
-        auto backend = OpenStore(folder.path(), options);
-        first = MustCreate(*backend, "r/swapped", "first", kT0);
-        MustCreate(*backend, "r/erased", "doomed", kT0);
-      }
-      auto backend = OpenStore(folder.path(), options);  // both records now in a table file
-      const auto expect = [&](const std::string& key, const std::optional<std::string>& value) {
-        for (int read = 0; read < 2; ++read) {  // the second read is the cached one
-          auto got = backend->Get(key, kT0);
-          auto tried = backend->TryGet(key, kT0);
-          BOOST_REQUIRE(tried.has_value());  // Get brought it into memory
-          if (!value) {
-            BOOST_TEST(got.status().code() == StatusCode::kNotFound);
-            BOOST_TEST(tried->status().code() == StatusCode::kNotFound);
-            continue;
-          }
-          BOOST_REQUIRE_MESSAGE(got.ok(), got.status().ToString());
-          BOOST_REQUIRE_MESSAGE(tried->ok(), tried->status().ToString());
-          BOOST_TEST(got->value == *value);
-          BOOST_TEST((*tried)->value == *value);
-          BOOST_TEST((*tried)->version == got->version);
-        }
-      };
-      expect("r/swapped", "first");
-      expect("r/erased", "doomed");
-
-      auto second = backend->CompareAndSwap("r/swapped", first, "second", {}, kT0);
-      BOOST_REQUIRE(second.ok());
-      auto erased = backend->Get("r/erased", kT0);
-      BOOST_REQUIRE(erased.ok());
-      BOOST_REQUIRE(backend->Erase("r/erased", erased->version, kT0).ok());
-      expect("r/swapped", "second");  // from the memtable, over the cached table record
-      expect("r/erased", std::nullopt);
-
-      backend.reset();
-      backend = OpenStore(folder.path(), options);  // the writes now in a newer table file
-      expect("r/swapped", "second");
-      expect("r/erased", std::nullopt);
-      auto third = backend->CompareAndSwap("r/swapped", *second, "third", {}, kT0);
-      BOOST_REQUIRE(third.ok());
-      BOOST_REQUIRE(backend->CollectExpired().ok());  // a compaction over every file
-      expect("r/swapped", "third");
-      expect("r/erased", std::nullopt);
-    }
-  }
-}
-
 // ---- the commit queue: many durable writers
 // ---------------------------------------------------------
 

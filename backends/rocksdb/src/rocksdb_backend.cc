@@ -769,8 +769,6 @@ std::size_t RocksDbOptions::DefaultBlockCacheBytes() {
   return std::clamp(physical / 8, kMin, kMax);
 }
 
-std::size_t RocksDbOptions::DefaultRowCacheBytes() { return DefaultBlockCacheBytes() / 4; }
-
 std::uint64_t RocksDbOptions::DefaultMinFreeDiskBytes(std::size_t write_buffer_bytes) {
   return 2 * static_cast<std::uint64_t>(write_buffer_bytes) + (std::uint64_t{64} << 20);
 }
@@ -831,11 +829,6 @@ Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOption
   table_options.data_block_index_type = rdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
   table_options.data_block_hash_table_util_ratio = 0.75;
   db_options.table_factory.reset(rdb::NewBlockBasedTableFactory(table_options));
-  // A verification reads one record by its key, again and again: the row cache answers it
-  // without searching the index and data blocks, which under HTTP load was most of a read's
-  // cost (the blocks' cache lines are cold by the time the next request comes). It is consulted
-  // with kBlockCacheTier too, so TryInspect benefits alike.
-  if (options.row_cache_bytes > 0) db_options.row_cache = rdb::NewLRUCache(options.row_cache_bytes);
 
   db_options.listeners.push_back(std::make_shared<BackgroundErrorListener>(impl->failure));
   impl->db_options = db_options;

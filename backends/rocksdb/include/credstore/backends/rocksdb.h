@@ -37,10 +37,9 @@
 // shard's mutex, held for a hash-table probe. AnswersFromMemory() is false: Get, Scan and every
 // write may do I/O.
 //
-// Memory: the block cache (block_cache_bytes), the row cache (row_cache_bytes), up to two write
-// buffers of write_buffer_bytes being filled or flushed, and the index and filter blocks of the
-// table files (a few bytes per record, outside the caches); docs/operations.md gives the whole
-// bound.
+// Memory: the block cache (block_cache_bytes), up to two write buffers of write_buffer_bytes
+// being filled or flushed, and the index and filter blocks of the table files (a few bytes per
+// record, outside the cache); docs/operations.md gives the whole bound.
 //
 // Full disk: RocksDB 7.8 must never meet a full disk with a write in hand — once a write to one
 // of its files failed, its next write through that file fails an assertion and the process
@@ -110,17 +109,6 @@ struct RocksDbOptions {
   // or from a write buffer, needs no file I/O; TryGet answers only from memory. Default:
   // DefaultBlockCacheBytes(), 1/8 of this machine's physical memory clamped to [64 MiB, 4 GiB].
   std::size_t block_cache_bytes = DefaultBlockCacheBytes();
-
-  // A quarter of DefaultBlockCacheBytes(): [16 MiB, 1 GiB].
-  static std::size_t DefaultRowCacheBytes();
-
-  // RocksDB's row cache: an LRU cache of single records, looked up before the table's index,
-  // filter and data blocks. A record found there costs one hash probe instead of a block search;
-  // a read that misses it falls back to the block cache and, once answered, fills it (a record
-  // is about its size plus 150 bytes there). Entries belong to one immutable table file, so a
-  // write never makes one stale: the write buffers are searched first, and a compaction's new
-  // files start with no entries. 0 turns it off. Default: DefaultRowCacheBytes().
-  std::size_t row_cache_bytes = DefaultRowCacheBytes();
 
   // Size of one in-memory write buffer (memtable) before it is flushed to a table file.
   // Default: 16 MiB.
