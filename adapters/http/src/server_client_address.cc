@@ -126,6 +126,10 @@ std::string ResolveClientAddress(const PeerAddress& peer, const Request& request
                                  const TrustedProxies& trusted) {
   if (trusted.empty() || !trusted.Contains(peer.address)) return peer.text;
   ip::address hop = peer.address;
+  // The answer's text: the peer's is already written.
+  const auto text_of = [&peer](const ip::address& client) {
+    return client == peer.address ? peer.text : client.to_string();
+  };
 
   // Every X-Forwarded-For field, in order, as one list.
   std::vector<std::string_view> entries;
@@ -143,12 +147,12 @@ std::string ResolveClientAddress(const PeerAddress& peer, const Request& request
     if (Trim(*it).empty()) continue;
     const std::optional<ip::address> forwarded = ParseForwardedEntry(*it);
     // A trusted proxy wrote something that is not an address: believe the proxy, not the text.
-    if (!forwarded) return hop == peer.address ? peer.text : hop.to_string();
+    if (!forwarded) return text_of(hop);
     hop = *forwarded;
-    if (!trusted.Contains(hop)) return hop.to_string();
+    if (!trusted.Contains(hop)) return text_of(hop);
   }
   // Every hop is a trusted proxy: the left-most is as close to the client as we can see.
-  return hop == peer.address ? peer.text : hop.to_string();
+  return text_of(hop);
 }
 
 }  // namespace credstore::http
