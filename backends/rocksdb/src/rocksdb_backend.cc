@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -263,14 +264,19 @@ struct RocksDbBackend::Impl {
     Timestamp now;
   };
 
-  // A durable mutation waiting in the commit queue, on its caller's stack.
+  // A durable mutation waiting in the commit queue. The queue owns it (the mutation stays on its
+  // caller's stack); the caller holds the future of `answer`.
+  //
+  // The answer is a promise, not a condition variable under the queue's mutex: notified under
+  // that mutex, every caller of a group woke only to block on it again while the writer went on
+  // through the group, two context switches per write where one will do. A future's shared state
+  // outlives whichever side lets go of it last, so the writer sets it with no lock held.
   struct Pending {
     explicit Pending(const Mutation& asked) : mutation(&asked) {}
 
     const Mutation* mutation;
     Result<Version> result = Status::Internal("rocksdb: the commit queue never answered");
-    bool done = false;  // guarded by queue_mutex
-    std::condition_variable answered;
+    std::promise<Result<Version>> answer;
   };
 
   explicit Impl(const RocksDbOptions& options)
@@ -390,13 +396,15 @@ struct RocksDbBackend::Impl {
 
   // A durable mutation: through the commit queue; returns once the group holding it is synced.
   Result<Version> Commit(const Mutation& mutation) {
-    Pending pending(mutation);
-    std::unique_lock lock(queue_mutex);
-    if (stopping) return Status::Unavailable("rocksdb: the backend is shutting down");
-    queue.push_back(&pending);
+    std::future<Result<Version>> answered;
+    {
+      std::lock_guard lock(queue_mutex);
+      if (stopping) return Status::Unavailable("rocksdb: the backend is shutting down");
+      answered = queue.emplace_back(mutation).answer.get_future();
+    }
+    // Outside the lock, so the writer does not wake only to wait for it.
     queue_ready.notify_one();
-    pending.answered.wait(lock, [&] { return pending.done; });
-    return std::move(pending.result);
+    return answered.get();
   }
 
   void StartWriter() {
@@ -414,7 +422,7 @@ struct RocksDbBackend::Impl {
   }
 
   void WriterLoop() {
-    std::vector<Pending*> group;
+    std::vector<Pending> group;
     std::unique_lock lock(queue_mutex);
     while (true) {
       queue_ready.wait(lock, [&] { return stopping || !queue.empty(); });
@@ -422,29 +430,25 @@ struct RocksDbBackend::Impl {
       group.swap(queue);
       lock.unlock();
       CommitGroup(group);
-      lock.lock();
-      // Notified under the lock: a caller may return, and destroy its condition variable, as
-      // soon as it sees `done`.
-      for (Pending* pending : group) {
-        pending->done = true;
-        pending->answered.notify_one();
-      }
+      // Each caller may return, and its mutation go, as soon as its answer is set.
+      for (Pending& pending : group) pending.answer.set_value(std::move(pending.result));
       group.clear();
+      lock.lock();
     }
   }
 
   // Checks every mutation of `group` in order, writes the admitted ones in one synced batch and
   // fills in every result. A failed write fails the whole group, refusals included: they may
   // rest on a mutation of the group that was never written.
-  void CommitGroup(const std::vector<Pending*>& group) {
+  void CommitGroup(std::vector<Pending>& group) {
     const DbSlot::Pinned db_pin = db.Pin();
     if (Status allowed = WritesAllowed(); !allowed.ok()) {  // refused or swapped meanwhile
-      for (Pending* pending : group) pending->result = allowed;
+      for (Pending& pending : group) pending.result = allowed;
       return;
     }
     std::vector<std::size_t> held;
     held.reserve(group.size());
-    for (const Pending* pending : group) held.push_back(StripeIndex(pending->mutation->key));
+    for (const Pending& pending : group) held.push_back(StripeIndex(pending.mutation->key));
     std::sort(held.begin(), held.end());
     held.erase(std::unique(held.begin(), held.end()), held.end());
     // Only this thread ever holds more than one stripe, so taking several cannot deadlock.
@@ -455,8 +459,8 @@ struct RocksDbBackend::Impl {
     // The stored records of the group's keys, read in one MultiGet.
     std::unordered_map<std::string_view, std::size_t> slot;  // key -> index in keys
     std::vector<rdb::Slice> keys;
-    for (const Pending* pending : group) {
-      const std::string_view key = pending->mutation->key;
+    for (const Pending& pending : group) {
+      const std::string_view key = pending.mutation->key;
       if (slot.emplace(key, keys.size()).second) keys.push_back(ToSlice(key));
     }
     std::vector<rdb::PinnableSlice> stored(keys.size());
@@ -473,8 +477,8 @@ struct RocksDbBackend::Impl {
     std::unordered_map<std::string_view, std::optional<Written>> written;
     rdb::WriteBatch batch;
     bool any_staged = false;
-    for (Pending* pending : group) {
-      const Mutation& mutation = *pending->mutation;
+    for (Pending& pending : group) {
+      const Mutation& mutation = *pending.mutation;
       std::optional<Version> live;
       if (const auto earlier = written.find(mutation.key); earlier != written.end()) {
         if (earlier->second && IsLiveAt(earlier->second->expires_at, mutation.now)) {
@@ -484,21 +488,21 @@ struct RocksDbBackend::Impl {
         const std::size_t i = slot.at(mutation.key);
         auto current = DecodeLive(reads[i], stored[i], mutation.now);
         if (!current.ok()) {
-          pending->result = current.status();
+          pending.result = current.status();
           continue;
         }
         if (*current) live = (*current)->version;
       }
       if (Status admitted = Admit(mutation, live); !admitted.ok()) {
-        pending->result = std::move(admitted);
+        pending.result = std::move(admitted);
         continue;
       }
-      pending->result = Stage(mutation, batch);
-      if (!pending->result.ok()) continue;
+      pending.result = Stage(mutation, batch);
+      if (!pending.result.ok()) continue;
       written[mutation.key] =
           mutation.kind == Mutation::Kind::kErase
               ? std::nullopt
-              : std::optional<Written>(Written{*pending->result, mutation.options.expires_at});
+              : std::optional<Written>(Written{*pending.result, mutation.options.expires_at});
       any_staged = true;
     }
     if (!any_staged) return;
@@ -508,7 +512,7 @@ struct RocksDbBackend::Impl {
     if (status.ok()) return;
     NoteWriteError(status);
     const Status failed = FromRocks(status, "write");
-    for (Pending* pending : group) pending->result = failed;
+    for (Pending& pending : group) pending.result = failed;
   }
 
   Result<Version> Apply(const Mutation& mutation) {
@@ -727,7 +731,7 @@ struct RocksDbBackend::Impl {
 
   std::mutex queue_mutex;
   std::condition_variable queue_ready;  // the writer waits here for work or for `stopping`
-  std::vector<Pending*> queue;          // guarded by queue_mutex
+  std::vector<Pending> queue;           // guarded by queue_mutex
   bool stopping = false;                // guarded by queue_mutex
   std::thread writer;
 
