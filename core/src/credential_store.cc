@@ -78,6 +78,7 @@ CredentialStore::Impl::Impl(std::shared_ptr<StorageBackend> backend, Keyring key
                             Options options, std::string dummy_hash)
     : backend_(std::move(backend)),
       keyring_(std::move(keyring)),
+      hasher_(keyring_.pepper().bytes),
       options_(std::move(options)),
       dummy_hash_(std::move(dummy_hash)),
       budget_(options_.max_concurrent_hashes),
@@ -122,7 +123,7 @@ bool CredentialStore::Impl::VerifySecret(const std::string& hash, std::string_vi
 internal::Digest CredentialStore::Impl::KeyedDigest(internal::DigestKind kind,
                                                     std::string_view data) const {
   stats_keyed_digests_.Add();
-  return internal::KeyedDigest(keyring_.pepper().bytes, kind, data);
+  return hasher_.Hash(kind, data);
 }
 
 StoreStats CredentialStore::Impl::Stats() const {

@@ -42,6 +42,26 @@ Digest KeyedDigest(const KeyBytes& pepper, DigestKind kind, std::string_view dat
   return out;
 }
 
+KeyedHasher::KeyedHasher(const KeyBytes& pepper) {
+  static_assert(static_cast<std::size_t>(DigestKind::kDeviceToken) + 1 == kDigestKinds);
+  for (std::size_t kind = 0; kind < kDigestKinds; ++kind) {
+    crypto_generichash_blake2b_init_salt_personal(
+        &states_[kind], pepper.data(), pepper.size(), kDigestBytes, /*salt=*/nullptr,
+        reinterpret_cast<const unsigned char*>(Personalization(static_cast<DigestKind>(kind))));
+  }
+}
+
+KeyedHasher::~KeyedHasher() { sodium_memzero(states_.data(), sizeof(states_)); }
+
+Digest KeyedHasher::Hash(DigestKind kind, std::string_view data) const {
+  crypto_generichash_blake2b_state state = states_[static_cast<std::size_t>(kind)];
+  Digest out{};
+  crypto_generichash_blake2b_update(&state, Bytes(data), data.size());
+  crypto_generichash_blake2b_final(&state, out.data(), out.size());
+  sodium_memzero(&state, sizeof(state));  // final wipes most of it, but not by contract
+  return out;
+}
+
 bool DigestsEqual(const Digest& a, const Digest& b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }

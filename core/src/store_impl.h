@@ -276,6 +276,7 @@ class CredentialStore::Impl {
 
   std::shared_ptr<StorageBackend> backend_;
   const Keyring keyring_;
+  const internal::KeyedHasher hasher_;  // under keyring_'s pepper, which never changes
   const Options options_;
   const std::string dummy_hash_;  // verified when the customer is unknown: same work, same answer
   internal::Argon2Budget budget_;
