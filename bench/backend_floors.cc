@@ -68,7 +68,8 @@ bool StartsWithDigest(std::string_view value, const Digest& digest) {
 // Memory: the two hashes and one probe of a hash map from API-key digest to admin-key digest.
 class MemoryFloor final : public BackendFloor {
  public:
-  MemoryFloor(const Keyring& keyring, const SeededCustomers& customers) : keyring_(keyring) {
+  MemoryFloor(const Keyring& keyring, const SeededCustomers& customers)
+      : hasher_(keyring.pepper().bytes) {
     for (std::size_t i = 0; i < customers.size(); ++i) {
       const Digest api =
           internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
@@ -79,16 +80,15 @@ class MemoryFloor final : public BackendFloor {
   }
   std::string Describe() const override { return "hash-map probe"; }
   bool Verify(int, const std::string& api_key, const std::string& admin_key) override {
-    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    const Digest api = hasher_.Hash(DigestKind::kApiKey, api_key);
     auto it = map_.find(std::string(reinterpret_cast<const char*>(api.data()), api.size()));
     if (it == map_.end()) return false;
-    const Digest admin =
-        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
+    const Digest admin = hasher_.Hash(DigestKind::kAdminKey, admin_key);
     return internal::DigestsEqual(admin, it->second);
   }
 
  private:
-  const Keyring& keyring_;
+  const internal::KeyedHasher hasher_;
   std::unordered_map<std::string, Digest> map_;
 };
 
@@ -96,7 +96,8 @@ class MemoryFloor final : public BackendFloor {
 // RocksDB: the two hashes and a bare DB::Get of a same-size record in a plain database.
 class RocksDbFloor final : public BackendFloor {
  public:
-  RocksDbFloor(const Keyring& keyring, const SeededCustomers& customers) : keyring_(keyring) {
+  RocksDbFloor(const Keyring& keyring, const SeededCustomers& customers)
+      : hasher_(keyring.pepper().bytes) {
     rocksdb::Options options;
     options.create_if_missing = true;
     rocksdb::DB* db = nullptr;
@@ -114,18 +115,17 @@ class RocksDbFloor final : public BackendFloor {
   }
   std::string Describe() const override { return "bare RocksDB Get"; }
   bool Verify(int, const std::string& api_key, const std::string& admin_key) override {
-    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    const Digest api = hasher_.Hash(DigestKind::kApiKey, api_key);
     std::string value;
     if (!db_->Get(rocksdb::ReadOptions(), internal::CustomerKey(service_, api), &value).ok()) {
       return false;
     }
-    const Digest admin =
-        internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kAdminKey, admin_key);
+    const Digest admin = hasher_.Hash(DigestKind::kAdminKey, admin_key);
     return StartsWithDigest(value, admin);
   }
 
  private:
-  const Keyring& keyring_;
+  const internal::KeyedHasher hasher_;
   testing::TempDir folder_{"credstore-bench-floor"};
   std::unique_ptr<rocksdb::DB> db_;
   std::string service_;
@@ -135,15 +135,14 @@ class RocksDbFloor final : public BackendFloor {
 #if CREDSTORE_BENCH_HAVE_REDIS
 // The bare read of both Redis floors: GET `key` on `context`, then the admin key's hash compared
 // with the digest the value starts with.
-bool BareGetMatches(redisContext* context, const std::string& key, const Keyring& keyring,
-                    const std::string& admin_key) {
+bool BareGetMatches(redisContext* context, const std::string& key,
+                    const internal::KeyedHasher& hasher, const std::string& admin_key) {
   auto* reply = static_cast<redisReply*>(redisCommand(context, "GET %b", key.data(), key.size()));
   if (reply == nullptr) return false;
   const bool found = reply->type == REDIS_REPLY_STRING;
   const std::string value = found ? std::string(reply->str, reply->len) : std::string();
   freeReplyObject(reply);
-  const Digest admin =
-      internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kAdminKey, admin_key);
+  const Digest admin = hasher.Hash(DigestKind::kAdminKey, admin_key);
   return found && StartsWithDigest(value, admin);
 }
 
@@ -152,7 +151,7 @@ bool BareGetMatches(redisContext* context, const std::string& key, const Keyring
 class RedisFloor final : public BackendFloor {
  public:
   RedisFloor(const Keyring& keyring, const SeededCustomers& customers, const std::string& socket)
-      : keyring_(keyring), service_(customers.service) {
+      : hasher_(keyring.pepper().bytes), service_(customers.service) {
     for (int t = 0; t < 2; ++t) {
       redisContext* context = redisConnectUnix(socket.c_str());
       if (context == nullptr || context->err) Die("bare hiredis connect");
@@ -177,13 +176,13 @@ class RedisFloor final : public BackendFloor {
   }
   std::string Describe() const override { return "bare hiredis GET"; }
   bool Verify(int thread, const std::string& api_key, const std::string& admin_key) override {
-    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    const Digest api = hasher_.Hash(DigestKind::kApiKey, api_key);
     const std::string key = "floor:" + internal::CustomerKey(service_, api);
-    return BareGetMatches(contexts_[thread % contexts_.size()], key, keyring_, admin_key);
+    return BareGetMatches(contexts_[thread % contexts_.size()], key, hasher_, admin_key);
   }
 
  private:
-  const Keyring& keyring_;
+  const internal::KeyedHasher hasher_;
   std::string service_;
   std::vector<redisContext*> contexts_;
 };
@@ -195,7 +194,7 @@ class RedisClusterFloor final : public BackendFloor {
  public:
   RedisClusterFloor(const Keyring& keyring, const SeededCustomers& customers,
                     testing::RedisClusterFixture& cluster)
-      : keyring_(keyring), service_(customers.service) {
+      : hasher_(keyring.pepper().bytes), service_(customers.service) {
     for (int t = 0; t < 2; ++t) {
       std::unordered_map<std::size_t, redisContext*> by_master;
       for (const std::size_t master : cluster.Masters()) {
@@ -225,9 +224,9 @@ class RedisClusterFloor final : public BackendFloor {
   }
   std::string Describe() const override { return "bare hiredis GET to the owning master"; }
   bool Verify(int thread, const std::string& api_key, const std::string& admin_key) override {
-    const Digest api = internal::KeyedDigest(keyring_.pepper().bytes, DigestKind::kApiKey, api_key);
+    const Digest api = hasher_.Hash(DigestKind::kApiKey, api_key);
     const std::string key = FloorKey(api);
-    return BareGetMatches(Owner(thread, key), key, keyring_, admin_key);
+    return BareGetMatches(Owner(thread, key), key, hasher_, admin_key);
   }
 
  private:
@@ -240,7 +239,7 @@ class RedisClusterFloor final : public BackendFloor {
     return contexts_[static_cast<std::size_t>(thread) % contexts_.size()].at(master);
   }
 
-  const Keyring& keyring_;
+  const internal::KeyedHasher hasher_;
   std::string service_;
   std::vector<std::size_t> owner_of_slot_;
   std::vector<std::unordered_map<std::size_t, redisContext*>> contexts_;

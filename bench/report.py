@@ -189,7 +189,8 @@ def machine_section(results):
 
 def verify_section(results):
     lines = ["## VerifyAdminKey against its floor", "",
-             "The floor is what the call cannot avoid: two keyed BLAKE2b hashes plus one read of "
+             "The floor is what the call cannot avoid: two keyed BLAKE2b hashes (computed as the "
+             "store computes them, from each kind's keyed state set up once) plus one read of "
              "the backend's storage (memory: a hash-map probe; RocksDB: a bare `DB::Get` of a "
              "record of the same size; Redis: a bare hiredis `GET` on the same connections; "
              "Redis with the near-cache: the memory floor, since a hit is a map probe; Redis "
