@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "credstore/backends/redis.h"
@@ -148,6 +149,48 @@ BOOST_AUTO_TEST_CASE(open_refuses_bad_cache_options) {
   for (const RedisOptions* bad : {&no_size, &few_bytes, &no_age, &long_age}) {
     BOOST_TEST(RedisBackend::Open(*bad).status().code() == StatusCode::kInvalidArgument);
   }
+}
+
+// The near-cache needs two things an ACL user may lack: SUBSCRIBE to the invalidation channel
+// (Redis 7 users get no channels unless granted, acl-pubsub-default resetchannels) and CLIENT
+// TRACKING. Without either the cache could never fill, and every read would go to Redis while
+// the operator believed it cached: Open refuses instead, naming what is missing and the way out.
+BOOST_AUTO_TEST_CASE(open_refuses_a_user_the_cache_cannot_work_for) {
+  RedisServerFixture server;
+  BOOST_TEST_REQUIRE(server.Command({"ACL", "SETUSER", "nochannels", "on", ">user-password", "~*",
+                                     "+@all"}) == "OK");
+  BOOST_TEST_REQUIRE(server.Command({"ACL", "SETUSER", "notracking", "on", ">user-password", "~*",
+                                     "&*", "+@all", "-client|tracking"}) == "OK");
+  BOOST_TEST_REQUIRE(server.Command({"ACL", "SETUSER", "granted", "on", ">user-password", "~*",
+                                     "&__redis__:invalidate", "+@all"}) == "OK");
+  const std::pair<std::string, std::string> refused_users[] = {
+      {"nochannels", "__redis__:invalidate"},  // what the refusal must name
+      {"notracking", "CLIENT TRACKING"},
+  };
+  for (const auto& [user, named] : refused_users) {
+    BOOST_TEST_CONTEXT("user " << user) {
+      RedisOptions options = Cached(server);
+      options.username = user;
+      options.password = "user-password";
+      Result<std::shared_ptr<RedisBackend>> refused = RedisBackend::Open(options);
+      BOOST_TEST(refused.status().code() == StatusCode::kInvalidArgument);
+      BOOST_TEST(refused.status().message().find(named) != std::string::npos);
+      BOOST_TEST(refused.status().message().find("cache=off") != std::string::npos);
+      BOOST_TEST(refused.status().message().find("user-password") == std::string::npos);
+      BOOST_TEST_MESSAGE("refused: " << refused.status().message());
+
+      // The same user without the cache is fine: nothing it lacks is needed then.
+      options.cache = false;
+      auto uncached = MustOpen(options);
+      BOOST_TEST(uncached->Create("c/svc/" + user, "x", {}, kNow).ok());
+      BOOST_TEST(uncached->Get("c/svc/" + user, kNow).ok());
+    }
+  }
+  RedisOptions options = Cached(server);
+  options.username = "granted";
+  options.password = "user-password";
+  auto cached = MustOpen(options);
+  BOOST_TEST(WaitUntilCaching(*cached, "c/svc/granted"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

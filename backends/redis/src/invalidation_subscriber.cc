@@ -15,7 +15,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-constexpr std::string_view kChannel = "__redis__:invalidate";
 constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
 
 bool IsString(const redisReply& reply) {
@@ -72,7 +71,7 @@ void InvalidationSubscriber::Serve(Connection& connection) {
   if (id_reply == nullptr || id_reply->type != REDIS_REPLY_INTEGER || id_reply->integer <= 0) {
     return;
   }
-  ReplyPtr subscribed = connection.Call({"SUBSCRIBE", kChannel});
+  ReplyPtr subscribed = connection.Call({"SUBSCRIBE", kInvalidationChannel});
   if (subscribed == nullptr || subscribed->type != REDIS_REPLY_ARRAY) return;
   // Live from here on: every invalidation for a read issued from now on reaches this socket.
   live_id_.store(static_cast<std::uint64_t>(id_reply->integer));

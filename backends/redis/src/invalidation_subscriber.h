@@ -20,12 +20,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 #include <thread>
 
 #include "connection.h"
 #include "near_cache.h"
 
 namespace credstore::redis_internal {
+
+// Where Redis publishes the keys a tracking client must forget (RESP2 redirect mode).
+inline constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
 
 class InvalidationSubscriber {
  public:

@@ -116,6 +116,12 @@ Status Node::Load(const RedisOptions& options, RedisServerDurability& durability
   if (options.cache && major < 6) {
     return Status::InvalidArgument("redis server is older than 6.0, which the cache needs");
   }
+  if (options.cache) {
+    // On a connection of its own: the check leaves it subscribed.
+    Result<std::unique_ptr<Connection>> probe = Connection::Open(pool_.endpoint());
+    if (!probe.ok()) return probe.status();
+    if (Status permitted = CheckCachePermissions(**probe); !permitted.ok()) return permitted;
+  }
 
   const auto config_get = [&lease](std::string_view name) {
     return ConfigGet(*lease, name, "while opening");

@@ -10,6 +10,34 @@ TrackedReads::TrackedReads(Endpoint endpoint, NearCache& cache, Settings setting
       std::make_unique<InvalidationSubscriber>(std::move(endpoint), cache_, settings_.timing);
 }
 
+Status CheckCachePermissions(Connection& connection) {
+  // Each with what the refusal says the cache needs.
+  struct Needed {
+    Command command;
+    std::string what;
+  };
+  const Needed needed[] = {
+      {{"CLIENT", "ID"}, "CLIENT ID"},
+      {{"CLIENT", "TRACKING", "on", "OPTIN"}, "CLIENT TRACKING"},
+      {{"CLIENT", "CACHING", "yes"}, "CLIENT CACHING"},
+      {{"CLIENT", "TRACKING", "off"}, "CLIENT TRACKING"},
+      {{"SUBSCRIBE", kInvalidationChannel}, "SUBSCRIBE to " + std::string(kInvalidationChannel)},
+  };
+  std::vector<Command> commands;
+  for (const Needed& need : needed) commands.push_back(need.command);
+  std::vector<ReplyPtr> replies;
+  if (!connection.Exchange(commands, replies)) {
+    return Status::Unavailable("redis: while opening: " + connection.failure());
+  }
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i]->type != REDIS_REPLY_ERROR) continue;
+    return Status::InvalidArgument(
+        "redis: the near-cache needs " + needed[i].what + ", and the server refused it (" +
+        std::string(ReplyText(*replies[i])) + "); grant it to this user, or open with cache=off");
+  }
+  return Status::Ok();
+}
+
 bool CacheableKey(const std::vector<std::string>& prefixes, std::string_view key) {
   for (const std::string& prefix : prefixes) {
     if (key.substr(0, prefix.size()) == prefix) return true;

@@ -40,6 +40,15 @@
 
 namespace credstore::redis_internal {
 
+// Whether the user `connection` is authenticated as may run everything the near-cache needs: the
+// subscriber's CLIENT ID and SUBSCRIBE to kInvalidationChannel, and the data connections'
+// CLIENT TRACKING and CLIENT CACHING. Redis 7 grants no channel to a user unless told to
+// (acl-pubsub-default resetchannels), so a user made for credstore often lacks the first; without
+// any of them the cache would never fill and every read would go to Redis unnoticed.
+// kInvalidArgument names what was refused, and the way out. The check leaves `connection`
+// subscribed: give it one of its own, and close it after.
+Status CheckCachePermissions(Connection& connection);
+
 class TrackedReads {
  public:
   struct Settings {

@@ -141,7 +141,10 @@
 // So a change made through another backend (another credstored) is seen here once Redis's
 // invalidation arrives — within the propagation delay, never later than `cache_max_age` — and
 // a change made through this one at once. Counters() reports hits, misses, fills, dropped fills,
-// evictions, invalidations, flushes and lost subscribers.
+// evictions, invalidations, flushes and lost subscribers. Open fails (kInvalidArgument) when the
+// user may not run what the cache needs on every node: CLIENT ID, CLIENT TRACKING, CLIENT
+// CACHING and SUBSCRIBE to `__redis__:invalidate` (Redis 7 grants no channel unless told to).
+// Without them the cache could never fill, and every read would go to Redis unnoticed.
 //
 // Not blocking: TryGet answers from the near-cache when the key's entry is there (and its shard
 // lock is free), and "would block" (nullopt) otherwise — always, without the cache.
