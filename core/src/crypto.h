@@ -36,7 +36,7 @@ Digest KeyedDigest(const KeyBytes& pepper, DigestKind kind, std::string_view dat
 // The states hold the pepper (BLAKE2b keeps the key block until more input comes), so they are
 // wiped: on destruction, and every copy made for a digest once the digest is out.
 //
-// Thread safety: Digest is const and may be called from many threads at once.
+// Thread safety: Hash is const and may be called from many threads at once.
 class KeyedHasher {
  public:
   explicit KeyedHasher(const KeyBytes& pepper);
