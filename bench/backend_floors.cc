@@ -46,11 +46,10 @@ std::size_t FolderBytes(const std::filesystem::path& folder) {
 
 // A value as large as the record the store keeps for a customer, starting with the admin key's
 // digest, so the floor reads as many bytes and compares the digest without decoding anything.
-std::string RecordFor(const Keyring& keyring, const std::string& admin_key) {
+std::string RecordFor(const internal::KeyedHasher& hasher, const std::string& admin_key) {
   internal::CustomerRecord record;
   record.secret_hash = std::string(97, 'h');  // the length of a minimum-cost Argon2id string
-  record.admin_key_digest =
-      internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kAdminKey, admin_key);
+  record.admin_key_digest = hasher.Hash(DigestKind::kAdminKey, admin_key);
   std::string value = internal::Encode(record);
   value.replace(0, record.admin_key_digest.size(),
                 reinterpret_cast<const char*>(record.admin_key_digest.data()),
@@ -71,11 +70,9 @@ class MemoryFloor final : public BackendFloor {
   MemoryFloor(const Keyring& keyring, const SeededCustomers& customers)
       : hasher_(keyring.pepper().bytes) {
     for (std::size_t i = 0; i < customers.size(); ++i) {
-      const Digest api =
-          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
+      const Digest api = hasher_.Hash(DigestKind::kApiKey, customers.api_keys[i]);
       map_.emplace(std::string(reinterpret_cast<const char*>(api.data()), api.size()),
-                   internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kAdminKey,
-                                         customers.admin_keys[i]));
+                   hasher_.Hash(DigestKind::kAdminKey, customers.admin_keys[i]));
     }
   }
   std::string Describe() const override { return "hash-map probe"; }
@@ -105,10 +102,9 @@ class RocksDbFloor final : public BackendFloor {
     if (!status.ok()) Die("bare RocksDB: " + status.ToString());
     db_.reset(db);
     for (std::size_t i = 0; i < customers.size(); ++i) {
-      const Digest api =
-          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
+      const Digest api = hasher_.Hash(DigestKind::kApiKey, customers.api_keys[i]);
       auto put = db_->Put(rocksdb::WriteOptions(), internal::CustomerKey(customers.service, api),
-                          RecordFor(keyring, customers.admin_keys[i]));
+                          RecordFor(hasher_, customers.admin_keys[i]));
       if (!put.ok()) Die("bare RocksDB put: " + put.ToString());
     }
     service_ = customers.service;
@@ -158,10 +154,9 @@ class RedisFloor final : public BackendFloor {
       contexts_.push_back(context);
     }
     for (std::size_t i = 0; i < customers.size(); ++i) {
-      const Digest api =
-          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
+      const Digest api = hasher_.Hash(DigestKind::kApiKey, customers.api_keys[i]);
       const std::string key = "floor:" + internal::CustomerKey(service_, api);
-      const std::string value = RecordFor(keyring, customers.admin_keys[i]);
+      const std::string value = RecordFor(hasher_, customers.admin_keys[i]);
       redisAppendCommand(contexts_[0], "SET %b %b", key.data(), key.size(), value.data(),
                          value.size());
     }
@@ -207,10 +202,9 @@ class RedisClusterFloor final : public BackendFloor {
     owner_of_slot_.resize(16384);
     for (int slot = 0; slot < 16384; ++slot) owner_of_slot_[slot] = cluster.MasterOf(slot);
     for (std::size_t i = 0; i < customers.size(); ++i) {
-      const Digest api =
-          internal::KeyedDigest(keyring.pepper().bytes, DigestKind::kApiKey, customers.api_keys[i]);
+      const Digest api = hasher_.Hash(DigestKind::kApiKey, customers.api_keys[i]);
       const std::string key = FloorKey(api);
-      const std::string value = RecordFor(keyring, customers.admin_keys[i]);
+      const std::string value = RecordFor(hasher_, customers.admin_keys[i]);
       auto* reply = static_cast<redisReply*>(redisCommand(Owner(0, key), "SET %b %b", key.data(),
                                                           key.size(), value.data(), value.size()));
       if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) Die("bare hiredis SET (cluster)");
