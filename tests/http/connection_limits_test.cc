@@ -40,24 +40,13 @@ boost::test_tools::assertion_result OnMemory(boost::unit_test::test_unit_id) {
 // A request that keeps its connection open (no Connection: close).
 const std::string kKeepAliveHealthz = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
-// The value of the sample `series` (metric name and labels, exactly as rendered), or -1.
-double Sample(const std::string& text, std::string_view series) {
-  const std::string prefix = std::string(series) + " ";
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.starts_with(prefix)) return std::stod(line.substr(prefix.size()));
-  }
-  return -1;
-}
-
 // Polls /metrics until `series` is at least `at_least` (a count may trail the event that made
 // it by a moment); returns the last value seen.
 double WaitForSample(Server& server, std::string_view series, double at_least) {
   double value = -1;
   const auto deadline = Clock::now() + 20s;
   for (int attempt = 0; attempt < 200 && Clock::now() < deadline; ++attempt) {
-    value = Sample(server.MetricsText(), series);
+    value = MetricSample(server.MetricsText(), series);
     if (value >= at_least) break;
     std::this_thread::sleep_for(100ms);
   }
@@ -117,8 +106,8 @@ BOOST_AUTO_TEST_CASE(an_idle_flood_leaves_the_operator_listener_answering) {
   BOOST_TEST(!metrics.empty(), "operator /metrics answered during the flood");
   // The default limit: 160 descriptors less max(160/8, min(256, 160/2)) = 80 connections, 16 of
   // them kept for the operator listener; the public flood may hold the other 64.
-  BOOST_TEST(Sample(metrics, "credstore_http_max_connections") == 80);
-  const double open = Sample(metrics, "credstore_http_open_connections");
+  BOOST_TEST(MetricSample(metrics, "credstore_http_max_connections") == 80);
+  const double open = MetricSample(metrics, "credstore_http_open_connections");
   BOOST_TEST((open >= 1 && open <= 80), "open connections during the flood: " << open);
 
   // The flood never sent a byte: the first-byte timeout (default 5 s) closes what was admitted,
@@ -172,7 +161,7 @@ BOOST_AUTO_TEST_CASE(the_oldest_idle_keep_alive_connection_makes_room) {
   idle[1]->Send(kKeepAliveHealthz);
   BOOST_TEST(idle[1]->ReadResponse().status == 200u);
   BOOST_TEST(WaitForSample(server, "credstore_http_connections_evicted_total", 1) >= 1);
-  BOOST_TEST(Sample(server.MetricsText(), "credstore_http_max_connections") == 64);
+  BOOST_TEST(MetricSample(server.MetricsText(), "credstore_http_max_connections") == 64);
 }
 
 // When nothing is idle, a connection over the limit is closed at once (not queued), and the

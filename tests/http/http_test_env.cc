@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -206,6 +207,18 @@ std::string UniqueTimestamp() {
   std::lock_guard lock(mutex);
   last = std::max(last + 1, NowMillis());
   return std::to_string(last);
+}
+
+double MetricSample(std::string_view metrics_text, std::string_view series) {
+  for (std::size_t begin = 0; begin < metrics_text.size();) {
+    const std::size_t end = std::min(metrics_text.find('\n', begin), metrics_text.size());
+    const std::string_view line = metrics_text.substr(begin, end - begin);
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ') {
+      return std::stod(std::string(line.substr(series.size() + 1)));
+    }
+    begin = end + 1;
+  }
+  return -1;
 }
 
 bool IsAdminKey(std::string_view text) {

@@ -59,6 +59,10 @@ std::string NextClientAddress();
 std::string UniqueTimestamp();
 std::int64_t NowMillis();
 bool IsAdminKey(std::string_view text);  // 48 characters of [A-Za-z0-9]
+// The value of the sample `series` (a metric name and its labels, exactly as /metrics renders
+// them) in `metrics_text`, or -1 when it has no such line (every value tests read is a count or
+// a size).
+double MetricSample(std::string_view metrics_text, std::string_view series);
 
 struct Customer {
   std::string service;

@@ -129,18 +129,6 @@ class OperatorCalls {
   Server& server_;
 };
 
-// The value of the sample `series` (a metric name and its labels, exactly as rendered), or -1
-// when the text has no such line (every value checked here is a count or a size).
-double Sample(const std::string& text, std::string_view series) {
-  const std::string prefix = std::string(series) + " ";
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.starts_with(prefix)) return std::stod(line.substr(prefix.size()));
-  }
-  return -1;
-}
-
 std::string RequestsSeries(std::string_view listener, std::string_view route, unsigned status) {
   return "credstore_http_requests_total{listener=\"" + std::string(listener) + "\",route=\"" +
          std::string(route) + "\",status=\"" + std::to_string(status) + "\"}";
@@ -686,7 +674,7 @@ BOOST_FIXTURE_TEST_CASE(unprovisioned_keys_answer_as_a_wrong_secret_after_the_sa
   server.AddSensitive(wrong_secret);
 
   const auto counter = [&op](std::string_view name) {
-    return Sample(op.Call("GET", "/metrics").body, name);
+    return MetricSample(op.Call("GET", "/metrics").body, name);
   };
   const auto without_instance = [](json::object problem) {
     problem.erase("instance");
@@ -1034,17 +1022,18 @@ BOOST_FIXTURE_TEST_CASE(metrics_count_requests_by_route_template, ServerFixture)
   const std::string settings_ok = RequestsSeries("public", "/{service}/1/settings", 200);
   const std::string metrics_ok = RequestsSeries("operator", "/metrics", 200);
   const std::string text = op.Metrics([&](const std::string& t) {
-    return Sample(t, settings_ok) == 2.0 && Sample(t, metrics_ok) >= 1.0;
+    return MetricSample(t, settings_ok) == 2.0 && MetricSample(t, metrics_ok) >= 1.0;
   });
   const HttpResponse response = op.Call("GET", "/metrics");
   BOOST_TEST(response.Header("Content-Type").value_or("") ==
              "text/plain; version=0.0.4; charset=utf-8");
   BOOST_TEST(HasNoStore(response));
   BOOST_TEST(text.find("# TYPE credstore_http_requests_total counter\n") != std::string::npos);
-  BOOST_TEST(Sample(text, RequestsSeries("public", "/{service}/1/register", 200)) == 1.0, text);
-  BOOST_TEST(Sample(text, settings_ok) == 2.0, text);
-  BOOST_TEST(Sample(text, RequestsSeries("public", "unmatched", 404)) == 1.0, text);
-  BOOST_TEST(Sample(text, RequestsSeries("operator", "/metrics", 200)) >= 1.0, text);
+  BOOST_TEST(MetricSample(text, RequestsSeries("public", "/{service}/1/register", 200)) == 1.0,
+             text);
+  BOOST_TEST(MetricSample(text, settings_ok) == 2.0, text);
+  BOOST_TEST(MetricSample(text, RequestsSeries("public", "unmatched", 404)) == 1.0, text);
+  BOOST_TEST(MetricSample(text, RequestsSeries("operator", "/metrics", 200)) >= 1.0, text);
   // Only route templates name requests: no raw key, admin key or service-specific path.
   for (std::string_view raw : {"/geofencing/", "/nope", "key="}) {
     BOOST_TEST(text.find(raw) == std::string::npos, "the metrics carry '" << raw << "'");
@@ -1058,39 +1047,40 @@ BOOST_FIXTURE_TEST_CASE(metrics_expose_latency_histogram_and_pool_gauges, Server
   const std::string labels = R"(listener="public",route="/{service}/1/register")";
   const std::string count = "credstore_http_request_duration_seconds_count{" + labels + "}";
   const std::string text =
-      op.Metrics([&](const std::string& t) { return Sample(t, count) == 1.0; });
+      op.Metrics([&](const std::string& t) { return MetricSample(t, count) == 1.0; });
   BOOST_TEST(text.find("# TYPE credstore_http_request_duration_seconds histogram\n") !=
              std::string::npos);
   double previous = 0;
   for (std::string_view le : {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
                               "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}) {
-    const double bucket = Sample(text, "credstore_http_request_duration_seconds_bucket{" + labels +
-                                           ",le=\"" + std::string(le) + "\"}");
+    const double bucket = MetricSample(text, "credstore_http_request_duration_seconds_bucket{" +
+                                                 labels + ",le=\"" + std::string(le) + "\"}");
     BOOST_TEST_REQUIRE(bucket >= 0.0, "no bucket le=" << le << " in:\n" << text);
     BOOST_TEST(bucket >= previous, "buckets are not cumulative at le=" << le);
     previous = bucket;
   }
   BOOST_TEST(previous == 1.0, "the +Inf bucket is not the count");
-  BOOST_TEST(Sample(text, "credstore_http_request_duration_seconds_sum{" + labels + "}") > 0.0,
-             text);
+  BOOST_TEST(
+      MetricSample(text, "credstore_http_request_duration_seconds_sum{" + labels + "}") > 0.0,
+      text);
   for (std::string_view gauge :
        {"credstore_http_pool_queue_depth", "credstore_http_pool_queue_capacity",
         "credstore_http_pool_busy_workers", "credstore_http_pool_workers"}) {
     BOOST_TEST(text.find("# TYPE " + std::string(gauge) + " gauge\n") != std::string::npos, gauge);
     for (std::string_view pool : {"hashing", "storage"}) {
       const std::string series = std::string(gauge) + "{pool=\"" + std::string(pool) + "\"}";
-      BOOST_TEST(Sample(text, series) >= 0.0, "no " << series);
+      BOOST_TEST(MetricSample(text, series) >= 0.0, "no " << series);
     }
   }
   for (std::string_view pool : {"hashing", "storage"}) {
-    BOOST_TEST(Sample(text, "credstore_http_pool_workers{pool=\"" + std::string(pool) + "\"}") >=
-               1.0);
-    BOOST_TEST(Sample(text, "credstore_http_pool_rejected_total{pool=\"" + std::string(pool) +
-                                "\"}") == 0.0,
+    BOOST_TEST(MetricSample(
+                   text, "credstore_http_pool_workers{pool=\"" + std::string(pool) + "\"}") >= 1.0);
+    BOOST_TEST(MetricSample(text, "credstore_http_pool_rejected_total{pool=\"" + std::string(pool) +
+                                      "\"}") == 0.0,
                "503s without a flood");
   }
-  BOOST_TEST(Sample(text, "credstore_http_open_connections") >= 1.0, text);
-  BOOST_TEST(Sample(text, "credstore_store_argon2_hashes_total") >= 1.0, text);
+  BOOST_TEST(MetricSample(text, "credstore_http_open_connections") >= 1.0, text);
+  BOOST_TEST(MetricSample(text, "credstore_store_argon2_hashes_total") >= 1.0, text);
 }
 
 BOOST_FIXTURE_TEST_CASE(metrics_count_throttled_attempts, ServerFixture) {
@@ -1109,15 +1099,15 @@ BOOST_FIXTURE_TEST_CASE(metrics_count_throttled_attempts, ServerFixture) {
   ExpectProblem(last, 429, "throttled");
   const std::string throttled = RequestsSeries("public", "/{service}/1/regenerateKey", 429);
   const std::string text =
-      op.Metrics([&](const std::string& t) { return Sample(t, throttled) == 1.0; });
-  BOOST_TEST(Sample(text, throttled) == 1.0, text);
-  BOOST_TEST(Sample(text, RequestsSeries("public", "/{service}/1/regenerateKey", 401)) ==
+      op.Metrics([&](const std::string& t) { return MetricSample(t, throttled) == 1.0; });
+  BOOST_TEST(MetricSample(text, throttled) == 1.0, text);
+  BOOST_TEST(MetricSample(text, RequestsSeries("public", "/{service}/1/regenerateKey", 401)) ==
                  static_cast<double>(failures),
              text);
-  BOOST_TEST(Sample(text, "credstore_store_throttled_total") == 1.0, text);
-  BOOST_TEST(
-      Sample(text, "credstore_store_argon2_verifications_total") >= static_cast<double>(failures),
-      text);
+  BOOST_TEST(MetricSample(text, "credstore_store_throttled_total") == 1.0, text);
+  BOOST_TEST(MetricSample(text, "credstore_store_argon2_verifications_total") >=
+                 static_cast<double>(failures),
+             text);
 }
 
 // One hashing worker and a queue of one: a handful of simultaneous registrations (production
@@ -1164,11 +1154,11 @@ BOOST_AUTO_TEST_CASE(metrics_count_requests_shed_with_503) {
   const std::string shed = RequestsSeries("public", "/{service}/1/register", 503);
   const std::string ok = RequestsSeries("public", "/{service}/1/register", 200);
   const std::string text = op.Metrics([&](const std::string& t) {
-    return Sample(t, shed) == unavailable && Sample(t, ok) == registered;
+    return MetricSample(t, shed) == unavailable && MetricSample(t, ok) == registered;
   });
-  BOOST_TEST(Sample(text, shed) == static_cast<double>(unavailable), text);
-  BOOST_TEST(Sample(text, ok) == static_cast<double>(registered), text);
-  BOOST_TEST(Sample(text, R"(credstore_http_pool_rejected_total{pool="hashing"})") ==
+  BOOST_TEST(MetricSample(text, shed) == static_cast<double>(unavailable), text);
+  BOOST_TEST(MetricSample(text, ok) == static_cast<double>(registered), text);
+  BOOST_TEST(MetricSample(text, R"(credstore_http_pool_rejected_total{pool="hashing"})") ==
                  static_cast<double>(unavailable),
              text);
   BOOST_TEST(text.find("# TYPE credstore_http_pool_rejected_total counter\n") != std::string::npos);
