@@ -1,9 +1,10 @@
-// Throttled guesses never hold a place in the hashing queue, and no client holds more than its
-// share of it. The attack: a stranger who knows a customer's API key floods regenerateKey with
-// wrong secrets on many connections while the owner of another customer rotates its admin key.
-// When the throttle was decided on the hashing thread, the throttled guesses filled the queue
-// and the owner's correct calls were refused 503; now each guess is reserved (and refused 429)
-// before it may take a place, and the owner is served every time.
+// Throttled guesses never hold a place in the hashing queue, no client holds more than its
+// share of it, and no request waits in it longer than --hashing-queue-wait. The attack: a stranger
+// who knows a customer's API key floods regenerateKey with wrong secrets on many connections while
+// the owner of another customer rotates its admin key. When the throttle was decided on the hashing
+// thread, the throttled guesses filled the queue and the owner's correct calls were refused 503;
+// now each guess is reserved (and refused 429) before it may take a place, and the owner is served
+// every time.
 #include <algorithm>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
@@ -162,6 +163,71 @@ BOOST_AUTO_TEST_CASE(a_flood_from_rotating_addresses_never_refuses_another_owner
   // The bucket gains one token every 6 s: only those guesses are hashed (and answered 401).
   const auto refilled = (Clock::now() - started) / 6s + 1;
   BOOST_TEST(answers.statuses[401] <= refilled, "guesses past the spent bucket were hashed");
+}
+
+// A burst of registrations behind one production-cost worker, with a 0.1 s queue wait: those
+// still waiting when it passes are answered 503 with Retry-After, never run (their keys stay
+// free) and refunded (the address may register that many more), and counted in /metrics.
+BOOST_AUTO_TEST_CASE(a_request_that_waits_too_long_for_a_hashing_thread_is_refused_and_refunded) {
+  // 32 places give one address a share of 8: the burst takes places, never a share refusal.
+  constexpr int kBurst = 8;
+  Server server(
+      ServerOptions{"production",
+                    {"--hashing-workers", "1", "--hashing-queue", "32", "--hashing-queue-wait",
+                     "0.1", "--throttle-registrations-per-address", std::to_string(kBurst)}});
+  const ClientOptions registrar{NextClientAddress()};
+  const std::string secret = NewSecret();
+  server.AddSensitive(secret);
+  auto registration = [&](const std::string& key) {
+    return BuildRequest("POST", "/geofencing/1/register?key=" + key,
+                        "Content-Type: application/json\r\n", R"({"secret":")" + secret + R"("})");
+  };
+
+  std::vector<std::string> keys(kBurst);
+  std::vector<HttpResponse> answers(kBurst);
+  std::vector<std::thread> burst;
+  for (int i = 0; i < kBurst; ++i) {
+    keys[i] = NewApiKey();
+    server.AddSensitive(keys[i]);
+    burst.emplace_back([&, i] { answers[i] = server.Send(registration(keys[i]), registrar); });
+  }
+  for (auto& thread : burst) thread.join();
+
+  std::vector<std::string> refused_keys;
+  for (int i = 0; i < kBurst; ++i) {
+    const HttpResponse& answer = answers[i];
+    if (answer.status == 200) {
+      server.AddSensitive(
+          std::string(ExpectJson(answer, 200, "registered").at("adminKey").as_string()));
+      continue;
+    }
+    ExpectProblem(answer, 503, "a registration that waited too long");
+    BOOST_TEST(answer.Header("Retry-After").value_or("") == "1", answer.Describe());
+    refused_keys.push_back(keys[i]);
+  }
+  BOOST_TEST_MESSAGE("registrations refused after waiting: " << refused_keys.size() << " of "
+                                                             << kBurst);
+  // Seven hashes queue behind the first: the last ones wait far longer than 0.1 s.
+  BOOST_TEST_REQUIRE(!refused_keys.empty(), "no registration of the burst waited too long");
+  BOOST_TEST(refused_keys.size() < static_cast<std::size_t>(kBurst), "the first one runs at once");
+
+  const std::string metrics = server.MetricsText();
+  BOOST_TEST(MetricSample(metrics, "credstore_http_pool_expired_total{pool=\"hashing\"}") ==
+                 static_cast<double>(refused_keys.size()),
+             metrics);
+  BOOST_TEST(MetricSample(metrics, "credstore_http_pool_rejected_total{pool=\"hashing\"}") == 0.0);
+  BOOST_TEST(MetricSample(metrics, "credstore_http_pool_share_refusals_total{pool=\"hashing\"}") ==
+             0.0);
+
+  // One at a time nothing waits: each refused key registers now, within the address's allowance
+  // only because each refusal was refunded; then the allowance is spent.
+  for (const std::string& key : refused_keys) {
+    const HttpResponse again = server.Send(registration(key), registrar);
+    server.AddSensitive(
+        std::string(ExpectJson(again, 200, "the refused key, again").at("adminKey").as_string()));
+  }
+  ExpectProblem(server.Send(registration(NewApiKey()), registrar), 429,
+                "one registration past the address's allowance");
 }
 
 // SCHED_IDLE in /proc's numbering (sched.h).

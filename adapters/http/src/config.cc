@@ -196,6 +196,7 @@ Status ValidateConfig(const DaemonConfig& config) {
         std::pair{config.idle_timeout_seconds, "--idle-timeout"},
         std::pair{config.first_byte_timeout_seconds, "--first-byte-timeout"},
         std::pair{config.shutdown_grace_seconds, "--shutdown-grace"},
+        std::pair{config.hashing_queue_wait_seconds, "--hashing-queue-wait"},
         std::pair{config.throttle_address_window_seconds, "--throttle-address-window"},
         std::pair{config.throttle_customer_interval_seconds, "--throttle-customer-interval"},
         std::pair{config.throttle_registration_window_seconds, "--throttle-registration-window"}}) {

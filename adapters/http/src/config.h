@@ -40,6 +40,7 @@ struct DaemonConfig {
   std::size_t io_threads = 2;
   std::size_t hashing_workers = 2;  // also the store's max_concurrent_hashes
   std::size_t hashing_queue = 16;
+  double hashing_queue_wait_seconds = 5;
   std::string hashing_priority = "nice";  // "nice" (nice 10) | "idle" (SCHED_IDLE)
   std::size_t storage_workers = 64;
   std::size_t storage_queue = 256;

@@ -438,6 +438,8 @@ class Daemon {
     options.max_connections_per_address = config_.max_connections_per_address;
     max_connections_ = options.max_connections;
     options.shutdown_grace = *SecondsToMillis(config_.shutdown_grace_seconds, "--shutdown-grace");
+    options.hashing_queue_wait =
+        *SecondsToMillis(config_.hashing_queue_wait_seconds, "--hashing-queue-wait");
     options.trusted_proxies = config_.trusted_proxies;
     options.metrics = &metrics_;
     options.access_log_lines = [&log = log_](std::string_view lines) { log.WriteLines(lines); };

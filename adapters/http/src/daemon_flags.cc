@@ -86,6 +86,12 @@ po::options_description Flags(DaemonConfig& config) {
   add("hashing-queue",
       po::value(&config.hashing_queue)->default_value(config.hashing_queue)->value_name("N"),
       "Argon2id requests waiting for a thread; beyond it the answer is 503 at once.");
+  add("hashing-queue-wait",
+      po::value(&config.hashing_queue_wait_seconds)
+          ->default_value(config.hashing_queue_wait_seconds)
+          ->value_name("SECONDS"),
+      "Longest an Argon2id request waits for a thread; one still waiting then is answered 503 "
+      "with Retry-After.");
   add("hashing-priority",
       po::value(&config.hashing_priority)
           ->default_value(config.hashing_priority)

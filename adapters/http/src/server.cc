@@ -214,6 +214,10 @@ void IoThread::StartSweeping() {
   });
 }
 
+void IoThread::AlsoOnSweep(std::function<void(std::chrono::steady_clock::time_point)> chore) {
+  chore_ = std::move(chore);
+}
+
 void IoThread::StopSweeping() {
   net::post(io_context_, [this] {
     stopped_sweeping_ = true;
@@ -267,6 +271,7 @@ void IoThread::Sweep() {
     session->CheckDeadline(now);
     return false;
   });
+  if (chore_) chore_(now);
   if (!stopped_sweeping_) StartSweeping();
 }
 
@@ -303,6 +308,12 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
     io_threads_.push_back(std::make_unique<IoThread>(kSweepInterval));
     keep_running_.push_back(net::make_work_guard(io_threads_.back()->io_context()));
   }
+  // Requests that waited too long for a hashing thread are answered from here, a few times a
+  // second, even while the hashing threads get no CPU.
+  io_threads_.front()->AlsoOnSweep(
+      [pool = hashing_pool_](std::chrono::steady_clock::time_point now) {
+        pool->ExpireOverdue(now);
+      });
   grace_timer_.emplace(control_context());
   if (Metrics* metrics = options_.metrics) {
     for (const auto& pool : {hashing_pool_, storage_pool_}) {
@@ -321,6 +332,10 @@ ServerCore::ServerCore(ServerOptions options, TrustedProxies trusted)
       metrics->AddGauge("credstore_http_pool_rejected_total", labels,
                         "Requests answered 503 because the pool's queue was full.",
                         [pool] { return static_cast<double>(pool->rejected()); });
+      metrics->AddGauge("credstore_http_pool_expired_total", labels,
+                        "Requests answered 503 because they waited longer than the pool's "
+                        "queue wait for a worker thread.",
+                        [pool] { return static_cast<double>(pool->expired()); });
     }
     metrics->AddGauge(
         "credstore_http_pool_share_refusals_total", "pool=\"hashing\"",
@@ -612,8 +627,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
     return Status::InvalidArgument("header_limit is out of range");
   }
   using std::chrono::milliseconds;
-  for (const milliseconds timeout : {options.read_timeout, options.idle_timeout,
-                                     options.write_timeout, options.first_byte_timeout}) {
+  for (const milliseconds timeout :
+       {options.read_timeout, options.idle_timeout, options.write_timeout,
+        options.first_byte_timeout, options.hashing_queue_wait}) {
     if (timeout <= milliseconds::zero()) {
       return Status::InvalidArgument("every timeout must be positive");
     }

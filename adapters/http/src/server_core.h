@@ -134,6 +134,9 @@ class IoThread {
 
   // Starts the periodic sweep. StopSweeping ends it, so that run() can return.
   void StartSweeping();
+  // Also runs `chore` on every sweep, after the deadlines, with the sweep's time. Before the
+  // thread runs; the chore must not block.
+  void AlsoOnSweep(std::function<void(std::chrono::steady_clock::time_point)> chore);
   void StopSweeping();  // any thread
 
   // Lists `session` (of this thread) as idle since `now`; Unlist takes it off, if listed (not
@@ -157,8 +160,9 @@ class IoThread {
   boost::asio::io_context io_context_{1};  // run by exactly one thread
   boost::asio::steady_timer sweep_timer_;
   const std::chrono::milliseconds sweep_interval_;
-  std::vector<std::weak_ptr<SessionBase>> watched_;  // this thread only
-  bool stopped_sweeping_ = false;                    // this thread only
+  std::vector<std::weak_ptr<SessionBase>> watched_;                   // this thread only
+  std::function<void(std::chrono::steady_clock::time_point)> chore_;  // set before it runs
+  bool stopped_sweeping_ = false;                                     // this thread only
 };
 
 // A request whose response has been written (or abandoned), for metrics and the access log.

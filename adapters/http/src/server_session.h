@@ -516,7 +516,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       case WorkClass::kHashing:
         if (routed->reserve_work == WorkClass::kInline) {
           if (auto answer = SafeReserve(call, meta)) return Complete(id, std::move(*answer));
-          return QueueHashing(std::move(routed->call), meta, id);
+          return QueueHashing(std::move(routed->call), WorkClass::kInline, meta, id);
         }
         return ReserveOnStoragePool(std::move(routed->call), meta, id);
     }
@@ -550,18 +550,19 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             call.reset();
             self->CompleteHere(id, std::move(*answer));
           } else {
-            self->QueueHashing(std::move(call), meta, id);
+            self->QueueHashing(std::move(call), WorkClass::kStorage, meta, id);
           }
           work.reset();
         });
     if (!queued) Complete(id, Busy(meta));  // nothing was reserved
   }
 
-  // A reserved call into the hashing queue, within the client's share of it; refused (its share
-  // held, or the queue full), the reservation is given back and the answer is 503. Called on
-  // this session's thread (a reservation that never blocks) or on the storage thread that made
-  // the reservation.
-  void QueueHashing(std::shared_ptr<PreparedCall> call, const RequestMeta& meta, std::uint64_t id) {
+  // A reserved call into the hashing queue, within the client's share of it, for at most the
+  // queue wait; refused (its share held, or the queue full), the reservation is given back and
+  // the answer is 503. Called where the reservation was made (`reserve_work`): on this session's
+  // thread (a reservation that never blocks) or on a storage thread.
+  void QueueHashing(std::shared_ptr<PreparedCall> call, WorkClass reserve_work,
+                    const RequestMeta& meta, std::uint64_t id) {
     std::optional<QueueShares::Place> place = core_.hashing_shares().TryTake(meta.client_address);
     if (!place) {
       SafeUnreserve(*call);
@@ -569,6 +570,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
     auto held = std::make_shared<QueueShares::Place>(std::move(*place));
     auto work = boost::asio::make_work_guard(stream_.get_executor());
+    const auto deadline = WorkerPool::Clock::now() + core_.options().hashing_queue_wait;
     const bool queued = core_.hashing_pool().TryPost(
         [self = this->shared_from_this(), call, meta, id, work, held]() mutable {
           held->Release();
@@ -576,12 +578,40 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           call.reset();  // wipes what the call held (secrets) on this thread, now
           self->CompleteHere(id, std::move(response));
           work.reset();
+        },
+        deadline,
+        [self = this->shared_from_this(), call, reserve_work, meta, id, work, held]() mutable {
+          held->Release();
+          self->RefuseReserved(std::move(call), reserve_work, meta, id);
+          work.reset();
         });
     if (!queued) {
       held->Release();
       SafeUnreserve(*call);
       CompleteHere(id, Busy(meta));
     }
+  }
+
+  // 503 for a reserved call that waited too long for a hashing thread, from whichever thread
+  // found it overdue (one that may serve I/O): its reservation is given back where Reserve()
+  // ran, on the storage pool when that may block.
+  void RefuseReserved(std::shared_ptr<PreparedCall> call, WorkClass reserve_work,
+                      const RequestMeta& meta, std::uint64_t id) {
+    if (reserve_work == WorkClass::kInline) {
+      SafeUnreserve(*call);
+      call.reset();
+      return CompleteHere(id, Busy(meta));
+    }
+    auto work = boost::asio::make_work_guard(stream_.get_executor());
+    const bool queued = core_.storage_pool().TryPost(
+        [self = this->shared_from_this(), call, meta, id, work]() mutable {
+          SafeUnreserve(*call);
+          call.reset();
+          self->CompleteHere(id, Busy(meta));
+          work.reset();
+        });
+    // Storage queue full too: the attempt stays counted, as when a refund itself fails.
+    if (!queued) CompleteHere(id, Busy(meta));
   }
 
   // Complete() on this session's thread: at once when already there, else posted to it.

@@ -40,23 +40,52 @@ WorkerPool::WorkerPool(std::string name, std::size_t workers, std::size_t queue_
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 bool WorkerPool::TryPost(std::function<void()> task) {
+  return Enqueue(Queued{std::move(task), nullptr, Clock::time_point::max()});
+}
+
+bool WorkerPool::TryPost(std::function<void()> task, Clock::time_point deadline,
+                         std::function<void()> expired) {
+  return Enqueue(Queued{std::move(task), std::move(expired), deadline});
+}
+
+bool WorkerPool::Enqueue(Queued queued) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shut_down_ || queue_.size() >= queue_capacity_) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    queue_.push_back(std::move(task));
+    if (queued.deadline != Clock::time_point::max()) ++with_deadline_;
+    queue_.push_back(std::move(queued));
   }
   wake_.notify_one();
   return true;
 }
 
+std::size_t WorkerPool::ExpireOverdue(Clock::time_point now) {
+  std::vector<std::function<void()>> overdue;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (with_deadline_ == 0) return 0;
+    std::erase_if(queue_, [&](Queued& queued) {
+      if (queued.deadline >= now) return false;
+      overdue.push_back(std::move(queued.expired));
+      return true;
+    });
+    with_deadline_ -= overdue.size();
+  }
+  expired_.fetch_add(overdue.size(), std::memory_order_relaxed);
+  // The tasks' own captures died with them above; the callbacks answer in their place.
+  for (std::function<void()>& expired : overdue) expired();
+  return overdue.size();
+}
+
 void WorkerPool::DropQueued() {
-  std::deque<std::function<void()>> dropped;
+  std::deque<Queued> dropped;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     dropped.swap(queue_);
+    with_deadline_ = 0;
   }
   // The tasks die here, outside the lock: their captures may run arbitrary destructors.
 }
@@ -82,17 +111,24 @@ std::size_t WorkerPool::queue_depth() const {
 
 void WorkerPool::WorkerLoop() {
   for (;;) {
-    std::function<void()> task;
+    Queued queued;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return shut_down_ || !queue_.empty(); });
       if (queue_.empty()) return;  // shut down and nothing left to run
-      task = std::move(queue_.front());
+      queued = std::move(queue_.front());
       queue_.pop_front();
+      if (queued.deadline != Clock::time_point::max()) --with_deadline_;
       busy_.fetch_add(1, std::memory_order_relaxed);
     }
-    task();
-    task = nullptr;  // release captures before the thread counts as idle again
+    if (queued.deadline != Clock::time_point::max() && queued.deadline < Clock::now()) {
+      queued.task = nullptr;  // as ExpireOverdue: the task dies unrun, its callback answers
+      expired_.fetch_add(1, std::memory_order_relaxed);
+      queued.expired();
+    } else {
+      queued.task();
+    }
+    queued = Queued{};  // release captures before the thread counts as idle again
     busy_.fetch_sub(1, std::memory_order_relaxed);
   }
 }

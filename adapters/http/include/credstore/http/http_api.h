@@ -61,7 +61,8 @@ class PreparedCall {
   virtual std::optional<Response> Reserve() { return std::nullopt; }
 
   // Gives back what Reserve() took, for a call whose Run() will never be called (its queue was
-  // full). Runs where Reserve() did. Default: nothing.
+  // full, or it waited in it too long). Runs where Reserve() may: on a thread that may block
+  // unless reserve_work is kInline. Default: nothing.
   virtual void Unreserve() {}
 
   // The response. Call it at most once. May block as the call's WorkClass says.

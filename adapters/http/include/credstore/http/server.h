@@ -93,6 +93,12 @@ struct ServerOptions {
   std::size_t hashing_workers = 2;  // default: 2
   // Hashing requests waiting for a thread; one more answers 503 at once.
   std::size_t hashing_queue = 16;  // default: 16
+  // Longest a hashing request waits for a thread. One still waiting then is answered 503 with
+  // Retry-After (within 0.1 s) and its attempt refunded, as when the queue is full: on a busy
+  // machine the yielding hashing threads (below) drain the queue slowly, and an answer later
+  // than the client waits is work wasted. Short of most clients' timeouts, long enough for a
+  // full queue to drain on an unloaded machine.
+  std::chrono::milliseconds hashing_queue_wait = std::chrono::seconds(5);  // default: 5 s
   // How the hashing threads are scheduled. Argon2id is the only work that can keep every core
   // busy for long, and verification is what the server is for, so the hashing threads yield:
   // kNiced (the default) runs them at `hashing_nice`, which still keeps a small, steady share of
