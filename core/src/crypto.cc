@@ -63,7 +63,10 @@ Digest KeyedHasher::Hash(DigestKind kind, std::string_view data) const {
 }
 
 bool DigestsEqual(const Digest& a, const Digest& b) {
-  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+  // crypto_verify_32 compares the 32 bytes at once (SSE2 on x86-64); sodium_memcmp, for any
+  // length, goes byte by byte through volatile loads and took ten times as long here.
+  static_assert(kDigestBytes == crypto_verify_32_BYTES);
+  return crypto_verify_32(a.data(), b.data()) == 0;
 }
 
 std::string ToHex(std::string_view bytes) {

@@ -50,7 +50,7 @@ class KeyedHasher {
   std::array<crypto_generichash_blake2b_state, kDigestKinds> states_;
 };
 
-// Constant-time equality (sodium_memcmp).
+// Constant-time equality (crypto_verify_32).
 bool DigestsEqual(const Digest& a, const Digest& b);
 
 std::string ToHex(std::string_view bytes);

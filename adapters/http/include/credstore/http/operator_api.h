@@ -25,7 +25,7 @@
 //   (and the enable, delete and throttle-clear routes of docs/operations.md)
 //
 // Authentication: every route but /healthz and /readyz requires `Authorization: Bearer <token>`;
-// the token is compared in constant time (keyed BLAKE2b digests of equal length, sodium_memcmp)
+// the token is compared in constant time (keyed BLAKE2b digests of equal length, crypto_verify_32)
 // and only its digest is kept. It is checked right after routing, on the I/O thread, so a missing
 // or wrong token is a 401 problem at once and an unauthenticated request never occupies a worker.
 //

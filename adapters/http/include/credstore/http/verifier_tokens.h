@@ -22,7 +22,7 @@
 // source and the line number, never the line's text (it may hold a token).
 //
 // Only keyed BLAKE2b-256 digests of the tokens are kept, under a random key drawn for each set,
-// and a presented token is compared with every entry in constant time (sodium_memcmp over
+// and a presented token is compared with every entry in constant time (crypto_verify_32 over
 // digests of equal length, no early exit), so neither which entry matched nor how much of a
 // token was right shows in timing.
 //
