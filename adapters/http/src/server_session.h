@@ -514,11 +514,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         if (auto answer = SafeTryInline(call)) return Complete(id, std::move(*answer));
         return RunOnPool(core_.storage_pool(), std::move(routed->call), meta, id);
       case WorkClass::kHashing:
-        if (routed->reserve_work == WorkClass::kInline) {
-          if (auto answer = SafeReserve(call, meta)) return Complete(id, std::move(*answer));
-          return QueueHashing(std::move(routed->call), WorkClass::kInline, meta, id);
-        }
-        return ReserveOnStoragePool(std::move(routed->call), meta, id);
+        return AdmitHashing(std::move(routed->call), routed->reserve_work, meta, id);
     }
     Complete(id, InternalError(meta));
   }
@@ -538,37 +534,44 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (!queued) Complete(id, Busy(meta));
   }
 
-  // The attempt is reserved (storage I/O) on the storage pool, and the call goes from there to
-  // the hashing queue, so a throttled attempt never takes a place in it.
-  void ReserveOnStoragePool(std::unique_ptr<PreparedCall> prepared, const RequestMeta& meta,
-                            std::uint64_t id) {
+  // A hashing call is answered 503 at once, on this thread and before its attempt is reserved,
+  // when the hashing queue is full or the client holds its share of it: under a register flood
+  // the refusal costs no storage write (on RocksDB and Redis the reservation and its refund are
+  // two). Otherwise the client's place is held from here, the attempt reserved where
+  // `reserve_work` says, and the call queued (QueueHashing): a throttled attempt holds the
+  // client's own share while it is refused, never a place in the queue.
+  void AdmitHashing(std::unique_ptr<PreparedCall> prepared, WorkClass reserve_work,
+                    const RequestMeta& meta, std::uint64_t id) {
+    if (!core_.hashing_pool().HasRoom()) return Complete(id, Busy(meta));
+    std::optional<QueueShares::Place> place = core_.hashing_shares().TryTake(meta.client_address);
+    if (!place) return Complete(id, Busy(meta));
+    auto held = std::make_shared<QueueShares::Place>(std::move(*place));
     std::shared_ptr<PreparedCall> call = std::move(prepared);
+    if (reserve_work == WorkClass::kInline) {
+      if (auto answer = SafeReserve(*call, meta)) return Complete(id, std::move(*answer));
+      return QueueHashing(std::move(call), std::move(held), WorkClass::kInline, meta, id);
+    }
     auto work = boost::asio::make_work_guard(stream_.get_executor());
     const bool queued = core_.storage_pool().TryPost(
-        [self = this->shared_from_this(), call, meta, id, work]() mutable {
+        [self = this->shared_from_this(), call, held, meta, id, work]() mutable {
           if (auto answer = SafeReserve(*call, meta)) {
+            held->Release();
             call.reset();
             self->CompleteHere(id, std::move(*answer));
           } else {
-            self->QueueHashing(std::move(call), WorkClass::kStorage, meta, id);
+            self->QueueHashing(std::move(call), std::move(held), WorkClass::kStorage, meta, id);
           }
           work.reset();
         });
-    if (!queued) Complete(id, Busy(meta));  // nothing was reserved
+    if (!queued) Complete(id, Busy(meta));  // nothing was reserved; the place dies with `held`
   }
 
-  // A reserved call into the hashing queue, within the client's share of it, for at most the
-  // queue wait; refused (its share held, or the queue full), the reservation is given back and
-  // the answer is 503. Called where the reservation was made (`reserve_work`): on this session's
-  // thread (a reservation that never blocks) or on a storage thread.
-  void QueueHashing(std::shared_ptr<PreparedCall> call, WorkClass reserve_work,
-                    const RequestMeta& meta, std::uint64_t id) {
-    std::optional<QueueShares::Place> place = core_.hashing_shares().TryTake(meta.client_address);
-    if (!place) {
-      SafeUnreserve(*call);
-      return CompleteHere(id, Busy(meta));
-    }
-    auto held = std::make_shared<QueueShares::Place>(std::move(*place));
+  // A reserved call into the hashing queue, holding the client's place, for at most the queue
+  // wait; refused (the queue filled meanwhile), the reservation is given back and the answer is
+  // 503. Called where the reservation was made (`reserve_work`): on this session's thread (a
+  // reservation that never blocks) or on a storage thread.
+  void QueueHashing(std::shared_ptr<PreparedCall> call, std::shared_ptr<QueueShares::Place> held,
+                    WorkClass reserve_work, const RequestMeta& meta, std::uint64_t id) {
     auto work = boost::asio::make_work_guard(stream_.get_executor());
     const auto deadline = WorkerPool::Clock::now() + core_.options().hashing_queue_wait;
     const bool queued = core_.hashing_pool().TryPost(

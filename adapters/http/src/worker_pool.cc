@@ -62,6 +62,15 @@ bool WorkerPool::Enqueue(Queued queued) {
   return true;
 }
 
+bool WorkerPool::HasRoom() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!shut_down_ && queue_.size() < queue_capacity_) return true;
+  }
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
 std::size_t WorkerPool::ExpireOverdue(Clock::time_point now) {
   std::vector<std::function<void()>> overdue;
   {

@@ -61,6 +61,11 @@ class WorkerPool {
   [[nodiscard]] bool TryPost(std::function<void()> task, Clock::time_point deadline,
                              std::function<void()> expired);
 
+  // True when a task posted now would find a place; false, counted as a rejection, when the
+  // queue is full or the pool shut down. For a caller with work to do before it posts (work
+  // that a refusal would waste); the place is not kept for it, so TryPost may still refuse.
+  [[nodiscard]] bool HasRoom();
+
   // Takes every waiting task whose deadline is before `now` out of the queue and runs their
   // `expired` callbacks on the calling thread, outside the pool's lock. Returns how many. Pool
   // threads check a task's deadline before they start it; this bounds the wait even while they
