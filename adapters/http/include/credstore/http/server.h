@@ -103,9 +103,9 @@ struct ServerOptions {
   // busy for long, and verification is what the server is for, so the hashing threads yield:
   // kNiced (the default) runs them at `hashing_nice`, which still keeps a small, steady share of
   // a saturated machine for them; kIdle runs them SCHED_IDLE, on CPU time nothing else wants.
-  // Measured here under a register flood answered 503: settings GETs kept 0.47 of their rate
-  // alone with kNiced, 0.53-0.58 with kIdle, but with kIdle the few registrations admitted to
-  // the queue then waited more than 10 s (the benchmark's client timeout) on the busy machine.
+  // Measured here under a register flood answered 503: settings GETs kept 0.70 (memory) and
+  // 0.61 (RocksDB) of their rate alone with kNiced. With kIdle a started Argon2id runs only when
+  // a core is otherwise idle, so an admitted registration may take long on a busy machine.
   enum class HashingPriority { kNiced, kIdle };
   HashingPriority hashing_priority = HashingPriority::kNiced;  // default: kNiced
   // Nice value of the hashing threads with kNiced (0..19; 0 runs them like every other thread).
