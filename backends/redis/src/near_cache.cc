@@ -44,6 +44,9 @@ struct alignas(64) NearCache::Shard {
     // writes one flag in its own slot instead of relinking the list, whose neighbouring nodes
     // the other threads' hits would otherwise keep pulling from core to core.
     bool referenced = false;
+    // Set by the hit that asked for this entry's refresh: one request per entry (the refresh
+    // replaces the slot, and a refresh that never comes leaves the entry to expire).
+    bool refresh_asked = false;
   };
   // A read in flight: how many readers of the key, and how often it was invalidated meanwhile.
   struct InFlight {
@@ -89,7 +92,8 @@ NearCache::Shard& NearCache::ShardOf(std::string_view key) {
 }
 
 NearCache::Found NearCache::Lookup(std::string_view key, bool may_block,
-                                   FunctionRef<void(const Record& record)> on_hit) {
+                                   FunctionRef<void(const Record& record)> on_hit,
+                                   bool* refresh_due) {
   const HashedKey hashed{key, KeyHash()(key)};
   Shard& shard = *shards_[hashed.hash % shards_.size()];  // as ShardOf, without hashing twice
   std::unique_lock lock(shard.mutex, std::defer_lock);
@@ -104,12 +108,19 @@ NearCache::Found NearCache::Lookup(std::string_view key, bool may_block,
     return Found::kMiss;
   }
   const auto slot = found->second;
-  if (Clock::now() - slot->read_at >= limits_.max_age) {
+  const Clock::duration age = Clock::now() - slot->read_at;
+  if (age >= limits_.max_age) {
     shard.Remove(slot);
     ++shard.misses;
     return Found::kMiss;
   }
   if (!slot->referenced) slot->referenced = true;  // no write (and no line taken) once set
+  if (refresh_due != nullptr && limits_.refresh_after.count() > 0 && age >= limits_.refresh_after &&
+      !slot->refresh_asked) {
+    slot->refresh_asked = true;
+    ++shard.stats.refreshes;
+    *refresh_due = true;
+  }
   ++shard.hits;
   on_hit(slot->record);
   return Found::kHit;
@@ -209,6 +220,7 @@ NearCache::Stats NearCache::stats() const {
     total.fills_dropped += shard->stats.fills_dropped;
     total.evictions += shard->stats.evictions;
     total.invalidations += shard->stats.invalidations;
+    total.refreshes += shard->stats.refreshes;
     total.entries += shard->lru.size();
     total.bytes += shard->bytes;
   }

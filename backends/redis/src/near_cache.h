@@ -8,6 +8,9 @@
 //   Flush the epoch; Fill compares both under the shard's lock. The read's reply and the
 //   invalidation arrive on different sockets, so either may come first.
 // - An entry older than `max_age` (counted from when its read was issued) is never answered.
+//   A hit on one older than `refresh_after` asks the caller, once per entry, to read the key
+//   again (BeginRead, Fill) before it reaches `max_age`: a key in steady use is then replaced
+//   while it is still answered, instead of missing once every `max_age`.
 // - Bounded by entries and by bytes (key + value), per shard. Eviction is second chance (CLOCK):
 //   the oldest entry goes first unless it was hit since it last came up, in which case it is
 //   moved to the front once. A hit sets a flag and relinks nothing.
@@ -57,6 +60,8 @@ class NearCache {
     // Lock shards; each holds max_entries / shards entries and max_bytes / shards bytes at most
     // (so the totals never exceed the bounds). Fewer when max_entries is smaller. >= 1.
     std::size_t shards = 64;
+    // A hit at least this old asks for a refresh (Lookup's `refresh_due`); 0: never.
+    std::chrono::milliseconds refresh_after{0};
   };
 
   // What BeginRead hands the reader; pass it to Fill (or to Abandon when no fill follows).
@@ -73,6 +78,7 @@ class NearCache {
     std::uint64_t fills_dropped = 0;  // refused: invalidated or flushed since the read
     std::uint64_t evictions = 0;      // pushed out by the entry or byte bound
     std::uint64_t invalidations = 0;  // entries removed by Invalidate
+    std::uint64_t refreshes = 0;      // hits that asked for a refresh (refresh_due)
     std::uint64_t flushes = 0;
     std::uint64_t subscriber_losses = 0;  // CountSubscriberLoss calls: a node's subscriber lost
     std::size_t entries = 0;
@@ -90,8 +96,12 @@ class NearCache {
   // and no reference count is touched: a hit writes only the shard's own cache line (its lock
   // and hit counter), so hits on two cores do not pull each other's entries (and whatever lies
   // beside them in memory) from core to core.
-  Found Lookup(std::string_view key, bool may_block,
-               FunctionRef<void(const Record& record)> on_hit);
+  //
+  // `refresh_due` (may be null) is set true on a hit of an entry at least `refresh_after` old
+  // that no earlier hit asked to refresh: the caller should read `key` again, in the
+  // background, so that the entry is replaced before it reaches max_age. Left alone otherwise.
+  Found Lookup(std::string_view key, bool may_block, FunctionRef<void(const Record& record)> on_hit,
+               bool* refresh_due = nullptr);
 
   // Marks `key` as being read; call before the read is sent.
   Ticket BeginRead(std::string_view key);

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "cache_refresher.h"
 #include "canary.h"
 #include "cluster_topology.h"
 #include "connection.h"
@@ -32,6 +33,7 @@
 
 namespace credstore {
 
+using redis_internal::CacheRefresher;
 using redis_internal::CanaryGeneration;
 using redis_internal::Command;
 using redis_internal::Connection;
@@ -138,6 +140,9 @@ Result<VersionedValue> VisibleAt(std::optional<VersionedValue>&& record, Timesta
 // Decodes a record as stored, expired or not: a cached entry outlives the `now` of the read
 // that filled it.
 constexpr Timestamp kBeforeEverything{std::chrono::milliseconds::min()};
+// Near-cache keys waiting to be read again before their maximum age (cache_refresher.h); a hit
+// that finds the queue full leaves its entry to expire.
+constexpr std::size_t kRefreshQueue = 4096;
 
 }  // namespace
 
@@ -154,6 +159,12 @@ class RedisBackend::Impl {
         topology_(std::move(topology)) {
     std::random_device entropy;
     write_id_base_ = (std::uint64_t{entropy()} << 32) ^ entropy();
+    if (cache_ != nullptr) {
+      // The refresh is the read a miss would make, one key at a time, off the request's thread.
+      refresher_ = std::make_unique<CacheRefresher>(
+          kRefreshQueue,
+          [this](const std::string& redis_key) { (void)CachedRead(redis_key, kBeforeEverything); });
+    }
   }
 
   // Stops the policy watch before the nodes it uses go.
@@ -264,7 +275,10 @@ class RedisBackend::Impl {
     thread_local std::string redis_key;
     redis_key.clear();
     AppendRedisKey(redis_key, key);
-    return cache_->Lookup(redis_key, may_block, on_hit);
+    bool refresh_due = false;
+    const NearCache::Found found = cache_->Lookup(redis_key, may_block, on_hit, &refresh_due);
+    if (refresh_due) (void)refresher_->TryQueue(redis_key);
+    return found;
   }
   // The near-cache's answer to Get (a copy of the record) and to Inspect (the record in place):
   // on kHit `answer` is set; otherwise the lookup's answer, `answer` untouched.
@@ -323,6 +337,9 @@ class RedisBackend::Impl {
   Status policy_verdict_;  // guarded by verdict_mutex_; OK at first, since Open checked the policy
   Status reported_;        // the watch thread's own: the verdict it reported last
   std::thread watcher_;
+  // With the near-cache. Last, so that it stops (and its read under way ends) before the cache
+  // and the nodes it reads through go.
+  std::unique_ptr<CacheRefresher> refresher_;
 };
 
 RedisBackend::Impl::~Impl() {
@@ -667,6 +684,9 @@ std::vector<BackendCounter> RedisBackend::Impl::Counters() const {
        stats.evictions},
       {"redis_cache_invalidations_total", "Entries dropped because their key changed.",
        stats.invalidations},
+      {"redis_cache_refreshes_total",
+       "Entries read again before their maximum age because they were hit late in it.",
+       stats.refreshes},
       {"redis_cache_flushes_total",
        "Whole near-cache flushes (a lost invalidation subscriber, FLUSHALL, FLUSHDB).",
        stats.flushes},
@@ -983,6 +1003,8 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::Open(const RedisOptions& opt
     limits.max_entries = options.cache_size;
     limits.max_bytes = options.cache_bytes;
     limits.max_age = options.cache_max_age;
+    // A quarter of the age is left for the refresh's round trip: at the default 1 s, 250 ms.
+    limits.refresh_after = options.cache_max_age * 3 / 4;
     cache = std::make_unique<NearCache>(limits);
   }
   redis_internal::NodeSettings settings;

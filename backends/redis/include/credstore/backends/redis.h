@@ -131,7 +131,10 @@
 // - a write through this backend drops its key at once, whatever its outcome, so this backend
 //   reads its own writes; every entry is answered at most `cache_max_age` after its read was
 //   issued (the backstop, should an invalidation be lost), and a cached record past its
-//   `expires_at` reads as absent as always;
+//   `expires_at` reads as absent as always; a hit on an entry three quarters of that old
+//   queues its key (once per entry) for a thread of the backend to read again, by the fill
+//   rule above, so a key in steady use is replaced while it is still answered and never
+//   misses for its age;
 // - while the canary is missing (see "Lost data") nothing is answered from the cache: it may
 //   hold absences read from the emptied server before the loss was noticed;
 // - bounded by `cache_size` entries and about `cache_bytes` bytes, evicted oldest first with a
@@ -141,8 +144,8 @@
 // So a change made through another backend (another credstored) is seen here once Redis's
 // invalidation arrives — within the propagation delay, never later than `cache_max_age` — and
 // a change made through this one at once. Counters() reports hits, misses, fills, dropped fills,
-// evictions, invalidations, flushes and lost subscribers. Open fails (kInvalidArgument) when the
-// user may not run what the cache needs on every node: CLIENT ID, CLIENT TRACKING, CLIENT
+// evictions, invalidations, refreshes, flushes and lost subscribers. Open fails (kInvalidArgument)
+// when the user may not run what the cache needs on every node: CLIENT ID, CLIENT TRACKING, CLIENT
 // CACHING and SUBSCRIBE to `__redis__:invalidate` (Redis 7 grants no channel unless told to).
 // Without them the cache could never fill, and every read would go to Redis unnoticed.
 //
