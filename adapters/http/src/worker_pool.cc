@@ -72,20 +72,24 @@ bool WorkerPool::HasRoom() {
 }
 
 std::size_t WorkerPool::ExpireOverdue(Clock::time_point now) {
-  std::vector<std::function<void()>> overdue;
+  std::vector<Queued> overdue;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (with_deadline_ == 0) return 0;
     std::erase_if(queue_, [&](Queued& queued) {
       if (queued.deadline >= now) return false;
-      overdue.push_back(std::move(queued.expired));
+      overdue.push_back(std::move(queued));  // the moved-from husk is what erase_if drops
       return true;
     });
     with_deadline_ -= overdue.size();
   }
   expired_.fetch_add(overdue.size(), std::memory_order_relaxed);
-  // The tasks' own captures died with them above; the callbacks answer in their place.
-  for (std::function<void()>& expired : overdue) expired();
+  // Outside the lock, as in DropQueued: captures may run arbitrary destructors, and the
+  // callbacks may post to this pool.
+  for (Queued& queued : overdue) {
+    queued.task = nullptr;  // dies unrun; its callback answers in its place
+    queued.expired();
+  }
   return overdue.size();
 }
 
