@@ -179,7 +179,11 @@ std::vector<std::size_t> RedisClusterFixture::Masters() const {
   std::vector<std::size_t> masters;
   for (const NodeLine& line : ParseClusterNodes(Command(AnyLiveNode(), {"CLUSTER", "NODES"}))) {
     const std::size_t index = IndexOfId(line.id);
-    if (LiveMaster(line) && nodes_[index]->running()) masters.push_back(index);
+    // Without slots it is no master a key can live on (and may be a replica not yet known as
+    // one: see WaitUntilStable).
+    if (LiveMaster(line) && !line.slots.empty() && nodes_[index]->running()) {
+      masters.push_back(index);
+    }
   }
   std::sort(masters.begin(), masters.end());
   return masters;
@@ -217,11 +221,19 @@ void RedisClusterFixture::WaitUntilStable() const {
         stable = false;
         break;
       }
+      // Each node's view of who serves which slots and who replicates whom: right after the
+      // cluster is made, a node may still list a new replica as a master without slots (gossip
+      // has not told it yet), and a write sent there by its view is refused READONLY.
       std::vector<std::string> view;
       for (const NodeLine& line : ParseClusterNodes(Command(i, {"CLUSTER", "NODES"}))) {
-        if (!LiveMaster(line) || line.slots.empty()) continue;
         std::string entry = line.id;
-        for (const std::string& slots : line.slots) entry += " " + slots;
+        if (LiveMaster(line) && !line.slots.empty()) {
+          for (const std::string& slots : line.slots) entry += " " + slots;
+        } else if (HasFlag(line, "slave") && !HasFlag(line, "fail") && !HasFlag(line, "fail?")) {
+          entry += " replicates " + line.master;
+        } else {
+          continue;  // failed, or a master without slots: a node some view has not placed yet
+        }
         view.push_back(std::move(entry));
       }
       std::sort(view.begin(), view.end());

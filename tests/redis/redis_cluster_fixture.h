@@ -49,7 +49,7 @@ class RedisClusterFixture {
   std::size_t MasterOf(int slot) const;
   // The index of a live master other than `other`.
   std::size_t AnotherMaster(std::size_t other) const;
-  // The indexes of the live masters, as the live nodes' view says.
+  // The indexes of the live masters that serve slots, as the live nodes' view says.
   std::vector<std::size_t> Masters() const;
   // The index of the replica of master `master`.
   std::size_t ReplicaOf(std::size_t master) const;
