@@ -685,7 +685,7 @@ std::vector<BackendCounter> RedisBackend::Impl::Counters() const {
       {"redis_cache_invalidations_total", "Entries dropped because their key changed.",
        stats.invalidations},
       {"redis_cache_refreshes_total",
-       "Entries read again before their maximum age because they were hit late in it.",
+       "Hits late in an entry's maximum age that queued its key to be read again.",
        stats.refreshes},
       {"redis_cache_flushes_total",
        "Whole near-cache flushes (a lost invalidation subscriber, FLUSHALL, FLUSHDB).",
