@@ -55,7 +55,6 @@ bool WorkerPool::Enqueue(Queued queued) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    if (queued.deadline != Clock::time_point::max()) ++with_deadline_;
     queue_.push_back(std::move(queued));
   }
   wake_.notify_one();
@@ -75,13 +74,11 @@ std::size_t WorkerPool::ExpireOverdue(Clock::time_point now) {
   std::vector<Queued> overdue;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (with_deadline_ == 0) return 0;
     std::erase_if(queue_, [&](Queued& queued) {
       if (queued.deadline >= now) return false;
       overdue.push_back(std::move(queued));  // the moved-from husk is what erase_if drops
       return true;
     });
-    with_deadline_ -= overdue.size();
   }
   expired_.fetch_add(overdue.size(), std::memory_order_relaxed);
   // Outside the lock, as in DropQueued: captures may run arbitrary destructors, and the
@@ -98,7 +95,6 @@ void WorkerPool::DropQueued() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     dropped.swap(queue_);
-    with_deadline_ = 0;
   }
   // The tasks die here, outside the lock: their captures may run arbitrary destructors.
 }
@@ -131,7 +127,6 @@ void WorkerPool::WorkerLoop() {
       if (queue_.empty()) return;  // shut down and nothing left to run
       queued = std::move(queue_.front());
       queue_.pop_front();
-      if (queued.deadline != Clock::time_point::max()) --with_deadline_;
       busy_.fetch_add(1, std::memory_order_relaxed);
     }
     if (queued.deadline != Clock::time_point::max() && queued.deadline < Clock::now()) {

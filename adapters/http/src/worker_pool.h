@@ -109,9 +109,8 @@ class WorkerPool {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Queued> queue_;       // guarded by mutex_
-  std::size_t with_deadline_ = 0;  // guarded by mutex_: queued tasks that have one
-  bool shut_down_ = false;         // guarded by mutex_
+  std::deque<Queued> queue_;  // guarded by mutex_
+  bool shut_down_ = false;    // guarded by mutex_
 
   std::atomic<std::size_t> busy_{0};
   std::atomic<std::uint64_t> rejected_{0};
