@@ -19,6 +19,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
+constexpr std::chrono::milliseconds kFormingNodeTimeout = 15s;
+constexpr std::chrono::milliseconds kNodeTimeout = 1s;
+
 // One line of CLUSTER NODES: `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link>
 // <slot>...`.
 struct NodeLine {
@@ -118,6 +121,10 @@ std::string ReadAll(const std::string& path) {
 RedisClusterFixture::RedisClusterFixture() {
   RedisServerFixture::Settings settings;
   settings.cluster_node = true;
+  // redis-cli sends each CLUSTER MEET once; on a loaded machine a handshake can outlast the
+  // tests' 1 s node timeout, the node drops the peer and the cluster never forms. So the
+  // nodes meet under a generous timeout and get the short one (fast failover) once formed.
+  settings.cluster_node_timeout = kFormingNodeTimeout;
   std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
   for (std::size_t i = 0; i < kNodes; ++i) {
     nodes_.push_back(std::make_unique<RedisServerFixture>(settings));
@@ -130,6 +137,10 @@ RedisClusterFixture::RedisClusterFixture() {
     throw std::runtime_error("redis-cli --cluster create failed:\n" + ReadAll(log));
   }
   WaitUntilStable();
+  const std::string timeout = std::to_string(kNodeTimeout.count());
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    Command(i, {"CONFIG", "SET", "cluster-node-timeout", timeout});
+  }
 }
 
 std::string RedisClusterFixture::Uri() const {

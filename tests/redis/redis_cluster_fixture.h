@@ -2,11 +2,11 @@
 // with one replica each.
 //
 // Each node is a RedisServerFixture in cluster mode (`cluster-enabled yes`,
-// `cluster-node-timeout 1000`, and the production settings of that fixture: appendonly yes,
-// appendfsync always, maxmemory-policy noeviction), so every node gets SIGKILL if the test
-// dies (PR_SET_PDEATHSIG). The cluster is formed with
-// `redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`, then the fixture waits
-// until every node reports `cluster_state:ok`. Helpers disturb it the ways a real cluster is
+// `cluster-node-timeout 1000` once the cluster is formed, 15000 while its nodes meet, and the
+// production settings of that fixture: appendonly yes, appendfsync always, maxmemory-policy
+// noeviction), so every node gets SIGKILL if the test dies (PR_SET_PDEATHSIG). The cluster is
+// formed with `redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`, then the fixture
+// waits until every node reports `cluster_state:ok`. Helpers disturb it the ways a real cluster is
 // disturbed: a master killed with SIGKILL and its replica promoted (CLUSTER FAILOVER TAKEOVER),
 // and a slot moved between masters by hand (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE),
 // in steps so that a test can act while the slot is half-migrated.

@@ -194,7 +194,8 @@ void RedisServerFixture::Launch() {
     if (settings_.cluster_node) {
       config << "cluster-enabled yes\n"
              << "cluster-config-file nodes.conf\n"
-             << "cluster-node-timeout 1000\n"
+             << "cluster-node-timeout " << settings_.cluster_node_timeout.count()
+             << "\n"
              // A replica's first full sync starts at once, not after Redis's default 5 s
              // (which would leave WAIT answering 0 for the first seconds of every cluster).
              << "repl-diskless-sync-delay 0\n"

@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <initializer_list>
 #include <memory>
@@ -34,9 +35,12 @@ class RedisServerFixture {
   struct Settings {
     // Also listen on 127.0.0.1:<a free port> (picked at start; retried on a clash). Default off.
     bool listen_on_tcp = false;
-    // Run as a Redis Cluster node (`cluster-enabled yes`, `cluster-node-timeout 1000`), its
-    // cluster bus on a second free loopback port. Implies listen_on_tcp. Default off.
+    // Run as a Redis Cluster node (`cluster-enabled yes`), its cluster bus on a second free
+    // loopback port. Implies listen_on_tcp. Default off.
     bool cluster_node = false;
+    // The node's `cluster-node-timeout`. It also bounds a CLUSTER MEET handshake: a peer not
+    // answered within it is forgotten, and the node never joins.
+    std::chrono::milliseconds cluster_node_timeout{1000};
   };
 
   // Starts the server; throws if it does not answer PING within ~10 s.
