@@ -70,6 +70,31 @@ BOOST_AUTO_TEST_CASE(rocksdb_uri_takes_a_block_cache_size) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(rocksdb_uri_takes_a_row_cache_size_where_0_means_none) {
+  testing::TempDir dir("credstore-uri");
+  const std::string folder = "rocksdb://" + (dir.path() / "db").string();
+  if (IsBackendBuilt("rocksdb")) {
+    for (const char* query :
+         {"?row_cache_mb=0", "?row_cache_mb=8", "?block_cache_mb=16&row_cache_mb=4"}) {
+      BOOST_TEST_CONTEXT("query '" << query << "'") {
+        auto backend = OpenBackend(folder + query);
+        BOOST_REQUIRE_MESSAGE(backend.ok(), backend.status().ToString());
+        BOOST_TEST((*backend)->Create(query, "v", {}, kNow).ok());
+      }
+    }
+  }
+  for (const char* query : {"?row_cache_mb=", "?row_cache_mb=8x", "?row_cache_mb=-1",
+                            "?row_cache_mb=1048577", "?row_cache_mb=1&row_cache_mb=2"}) {
+    BOOST_TEST_CONTEXT("query '" << query << "'") {
+      auto refused = OpenBackend(folder + query);
+      BOOST_TEST(refused.status().code() == StatusCode::kInvalidArgument);
+      if (IsBackendBuilt("rocksdb")) {
+        BOOST_TEST(refused.status().message().find("row_cache_mb") != std::string::npos);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(rocksdb_uri_takes_a_free_disk_reserve) {
   testing::TempDir dir("credstore-uri");
   const std::string folder = "rocksdb://" + (dir.path() / "db").string();

@@ -696,6 +696,58 @@ BOOST_AUTO_TEST_CASE(try_get_answers_from_memory_and_would_block_otherwise) {
   BOOST_TEST(!backend->AnswersFromMemory());
 }
 
+// A block cache too small to keep any block: only the row cache can answer TryGet for a record
+// in a table file. Without one (the control), the same TryGet would block.
+BOOST_AUTO_TEST_CASE(the_row_cache_answers_a_record_read_once_without_its_block) {
+  const std::string padding(200, 'p');
+  for (const std::size_t row_cache_bytes : {std::size_t{0}, std::size_t{1} << 20}) {
+    BOOST_TEST_CONTEXT("row_cache_bytes " << row_cache_bytes) {
+      TempDir folder("credstore-rocksdb-test");
+      RocksDbOptions options;
+      options.block_cache_bytes = 1;
+      options.row_cache_bytes = row_cache_bytes;
+      Version first = 0;
+      {
+        auto backend = OpenStore(folder.path(), options);
+        for (int i = 0; i < 50; ++i) MustCreate(*backend, TryGetKey(i), padding, kT0);
+        first = MustCreate(*backend, "t/row", "first", kT0);
+      }
+      // Reopened: the records are in a table file now, and no block is cached.
+      auto backend = OpenStore(folder.path(), options);
+      BOOST_REQUIRE(backend->Get("t/row", kT0).ok());
+      const auto tried = backend->TryGet("t/row", kT0);
+      if (row_cache_bytes == 0) {
+        BOOST_TEST(!tried.has_value());
+        continue;
+      }
+      BOOST_REQUIRE(tried.has_value());
+      BOOST_REQUIRE(tried->ok());
+      BOOST_TEST((*tried)->value == "first");
+      BOOST_TEST((*tried)->version == first);
+
+      // A swap lands in the write buffer, which every read consults before the table file whose
+      // row is cached; after a reopen it is in a newer table file, found first again.
+      const auto swapped = backend->CompareAndSwap("t/row", first, "second", {}, kT0);
+      BOOST_REQUIRE(swapped.ok());
+      const auto after_swap = backend->TryGet("t/row", kT0);
+      BOOST_REQUIRE(after_swap.has_value());
+      BOOST_REQUIRE(after_swap->ok());
+      BOOST_TEST((*after_swap)->value == "second");
+      backend.reset();
+      backend = OpenStore(folder.path(), options);
+      const auto reopened = backend->Get("t/row", kT0);
+      BOOST_REQUIRE(reopened.ok());
+      BOOST_TEST(reopened->value == "second");
+      BOOST_TEST(reopened->version == *swapped);
+      const auto erased = backend->Erase("t/row", *swapped, kT0);
+      BOOST_REQUIRE(erased.ok());
+      const auto after_erase = backend->TryGet("t/row", kT0);
+      BOOST_REQUIRE(after_erase.has_value());
+      BOOST_TEST(after_erase->status().code() == StatusCode::kNotFound);
+    }
+  }
+}
+
 // ---- the commit queue: many durable writers
 // ---------------------------------------------------------
 

@@ -37,6 +37,7 @@ std::optional<std::size_t> ParseCount(std::string_view text, std::size_t min, st
 // The parameters a rocksdb:// URI may carry, as MiB counts.
 struct RocksDbUriParameters {
   std::optional<std::size_t> block_cache_mib;
+  std::optional<std::size_t> row_cache_mib;
   std::optional<std::size_t> min_free_disk_mib;
 };
 
@@ -55,12 +56,15 @@ Result<RocksDbUriParameters> ParseRocksDbQuery(std::string_view query) {
     std::size_t min = 1;
     if (name == "block_cache_mb") {
       slot = &parameters.block_cache_mib;
+    } else if (name == "row_cache_mb") {
+      slot = &parameters.row_cache_mib;
+      min = 0;  // 0: no row cache
     } else if (name == "min_free_disk_mb") {
       slot = &parameters.min_free_disk_mib;
       min = 0;  // 0: no reserve
     } else {
       return Status::InvalidArgument(
-          "rocksdb URI parameters are block_cache_mb=N and min_free_disk_mb=N");
+          "rocksdb URI parameters are block_cache_mb=N, row_cache_mb=N and min_free_disk_mb=N");
     }
     if (slot->has_value()) {
       return Status::InvalidArgument("rocksdb URI parameter " + std::string(name) + " is repeated");
@@ -93,6 +97,7 @@ Result<std::shared_ptr<StorageBackend>> OpenRocksDb(
   RocksDbOptions options;
   options.path = std::string(path);
   if (parameters.block_cache_mib) options.block_cache_bytes = *parameters.block_cache_mib << 20;
+  if (parameters.row_cache_mib) options.row_cache_bytes = *parameters.row_cache_mib << 20;
   if (parameters.min_free_disk_mib) {
     options.min_free_disk_bytes = static_cast<std::uint64_t>(*parameters.min_free_disk_mib) << 20;
   } else if (open.min_free_disk_bytes) {

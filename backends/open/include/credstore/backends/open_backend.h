@@ -8,6 +8,9 @@
 //                                             with a block cache of N MiB, 1..1048576 (default:
 //                                             RocksDbOptions::DefaultBlockCacheBytes(), 1/8
 //                                             of physical memory in [64 MiB, 4 GiB])
+//   rocksdb:///var/lib/credstore?row_cache_mb=N
+//                                             with a row cache of N MiB, 0..1048576 (default:
+//                                             a quarter of the block cache; 0: none)
 //   rocksdb:///var/lib/credstore?min_free_disk_mb=N
 //                                             writes refused, and the store opened read-only,
 //                                             while the disk has less than N MiB free, 0..1048576

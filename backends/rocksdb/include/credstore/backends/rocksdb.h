@@ -29,17 +29,18 @@
 // machine only if no later synced write followed them. Recovery replays the log up to its last
 // intact entry.
 //
-// Not blocking: TryGet answers from the memtables, the block cache and the index and Bloom filter
-// blocks that every open table file keeps in memory (outside the cache), so an absent key is
-// usually answered at once, and a present key once its block is cached (after any Get of it or
-// of a neighbour). It takes no credstore lock (only an atomic count of the calls on the open
-// RocksDB instance, see Full disk); inside RocksDB a cache lookup takes a cache
-// shard's mutex, held for a hash-table probe. AnswersFromMemory() is false: Get, Scan and every
-// write may do I/O.
+// Not blocking: TryGet answers from the memtables, the row and block caches and the index and
+// Bloom filter blocks that every open table file keeps in memory (outside the caches), so an
+// absent key is usually answered at once, and a present key once it or its block is cached
+// (after any Get of it, or of a neighbour for the block). It takes no credstore lock (only an
+// atomic count of the calls on the open RocksDB instance, see Full disk); inside RocksDB a cache
+// lookup takes a cache shard's mutex, held for a hash-table probe. AnswersFromMemory() is false:
+// Get, Scan and every write may do I/O.
 //
-// Memory: the block cache (block_cache_bytes), up to two write buffers of write_buffer_bytes
-// being filled or flushed, and the index and filter blocks of the table files (a few bytes per
-// record, outside the cache); docs/operations.md gives the whole bound.
+// Memory: the block cache (block_cache_bytes), the row cache (row_cache_bytes), up to two write
+// buffers of write_buffer_bytes being filled or flushed, and the index and filter blocks of the
+// table files (a few bytes per record, outside the caches); docs/operations.md gives the whole
+// bound.
 //
 // Full disk: RocksDB 7.8 must never meet a full disk with a write in hand — once a write to one
 // of its files failed, its next write through that file fails an assertion and the process
@@ -109,6 +110,16 @@ struct RocksDbOptions {
   // or from a write buffer, needs no file I/O; TryGet answers only from memory. Default:
   // DefaultBlockCacheBytes(), 1/8 of this machine's physical memory clamped to [64 MiB, 4 GiB].
   std::size_t block_cache_bytes = DefaultBlockCacheBytes();
+
+  // RocksDB's row cache: whole records that a Get or TryGet found in a table file, kept by key
+  // (and file) in an LRU cache of their own. A hit skips the file's index and data block and the
+  // record's copy out of the block, which is most of a cached read's cost; it is also answered
+  // when the record's block has left the block cache. It needs no invalidation: an entry belongs
+  // to one immutable table file, and a newer version of a record lives in a write buffer or a
+  // newer file, which every read consults first. Records still in a write buffer are never in
+  // it. Default (nullopt): a quarter of block_cache_bytes, so 1/32 of physical memory within
+  // [16 MiB, 1 GiB] when that is the default too. 0 turns it off.
+  std::optional<std::size_t> row_cache_bytes = std::nullopt;
 
   // Size of one in-memory write buffer (memtable) before it is flushed to a table file.
   // Default: 16 MiB.
