@@ -289,6 +289,10 @@ BOOST_AUTO_TEST_CASE(below_the_reserve_a_store_opens_read_only_and_refuses_every
   {
     auto store = OpenStore(folder.path());
     a = MustCreate(*store, "reserve/a", "durable", kT0);
+  }
+  {
+    // Reopened, "reserve/a" is in a table file; "reserve/b" is newer, in the log only.
+    auto store = OpenStore(folder.path());
     MustCreate(*store, "reserve/b", "not durable", kT0, NotDurable());
   }
   auto store = OpenStore(folder.path(), BelowTheReserve());
@@ -298,11 +302,14 @@ BOOST_AUTO_TEST_CASE(below_the_reserve_a_store_opens_read_only_and_refuses_every
   BOOST_TEST(writes.retry_after() > milliseconds(0));
   BOOST_TEST(store->CheckHealth().ok(), "reads are served: the backend is healthy");
 
-  // Every read answers, the unsynced record too.
-  auto got = store->Get("reserve/a", kT0);
-  BOOST_REQUIRE_MESSAGE(got.ok(), got.status().ToString());
-  BOOST_TEST(got->value == "durable");
-  BOOST_TEST(got->version == a);
+  // Every read answers, the unsynced record too, and a record in a table file every time it is
+  // read (RocksDB 7.8's row cache, on a read-only instance, answered the second read "absent").
+  for (int read = 0; read < 3; ++read) {
+    auto got = store->Get("reserve/a", kT0);
+    BOOST_REQUIRE_MESSAGE(got.ok(), "read " << read << ": " << got.status().ToString());
+    BOOST_TEST(got->value == "durable");
+    BOOST_TEST(got->version == a);
+  }
   auto fast = store->Get("reserve/b", kT0);
   BOOST_TEST((fast.ok() && fast->value == "not durable"), fast.status().ToString());
   auto page = store->Scan("reserve/", "", 10, kT0);

@@ -651,12 +651,22 @@ struct RocksDbBackend::Impl {
     if (resumed.ok()) failure->ClearIf(generation);
   }
 
+  // The options of a read-only instance: `options` without the row cache. RocksDB 7.8's read-only
+  // Get checks every entry against a sequence-number callback, and an entry replayed from the row
+  // cache carries the largest sequence number there is, so it is refused: a record answered once
+  // from its table file reads as absent from then on (fixed in RocksDB 8.7, pull request 11816).
+  // A read-write Get registers no such callback.
+  static rdb::Options ReadOnly(rdb::Options options) {
+    options.row_cache.reset();
+    return options;
+  }
+
   // Replaces an instance whose write failed by a read-only one (reads go on meanwhile) and closes
   // it, so that its LOCK is free for the read-write reopen. A read-only open writes nothing, so
   // it works on a full disk too.
   void RetireFailedInstance() {
     rdb::DB* raw = nullptr;
-    const rdb::Status opened = rdb::DB::OpenForReadOnly(db_options, path, &raw);
+    const rdb::Status opened = rdb::DB::OpenForReadOnly(ReadOnly(db_options), path, &raw);
     if (!opened.ok()) return;  // tried again on the next tick; writes stay refused
     // Before the swap: a writer that pins the read-only instance must find it flagged.
     read_only.store(true, std::memory_order_seq_cst);
@@ -863,8 +873,9 @@ Result<std::shared_ptr<RocksDbBackend>> RocksDbBackend::Open(const RocksDbOption
     }
   }
   rdb::DB* raw_db = nullptr;
-  const rdb::Status opened = room ? rdb::DB::Open(db_options, options.path, &raw_db)
-                                  : rdb::DB::OpenForReadOnly(db_options, options.path, &raw_db);
+  const rdb::Status opened =
+      room ? rdb::DB::Open(db_options, options.path, &raw_db)
+           : rdb::DB::OpenForReadOnly(Impl::ReadOnly(db_options), options.path, &raw_db);
   if (!opened.ok()) return OpenError(opened, options);
   impl->db.Install(std::unique_ptr<rdb::DB>(raw_db));
   impl->read_only.store(!room, std::memory_order_release);

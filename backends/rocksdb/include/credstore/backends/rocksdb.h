@@ -117,8 +117,9 @@ struct RocksDbOptions {
   // when the record's block has left the block cache. It needs no invalidation: an entry belongs
   // to one immutable table file, and a newer version of a record lives in a write buffer or a
   // newer file, which every read consults first. Records still in a write buffer are never in
-  // it. Default (nullopt): a quarter of block_cache_bytes, so 1/32 of physical memory within
-  // [16 MiB, 1 GiB] when that is the default too. 0 turns it off.
+  // it. An instance opened read-only (Full disk) has none: RocksDB 7.8 answers a read-only Get
+  // from it as if the record were absent. Default (nullopt): a quarter of block_cache_bytes, so
+  // 1/32 of physical memory within [16 MiB, 1 GiB] when that is the default too. 0 turns it off.
   std::optional<std::size_t> row_cache_bytes = std::nullopt;
 
   // Size of one in-memory write buffer (memtable) before it is flushed to a table file.
