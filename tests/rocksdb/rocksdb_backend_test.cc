@@ -733,7 +733,8 @@ BOOST_AUTO_TEST_CASE(the_row_cache_answers_a_record_read_once_without_its_block)
       BOOST_TEST((*tried)->version == first);
 
       // A swap lands in the write buffer, which every read consults before the table file whose
-      // row is cached; after a reopen it is in a newer table file, found first again.
+      // row is cached. After a reopen (a new instance, so a new row cache) the swapped record is
+      // in a newer table file, and an Erase is seen at once.
       const auto swapped = backend->CompareAndSwap("t/row", first, "second", {}, kT0);
       BOOST_REQUIRE(swapped.ok());
       const auto after_swap = backend->TryGet("t/row", kT0);
