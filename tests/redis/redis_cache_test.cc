@@ -564,8 +564,8 @@ BOOST_AUTO_TEST_CASE(a_hit_copies_the_record_out_and_a_miss_leaves_it_alone) {
 }
 
 // An entry is never answered once max_age has passed since its read was issued, not even by a
-// clock tick (a coarse clock, tried for a cheaper hit, failed this by up to a tick), and it is
-// answered until then.
+// clock tick: ages are read on the coarse clock, which runs up to a tick behind (without the
+// tick added to each age, hits came up to a tick late). And it is answered until then.
 BOOST_AUTO_TEST_CASE(no_entry_is_answered_at_or_past_its_maximum_age) {
   using std::chrono::steady_clock;
   for (const auto max_age : {5ms, 20ms, 150ms}) {

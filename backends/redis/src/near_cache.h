@@ -8,6 +8,8 @@
 //   Flush the epoch; Fill compares both under the shard's lock. The read's reply and the
 //   invalidation arrive on different sockets, so either may come first.
 // - An entry older than `max_age` (counted from when its read was issued) is never answered.
+//   Ages are read on a coarse clock (coarse_clock.h) with its tick added, so an entry leaves up
+//   to one tick early, never late.
 //   A hit on one older than `refresh_after` asks the caller, once per entry, to read the key
 //   again (BeginRead, Fill) before it reaches `max_age`: a key in steady use is then replaced
 //   while it is still answered, instead of missing once every `max_age`.
@@ -35,13 +37,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coarse_clock.h"
 #include "credstore/storage_backend.h"
 
 namespace credstore::redis_internal {
 
 class NearCache {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = CoarseMonotonicClock;
 
   // One cached answer: the record, or nullopt for "no record" (an absence is cached too).
   using Record = std::optional<VersionedValue>;
@@ -128,6 +131,7 @@ class NearCache {
   void EndRead(Shard& shard, std::string_view key);  // under shard.mutex
 
   const Limits limits_;
+  const Clock::duration tick_;  // Clock::resolution(), added to every age Lookup measures
   std::atomic<std::uint64_t> epoch_{1};
   std::atomic<std::uint64_t> flushes_{0};
   std::atomic<std::uint64_t> subscriber_losses_{0};

@@ -257,6 +257,9 @@ struct RedisOptions {
   std::size_t cache_bytes = std::size_t{64} << 20;
   // The longest an entry is answered after its read was issued, 1 ms to 60 s: the bound on
   // staleness should an invalidation ever be lost. Default 1000 ms. URI: `cache_max_age_ms=N`.
+  // Ages are measured on the kernel's coarse clock and rounded up by one of its ticks (1 to
+  // 10 ms): an entry leaves up to a tick early, never late, and an age of one tick or less
+  // answers nothing from the cache.
   std::chrono::milliseconds cache_max_age{1000};
   // Reads of credstore keys starting with one of these are cached; no other key is tracked.
   // Default: the core's kVerificationKeyPrefixes (credstore/storage_keys.h). "" caches every key.
