@@ -3,10 +3,9 @@
 // own so a foreign value under the prefix reads as corrupt rather than as "provisioned".
 #include "credstore/provisioned_api_keys.h"
 
-#include <sodium.h>
-
 #include <cstdint>
 #include <iostream>
+#include <memory>
 #include <utility>
 
 #include "crypto.h"
@@ -62,21 +61,20 @@ ProvisionedApiKeys::ProvisionedApiKeys(std::shared_ptr<StorageBackend> backend,
                                        const Keyring& keyring, std::shared_ptr<const Clock> clock,
                                        std::shared_ptr<AuditSink> audit)
     : backend_(std::move(backend)),
-      pepper_(keyring.pepper().bytes),
+      hasher_(std::make_unique<internal::KeyedHasher>(keyring.pepper().bytes)),
       clock_(std::move(clock)),
       audit_(std::move(audit)) {
   if (!clock_) clock_ = std::make_shared<SystemClock>();
   if (!audit_) audit_ = std::make_shared<JsonLinesAuditSink>(std::clog);
 }
 
-ProvisionedApiKeys::~ProvisionedApiKeys() { sodium_memzero(pepper_.data(), pepper_.size()); }
+ProvisionedApiKeys::~ProvisionedApiKeys() = default;  // KeyedHasher wipes its keyed state
 
 ProvisionedApiKeys::Located ProvisionedApiKeys::Locate(std::string_view service,
                                                        std::string_view api_key) const {
   // The customer record's own digest kind: a provisioned key and its configuration share one
   // digest, and the distinct storage prefix keeps the two records apart.
-  const internal::Digest digest =
-      internal::KeyedDigest(pepper_, internal::DigestKind::kApiKey, api_key);
+  const internal::Digest digest = hasher_->Hash(internal::DigestKind::kApiKey, api_key);
   std::string hex = internal::ToHex(digest);
   Located located;
   located.service = std::string(service);

@@ -43,6 +43,10 @@
 
 namespace credstore {
 
+namespace internal {
+class KeyedHasher;
+}  // namespace internal
+
 class ProvisionedApiKeys final : public ApiKeyValidator {
  public:
   // Keeps `backend` alive and a copy of `keyring`'s pepper (wiped on destruction).
@@ -87,7 +91,8 @@ class ProvisionedApiKeys final : public ApiKeyValidator {
   std::optional<Status> Check(std::string_view service, std::string_view api_key, bool may_block);
 
   std::shared_ptr<StorageBackend> backend_;
-  KeyBytes pepper_{};
+  // Keyed once by the pepper, as the store's own hasher: each check hashes from its state.
+  std::unique_ptr<const internal::KeyedHasher> hasher_;
   std::shared_ptr<const Clock> clock_;
   std::shared_ptr<AuditSink> audit_;
 };
