@@ -59,6 +59,7 @@
 #include <utility>
 
 #include "credstore/http/problem.h"
+#include "response_wire.h"
 #include "server_core.h"
 
 namespace credstore::http {
@@ -122,6 +123,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         stream_(std::forward<StreamArgs>(stream_args)...) {}
 
   ~Session() override {
+    session_detail::WipeBody(wire_);  // a write the io_context dropped unfinished
     thread_.UnlistIdle(*this);
     core_.Unregister(this);
   }
@@ -734,7 +736,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     slot.response->keep_alive(keep_alive);
     write_ = keep_alive ? WriteState::kWriting : WriteState::kWritingLast;
     WriteDeadline(core_.options().write_timeout);
-    boost::beast::http::async_write(stream_, *slot.response, Bind(&Session::OnWrite));
+    // One flat buffer, the serializer's bytes (response_wire.h); kept until OnWrite wipes it.
+    AppendResponseWire(wire_, *slot.response);
+    boost::asio::async_write(stream_, boost::asio::buffer(wire_), Bind(&Session::OnWrite));
   }
 
   void OnWrite(boost::beast::error_code error, std::size_t) {
@@ -745,6 +749,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     slots_.pop_front();
     const unsigned status = slot.response->result_int();
     session_detail::WipeBody(slot.response->body());
+    session_detail::WipeBody(wire_);  // the body's copy; the capacity stays for the next answer
     core_.RecordFinished(*listener_,
                          FinishedRequest{slot.request_id, slot.method, slot.route_template, status,
                                          slot.started, slot.client_address});
@@ -832,6 +837,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::size_t header_bytes_ = 0;  // of the request being read, so far
   std::chrono::steady_clock::time_point message_started_;
   std::deque<Slot> slots_;
+  // The response being written, as its wire bytes (MaybeWrite to OnWrite); empty otherwise.
+  std::string wire_;
   std::uint64_t next_slot_id_ = 0;
   // When the read or write in progress must have finished; checked by the thread's sweep.
   std::chrono::steady_clock::time_point read_deadline_ = kNever;
