@@ -49,7 +49,8 @@ class KeyedHasher;
 
 class ProvisionedApiKeys final : public ApiKeyValidator {
  public:
-  // Keeps `backend` alive and a copy of `keyring`'s pepper (wiped on destruction).
+  // Keeps `backend` alive, and a hashing state keyed by `keyring`'s pepper (wiped on
+  // destruction).
   // `clock` nullptr: SystemClock. `audit` nullptr: JSON lines on std::clog (as CredentialStore).
   ProvisionedApiKeys(std::shared_ptr<StorageBackend> backend, const Keyring& keyring,
                      std::shared_ptr<const Clock> clock = nullptr,
