@@ -19,14 +19,10 @@ CoarseMonotonicClock::time_point CoarseMonotonicClock::now() noexcept {
 }
 
 CoarseMonotonicClock::duration CoarseMonotonicClock::resolution() noexcept {
-  static const duration tick = [] {
-    timespec value{};
-    // Without an answer, a generous tick (100 Hz) keeps every deadline on the safe side.
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &value) != 0)
-      return duration(std::chrono::milliseconds(10));
-    return FromTimespec(value);
-  }();
-  return tick;
+  timespec value{};
+  // Without an answer, a generous tick (100 Hz) keeps every deadline on the safe side.
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &value) != 0) return std::chrono::milliseconds(10);
+  return FromTimespec(value);
 }
 
 }  // namespace credstore::redis_internal

@@ -23,7 +23,8 @@ struct CoarseMonotonicClock {
   static constexpr bool is_steady = true;
 
   static time_point now() noexcept;
-  // How far now() may run behind the true time: the kernel's tick, read once per process.
+  // How far now() may run behind the true time: the kernel's tick. Not free (a vDSO or a
+  // system call): a hot path reads it once and keeps it (NearCache does when it is built).
   static duration resolution() noexcept;
 };
 
