@@ -5,6 +5,8 @@ namespace credstore::http {
 void AppendResponseWire(std::string& out, const Response& response) {
   const unsigned version = response.version();
   const std::string_view reason = response.reason();
+  // Reserved in full first, so the string never grows midway: a growth would free a partial
+  // copy of the answer unwiped (the session wipes only the string it ends up with).
   std::size_t size = 17 + reason.size() + response.body().size();  // "HTTP/1.1 200 \r\n" + "\r\n"
   for (const auto& field : response) size += field.name_string().size() + field.value().size() + 4;
   out.reserve(out.size() + size);
