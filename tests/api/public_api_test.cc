@@ -884,6 +884,42 @@ BOOST_AUTO_TEST_CASE(load_merges_the_file_and_the_environment) {
   BOOST_TEST(VerifierTokenSet::ReadFile(path)->size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(scope_of_answers_as_check_from_one_digest) {
+  auto set = VerifierTokenSet::Parse(TokenLines(), "test");
+  BOOST_REQUIRE(set.ok());
+  for (std::string_view token : {kBillingToken, kGeoToken, kSignaturesToken, kAllToken}) {
+    const VerifierScope* scope = set->ScopeOf(token);
+    BOOST_REQUIRE(scope != nullptr);
+    for (std::string_view service : {"", "geofencing", "locationHistory", "anything"}) {
+      for (bool signatures : {false, true}) {
+        BOOST_TEST(
+            (scope->Access(service, signatures) == set->Check(token, service, signatures).access));
+      }
+    }
+  }
+  BOOST_TEST(set->ScopeOf("") == nullptr);
+  BOOST_TEST(set->ScopeOf(std::string(40, 'x')) == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_keeps_its_set_across_a_replace) {
+  auto first = VerifierTokenSet::Parse("first * " + std::string(40, 'a') + "\n", "first");
+  BOOST_REQUIRE(first.ok());
+  VerifierTokens tokens(std::move(first).value());
+  BOOST_TEST(!tokens.empty());
+  auto held = tokens.Snapshot();
+  tokens.Replace(VerifierTokenSet());
+  BOOST_TEST(tokens.empty());
+  BOOST_TEST(tokens.Snapshot()->empty());
+  // The held set still answers as it did; new checks see the replacement.
+  BOOST_TEST(held->Contains(std::string(40, 'a')));
+  BOOST_TEST(
+      (tokens.Check(std::string(40, 'a'), "", false).access == VerifierAccess::kUnknownToken));
+  auto second = VerifierTokenSet::Parse("second * " + std::string(40, 'b') + "\n", "second");
+  BOOST_REQUIRE(second.ok());
+  tokens.Replace(std::move(second).value());
+  BOOST_TEST(!tokens.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

@@ -21,6 +21,7 @@ std::string FailureLimiter::AddressKey(std::string_view client_address) {
 
 std::optional<std::chrono::milliseconds> FailureLimiter::Blocked(std::string_view key,
                                                                  Timestamp now) const {
+  if (!MayBlock(now)) return std::nullopt;
   const std::string bucket(key);
   std::lock_guard lock(mutex_);
   auto it = windows_.find(bucket);
@@ -45,6 +46,12 @@ void FailureLimiter::CountFailure(std::string_view key, Timestamp now) {
   Window& window = windows_[bucket];
   if (now >= window.ends) window = Window{now + window_, 0};
   if (window.failures < limit_) ++window.failures;
+  if (window.failures >= limit_) {
+    const Timestamp::rep ends = window.ends.time_since_epoch().count();
+    if (ends > blocked_until_.load(std::memory_order_relaxed)) {
+      blocked_until_.store(ends, std::memory_order_release);
+    }
+  }
 }
 
 }  // namespace credstore::http

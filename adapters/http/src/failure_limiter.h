@@ -14,10 +14,17 @@
 // that frees nothing, new addresses share one overflow bucket, so a flood from many addresses
 // is throttled as one rather than let through.
 //
+// Almost every attempt comes while no key is blocked: MayBlock() tells so from one atomic load,
+// without the key, the lock or the map (the time the last window to fill up ends). A check that
+// races the failure that fills a window may still pass, as it could when it took the lock just
+// before that failure: the limit counts failures, and the failing attempts themselves were let
+// through the same way.
+//
 // Thread safety: all methods may be called from many threads at once.
 #ifndef CREDSTORE_HTTP_SRC_FAILURE_LIMITER_H_
 #define CREDSTORE_HTTP_SRC_FAILURE_LIMITER_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +46,12 @@ class FailureLimiter {
   // The key of a client address: its throttle bucket ("" for an address with none).
   static std::string AddressKey(std::string_view client_address);
 
+  // False when Blocked() answers nullopt for every key at `now`: a caller can skip building the
+  // key. True does not mean a given key is blocked.
+  bool MayBlock(Timestamp now) const {
+    return now.time_since_epoch().count() < blocked_until_.load(std::memory_order_acquire);
+  }
+
   // How long `key` must wait when it has used up its failures, else nullopt.
   std::optional<std::chrono::milliseconds> Blocked(std::string_view key, Timestamp now) const;
 
@@ -55,6 +68,9 @@ class FailureLimiter {
   const std::size_t max_tracked_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Window> windows_;
+  // The latest end of a window that filled up, in Timestamp's milliseconds: no window blocks
+  // from then on. Only grows; written under mutex_.
+  std::atomic<Timestamp::rep> blocked_until_{0};
 };
 
 }  // namespace credstore::http

@@ -243,24 +243,20 @@ Routed ForwardAuthApi::Route(Request& request, const RequestMeta& meta) const {
   }
   if (!IsHttpMethod(original.method)) return refuse("the original method is malformed");
   if (!IsSignableTarget(original.target)) return refuse("the original target is malformed");
-  return admin_key ? RouteAdminKey(request, meta, service, original)
-                   : RouteSignature(request, meta, original);
+  // `admission` holds the set its scope belongs to until the route returns.
+  return admin_key ? RouteAdminKey(request, meta, service, original, *admission.scope)
+                   : RouteSignature(request, meta, original, *admission.scope);
 }
 
 Routed ForwardAuthApi::RouteAdminKey(Request& request, const RequestMeta& meta,
-                                     std::string_view service, const Original& original) const {
+                                     std::string_view service, const Original& original,
+                                     const VerifierScope& token_scope) const {
   constexpr std::string_view kTemplate = kAdminKeyPath;
   // The gateway's configuration before the client's request: a service no token can cover, or
-  // one this token does not, is 403 whatever the client sent. The token is checked again for the
-  // service, as a reload may have replaced it since the gate looked.
+  // one this token does not, is 403 whatever the client sent.
   if (!store_.HasService(service)) return Answer(kTemplate, Forbidden("unknown service", meta));
-  switch (tokens_.Check(BearerToken(request), service, false).access) {
-    case VerifierAccess::kAllowed:
-      break;
-    case VerifierAccess::kOutOfScope:
-      return Answer(kTemplate, Bodiless(VerifierScopeRefused("this service", meta), {}, {}));
-    case VerifierAccess::kUnknownToken:
-      return Answer(kTemplate, Bodiless(VerifierTokenRefused(meta), {}, {}));
+  if (token_scope.Access(service, false) != VerifierAccess::kAllowed) {
+    return Answer(kTemplate, Bodiless(VerifierScopeRefused("this service", meta), {}, {}));
   }
   const std::string scope = std::string(service) + ":admin-key";
   auto refuse = [&](std::string_view detail) {
@@ -311,18 +307,14 @@ Routed ForwardAuthApi::RouteAdminKey(Request& request, const RequestMeta& meta,
 }
 
 Routed ForwardAuthApi::RouteSignature(Request& request, const RequestMeta& meta,
-                                      const Original& original) const {
+                                      const Original& original,
+                                      const VerifierScope& token_scope) const {
   constexpr std::string_view kTemplate = kSignaturePath;
   auto refuse = [&](std::string_view detail) {
     return Answer(kTemplate, Refused(detail, meta, kIntegratorScope));
   };
-  switch (tokens_.Check(BearerToken(request), {}, true).access) {
-    case VerifierAccess::kAllowed:
-      break;
-    case VerifierAccess::kOutOfScope:
-      return Answer(kTemplate, Bodiless(VerifierScopeRefused("signatures", meta), {}, {}));
-    case VerifierAccess::kUnknownToken:
-      return Answer(kTemplate, Bodiless(VerifierTokenRefused(meta), {}, {}));
+  if (token_scope.Access({}, true) != VerifierAccess::kAllowed) {
+    return Answer(kTemplate, Bodiless(VerifierScopeRefused("signatures", meta), {}, {}));
   }
   // A header sent twice is ambiguous about what was signed (SignedRequestOf's rule), and so is
   // the body's hash sent twice. The method, target and body are the original's, not these.

@@ -24,14 +24,19 @@ VerifierGate::VerifierGate(const VerifierTokens& tokens, const VerifyApiOptions&
 
 VerifierGate::Admission VerifierGate::Admit(const Request& request, const RequestMeta& meta,
                                             Timestamp now) {
-  if (auto wait = failures_.Blocked(FailureLimiter::AddressKey(meta.client_address), now)) {
-    return Admission{Outcome::kThrottled, *wait};
+  // The address's key is built only when some address is blocked, or to count a failure.
+  if (failures_.MayBlock(now)) {
+    if (auto wait = failures_.Blocked(FailureLimiter::AddressKey(meta.client_address), now)) {
+      return Admission{.outcome = Outcome::kThrottled, .retry_after = *wait};
+    }
   }
-  if (tokens_.Check(BearerToken(request), {}, false).access == VerifierAccess::kUnknownToken) {
+  std::shared_ptr<const VerifierTokenSet> tokens = tokens_.Snapshot();
+  const VerifierScope* scope = tokens->ScopeOf(BearerToken(request));
+  if (scope == nullptr) {
     failures_.CountFailure(FailureLimiter::AddressKey(meta.client_address), now);
-    return Admission{Outcome::kUnknownToken, {}};
+    return Admission{.outcome = Outcome::kUnknownToken};
   }
-  return Admission{Outcome::kAdmitted, {}};
+  return Admission{.outcome = Outcome::kAdmitted, .scope = scope, .tokens = std::move(tokens)};
 }
 
 Response VerifierTokenRefused(const RequestMeta& meta) {

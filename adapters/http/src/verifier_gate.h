@@ -3,6 +3,9 @@
 //
 // One rule in one place: an address that failed too often is refused before its token is looked
 // at; otherwise the token must be one of the live set, and a missing or wrong one is counted.
+// An admitted request keeps the set that admitted it and its token's scope: the route asks the
+// scope about its service once the body is read, without a second digest, and a reload in
+// between does not change the answer (a request finishes against the set live when it came).
 // PublicApi gives both APIs one gate, so a guesser gets one budget of failures, not one per API.
 // Each API turns the outcome into its own answer (a problem body, or a bodiless gateway answer).
 //
@@ -11,6 +14,7 @@
 #define CREDSTORE_HTTP_SRC_VERIFIER_GATE_H_
 
 #include <chrono>
+#include <memory>
 #include <string_view>
 
 #include "credstore/clock.h"
@@ -31,6 +35,9 @@ class VerifierGate {
   struct Admission {
     Outcome outcome = Outcome::kUnknownToken;
     std::chrono::milliseconds retry_after{0};  // kThrottled: how long the address must wait
+    // kAdmitted: the token's scope, valid while `tokens` is held; null otherwise.
+    const VerifierScope* scope = nullptr;
+    std::shared_ptr<const VerifierTokenSet> tokens{};
   };
 
   // `tokens` must outlive the gate. The failure limits are VerifyApiOptions'.

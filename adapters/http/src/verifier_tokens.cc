@@ -54,6 +54,11 @@ bool VerifierScope::CoversService(std::string_view service) const {
   return std::find(services.begin(), services.end(), service) != services.end();
 }
 
+VerifierAccess VerifierScope::Access(std::string_view service, bool wants_signatures) const {
+  const bool covered = CoversService(service) && (!wants_signatures || signatures);
+  return covered ? VerifierAccess::kAllowed : VerifierAccess::kOutOfScope;
+}
+
 Result<VerifierScope> ParseVerifierScope(std::string_view text) {
   VerifierScope scope;
   if (text.ends_with(kSignatures)) {
@@ -114,16 +119,16 @@ const VerifierTokenSet::Entry* VerifierTokenSet::Find(std::string_view token) co
 
 bool VerifierTokenSet::Contains(std::string_view token) const { return Find(token) != nullptr; }
 
+const VerifierScope* VerifierTokenSet::ScopeOf(std::string_view token) const {
+  const Entry* entry = Find(token);
+  return entry == nullptr ? nullptr : &entry->scope;
+}
+
 VerifierCheck VerifierTokenSet::Check(std::string_view token, std::string_view service,
                                       bool wants_signatures) const {
   const Entry* entry = Find(token);
   if (entry == nullptr) return {};
-  VerifierCheck check;
-  check.label = entry->label;
-  const bool covered =
-      entry->scope.CoversService(service) && (!wants_signatures || entry->scope.signatures);
-  check.access = covered ? VerifierAccess::kAllowed : VerifierAccess::kOutOfScope;
-  return check;
+  return VerifierCheck{entry->scope.Access(service, wants_signatures), entry->label};
 }
 
 Result<VerifierTokenSet> VerifierTokenSet::ParseSources(
@@ -228,17 +233,18 @@ void VerifierTokens::Replace(VerifierTokenSet set) {
   auto fresh = std::make_shared<const VerifierTokenSet>(std::move(set));
   std::lock_guard lock(mutex_);
   set_.swap(fresh);
+  empty_.store(set_->empty(), std::memory_order_release);
   // The old set is released outside the lock (by `fresh`), or by the last check still using it.
 }
 
-std::shared_ptr<const VerifierTokenSet> VerifierTokens::Current() const {
+std::shared_ptr<const VerifierTokenSet> VerifierTokens::Snapshot() const {
   std::lock_guard lock(mutex_);
   return set_;
 }
 
 VerifierCheck VerifierTokens::Check(std::string_view token, std::string_view service,
                                     bool wants_signatures) const {
-  return Current()->Check(token, service, wants_signatures);
+  return Snapshot()->Check(token, service, wants_signatures);
 }
 
 }  // namespace credstore::http

@@ -120,10 +120,13 @@ Routed VerifyApi::Route(Request& request, const RequestMeta& meta) const {
     case VerifierGate::Outcome::kUnknownToken:
       return Answer(route_template, VerifierTokenRefused(meta));
   }
-  return admin_key ? RouteAdminKey(request, meta) : RouteSignature(request, meta);
+  // `admission` holds the set its scope belongs to until the route returns.
+  return admin_key ? RouteAdminKey(request, meta, *admission.scope)
+                   : RouteSignature(request, meta, *admission.scope);
 }
 
-Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const {
+Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta,
+                                const VerifierScope& token_scope) const {
   constexpr std::string_view kTemplate = kAdminKeyPath;
   static constexpr std::string_view kMembers[] = {"service", "apiKey", "adminKey"};
   auto read = ReadVerifyBody(request, options_.max_body_bytes, kMembers, meta);
@@ -137,14 +140,8 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
                   BadRequest("member 'apiKey' must be 8-128 characters of [A-Za-z0-9_-]", meta));
   }
   // The scope needs the service, so it is checked once the body is known to be well-formed.
-  // The token is checked again for it: a reload may have replaced it since Route() looked.
-  switch (tokens_.Check(BearerToken(request), service, false).access) {
-    case VerifierAccess::kAllowed:
-      break;
-    case VerifierAccess::kOutOfScope:
-      return Answer(kTemplate, VerifierScopeRefused("this service", meta));
-    case VerifierAccess::kUnknownToken:
-      return Answer(kTemplate, VerifierTokenRefused(meta));
+  if (token_scope.Access(service, false) != VerifierAccess::kAllowed) {
+    return Answer(kTemplate, VerifierScopeRefused("this service", meta));
   }
   if (!store_.HasService(service)) return Answer(kTemplate, UnknownService(meta));
 
@@ -186,7 +183,8 @@ Routed VerifyApi::RouteAdminKey(Request& request, const RequestMeta& meta) const
       });
 }
 
-Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) const {
+Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta,
+                                 const VerifierScope& token_scope) const {
   constexpr std::string_view kTemplate = kSignaturePath;
   static constexpr std::string_view kMembers[] = {"method",    "target",    "integratorKey",
                                                   "timestamp", "signature", "bodySha256"};
@@ -228,13 +226,8 @@ Routed VerifyApi::RouteSignature(Request& request, const RequestMeta& meta) cons
     return Answer(kTemplate,
                   BadRequest("member 'bodySha256' must be 64 lowercase hex digits", meta));
   }
-  switch (tokens_.Check(BearerToken(request), {}, true).access) {
-    case VerifierAccess::kAllowed:
-      break;
-    case VerifierAccess::kOutOfScope:
-      return Answer(kTemplate, VerifierScopeRefused("signatures", meta));
-    case VerifierAccess::kUnknownToken:
-      return Answer(kTemplate, VerifierTokenRefused(meta));
+  if (token_scope.Access({}, true) != VerifierAccess::kAllowed) {
+    return Answer(kTemplate, VerifierScopeRefused("signatures", meta));
   }
   ProblemLabels labels;
   labels.realm = kSubjectRealm;

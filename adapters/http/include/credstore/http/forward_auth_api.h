@@ -105,9 +105,11 @@ class ForwardAuthApi final : public HttpApi {
 
  private:
   struct Original;
+  // `token_scope`: the scope of the token the gate admitted.
   Routed RouteAdminKey(Request& request, const RequestMeta& meta, std::string_view service,
-                       const Original& original) const;
-  Routed RouteSignature(Request& request, const RequestMeta& meta, const Original& original) const;
+                       const Original& original, const VerifierScope& token_scope) const;
+  Routed RouteSignature(Request& request, const RequestMeta& meta, const Original& original,
+                        const VerifierScope& token_scope) const;
 
   CredentialStore& store_;
   std::shared_ptr<VerifierGate> gate_;

@@ -27,11 +27,13 @@
 // token was right shows in timing.
 //
 // Thread safety: VerifierTokenSet is an immutable value. VerifierTokens' methods may be called
-// from many threads at once; Replace() takes effect for every Check() that starts after it.
+// from many threads at once; Replace() takes effect for every Check() and Snapshot() that starts
+// after it.
 #ifndef CREDSTORE_HTTP_VERIFIER_TOKENS_H_
 #define CREDSTORE_HTTP_VERIFIER_TOKENS_H_
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -44,6 +46,13 @@
 
 namespace credstore::http {
 
+// The outcome of presenting a token (VerifierTokens::Check).
+enum class VerifierAccess {
+  kAllowed,       // a token of the set, whose scope covers what was asked
+  kUnknownToken,  // missing, or no token of the set (HTTP 401)
+  kOutOfScope,    // a token of the set whose scope does not cover what was asked (HTTP 403)
+};
+
 // What a token may check.
 struct VerifierScope {
   bool all_services = false;          // "*"
@@ -52,17 +61,14 @@ struct VerifierScope {
 
   // True iff the scope covers `service` ("" asks about no service: true).
   bool CoversService(std::string_view service) const;
+
+  // What the scope allows for a question about `service` ("" names none) and, when
+  // `wants_signatures`, about signed requests: kAllowed or kOutOfScope.
+  VerifierAccess Access(std::string_view service, bool wants_signatures) const;
 };
 
 // Parses a scope as the file format above defines it. kInvalidArgument otherwise.
 Result<VerifierScope> ParseVerifierScope(std::string_view text);
-
-// The outcome of presenting a token (VerifierTokens::Check).
-enum class VerifierAccess {
-  kAllowed,       // a token of the set, whose scope covers what was asked
-  kUnknownToken,  // missing, or no token of the set (HTTP 401)
-  kOutOfScope,    // a token of the set whose scope does not cover what was asked (HTTP 403)
-};
 
 struct VerifierCheck {
   VerifierAccess access = VerifierAccess::kUnknownToken;
@@ -97,6 +103,11 @@ class VerifierTokenSet {
 
   // True iff `token` is one of the set (constant time, as Check).
   bool Contains(std::string_view token) const;
+
+  // The scope of `token` when it is one of the set, else null (constant time, as Check). The
+  // scope lives as long as the set. For a caller that asks several questions of one token: one
+  // digest, then VerifierScope::Access for each.
+  const VerifierScope* ScopeOf(std::string_view token) const;
 
  private:
   friend Result<VerifierTokenSet> LoadVerifierTokens(std::string_view file_path,
@@ -140,17 +151,22 @@ Result<VerifierTokenSet> LoadVerifierTokens(std::string_view file_path, std::str
 class VerifierTokens {
  public:
   // Empty until Replace(): the verify routes answer 404.
-  VerifierTokens() : set_(std::make_shared<const VerifierTokenSet>()) {}
+  VerifierTokens() : set_(std::make_shared<const VerifierTokenSet>()), empty_(true) {}
   explicit VerifierTokens(VerifierTokenSet set)
-      : set_(std::make_shared<const VerifierTokenSet>(std::move(set))) {}
+      : set_(std::make_shared<const VerifierTokenSet>(std::move(set))), empty_(set_->empty()) {}
   VerifierTokens(const VerifierTokens&) = delete;
   VerifierTokens& operator=(const VerifierTokens&) = delete;
 
   // Makes `set` the live set. Checks already running finish against the old set.
   void Replace(VerifierTokenSet set);
 
-  // True iff there is no token (the verify routes are then absent: 404).
-  bool empty() const { return Current()->empty(); }
+  // True iff there is no token (the verify routes are then absent: 404). Reads one atomic
+  // flag: a check that races a Replace() sees either set's answer.
+  bool empty() const { return empty_.load(std::memory_order_acquire); }
+
+  // The live set, held for as long as the caller keeps it: questions asked of one snapshot get
+  // answers from one set even when a Replace() comes between them.
+  std::shared_ptr<const VerifierTokenSet> Snapshot() const;
 
   // Presents `token` (the bearer token, "" when there was none) to ask about `service` (""
   // when the question names no service) and, when `wants_signatures`, about signed requests.
@@ -158,10 +174,9 @@ class VerifierTokens {
                       bool wants_signatures) const;
 
  private:
-  std::shared_ptr<const VerifierTokenSet> Current() const;
-
   mutable std::mutex mutex_;  // guards set_ (the pointer, not the set: that is immutable)
   std::shared_ptr<const VerifierTokenSet> set_;
+  std::atomic<bool> empty_;  // set_->empty(), written with it
 };
 
 }  // namespace credstore::http

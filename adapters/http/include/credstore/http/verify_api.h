@@ -99,8 +99,11 @@ class VerifyApi final : public HttpApi {
   std::size_t max_body_bytes() const override { return options_.max_body_bytes; }
 
  private:
-  Routed RouteAdminKey(Request& request, const RequestMeta& meta) const;
-  Routed RouteSignature(Request& request, const RequestMeta& meta) const;
+  // `token_scope`: the scope of the token the gate admitted.
+  Routed RouteAdminKey(Request& request, const RequestMeta& meta,
+                       const VerifierScope& token_scope) const;
+  Routed RouteSignature(Request& request, const RequestMeta& meta,
+                        const VerifierScope& token_scope) const;
 
   CredentialStore& store_;
   std::shared_ptr<VerifierGate> gate_;
