@@ -14,11 +14,10 @@
 // that frees nothing, new addresses share one overflow bucket, so a flood from many addresses
 // is throttled as one rather than let through.
 //
-// Almost every attempt comes while no key is blocked: MayBlock() tells so from one atomic load,
-// without the key, the lock or the map (the time the last window to fill up ends). A check that
-// races the failure that fills a window may still pass, as it could when it took the lock just
-// before that failure: the limit counts failures, and the failing attempts themselves were let
-// through the same way.
+// Almost every attempt comes while no key is blocked: MayBlock() tells so from one atomic load
+// (when the last window to fill up ends), without the key, the lock or the map. A check that
+// races the failure that fills a window may pass, as it would have had it taken the lock just
+// before that failure: concurrent attempts were never ordered against each other.
 //
 // Thread safety: all methods may be called from many threads at once.
 #ifndef CREDSTORE_HTTP_SRC_FAILURE_LIMITER_H_
